@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch is pinned and installed first: a looser requirement pulls a multi-GB CUDA build.
+TORCH_VERSION ?= 2.13.0
+DATA ?=
+SOURCE ?= movielens
+
+.PHONY: run test lint bench clean
+
+$(BIN)/graphrec: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
+	$(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
+	touch $(BIN)/graphrec
+
+# Build a dataset into the embedded graph (synthetic by default; DATA=path SOURCE=name for real data),
+# then print stats, candidates and an explanation for a sample user.
+run: $(BIN)/graphrec
+	$(BIN)/graphrec demo $(if $(DATA),--source $(SOURCE) --path $(DATA),)
+
+test: $(BIN)/graphrec
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/graphrec
+	$(BIN)/ruff check .
+
+bench: $(BIN)/graphrec
+	$(BIN)/python benchmarks/ingest_and_query.py
+
+clean:
+	rm -rf $(VENV) var *.egg-info

@@ -1,0 +1,2 @@
+MATCH (i:Item {id: $item_id})
+RETURN i.id AS id, i.title AS title

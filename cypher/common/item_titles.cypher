@@ -1,0 +1,2 @@
+MATCH (i:Item)
+RETURN i.id AS id, i.title AS title

@@ -1,0 +1,17 @@
+// KG candidates, one entity hop: recent positive items -> shared entities -> other items.
+// paths = number of distinct (seed item, entity) paths reaching the candidate.
+// Caps: $max_seeds most recent positives; $max_entities entities, the most shared first.
+MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)
+WHERE r.rating >= $min_rating OR r.behavior IN $positive_behaviors
+WITH u, p, r.last_ts AS ts
+ORDER BY ts DESC
+LIMIT $max_seeds
+MATCH (p)-[]->(e)
+WITH u, e, count(*) AS shared
+ORDER BY shared DESC
+LIMIT $max_entities
+MATCH (e)<-[]-(c:Item)
+WHERE NOT EXISTS { MATCH (u)-[:INTERACTED]->(c) }
+RETURN c.id AS item_id, sum(shared) AS paths
+ORDER BY paths DESC, item_id
+LIMIT $limit

@@ -1,0 +1,2 @@
+MATCH (m:GraphMeta)
+RETURN m.key AS key, m.value AS value

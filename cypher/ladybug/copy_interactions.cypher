@@ -1,0 +1,1 @@
+COPY INTERACTED FROM $frame

@@ -1,0 +1,2 @@
+// COPY is the fast path; it is only ever given rows whose keys are not stored yet.
+COPY {label} FROM $frame

@@ -1,0 +1,1 @@
+COPY {relation} FROM $frame (from='Item', to='{kind}')

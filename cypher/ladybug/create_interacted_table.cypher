@@ -1,0 +1,1 @@
+CREATE REL TABLE IF NOT EXISTS INTERACTED(FROM User TO Item, rating DOUBLE, behavior STRING, count INT64, last_ts INT64)

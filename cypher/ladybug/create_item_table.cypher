@@ -1,0 +1,1 @@
+CREATE NODE TABLE IF NOT EXISTS Item(id {id_type}, title STRING, PRIMARY KEY(id))

@@ -1,0 +1,1 @@
+CREATE REL TABLE IF NOT EXISTS {relation}(FROM Item TO {kind})

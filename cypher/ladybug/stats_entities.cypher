@@ -1,0 +1,2 @@
+MATCH (n)
+RETURN label(n) AS kind, count(*) AS n

@@ -1,0 +1,2 @@
+UNWIND $rows AS row
+MERGE (:{label} {id: row.id})

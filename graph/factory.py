@@ -1,0 +1,16 @@
+"""Opens the configured graph backend."""
+
+from __future__ import annotations
+
+from graph.store import GraphStore
+from graphrec.settings import Settings
+
+
+def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
+    if settings.graph_backend == "neo4j":
+        from graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore(settings)
+    from graph.ladybug_store import LadybugStore
+
+    return LadybugStore(settings, read_only=read_only)

@@ -1,0 +1,112 @@
+"""The embedded backend: LadybugDB (the maintained fork of Kùzu), in-process, one database directory.
+
+Writes go through COPY from DataFrames inside one explicit transaction: the upsert plan only ever hands COPY
+keys that are not stored yet (COPY of an existing key is an error, and a crash on older releases), changed
+rows go through parameterised UNWIND ... SET, and a failure rolls everything back.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import ladybug
+import pandas as pd
+
+from graph.model import ITEM, USER
+from graph.queries import query_text
+from graph.store import GraphError, GraphStore, IdTypes, plain_params
+
+if TYPE_CHECKING:
+    from graph.upsert import UpsertPlan
+    from graphrec.settings import Settings
+
+LADYBUG_TYPES = {"int": "INT64", "str": "STRING"}
+UPDATE_BATCH = 5_000
+
+
+class LadybugStore(GraphStore):
+    dialect = "ladybug"
+
+    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+        super().__init__(settings)
+        path = settings.ladybug_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = ladybug.Database(str(path), buffer_pool_size=settings.ladybug_buffer_pool_mb * 1024**2,
+                                        read_only=read_only)
+        except RuntimeError as error:
+            raise GraphError(f"cannot open the LadybugDB database at {path}: {error} "
+                             "(only one read-write process may hold it)") from error
+        self._conn = ladybug.Connection(self._db)
+        # One connection serves the whole process; the lock keeps threads from interleaving a transaction.
+        self._lock = threading.RLock()
+        if not read_only:
+            self._execute(query_text(self.dialect, "create_meta_table"))
+
+    def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        with self._lock:
+            result = self._conn.execute(text, params or {})
+            if isinstance(result, list):  # several statements: the last one answers
+                result = result[-1]
+            return result.get_as_df()
+
+    def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
+            **identifiers: str) -> pd.DataFrame:
+        return self._execute(query_text(self.dialect, name, **identifiers), plain_params(params))
+
+    def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
+        self.run("create_user_table", id_type=LADYBUG_TYPES[id_types.user])
+        self.run("create_item_table", id_type=LADYBUG_TYPES[id_types.item])
+        self.run("create_interacted_table")
+        for relation, kind in kg_pairs:
+            self.run("create_entity_table", kind=kind)
+            self.run("create_relation_table", relation=relation, kind=kind)
+            self.run("add_relation_pair", relation=relation, kind=kind)
+
+    def write(self, plan: UpsertPlan, progress: Any) -> None:
+        steps: list[tuple[str, dict[str, Any], dict[str, str], int]] = []
+
+        def copy(name: str, frame: pd.DataFrame, **identifiers: str) -> None:
+            if len(frame):
+                steps.append((name, {"frame": _objects(frame)}, identifiers, len(frame)))
+
+        copy("copy_nodes", plan.users, label=USER)
+        copy("copy_nodes", plan.items, label=ITEM)
+        for kind, ids in plan.entities.items():
+            copy("copy_nodes", ids, label=kind)
+        copy("copy_interactions", plan.interactions)
+        for (relation, kind), edges in plan.triples.items():
+            copy("copy_triples", edges, relation=relation, kind=kind)
+        for name, frame in (("update_items", plan.item_updates), ("update_interactions", plan.interaction_updates)):
+            for start in range(0, len(frame), UPDATE_BATCH):
+                batch = frame.iloc[start:start + UPDATE_BATCH]
+                rows = batch.astype(object).where(batch.notna(), None).to_dict("records")
+                steps.append((name, {"rows": rows}, {}, len(batch)))
+
+        with self._lock:
+            self._execute("BEGIN TRANSACTION")
+            try:
+                for name, params, identifiers, size in steps:
+                    self.run(name, params, **identifiers)
+                    progress.update(size)
+                for row in plan.meta_rows():
+                    self.run("meta_set", row)
+                self._execute("COMMIT")
+            except BaseException:
+                self._execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+            self._db.close()
+
+
+def _objects(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as plain Python objects: LadybugDB's COPY does not read pandas' string dtype."""
+    out = frame.reset_index(drop=True).copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column].dtype):
+            out[column] = out[column].astype(object)
+    return out

@@ -1,0 +1,137 @@
+"""Idempotent upserts: diff a canonical dataset against the graph, then write only what is new or changed.
+
+Computing the difference here, once for both backends, lets LadybugDB use COPY (its fast path, which must
+never see a stored key) and makes a re-run of the same input write nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from graph.model import USER
+from graph.store import GraphError, GraphStore, IdTypes
+from ingest.frames import INTERACTION_COLUMNS, Dataset
+
+INTERACTION_KEY = ["user_id", "item_id", "behavior"]
+
+
+@dataclass
+class UpsertPlan:
+    id_types: IdTypes
+    kg_pairs: list[tuple[str, str]]
+    users: pd.DataFrame  # id
+    items: pd.DataFrame  # id, title
+    item_updates: pd.DataFrame  # id, title
+    entities: dict[str, pd.DataFrame] = field(default_factory=dict)  # kind -> id
+    interactions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    interaction_updates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    triples: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)  # (relation, kind) -> head, tail
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "users": len(self.users), "items": len(self.items), "item_updates": len(self.item_updates),
+            "entities": sum(len(f) for f in self.entities.values()), "interactions": len(self.interactions),
+            "interaction_updates": len(self.interaction_updates),
+            "triples": sum(len(f) for f in self.triples.values()),
+        }
+
+    @property
+    def rows_written(self) -> int:
+        return sum(self.counts.values())
+
+    def meta_rows(self) -> list[dict[str, str]]:
+        return [{"key": "user_id_type", "value": self.id_types.user},
+                {"key": "item_id_type", "value": self.id_types.item},
+                {"key": "kg_pairs", "value": json.dumps(sorted(self.kg_pairs))}]
+
+
+def plan_upsert(store: GraphStore, dataset: Dataset) -> UpsertPlan:
+    stored_types = store.id_types()
+    data_types = IdTypes(user=_id_type(dataset.interactions["user_id"]), item=_id_type(dataset.items["item_id"]))
+    id_types = stored_types or data_types
+    interactions = dataset.interactions.copy()
+    items = dataset.items.copy()
+    triples = dataset.triples.copy()
+    interactions["user_id"] = _coerce(interactions["user_id"], id_types.user, "user")
+    interactions["item_id"] = _coerce(interactions["item_id"], id_types.item, "item")
+    items["item_id"] = _coerce(items["item_id"], id_types.item, "item")
+    triples["head"] = _coerce(triples["head"], id_types.item, "item")
+
+    fresh = stored_types is None
+    stored_pairs = [] if fresh else store.kg_pairs()
+    new_pairs = sorted({(r, k) for r, k in triples[["relation", "tail_kind"]].drop_duplicates().itertuples(
+        index=False)} - set(stored_pairs))
+    kg_pairs = sorted(set(stored_pairs) | set(new_pairs))
+
+    users = pd.DataFrame({"id": pd.unique(interactions["user_id"])})
+    if not fresh:
+        users = users[~users["id"].isin(store.run("node_ids", label=USER)["id"])]
+
+    items = items.rename(columns={"item_id": "id"})
+    item_updates = items.iloc[0:0]
+    if not fresh:
+        stored_items = store.run("item_titles")
+        known = items["id"].isin(stored_items["id"])
+        merged = items[known].merge(stored_items, on="id", suffixes=("", "_stored"))
+        changed = merged["title"].notna() & (merged["title"] != merged["title_stored"])
+        item_updates = merged.loc[changed, ["id", "title"]]
+        items = items[~known]
+
+    entities: dict[str, pd.DataFrame] = {}
+    stored_kinds = {k for _, k in stored_pairs}
+    for kind, group in triples.groupby("tail_kind", sort=True):
+        ids = pd.DataFrame({"id": pd.unique(group["tail"]).astype(object)})
+        if kind in stored_kinds:
+            ids = ids[~ids["id"].isin(store.run("node_ids", label=kind)["id"])]
+        if len(ids):
+            entities[str(kind)] = ids.reset_index(drop=True)
+
+    new_triples: dict[tuple[str, str], pd.DataFrame] = {}
+    for (relation, kind), group in triples.groupby(["relation", "tail_kind"], sort=True):
+        edges = group[["head", "tail"]].reset_index(drop=True)
+        if (relation, kind) in stored_pairs:
+            stored = store.run("export_triples", relation=relation, kind=kind)
+            edges = edges.merge(stored, on=["head", "tail"], how="left", indicator=True)
+            edges = edges.loc[edges["_merge"] == "left_only", ["head", "tail"]]
+        if len(edges):
+            new_triples[(str(relation), str(kind))] = edges.astype({"tail": object}).reset_index(drop=True)
+
+    new_interactions, interaction_updates = _diff_interactions(
+        interactions, None if fresh else store.interactions())
+    return UpsertPlan(id_types=id_types, kg_pairs=kg_pairs, users=users.reset_index(drop=True),
+                      items=items.reset_index(drop=True), item_updates=item_updates.reset_index(drop=True),
+                      entities=entities, interactions=new_interactions, interaction_updates=interaction_updates,
+                      triples=new_triples)
+
+
+def _diff_interactions(incoming: pd.DataFrame, stored: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if stored is None or stored.empty:
+        return incoming.reset_index(drop=True), incoming.iloc[0:0]
+    stored = stored.astype({"user_id": incoming["user_id"].dtype, "item_id": incoming["item_id"].dtype})
+    merged = incoming.merge(stored, on=INTERACTION_KEY, how="left", suffixes=("", "_stored"), indicator=True)
+    is_new = (merged["_merge"] == "left_only").to_numpy()
+    same_rating = (merged["rating"] == merged["rating_stored"]) | (
+        merged["rating"].isna() & merged["rating_stored"].isna())
+    changed = ~is_new & ~(same_rating & (merged["count"] == merged["count_stored"])
+                          & (merged["last_ts"] == merged["last_ts_stored"])).to_numpy()
+    columns = list(INTERACTION_COLUMNS)
+    return merged.loc[is_new, columns].reset_index(drop=True), merged.loc[changed, columns].reset_index(drop=True)
+
+
+def _id_type(ids: pd.Series) -> str:
+    return "int" if pd.api.types.is_integer_dtype(ids.dtype) else "str"
+
+
+def _coerce(ids: pd.Series, stored: str, which: str) -> pd.Series:
+    if stored == "str":
+        return ids if ids.dtype == object else ids.map(str).astype(object)
+    if pd.api.types.is_integer_dtype(ids.dtype) or len(ids) == 0:
+        return ids.astype(np.int64)
+    example = ids.iloc[0] if len(ids) else "?"
+    raise GraphError(f"this graph stores integer {which} ids, but the input has text ids such as {example!r}; "
+                     "use a separate data directory for this dataset")

@@ -1,0 +1,200 @@
+"""The graphrec command line: one subcommand per task."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from graph.explain import explain as explain_paths
+from graph.factory import open_store
+from graph.store import CandidateSource, GraphError, GraphStore
+from graphrec.settings import Settings, get_settings
+from ingest.errors import IngestError
+
+app = typer.Typer(help="graphrec: a graph-database-backed recommender.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+
+
+def _settings() -> Settings:
+    return get_settings()
+
+
+def _fail(error: Exception) -> None:
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _store(read_only: bool = False) -> GraphStore:
+    try:
+        return open_store(_settings(), read_only=read_only)
+    except GraphError as error:
+        _fail(error)
+        raise  # unreachable: _fail exits
+
+
+def _echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Argument(help="movielens | taobao | lastfm | msd | generic | synthetic")],
+    path: Annotated[Path | None, typer.Option(help="Folder or file of the source (not for synthetic).")] = None,
+    skip_bad: Annotated[bool, typer.Option(help="Load the good rows; write the bad ones to a reject file.")] = False,
+    users: Annotated[int, typer.Option(help="synthetic: number of users")] = 1_000,
+    items: Annotated[int, typer.Option(help="synthetic: number of items")] = 800,
+    interactions: Annotated[int, typer.Option(help="synthetic: number of interactions")] = 50_000,
+    seed: Annotated[int, typer.Option(help="synthetic: random seed")] = 42,
+    start: Annotated[datetime | None, typer.Option(help="taobao: first day kept (UTC)")] = None,
+    end: Annotated[datetime | None, typer.Option(help="taobao: first day no longer kept (UTC)")] = None,
+    min_user_interactions: Annotated[int, typer.Option(help="taobao: drop users with fewer events")] = 0,
+    min_item_interactions: Annotated[int, typer.Option(help="taobao: drop items with fewer events")] = 0,
+    genres: Annotated[str | None, typer.Option(help="msd: genre file (song_id<TAB>genre) beside the triplets")] = None,
+) -> None:
+    """Load a dataset into the graph. Re-running the same input changes nothing."""
+    from ingest import generic, lastfm, movielens, msd, synthetic, taobao
+    from ingest.loader import ingest as run_ingest
+
+    readers = {
+        "movielens": lambda: movielens.read(path),
+        "taobao": lambda: taobao.read(path, start=start, end=end, min_user_interactions=min_user_interactions,
+                                      min_item_interactions=min_item_interactions),
+        "lastfm": lambda: lastfm.read(path),
+        "msd": lambda: msd.read(path, genres=genres),
+        "generic": lambda: generic.read(path),
+        "synthetic": lambda: synthetic.generate(users=users, items=items, interactions=interactions, seed=seed),
+    }
+    if source not in readers:
+        _fail(ValueError(f"unknown source {source!r}; choose one of {', '.join(readers)}"))
+    if source != "synthetic" and path is None:
+        _fail(ValueError(f"{source} needs --path"))
+    with _store() as store:
+        try:
+            report = run_ingest(store, readers[source], skip_bad=skip_bad, rejects_dir=_settings().rejects_dir)
+        except (IngestError, GraphError, ValueError) as error:
+            _fail(error)
+    typer.echo(report.summary())
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False) -> None:
+    """Counts of users, items, interactions, events, entities by kind and relations by type."""
+    with _store(read_only=_settings().ladybug_path.exists()) as store:
+        figures = store.stats()
+    if as_json:
+        typer.echo(json.dumps(figures))
+        return
+    for key in ("users", "items", "interactions", "events"):
+        typer.echo(f"{key:<14}{figures[key]:>12,}")
+    for group, label in (("entities", "entity"), ("relations", "relation")):
+        for name, n in sorted(figures[group].items()):
+            typer.echo(f"{label} {name:<{25 - len(label)}}{n:>12,}")
+
+
+@app.command()
+def candidates(
+    user: Annotated[str, typer.Option(help="User id as in the source data.")],
+    hops: Annotated[int, typer.Option(help="Entity hops between items (1 or 2).")] = 1,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    source: Annotated[str, typer.Option(help="kg or collab")] = "kg",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Candidate items for a user from graph paths, seen items removed."""
+    with _store(read_only=True) as store:
+        try:
+            user_id = store.coerce_id(user, "user")
+            chosen: CandidateSource = "collab" if source == "collab" else "kg"
+            if source not in ("kg", "collab"):
+                raise ValueError("--source must be kg or collab")
+            found = store.candidates(user_id, source=chosen, hops=hops, limit=limit)
+            titles = store.items().set_index("id")["title"]
+        except (GraphError, ValueError) as error:
+            _fail(error)
+    rows = [{"item_id": item, "paths": int(paths), "title": titles.get(item)}
+            for item, paths in zip(found["item_id"], found["paths"], strict=True)]
+    if as_json:
+        _echo_json(rows)
+        return
+    for rank, row in enumerate(rows, start=1):
+        typer.echo(f"{rank:>3}. {row['item_id']!s:<12} {row['paths']:>6} paths  {row['title'] or ''}")
+
+
+@app.command()
+def explain(
+    user: Annotated[str, typer.Option(help="User id.")],
+    item: Annotated[str, typer.Option(help="Item id.")],
+    k: Annotated[int, typer.Option(min=1, max=50, help="Most paths to show.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The graph paths that connect a user to an item, as sentences."""
+    with _store(read_only=True) as store:
+        try:
+            found = explain_paths(store, store.coerce_id(user, "user"), store.coerce_id(item, "item"), k)
+        except (GraphError, ValueError) as error:
+            _fail(error)
+    if as_json:
+        _echo_json([asdict(e) for e in found])
+        return
+    if not found:
+        typer.echo(f"no path of length 1 or 3 connects user {user} to item {item}")
+    for explanation in found:
+        typer.echo(f"- {explanation.sentence}")
+
+
+@app.command()
+def export(out: Annotated[Path, typer.Option(help="Folder to write.")]) -> None:
+    """Write the user-item and item-entity edges as id arrays and as re-ingestable CSV."""
+    from graph.export import export as run_export
+
+    with _store(read_only=True) as store:
+        counts = run_export(store, out)
+    typer.echo(f"exported to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@app.command()
+def doctor() -> None:
+    """Installed versions, reachable backends, GPU or not."""
+    from graphrec.doctor import diagnose
+
+    healthy = True
+    for check in diagnose(_settings()):
+        mark = "ok  " if check.ok else "FAIL" if check.required else "--  "
+        healthy &= check.ok or not check.required
+        typer.echo(f"[{mark}] {check.name:<22} {check.detail}")
+    if not healthy:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    source: Annotated[str, typer.Option(help="synthetic, or a source name used with --path")] = "synthetic",
+    path: Annotated[Path | None, typer.Option()] = None,
+    user: Annotated[str | None, typer.Option(help="Sample user (default: one of median activity).")] = None,
+) -> None:
+    """The main job of `make run`: build a dataset into the graph, then show stats, candidates and a path."""
+    ingest(source, path=path) if source != "synthetic" else ingest(
+        "synthetic", users=2_000, items=1_500, interactions=100_000, seed=42)
+    stats()
+    with _store(read_only=True) as store:
+        history = store.interactions()
+        activity = history["user_id"].value_counts(sort=True)
+        sample = user if user is not None else str(activity.index[len(activity) // 2])
+    typer.echo(f"\nKG candidates for user {sample}:")
+    candidates(user=sample, limit=5)
+    typer.echo(f"\nCollaborative candidates for user {sample}:")
+    candidates(user=sample, limit=5, source="collab")
+    with _store(read_only=True) as store:
+        top = store.candidates(store.coerce_id(sample, "user"), limit=1)
+    if len(top):
+        typer.echo(f"\nWhy item {top['item_id'].iloc[0]} for user {sample}:")
+        explain(user=sample, item=str(top["item_id"].iloc[0]))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(sys.argv[1:])

@@ -1,0 +1,193 @@
+"""Reading delimited source files into typed frames, with every bad row named by file, line and field.
+
+The fast path hands the whole file to pandas' pyarrow parser. When that parser refuses the file, or the row
+count does not match the line count (blank lines, quoted line breaks), the exact path re-reads it with the csv
+module, which knows each row's line number. Either way each row keeps its line number in ``_line`` until the
+adapter has finished validating, so a check made late still points at the right line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from ingest.errors import BadRow, IngestError
+from ingest.frames import canonical_ids
+
+FieldKind = Literal["id", "int", "float", "str"]
+LINE = "_line"
+INTEGER = r"\s*[-+]?[0-9]+\s*"
+# A byte that never occurs in text data: multi-character separators such as '::' are rewritten to it so
+# the single-character parsers can split them.
+UNIT_SEPARATOR = "\x1f"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: FieldKind = "str"
+    optional: bool = False  # an empty value is allowed (and becomes missing)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    columns: tuple[Column, ...]
+    sep: str = ","
+    header: bool = False  # the first line names the columns (and is checked against them)
+    encoding: str = "utf-8"
+    quoting: bool = True  # CSV quoting; off for files whose text holds bare quote characters
+    min_columns: int | None = None  # trailing optional columns may be absent from a row
+    comment: str | None = None  # lines starting with this are skipped
+
+
+@dataclass
+class Table:
+    path: Path
+    frame: pd.DataFrame  # string columns as read (missing values as NaN) plus _line
+    rows_read: int
+    bad_rows: list[BadRow] = field(default_factory=list)
+
+    def reject(self, mask: pd.Series | np.ndarray, column: str, reason: str | pd.Series) -> None:
+        """Move the rows under ``mask`` to the bad rows, each with ``reason`` (a string or one per row)."""
+        mask = np.asarray(mask, dtype=bool)
+        if not mask.any():
+            return
+        bad = self.frame.loc[mask]
+        reasons = reason[mask] if isinstance(reason, pd.Series) else [reason] * len(bad)
+        self.bad_rows.extend(BadRow(self.path, int(line), column, str(why))
+                             for line, why in zip(bad[LINE], reasons, strict=True))
+        self.frame = self.frame.loc[~mask]
+
+
+def read_table(path: Path, spec: TableSpec) -> Table:
+    path = Path(path)
+    if not path.is_file():
+        raise IngestError(f"{path}: no such file")
+    data = path.read_bytes()
+    sep = spec.sep
+    if len(sep) > 1:
+        data = data.replace(sep.encode(spec.encoding), UNIT_SEPARATOR.encode(spec.encoding))
+        sep = UNIT_SEPARATOR
+    if spec.header:
+        _check_header(path, data, spec, sep)
+    lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    marker = spec.comment.encode(spec.encoding) if spec.comment else None
+    has_comments = marker is not None and (data.startswith(marker) or b"\n" + marker in data)
+    frame = None if has_comments else _fast_parse(data, spec, sep)
+    first_data_line = 2 if spec.header else 1
+    if frame is not None and len(frame) == lines - (first_data_line - 1):
+        frame[LINE] = np.arange(first_data_line, first_data_line + len(frame))
+        table = Table(path, frame, rows_read=len(frame))
+    else:
+        table = _exact_parse(path, data.decode(spec.encoding, errors="replace"), spec, sep)
+    _check_kinds(table, spec)
+    return table
+
+
+def _fast_parse(data: bytes, spec: TableSpec, sep: str) -> pd.DataFrame | None:
+    names = [c.name for c in spec.columns]
+    if spec.min_columns is not None and spec.min_columns < len(names):
+        return None  # ragged rows: only the exact path can tell a short row from a bad one
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data), sep=sep, header=0 if spec.header else None, names=names, dtype=str,
+            encoding=spec.encoding, engine="pyarrow" if spec.quoting else "c",
+            keep_default_na=False, na_values=[""],
+            **({} if spec.quoting else {"quoting": csv.QUOTE_NONE}),
+        )
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError, OSError):
+        return None
+    return frame
+
+
+def _check_header(path: Path, data: bytes, spec: TableSpec, sep: str) -> None:
+    first = data.split(b"\n", 1)[0].decode(spec.encoding, errors="replace").rstrip("\r")
+    quoting = csv.QUOTE_MINIMAL if spec.quoting else csv.QUOTE_NONE
+    found = [f.strip() for f in next(csv.reader([first], delimiter=sep, quoting=quoting), [])]
+    names = [c.name for c in spec.columns]
+    low = spec.min_columns if spec.min_columns is not None else len(names)
+    if found[: len(names)] != names[: len(found)] or not low <= len(found) <= len(names):
+        raise IngestError(f"{path}:1: header {found} does not match the expected columns {names}")
+
+
+def _exact_parse(path: Path, text: str, spec: TableSpec, sep: str) -> Table:
+    names = [c.name for c in spec.columns]
+    low = spec.min_columns if spec.min_columns is not None else len(names)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep,
+                        quoting=csv.QUOTE_MINIMAL if spec.quoting else csv.QUOTE_NONE)
+    rows: list[list[str]] = []
+    line_numbers: list[int] = []
+    bad: list[BadRow] = []
+    read = 0
+    start = 1
+    try:
+        for fields in reader:
+            line = reader.line_num
+            if spec.header and line == 1:
+                continue  # checked by _check_header
+            if not fields or fields == [""] or (spec.comment and fields[0].startswith(spec.comment)):
+                continue  # a blank or comment line carries no row
+            read += 1
+            if not low <= len(fields) <= len(names):
+                expected = str(len(names)) if low == len(names) else f"{low} to {len(names)}"
+                bad.append(BadRow(path, start if start < line else line, "<row>",
+                                  f"expected {expected} fields, found {len(fields)}"))
+            else:
+                rows.append(fields + [""] * (len(names) - len(fields)))
+                line_numbers.append(line)
+            start = line + 1
+    except csv.Error as error:
+        bad.append(BadRow(path, reader.line_num, "<row>", f"unparsable CSV: {error}"))
+    frame = pd.DataFrame(rows, columns=names, dtype=object).replace("", np.nan) if rows else pd.DataFrame(
+        {n: pd.Series(dtype=object) for n in names})
+    frame[LINE] = np.asarray(line_numbers, dtype=np.int64)
+    return Table(path, frame, rows_read=read, bad_rows=bad)
+
+
+def _check_kinds(table: Table, spec: TableSpec) -> None:
+    for column in spec.columns:
+        values = table.frame[column.name]
+        missing = values.isna() | (values.astype(str).str.strip() == "")
+        if not column.optional:
+            table.reject(missing, column.name, "missing value")
+            values = table.frame[column.name]
+            missing = values.isna()
+        if column.kind == "int":
+            bad = ~missing & ~values.astype(str).str.fullmatch(INTEGER)
+            table.reject(bad, column.name, "not an integer: " + values.astype(str).str.slice(0, 40))
+        elif column.kind == "float":
+            numbers = pd.to_numeric(values, errors="coerce")
+            bad = ~missing & ~np.isfinite(numbers.astype(float))
+            table.reject(bad, column.name, "not a number: " + values.astype(str).str.slice(0, 40))
+
+
+def ints(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.strip().astype(np.int64)
+
+
+def floats(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").astype(np.float64)
+
+
+def ids(values: pd.Series) -> pd.Series:
+    return canonical_ids(values.astype(str).str.strip() if len(values) else values)
+
+
+def texts(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), None)
+
+
+def unknown_value(table: Table, column: str, allowed: set[str], normalise: bool = True) -> None:
+    """Reject rows whose ``column`` is not one of ``allowed`` (compared lower-cased and stripped)."""
+    values = table.frame[column].astype(str)
+    if normalise:
+        values = values.str.strip().str.lower()
+    table.reject(~values.isin(allowed), column,
+                 "unknown value " + values.str.slice(0, 40) + f"; expected one of {sorted(allowed)}")
+

@@ -1,0 +1,99 @@
+"""Each source adapter turns its layout into the canonical frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest import generic, lastfm, movielens, msd, taobao
+from ingest.frames import INTERACTION_COLUMNS
+from ingest.synthetic import generate
+from tests import fixtures
+
+
+def kg(dataset, relation: str) -> set[tuple]:  # type: ignore[no-untyped-def]
+    rows = dataset.triples[dataset.triples["relation"] == relation]
+    return set(zip(rows["head"], rows["tail"], strict=True))
+
+
+def test_movielens_100k(tmp_path: Path) -> None:
+    data = movielens.read(fixtures.movielens_100k(tmp_path))
+    assert list(data.interactions.columns) == list(INTERACTION_COLUMNS)
+    assert len(data.interactions) == 5 and data.interactions["user_id"].dtype == "int64"
+    assert kg(data, "HAS_GENRE") == {(1, "Comedy"), (2, "Action"), (3, "unknown"), (3, "Action"), (3, "Comedy")}
+    assert kg(data, "RELEASED_IN") == {(1, "1995"), (2, "1995"), (3, "1996")}  # 3: year from the title
+    assert data.items.set_index("item_id").loc[3, "title"] == "Café Society (1996)"  # latin-1 decoded
+
+
+def test_movielens_1m(tmp_path: Path) -> None:
+    data = movielens.read(fixtures.movielens_1m(tmp_path))
+    assert len(data.interactions) == 3
+    assert kg(data, "HAS_GENRE") == {(1193, "Drama"), (661, "Animation"), (661, "Children's"), (661, "Musical")}
+    assert kg(data, "RELEASED_IN") == {(1193, "1975"), (661, "1996")}
+
+
+def test_movielens_csv_layout(tmp_path: Path) -> None:
+    data = movielens.read(fixtures.movielens_csv(tmp_path))
+    assert data.interactions["rating"].tolist() == [4.0, 4.5, 2.5]
+    assert (5, "(no genres listed)") not in kg(data, "HAS_GENRE")
+    assert kg(data, "HAS_TAG") == {(1, "pixar"), (3, "funny, sweet")}
+    assert 5 in set(data.items["item_id"])  # catalogue items without ratings are kept
+
+
+def test_taobao_keeps_every_behaviour_and_counts_events(tmp_path: Path) -> None:
+    data = taobao.read(fixtures.taobao(tmp_path))
+    rows = data.interactions.set_index(["user_id", "item_id", "behavior"])
+    assert rows.loc[(1, 100, "pv"), "count"] == 2 and rows.loc[(1, 100, "pv"), "last_ts"] == 1511544080
+    assert int(data.interactions["count"].sum()) == 5
+    assert kg(data, "IN_CATEGORY") == {(100, "7"), (101, "8")}
+
+
+def test_taobao_filters(tmp_path: Path) -> None:
+    path = fixtures.taobao(tmp_path)
+    assert set(taobao.read(path, min_user_interactions=3).interactions["user_id"]) == {1}
+    assert set(taobao.read(path, min_item_interactions=4).interactions["item_id"]) == {100}
+
+
+def test_taobao_unknown_behaviour_is_a_bad_row(tmp_path: Path) -> None:
+    path = fixtures.write(tmp_path / "t.csv", "1,100,7,pv,1\n1,100,7,steal,2\n")
+    data = taobao.read(path)
+    assert [(row.line, row.field) for row in data.bad_rows] == [(2, "behavior")]
+
+
+def test_lastfm(tmp_path: Path) -> None:
+    data = lastfm.read(fixtures.lastfm(tmp_path))
+    assert data.interactions.set_index(["user_id", "item_id"]).loc[(2, 51), "count"] == 13883
+    assert data.items.set_index("item_id").loc[51, "title"] == 'Duran "Duran"'
+    assert kg(data, "HAS_TAG") == {(52, "chillout"), (51, "metal")}
+
+
+def test_msd(tmp_path: Path) -> None:
+    data = msd.read(fixtures.msd(tmp_path), genres="genres.tsv")
+    assert data.interactions["user_id"].dtype == object  # text ids stay text
+    assert kg(data, "BY_ARTIST") == {("SOAKIMP12A8C130995", "Jack Johnson"), ("SOBBMDR12A8C13253B", "Paco De Lucia")}
+    assert kg(data, "RELEASED_IN") == {("SOBBMDR12A8C13253B", "1976")}  # year 0 is unknown
+    assert kg(data, "HAS_GENRE") == {("SOBBMDR12A8C13253B", "Latin")}
+
+
+def test_generic(tmp_path: Path) -> None:
+    data = generic.read(fixtures.generic(tmp_path))
+    assert set(data.interactions["behavior"]) == {"rating", "click"}
+    kinds = set(zip(data.triples["relation"], data.triples["tail_kind"], strict=True))
+    assert kinds == {("HAS_GENRE", "Genre"), ("HAS_MOOD", "Mood"), ("BY_ARTIST", "Artist")}
+    assert "i3" in set(data.items["item_id"])  # a triple's head becomes an item
+
+
+def test_generic_rejects_bad_header(tmp_path: Path) -> None:
+    fixtures.write(tmp_path / "interactions.csv", "user,item\n1,2\n")
+    with pytest.raises(ValueError, match=r"interactions\.csv:1: header"):
+        generic.read(tmp_path)
+
+
+def test_synthetic_is_deterministic_and_exact() -> None:
+    first, second = generate(200, 150, 4_000, seed=3), generate(200, 150, 4_000, seed=3)
+    assert len(first.interactions) == 4_000
+    assert not first.interactions.duplicated(["user_id", "item_id"]).any()
+    assert first.interactions.equals(second.interactions) and first.triples.equals(second.triples)
+    assert set(first.triples["tail_kind"]) == {"Artist", "Year", "Genre"}
+    assert not generate(200, 150, 4_000, seed=4).interactions.equals(first.interactions)

@@ -1,0 +1,72 @@
+"""The command line end to end, in a temporary data directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from graphrec.cli import app
+from graphrec.settings import get_settings
+from tests import fixtures
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("GRAPHREC_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GRAPHREC_LADYBUG_BUFFER_POOL_MB", "256")
+    monkeypatch.delenv("GRAPHREC_GRAPH_BACKEND", raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_ingest_stats_candidates_explain_export(tmp_path: Path) -> None:
+    out = invoke("ingest", "synthetic", "--users", "150", "--items", "100", "--interactions", "3000")
+    assert "read 3,000 rows" in out and "rows/s" in out
+    stats = json.loads(invoke("stats", "--json"))
+    assert set(stats) == {"users", "items", "interactions", "events", "entities", "relations"}
+    assert stats["interactions"] == stats["events"] == 3_000 and set(stats["entities"]) == {"Artist", "Genre", "Year"}
+    assert "wrote 0" in invoke("ingest", "synthetic", "--users", "150", "--items", "100", "--interactions", "3000")
+    found = json.loads(invoke("candidates", "--user", "3", "--limit", "5", "--json"))
+    assert len(found) == 5 and {"item_id", "paths", "title"} <= set(found[0])
+    paths = json.loads(invoke("explain", "--user", "3", "--item", str(found[0]["item_id"]), "--json"))
+    assert paths and paths[0]["nodes"][0]["id"] == 3 and paths[0]["sentence"].startswith("You ")
+    assert "You " in invoke("explain", "--user", "3", "--item", str(found[0]["item_id"]))
+    assert "paths" in invoke("candidates", "--user", "3", "--source", "collab", "--hops", "1")
+    assert "interactions 3,000" in invoke("export", "--out", str(tmp_path / "export"))
+    assert (tmp_path / "export" / "edges.npz").is_file()
+
+
+def test_bad_input_exits_with_a_named_line(tmp_path: Path) -> None:
+    folder = fixtures.movielens_100k(tmp_path / "ml")
+    (folder / "u.data").write_text("1\t1\t5\t881250949\n1\t2\n")
+    result = runner.invoke(app, ["ingest", "movielens", "--path", str(folder)])
+    assert result.exit_code == 2
+    assert f"{folder / 'u.data'}:2" in result.output and "nothing was written" in result.output
+    assert json.loads(invoke("stats", "--json"))["interactions"] == 0
+
+
+def test_errors_are_clear() -> None:
+    assert runner.invoke(app, ["ingest", "movielens"]).exit_code == 2
+    assert "unknown source" in runner.invoke(app, ["ingest", "nosuch", "--path", "."]).output
+    invoke("ingest", "synthetic", "--users", "20", "--items", "20", "--interactions", "100")
+    result = runner.invoke(app, ["candidates", "--user", "abc"])
+    assert result.exit_code == 2 and "integers" in result.output
+
+
+def test_doctor_and_demo() -> None:
+    out = invoke("doctor")
+    assert "ladybug" in out and "gpu" in out and "graph (ladybug)" in out
+    out = invoke("demo")
+    assert "KG candidates for user" in out and "Why item" in out and "- You " in out

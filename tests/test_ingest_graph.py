@@ -1,0 +1,121 @@
+"""Loading into the real graph store: counts, idempotence, increments, bad input, id types."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from graph.store import GraphError, GraphStore
+from graph.upsert import plan_upsert
+from ingest import generic, movielens
+from ingest.errors import IngestError
+from ingest.frames import Dataset, make_dataset
+from ingest.loader import ingest
+from tests import fixtures
+
+
+def test_synthetic_load_counts(store: GraphStore, small_dataset: Dataset) -> None:
+    report = ingest(store, lambda: small_dataset)
+    stats = store.stats()
+    assert stats["users"] == small_dataset.interactions["user_id"].nunique()
+    assert stats["items"] == len(small_dataset.items)
+    assert stats["interactions"] == stats["events"] == 2_500
+    assert stats["entities"]["Genre"] == small_dataset.triples.query("tail_kind == 'Genre'")["tail"].nunique()
+    assert stats["relations"]["INTERACTED"] == 2_500
+    assert sum(n for r, n in stats["relations"].items() if r != "INTERACTED") == len(small_dataset.triples)
+    assert report.rows_read == 2_500 and report.rows_rejected == 0 and report.rows_per_second > 0
+
+
+def test_reingest_changes_nothing(store: GraphStore, small_dataset: Dataset) -> None:
+    ingest(store, lambda: small_dataset)
+    before = store.stats()
+    again = ingest(store, lambda: small_dataset)
+    assert again.rows_written == 0
+    assert store.stats() == before
+
+
+def test_increment_adds_and_updates_without_duplicates(store: GraphStore, tmp_path: Path) -> None:
+    ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "a")))
+    fixtures.write(tmp_path / "b" / "interactions.csv",
+                   "user_id,item_id,rating,behavior,timestamp\nu1,i1,2,rating,20\nu3,i2,4,rating,21\n")
+    report = ingest(store, lambda: generic.read(tmp_path / "b"))
+    assert report.written["interactions"] == 1 and report.written["interaction_updates"] == 1
+    stats = store.stats()
+    assert stats["users"] == 3 and stats["interactions"] == 4
+    history = store.history("u1").set_index("item_id")
+    assert history.loc["i1", "rating"] == 2.0 and history.loc["i1", "last_ts"] == 20
+    assert history.loc["i2", "behavior"] == "click"  # untouched rows stay
+
+
+def test_text_ids_stay_text_and_types_cannot_mix(store: GraphStore, tmp_path: Path) -> None:
+    ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
+    assert store.coerce_id("u1", "user") == "u1"
+    assert set(store.history("u1")["item_id"]) == {"i1", "i2"}
+    # Integer ids into a graph of text ids are stored as text; the reverse is refused.
+    ints = make_dataset("ints", pd.DataFrame({"user_id": [7], "item_id": [8]}))
+    ingest(store, lambda: ints)
+    assert set(store.history("7")["item_id"]) == {"8"}
+
+
+def test_text_ids_refused_by_integer_graph(store: GraphStore, tmp_path: Path) -> None:
+    ingest(store, lambda: make_dataset("ints", pd.DataFrame({"user_id": [1], "item_id": [2]})))
+    with pytest.raises(GraphError, match="integer user ids"):
+        plan_upsert(store, make_dataset("text", pd.DataFrame({"user_id": ["a"], "item_id": [2]})))
+
+
+@pytest.mark.parametrize(("line", "reason", "field"), [
+    ("9\t1\t5\n", "expected 4 fields", "<row>"),
+    ("9\t1\tgreat\t881250999\n", "not a number", "rating"),
+])
+def test_bad_row_names_file_and_line_and_writes_nothing(store: GraphStore, tmp_path: Path, line: str,
+                                                         reason: str, field: str) -> None:
+    ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
+    before = store.stats()
+    folder = fixtures.movielens_100k(tmp_path / "ml")
+    with (folder / "u.data").open("a") as handle:
+        handle.write(line)
+    with pytest.raises(IngestError) as raised:
+        ingest(store, lambda: movielens.read(folder))
+    message = str(raised.value)
+    assert f"{folder / 'u.data'}:6: field '{field}'" in message and reason in message
+    assert "nothing was written" in message
+    assert store.stats() == before
+
+
+def test_unknown_behaviour_refused(store: GraphStore, tmp_path: Path) -> None:
+    fixtures.write(tmp_path / "interactions.csv", "user_id,item_id,behavior\n1,2,click\n1,3,teleport\n")
+    with pytest.raises(IngestError, match=r"interactions.csv:3: field 'behavior': unknown behaviour teleport"):
+        ingest(store, lambda: generic.read(tmp_path))
+    assert store.stats()["interactions"] == 0
+
+
+def test_skip_bad_writes_good_rows_and_a_reject_file(store: GraphStore, tmp_path: Path) -> None:
+    folder = fixtures.movielens_100k(tmp_path / "ml")
+    with (folder / "u.data").open("a") as handle:
+        handle.write("9\t1\tgreat\t881250999\n4\t3\t5\t881250999\n")
+    report = ingest(store, lambda: movielens.read(folder), skip_bad=True, rejects_dir=tmp_path / "rejects")
+    assert report.rows_rejected == 1 and store.stats()["interactions"] == 6
+    rejects = pd.read_csv(report.reject_file)
+    assert rejects[["line", "field"]].values.tolist() == [[6, "rating"]]
+    assert rejects["text"].iloc[0] == "9\t1\tgreat\t881250999"
+
+
+def test_failed_write_rolls_back(store: GraphStore, small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    if store.dialect != "ladybug":
+        pytest.skip("Neo4j batches commit one by one; MERGE makes a re-run complete them")
+    original = store.run
+
+    def failing_run(name, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        if name == "copy_triples":
+            raise RuntimeError("disk full")
+        return original(name, params, **kwargs)
+
+    monkeypatch.setattr(store, "run", failing_run)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest(store, lambda: small_dataset)
+    monkeypatch.setattr(store, "run", original)
+    assert store.stats()["interactions"] == 0
+    ingest(store, lambda: small_dataset)  # and the same input then loads cleanly
+    assert store.stats()["interactions"] == 2_500
