@@ -51,8 +51,8 @@ def read(path: Path) -> Dataset:
         "rating": floats(frame["rating"]) if "rating" in frame else float("nan"),
         "behavior": (frame["behavior"].astype(str).str.strip().str.lower().where(frame["behavior"].notna(), "rating")
                      if "behavior" in frame else "rating"),
-        "count": ints(frame["count"].fillna("1")) if "count" in frame else 1,
-        "last_ts": (ints(frame["timestamp"].fillna(str(UNKNOWN_TS))) if "timestamp" in frame else UNKNOWN_TS),
+        "count": ints(frame["count"].fillna(1)) if "count" in frame else 1,
+        "last_ts": (ints(frame["timestamp"].fillna(UNKNOWN_TS)) if "timestamp" in frame else UNKNOWN_TS),
     })
     items = triples = None
     if (folder / "items.csv").is_file():

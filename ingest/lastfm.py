@@ -19,7 +19,7 @@ def read(path: Path) -> Dataset:
     path = Path(path)
     plays = read_table(path / "user_artists.dat", TableSpec(
         (Column("userID", "id"), Column("artistID", "id"), Column("weight", "int")), sep="\t", header=True))
-    plays.reject(ints(plays.frame["weight"].fillna("0")) < 1, "weight", "play count must be at least 1")
+    plays.reject(ints(plays.frame["weight"]) < 1, "weight", "play count must be at least 1")
     tables = [plays]
     items = None
     artists_file = path / "artists.dat"

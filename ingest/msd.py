@@ -22,7 +22,7 @@ def read(path: Path, *, triplets: str = "train_triplets.txt", metadata: str = "s
     folder = triplet_file.parent
     plays = read_table(triplet_file, TableSpec(
         (Column("user_id", "id"), Column("song_id", "id"), Column("play_count", "int")), sep="\t"))
-    plays.reject(ints(plays.frame["play_count"].fillna("0")) < 1, "play_count", "play count must be at least 1")
+    plays.reject(ints(plays.frame["play_count"]) < 1, "play_count", "play count must be at least 1")
     tables = [plays]
     items, parts = None, []
     if (folder / metadata).is_file():
@@ -37,7 +37,7 @@ def read(path: Path, *, triplets: str = "train_triplets.txt", metadata: str = "s
         parts.append(pd.DataFrame({"head": song_ids[artist].to_numpy(), "relation": "BY_ARTIST",
                                    "tail": frame.loc[artist, "artist_name"].astype(str).str.strip().to_numpy(),
                                    "tail_kind": "Artist"}))
-        year = pd.to_numeric(frame["year"], errors="coerce").fillna(0).astype(int)
+        year = frame["year"].fillna(0).astype(int)
         known = (year > 0).to_numpy()
         parts.append(pd.DataFrame({"head": song_ids[known].to_numpy(), "relation": "RELEASED_IN",
                                    "tail": year[known].astype(str).to_numpy(), "tail_kind": "Year"}))

@@ -151,32 +151,56 @@ def _exact_parse(path: Path, text: str, spec: TableSpec, sep: str) -> Table:
 
 
 def _check_kinds(table: Table, spec: TableSpec) -> None:
+    """Reject rows whose fields do not fit their kind, then give int and float columns their numeric dtype."""
     for column in spec.columns:
-        values = table.frame[column.name]
-        missing = values.isna() | (values.astype(str).str.strip() == "")
+        name = column.name
+        values = table.frame[name]
+        blank = values.isna().to_numpy() | (_text(values).str.strip() == "").to_numpy()
         if not column.optional:
-            table.reject(missing, column.name, "missing value")
-            values = table.frame[column.name]
-            missing = values.isna()
+            table.reject(blank, name, "missing value")
+            values = table.frame[name]
+            blank = values.isna().to_numpy()
         if column.kind == "int":
-            bad = ~missing & ~values.astype(str).str.fullmatch(INTEGER)
-            table.reject(bad, column.name, "not an integer: " + values.astype(str).str.slice(0, 40))
+            table.frame[name] = _numbers(table, name, blank, "Int64", INTEGER, "not an integer")
         elif column.kind == "float":
-            numbers = pd.to_numeric(values, errors="coerce")
-            bad = ~missing & ~np.isfinite(numbers.astype(float))
-            table.reject(bad, column.name, "not a number: " + values.astype(str).str.slice(0, 40))
+            table.frame[name] = _numbers(table, name, blank, "float64", None, "not a number")
+
+
+def _text(values: pd.Series) -> pd.Series:
+    return values if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object else values.astype("str")
+
+
+def _numbers(table: Table, name: str, blank: np.ndarray, dtype: str, pattern: str | None,
+             reason: str) -> pd.Series:
+    """The column as numbers. A vectorised cast first; only when it fails, the row-by-row diagnosis."""
+    values = table.frame[name]
+    try:
+        converted = values.astype(dtype)
+        if dtype == "float64" and not np.isfinite(converted[~blank]).all():
+            raise ValueError("infinite value")
+        return converted
+    except (ValueError, TypeError):
+        pass
+    text = _text(values).str.strip()
+    if pattern is not None:
+        bad = ~blank & ~text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    else:
+        numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+        bad = ~blank & ~np.isfinite(numbers.to_numpy())
+    table.reject(bad, name, f"{reason}: " + text.str.slice(0, 40))
+    return pd.to_numeric(_text(table.frame[name]).str.strip(), errors="coerce").astype(dtype)
 
 
 def ints(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().astype(np.int64)
+    return values.astype(np.int64)
 
 
 def floats(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values, errors="coerce").astype(np.float64)
+    return values.astype(np.float64)
 
 
 def ids(values: pd.Series) -> pd.Series:
-    return canonical_ids(values.astype(str).str.strip() if len(values) else values)
+    return canonical_ids(_text(values).str.strip() if len(values) else values)
 
 
 def texts(values: pd.Series) -> pd.Series:
