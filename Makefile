@@ -18,8 +18,10 @@ $(BIN)/graphrec: pyproject.toml
 
 # Build a dataset into the embedded graph (synthetic by default; DATA=path SOURCE=name for real data),
 # then print stats, candidates and an explanation for a sample user.
+# Each dataset gets its own graph under var/, so a real dataset never mixes with the synthetic one.
 run: $(BIN)/graphrec
-	$(BIN)/graphrec demo $(if $(DATA),--source $(SOURCE) --path $(DATA),)
+	GRAPHREC_DATA_DIR=$${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)} \
+		$(BIN)/graphrec demo $(if $(DATA),--source $(SOURCE) --path $(DATA),)
 
 test: $(BIN)/graphrec
 	$(BIN)/ruff check .
