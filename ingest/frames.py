@@ -43,16 +43,6 @@ class Dataset:
     bad_rows: list[BadRow] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
-    @property
-    def users(self) -> pd.DataFrame:
-        return pd.DataFrame({"user_id": pd.unique(self.interactions["user_id"])})
-
-    @property
-    def entities(self) -> pd.DataFrame:
-        """Distinct (kind, id) pairs the triples point at."""
-        frame = self.triples[["tail_kind", "tail"]].drop_duplicates()
-        return frame.rename(columns={"tail_kind": "kind", "tail": "id"}).reset_index(drop=True)
-
 
 def make_dataset(
     name: str,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ingest.errors import IngestError
 from ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
-from ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts
+from ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value
 
 BEHAVIORS = {"rating", "click", "view", "pv", "cart", "fav", "buy", "purchase", "play", "skip", "like"}
 SHORT_RELATIONS = {
@@ -41,11 +41,10 @@ def read(path: Path) -> Dataset:
     tables = [_read_with_header(interactions_file, INTERACTION_FIELDS, required=("user_id", "item_id"))]
     frame = tables[0].frame
     if "behavior" in frame:
-        present = frame["behavior"].notna().to_numpy()
-        values = frame["behavior"].astype(str).str.strip().str.lower()
-        tables[0].reject(present & ~values.isin(BEHAVIORS).to_numpy(), "behavior",
-                         "unknown behaviour " + values.str.slice(0, 40) + f"; expected one of {sorted(BEHAVIORS)}")
-        frame = tables[0].frame
+        unknown_value(tables[0], "behavior", BEHAVIORS, "behaviour", optional=True)
+    if "count" in frame:
+        tables[0].reject((tables[0].frame["count"].fillna(1) < 1).to_numpy(), "count", "count must be at least 1")
+    frame = tables[0].frame
     interactions = pd.DataFrame({
         "user_id": ids(frame["user_id"]), "item_id": ids(frame["item_id"]),
         "rating": floats(frame["rating"]) if "rating" in frame else float("nan"),

@@ -39,8 +39,7 @@ def read(path: Path) -> Dataset:
         tables += [tags, tagged]
         names = pd.Series(tags.frame["tagValue"].astype(str).str.strip().to_numpy(),
                           index=ids(tags.frame["tagID"]).to_numpy())
-        tag_ids = ids(tagged.frame["tagID"])
-        tagged.reject(~tag_ids.isin(names.index).to_numpy(), "tagID", "tag id not in tags.dat")
+        tagged.reject(~ids(tagged.frame["tagID"]).isin(names.index).to_numpy(), "tagID", "tag id not in tags.dat")
         triples = pd.DataFrame({"head": ids(tagged.frame["artistID"]).to_numpy(), "relation": "HAS_TAG",
                                 "tail": names.loc[ids(tagged.frame["tagID"]).to_numpy()].to_numpy(),
                                 "tail_kind": "Tag"})

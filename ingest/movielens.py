@@ -102,9 +102,9 @@ def _movies_with_genre_list(name: str, ratings: Table, movies: Table, tags: Tabl
         tag_text = tags.frame["tag"].astype(str).str.strip()
         parts.append(pd.DataFrame({"head": ids(tags.frame["movieId"]).to_numpy(), "relation": "HAS_TAG",
                                    "tail": tag_text.to_numpy(), "tail_kind": "Tag"}))
-    tables = [ratings, movies] + ([tags] if tags is not None else [])
     return _dataset(name, ratings, movies, pd.concat(parts, ignore_index=True),
-                    pd.DataFrame({"item_id": item_ids, "title": texts(frame["title"])}), extra=tables[2:])
+                    pd.DataFrame({"item_id": item_ids, "title": texts(frame["title"])}),
+                    extra=[tags] if tags is not None else None)
 
 
 def _years(item_ids: pd.Series, years: pd.Series) -> pd.DataFrame:

@@ -207,11 +207,9 @@ def texts(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None)
 
 
-def unknown_value(table: Table, column: str, allowed: set[str], normalise: bool = True) -> None:
-    """Reject rows whose ``column`` is not one of ``allowed`` (compared lower-cased and stripped)."""
-    values = table.frame[column].astype(str)
-    if normalise:
-        values = values.str.strip().str.lower()
-    table.reject(~values.isin(allowed), column,
-                 "unknown value " + values.str.slice(0, 40) + f"; expected one of {sorted(allowed)}")
-
+def unknown_value(table: Table, column: str, allowed: set[str], what: str, *, optional: bool = False) -> None:
+    """Reject rows whose ``column`` (lower-cased, stripped) is not in ``allowed``; blanks pass if ``optional``."""
+    values = _text(table.frame[column]).str.strip().str.lower()
+    present = table.frame[column].notna().to_numpy() if optional else True
+    table.reject(present & ~values.isin(allowed).to_numpy(), column,
+                 f"unknown {what} " + values.str.slice(0, 40) + f"; expected one of {sorted(allowed)}")

@@ -23,7 +23,7 @@ def read(path: Path, *, start: datetime | None = None, end: datetime | None = No
     files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
     tables = [read_table(file, SPEC) for file in files]
     for table in tables:
-        unknown_value(table, "behavior", BEHAVIORS)
+        unknown_value(table, "behavior", BEHAVIORS, "behaviour")
     frame = pd.concat([t.frame for t in tables], ignore_index=True)
     events = pd.DataFrame({"user_id": ids(frame["user_id"]), "item_id": ids(frame["item_id"]),
                            "category": frame["category"].astype(str).str.strip(),

@@ -97,3 +97,10 @@ def test_synthetic_is_deterministic_and_exact() -> None:
     assert first.interactions.equals(second.interactions) and first.triples.equals(second.triples)
     assert set(first.triples["tail_kind"]) == {"Artist", "Year", "Genre"}
     assert not generate(200, 150, 4_000, seed=4).interactions.equals(first.interactions)
+
+
+def test_generic_rejects_zero_counts_and_accepts_blank_behaviour(tmp_path: Path) -> None:
+    fixtures.write(tmp_path / "interactions.csv", "user_id,item_id,behavior,count\n1,2,,3\n1,3,buy,0\n")
+    data = generic.read(tmp_path)
+    assert [(row.line, row.field) for row in data.bad_rows] == [(3, "count")]
+    assert data.interactions[["behavior", "count"]].values.tolist() == [["rating", 3]]
