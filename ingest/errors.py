@@ -23,7 +23,7 @@ class IngestError(ValueError):
     """Input that cannot be loaded as it is. Nothing from the source was written."""
 
     def __init__(self, message: str, bad_rows: list[BadRow] | None = None) -> None:
-        self.bad_rows = list(bad_rows or [])
+        self.bad_rows = sorted(bad_rows or [], key=lambda row: (str(row.path), row.line))
         shown = "\n".join(f"  {row}" for row in self.bad_rows[:20])
         more = len(self.bad_rows) - 20
         suffix = f"\n  ... and {more} more bad rows" if more > 0 else ""

@@ -69,7 +69,7 @@ def write_rejects(bad_rows: list[BadRow], folder: Path, source: str) -> Path:
     with target.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "line", "field", "reason", "text"])
-        for row in bad_rows:
+        for row in sorted(bad_rows, key=lambda row: (str(row.path), row.line)):
             if row.path not in texts:
                 texts[row.path] = row.path.read_bytes().decode("utf-8", errors="replace").split("\n")
             lines = texts[row.path]
