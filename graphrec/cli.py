@@ -58,25 +58,23 @@ def ingest(
     genres: Annotated[str | None, typer.Option(help="msd: genre file (song_id<TAB>genre) beside the triplets")] = None,
 ) -> None:
     """Load a dataset into the graph. Re-running the same input changes nothing."""
-    from ingest import generic, lastfm, movielens, msd, synthetic, taobao
     from ingest.loader import ingest as run_ingest
+    from ingest.sources import SOURCE_NAMES, read_source
 
-    readers = {
-        "movielens": lambda: movielens.read(path),
-        "taobao": lambda: taobao.read(path, start=start, end=end, min_user_interactions=min_user_interactions,
-                                      min_item_interactions=min_item_interactions),
-        "lastfm": lambda: lastfm.read(path),
-        "msd": lambda: msd.read(path, genres=genres),
-        "generic": lambda: generic.read(path),
-        "synthetic": lambda: synthetic.generate(users=users, items=items, interactions=interactions, seed=seed),
-    }
-    if source not in readers:
-        _fail(ValueError(f"unknown source {source!r}; choose one of {', '.join(readers)}"))
+    options: dict[str, Any] = {
+        "synthetic": {"users": users, "items": items, "interactions": interactions, "seed": seed},
+        "taobao": {"start": start, "end": end, "min_user_interactions": min_user_interactions,
+                   "min_item_interactions": min_item_interactions},
+        "msd": {"genres": genres},
+    }.get(source, {})
+    if source not in SOURCE_NAMES:
+        _fail(ValueError(f"unknown source {source!r}; choose one of {', '.join(SOURCE_NAMES)}"))
     if source != "synthetic" and path is None:
         _fail(ValueError(f"{source} needs --path"))
     with _store() as store:
         try:
-            report = run_ingest(store, readers[source], skip_bad=skip_bad, rejects_dir=_settings().rejects_dir)
+            report = run_ingest(store, lambda: read_source(source, path, **options), skip_bad=skip_bad,
+                                rejects_dir=_settings().rejects_dir)
         except (IngestError, GraphError, ValueError) as error:
             _fail(error)
     typer.echo(report.summary())
@@ -155,6 +153,124 @@ def export(out: Annotated[Path, typer.Option(help="Folder to write.")]) -> None:
     with _store(read_only=True) as store:
         counts = run_export(store, out)
     typer.echo(f"exported to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@app.command()
+def evaluate(
+    dataset: Annotated[str, typer.Option(help="'graph' (the current graph), a folder or file, or a dataset name "
+                                              "under GRAPHREC_DATASETS_DIR.")] = "graph",
+    protocol: Annotated[str, typer.Option(help="ms | recbole | temporal")] = "ms",
+    models: Annotated[str, typer.Option(help="Comma-separated model names, or 'all'.")] = "all",
+    out: Annotated[Path, typer.Option(help="Folder for results.md, results.json, results.png.")] = Path(
+        "var/evaluation"),
+    source: Annotated[str | None, typer.Option(help="Source layout of --dataset (default: detected).")] = None,
+    stratify: Annotated[str, typer.Option(help="ms protocol: stratify the split per user or per item.")] = "user",
+    seed: Annotated[int, typer.Option()] = 42,
+    dump_recs: Annotated[bool, typer.Option(help="Also write recs_<model>.csv (user_id,item_id,rank).")] = False,
+    quick: Annotated[bool, typer.Option(help="Only each model's default configuration, no search.")] = False,
+) -> None:
+    """Compare every model on one split: tuned on validation, scored once on test, beside published anchors."""
+    import logging
+
+    from training.evaluate import BLEND, run
+    from training.models.registry import MODELS
+    from training.splits import PROTOCOLS
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if protocol not in PROTOCOLS:
+        _fail(ValueError(f"--protocol must be one of {', '.join(PROTOCOLS)}"))
+    chosen = [*MODELS, BLEND] if models == "all" else [m.strip() for m in models.split(",") if m.strip()]
+    try:
+        name, interactions, items, triples = _load_frames(dataset, source)
+        results = run(interactions, items, triples, dataset=name, protocol=protocol, models=chosen,  # type: ignore[arg-type]
+                      out=out, seed=seed, stratify=stratify, dump=dump_recs, quick=quick)
+    except (IngestError, GraphError, ValueError) as error:
+        _fail(error)
+    typer.echo((out / "results.md").read_text())
+    typer.echo(f"{len(results)} models evaluated; tables and chart in {out}")
+
+
+def _load_frames(dataset: str, source: str | None) -> tuple[str, Any, Any, Any]:
+    """(name, interactions, items, triples) from the graph or from a source on disk."""
+    from ingest.sources import detect_source, read_source
+    from training.data import graph_frames
+
+    if dataset == "graph":
+        with _store(read_only=_settings().ladybug_path.exists()) as store:
+            return ("graph", *graph_frames(store))
+    path = Path(dataset)
+    if not path.exists():
+        path = _settings().datasets_dir / dataset
+    if not path.exists():
+        raise ValueError(f"no dataset {dataset!r}: not a path, and not in {_settings().datasets_dir}")
+    data = read_source(source or detect_source(path), path)
+    return path.name, data.interactions, data.items, data.triples
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option(help="lightgcn | graphsage | kgcn | bpr")] = "lightgcn",
+    epochs: Annotated[int | None, typer.Option(help="Upper bound on epochs (early stopping decides).")] = None,
+    dim: Annotated[int | None, typer.Option(help="Embedding size.")] = None,
+    refit: Annotated[bool, typer.Option(help="Refit on all data for the best epoch count.")] = True,
+    seed: Annotated[int, typer.Option()] = 42,
+) -> None:
+    """Train an encoder on the exported graph and write a new versioned artifact set (not yet published)."""
+    import logging
+
+    from training.artifacts import ArtifactError
+    from training.pipeline import train_from_graph
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    overrides = {k: v for k, v in (("epochs", epochs), ("dim", dim)) if v is not None}
+    with _store(read_only=_settings().ladybug_path.exists()) as store:
+        try:
+            folder = train_from_graph(store, _settings().artifacts_dir, model, overrides, refit=refit, seed=seed)
+        except (ArtifactError, GraphError, ValueError) as error:
+            _fail(error)
+    typer.echo(f"wrote artifact version {folder.name} in {folder}")
+
+
+@app.command()
+def index(
+    version: Annotated[str | None, typer.Option(help="Version to index (default: the newest).")] = None,
+    kind: Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")] = "auto",
+) -> None:
+    """Build the FAISS index of a version's item embeddings (GPU when faiss sees one)."""
+    from training.artifacts import ArtifactError, version_folder
+    from training.pipeline import index_version
+
+    try:
+        folder = version_folder(_settings().artifacts_dir, version) if version else _newest_version()
+        info = index_version(folder, kind)  # type: ignore[arg-type]
+    except (ArtifactError, ValueError) as error:
+        _fail(error)
+    typer.echo(f"indexed {folder.name}: {info['kind']} over {info['items']:,} items x {info['dim']} in "
+               f"{info['seconds']:.2f} s ({'GPU' if info['gpu'] else 'CPU'})")
+
+
+@app.command()
+def publish(version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None) -> None:
+    """Make a version current, atomically; a partial or corrupt version is refused."""
+    from training.artifacts import ArtifactError
+    from training.artifacts import publish as run_publish
+
+    try:
+        name = version or _newest_version().name
+        run_publish(_settings().artifacts_dir, name)
+    except ArtifactError as error:
+        _fail(error)
+    typer.echo(f"published {name}")
+
+
+def _newest_version() -> Path:
+    from training.artifacts import ArtifactError
+
+    versions = _settings().artifacts_dir / "versions"
+    names = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
+    return versions / names[-1]
 
 
 @app.command()

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("var"), description="Where the embedded database, rejects and artifacts live.")
     graph_backend: Literal["ladybug", "neo4j"] = "ladybug"
+    # Where `graphrec evaluate --dataset NAME` looks for NAME when it is not a path.
+    datasets_dir: Path = Path("../shared/data")
     # LadybugDB's buffer pool defaults to 80% of RAM; a fixed size keeps a laptop usable.
     ladybug_buffer_pool_mb: int = Field(1024, ge=64)
 
@@ -40,6 +42,10 @@ class Settings(BaseSettings):
     @property
     def ladybug_path(self) -> Path:
         return self.data_dir / "graph.lbdb"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.data_dir / "artifacts"
 
     @property
     def rejects_dir(self) -> Path:

@@ -70,3 +70,29 @@ def test_doctor_and_demo() -> None:
     assert "ladybug" in out and "gpu" in out and "graph (ladybug)" in out
     out = invoke("demo")
     assert "KG candidates for user" in out and "Why item" in out and "- You " in out
+
+
+def test_train_index_publish(tmp_path: Path, data_dir: Path) -> None:
+    invoke("ingest", "synthetic", "--users", "120", "--items", "90", "--interactions", "2500")
+    out = invoke("train", "--model", "lightgcn", "--epochs", "10", "--dim", "16")
+    version = out.strip().split()[3]
+    folder = data_dir / "artifacts" / "versions" / version
+    assert {"manifest.json", "item_embeddings.npy", "user_embeddings.npy", "weights.pt", "users.csv",
+            "items.csv", "config.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
+    assert "flat over 90 items x 16" in invoke("index")
+    assert f"published {version}" in invoke("publish")
+    assert (data_dir / "artifacts" / "CURRENT").read_text().strip() == version
+    result = runner.invoke(app, ["index", "--version", version])
+    assert result.exit_code == 2 and "is published" in result.output
+    (folder / "weights.pt").write_bytes(b"damaged")
+    result = runner.invoke(app, ["publish", "--version", version])
+    assert result.exit_code == 2 and "corrupt" in result.output
+
+
+def test_evaluate_command(tmp_path: Path) -> None:
+    invoke("ingest", "synthetic", "--users", "120", "--items", "90", "--interactions", "3000")
+    out = invoke("evaluate", "--models", "popularity,ease", "--out", str(tmp_path / "eval"), "--dump-recs",
+                 "--quick")
+    assert "| ease |" in out and (tmp_path / "eval" / "recs_ease.csv").is_file()
+    result = runner.invoke(app, ["evaluate", "--models", "nosuch", "--out", str(tmp_path / "e2")])
+    assert result.exit_code == 2 and "unknown models" in result.output

@@ -1,0 +1,91 @@
+"""FAISS indexes against brute force, and versioned artifacts that refuse to publish when damaged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.artifacts import ArtifactError, current_version, publish, verify, write_version
+from training.index import build_index, load_index, recall_at_k, save_index, search
+
+
+def clustered(n: int, dim: int, seed: int) -> np.ndarray:
+    """Vectors around a few hundred centres, like trained item embeddings (not uniform noise)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(max(8, n // 100), dim))
+    return (centres[rng.integers(0, len(centres), n)] + 0.3 * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def test_exact_index_equals_brute_force() -> None:
+    items = clustered(3_000, 32, seed=1)
+    queries = np.random.default_rng(2).normal(size=(100, 32)).astype(np.float32)
+    index, info = build_index(items, "flat")
+    assert info.kind == "flat" and not info.gpu
+    _, found = search(index, queries, 10)
+    brute = np.argsort(-(queries @ items.T), axis=1, kind="stable")[:, :10]
+    assert (found == brute).all()
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_index_recall(kind: str, tmp_path: Path) -> None:
+    items = clustered(20_000, 32, seed=3)
+    queries = clustered(200, 32, seed=4)
+    exact, _ = build_index(items, "flat")
+    approximate, info = build_index(items, kind)  # type: ignore[arg-type]
+    _, truth = search(exact, queries, 10)
+    _, found = search(approximate, queries, 10)
+    assert recall_at_k(found, truth) >= 0.95, info
+    save_index(approximate, tmp_path / "index.faiss")
+    _, again = search(load_index(tmp_path / "index.faiss"), queries, 10)
+    assert (again == found).all()
+
+
+def test_auto_kind_by_size() -> None:
+    assert build_index(clustered(500, 8, seed=5))[1].kind == "flat"
+
+
+def make_version(root: Path, payload: bytes = b"weights") -> Path:
+    def write(folder: Path) -> None:
+        (folder / "weights.pt").write_bytes(payload)
+        (folder / "item_embeddings.npy").write_bytes(b"\x00" * 64)
+
+    return write_version(root, write, {"model": "test"})
+
+
+def test_publish_switches_the_pointer(tmp_path: Path) -> None:
+    first, second = make_version(tmp_path), make_version(tmp_path, b"other")
+    assert current_version(tmp_path) is None
+    publish(tmp_path, first.name)
+    assert current_version(tmp_path) == first.name
+    manifest = publish(tmp_path, second.name)
+    assert current_version(tmp_path) == second.name and manifest["model"] == "test"
+    assert set(json.loads((second / "manifest.json").read_text())["files"]) == {"weights.pt", "item_embeddings.npy"}
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing_file", "missing_manifest"])
+def test_damaged_version_is_refused_and_the_old_one_stays(tmp_path: Path, damage: str) -> None:
+    good, bad = make_version(tmp_path), make_version(tmp_path)
+    publish(tmp_path, good.name)
+    if damage == "corrupt":
+        (bad / "weights.pt").write_bytes(b"weightz")
+    elif damage == "missing_file":
+        (bad / "item_embeddings.npy").unlink()
+    else:
+        (bad / "manifest.json").unlink()
+    with pytest.raises(ArtifactError, match=r"corrupt|partial"):
+        publish(tmp_path, bad.name)
+    assert current_version(tmp_path) == good.name
+    verify(good)
+
+
+def test_failed_write_leaves_no_version(tmp_path: Path) -> None:
+    def write(folder: Path) -> None:
+        (folder / "half.bin").write_bytes(b"x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_version(tmp_path, write, {})
+    assert list((tmp_path / "versions").iterdir()) == []

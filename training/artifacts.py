@@ -1,0 +1,133 @@
+"""Versioned artifact sets and the pointer that says which one is current.
+
+    <root>/versions/<version>/manifest.json    what the set holds, with a sha256 and size per file
+    <root>/versions/<version>/...              weights, embeddings, id maps, metrics, config, index
+    <root>/CURRENT                             the published version's name
+
+A version is written under a temporary name and renamed into place when complete, so a reader never sees
+half a set; publishing verifies every checksum first and then replaces CURRENT atomically (os.replace), so a
+service that re-reads the pointer swaps from one complete set to another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+MANIFEST = "manifest.json"
+POINTER = "CURRENT"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact set that is missing, partial or corrupt."""
+
+
+def dataset_fingerprint(*frames: pd.DataFrame) -> str:
+    """A sha256 of the frames' contents, independent of row order."""
+    digest = hashlib.sha256()
+    for frame in frames:
+        hashed = pd.util.hash_pandas_object(frame, index=False).sort_values().to_numpy()
+        digest.update(hashed.tobytes())
+        digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_version(root: Path, write_files: Callable[[Path], None], metadata: dict[str, Any]) -> Path:
+    """Create a new version: ``write_files(folder)`` fills it, then the manifest is written and it is renamed
+    into place. Returns the version's folder."""
+    versions = root / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    staging = versions / f".staging-{version}"
+    staging.mkdir()
+    try:
+        write_files(staging)
+        seal(staging, {"version": version, "created": datetime.now(UTC).isoformat(), **metadata})
+        final = versions / version
+        staging.rename(final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def seal(folder: Path, metadata: dict[str, Any]) -> None:
+    """(Re)write the manifest with a checksum of every file in ``folder``."""
+    files = {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    manifest = {**metadata, "files": files}
+    temporary = folder / f".{MANIFEST}.tmp"
+    temporary.write_text(json.dumps(manifest, indent=2, default=str))
+    os.replace(temporary, folder / MANIFEST)
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ArtifactError(f"{folder}: no {MANIFEST}; the artifact set is partial")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ArtifactError(f"{path}: unreadable manifest ({error})") from error
+
+
+def verify(folder: Path) -> dict[str, Any]:
+    """The manifest, after checking that every file it lists is present with its recorded checksum."""
+    manifest = read_manifest(folder)
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise ArtifactError(f"{folder}: {name} is missing; the artifact set is partial")
+        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+            raise ArtifactError(f"{folder}: {name} does not match its checksum; the artifact set is corrupt")
+    return manifest
+
+
+def version_folder(root: Path, version: str | None = None) -> Path:
+    """The folder of ``version``, of the current version when None, or of the newest when nothing is current."""
+    versions = root / "versions"
+    if version is None:
+        version = current_version(root)
+    if version is None:
+        candidates = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
+        if not candidates:
+            raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
+        version = candidates[-1]
+    folder = versions / version
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such artifact version")
+    return folder
+
+
+def current_version(root: Path) -> str | None:
+    pointer = root / POINTER
+    return pointer.read_text().strip() or None if pointer.is_file() else None
+
+
+def publish(root: Path, version: str) -> dict[str, Any]:
+    """Make ``version`` current, after verifying it; a partial or corrupt version is refused."""
+    folder = root / "versions" / version
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder}: no such artifact version")
+    manifest = verify(folder)
+    temporary = root / f".{POINTER}.{uuid.uuid4().hex}"
+    temporary.write_text(version + "\n")
+    os.replace(temporary, root / POINTER)
+    return manifest

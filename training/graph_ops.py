@@ -1,0 +1,38 @@
+"""Sparse adjacency matrices for PyTorch Geometric layers.
+
+Without the compiled pyg-lib / torch-scatter wheels, PyG's edge_index path aggregates with scatter, about 15x
+slower on the CPU than its sparse-matrix path (measured on MovieLens-100K: 0.52 s against 0.035 s for a LightGCN
+forward and backward). Every encoder therefore hands its layers a precomputed sparse ``adj_t`` (rows are the
+receiving nodes).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+from training.data import TrainData
+
+# PyG converts the COO matrix to CSR inside each layer; in this torch build that is faster than handing it CSR.
+warnings.filterwarnings("ignore", message="Converting sparse tensor to CSR format")
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+
+
+def adjacency(source: torch.Tensor, target: torch.Tensor, n_source: int, n_target: int,
+              weight: torch.Tensor | None = None) -> torch.Tensor:
+    """adj_t of shape (n_target, n_source) with a 1 (or ``weight``) for each edge source -> target."""
+    values = torch.ones(len(source)) if weight is None else weight
+    return torch.sparse_coo_tensor(torch.stack([target, source]), values, (n_target, n_source)).coalesce()
+
+
+def normalized_user_item_adjacency(data: TrainData) -> torch.Tensor:
+    """D^-1/2 A D^-1/2 over users (0..U-1) and items (U..U+I-1), undirected, no self-loops: LightGCN's matrix."""
+    edges = data.edge_index()
+    users, items = edges[0], edges[1] + data.n_users
+    n = data.n_users + data.n_items
+    both = torch.stack([torch.cat([users, items]), torch.cat([items, users])])
+    both, weight = gcn_norm(both, None, n, add_self_loops=False)
+    return adjacency(both[0], both[1], n, n, weight)

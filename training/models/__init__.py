@@ -1,0 +1,1 @@
+"""Recommenders trained and compared in one harness: baselines and PyTorch Geometric encoders."""

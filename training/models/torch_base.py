@@ -1,0 +1,37 @@
+"""Glue between the harness and the BPR-trained PyTorch encoders."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+import scipy.sparse as sp
+import torch
+
+from training.bpr import BPRConfig, BPREncoder, FitHistory, fit_bpr
+from training.data import TrainData
+from training.models.base import EmbeddingRecommender
+
+
+class TorchRecommender(EmbeddingRecommender):
+    """Builds an encoder, trains it with BPR and keeps the final user and item embeddings."""
+
+    module: BPREncoder
+    history: FitHistory
+
+    @abstractmethod
+    def build(self, data: TrainData, config: BPRConfig) -> BPREncoder: ...
+
+    def fit(self, data: TrainData, valid: sp.csr_matrix | None = None) -> None:
+        config = BPRConfig.from_config(self.config)
+        self.module = self.build(data, config)
+        self.history = fit_bpr(self.module, data, config, valid, self.name)
+        self.module.eval()
+        with torch.no_grad():
+            users, items = self.module.embed()
+        self.user_vectors = users.detach().cpu().numpy()
+        self.item_vectors = items.detach().cpu().numpy()
+
+    def tuned_config(self) -> dict[str, Any]:
+        # Refit on the whole training part for as many epochs as validation found best.
+        return {**self.config, "epochs": max(1, self.history.best_epoch)}
