@@ -92,3 +92,37 @@ def test_knowledge_encoder_gives_items_without_interactions_their_entities_signa
     cold = vectors[catalogue.item_index([cold_item])[0]]
     sibling_similarity = (vectors[catalogue.item_index(siblings)] @ cold).mean()
     assert sibling_similarity > (vectors[catalogue.item_index(others)] @ cold).mean()
+
+
+def test_hetero_data_export(dataset: Dataset) -> None:
+    from training.data import to_hetero_data
+
+    catalogue = build_catalogue(dataset.interactions, dataset.items, dataset.triples)
+    data = train_data(catalogue, dataset.interactions, dataset.triples)
+    graph = to_hetero_data(data)
+    assert graph["user"].num_nodes == data.n_users and graph["entity"].num_nodes == data.kg.n_entities
+    assert graph["user", "interacts", "item"].edge_index.shape[1] == len(dataset.interactions)
+    kg_edges = sum(graph["item", r, "entity"].edge_index.shape[1] for r in catalogue.relations)
+    assert kg_edges == len(dataset.triples)
+    graph.validate()
+
+
+def test_fanout_sampling_caps_neighbours_per_node() -> None:
+    from training.graph_ops import sample_fanout
+
+    targets = np.array([0, 0, 0, 0, 1, 2, 2, 0])
+    kept = sample_fanout(targets, 2, np.random.default_rng(0))
+    assert np.bincount(targets[kept]).tolist() == [2, 1, 2]
+    assert len(set(kept)) == len(kept)
+
+
+def test_graphsage_trains_on_sampled_neighbourhoods(dataset: Dataset) -> None:
+    train, test = stratified_split(dataset.interactions, 0.75, seed=42)
+    catalogue = build_catalogue(dataset.interactions, dataset.items, dataset.triples)
+    data = train_data(catalogue, train)
+    relevant = relevance_matrix(catalogue, test)
+    model = GraphSAGE(**FAST, fanout=5)
+    model.fit(data, relevant)
+    assert model.module.users_adj_t._nnz() == len(train)  # full neighbourhoods again after training
+    random = ndcg(np.random.default_rng(0).random((data.n_users, data.n_items)), data.matrix, relevant)
+    assert ndcg(model.score(np.arange(data.n_users)), data.matrix, relevant) > 1.5 * random

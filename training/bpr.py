@@ -66,6 +66,12 @@ class BPREncoder(nn.Module):
         """Sum of squared norms of the layer-0 parameters the batch touches."""
         raise NotImplementedError
 
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        """Called before each training epoch (encoders that sample neighbourhoods resample here)."""
+
+    def end_training(self) -> None:
+        """Called after training, before the final embeddings are read (restore full neighbourhoods)."""
+
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
@@ -107,6 +113,7 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
                     disable=None)
     for epoch in progress:
         model.train()
+        model.start_epoch(rng)
         order = rng.permutation(len(data.users))
         total = 0.0
         for start in range(0, len(order), config.batch_size):
@@ -128,6 +135,7 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
         history.epochs_run = epoch
         if valid is None or epoch % config.eval_every:
             continue
+        model.end_training()
         ndcg = validation_ndcg(model, train_matrix, valid, valid_users)
         history.valid_ndcg.append((epoch, ndcg))
         progress.set_postfix(loss=f"{history.losses[-1]:.4f}", valid_ndcg=f"{ndcg:.4f}")
@@ -140,6 +148,7 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
             if stale >= config.patience:
                 break
     progress.close()
+    model.end_training()
     if best_state is not None:
         model.load_state_dict(best_state)
     else:

@@ -177,11 +177,12 @@ class Blend(Recommender):
         raise NotImplementedError("a blend combines models that are already fitted")
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        total = np.zeros((len(users), 0), dtype=np.float32)
+        total: np.ndarray | None = None
         for member, weight in zip(self.members, self.weights, strict=True):
             scores = member.score(users).astype(np.float32)
-            scores = (scores - scores.mean(1, keepdims=True)) / (scores.std(1, keepdims=True) + 1e-9)
-            total = weight * scores if total.size == 0 else total + weight * scores
+            scores = weight * (scores - scores.mean(1, keepdims=True)) / (scores.std(1, keepdims=True) + 1e-9)
+            total = scores if total is None else total + scores
+        assert total is not None
         return total
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
@@ -26,6 +27,16 @@ def adjacency(source: torch.Tensor, target: torch.Tensor, n_source: int, n_targe
     """adj_t of shape (n_target, n_source) with a 1 (or ``weight``) for each edge source -> target."""
     values = torch.ones(len(source)) if weight is None else weight
     return torch.sparse_coo_tensor(torch.stack([target, source]), values, (n_target, n_source)).coalesce()
+
+
+def sample_fanout(targets: np.ndarray, fanout: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of at most ``fanout`` randomly chosen edges per target node (GraphSAGE's neighbour sampling,
+    done once per epoch for the whole graph, so the cost of an epoch is bounded by fanout x nodes)."""
+    order = np.lexsort((rng.random(len(targets)), targets))
+    sorted_targets = targets[order]
+    starts = np.searchsorted(sorted_targets, sorted_targets, side="left")
+    rank = np.arange(len(order)) - starts
+    return np.sort(order[rank < fanout])
 
 
 def normalized_user_item_adjacency(data: TrainData) -> torch.Tensor:

@@ -8,6 +8,9 @@ Users have no parameters of their own: every user vector is computed from the us
     s(u, i) = <z_u, h_i>
 
 so a user the model never trained on is embedded from its interactions with the trained h_i, no retraining.
+With ``fanout`` set, each epoch trains on a resampled graph keeping at most ``fanout`` neighbours per node
+(GraphSAGE's neighbour sampling), which bounds the cost of an epoch on large graphs; evaluation and the final
+embeddings use every neighbour.
 """
 
 from __future__ import annotations
@@ -22,22 +25,41 @@ from torch_geometric.nn import SAGEConv
 
 from training.bpr import BPRConfig, BPREncoder
 from training.data import TrainData
-from training.graph_ops import adjacency
+from training.graph_ops import adjacency, sample_fanout
 from training.models.torch_base import TorchRecommender
 
 
 class SAGEEncoder(BPREncoder):
-    def __init__(self, data: TrainData, dim: int) -> None:
+    def __init__(self, data: TrainData, dim: int, fanout: int | None = None) -> None:
         super().__init__()
+        self.fanout = fanout
+        self.edges = (data.users, data.items)
         self.n_users, self.n_items = data.n_users, data.n_items
         self.items = nn.Embedding(data.n_items, dim)
         nn.init.normal_(self.items.weight, std=0.1)
         self.items_to_users = SAGEConv((dim, dim), dim, root_weight=False)
         self.users_to_items = SAGEConv((dim, dim), dim)
         self.readout = SAGEConv((dim, dim), dim, root_weight=False)
-        users, items = data.edge_index()
-        self.register_buffer("users_adj_t", adjacency(items, users, data.n_items, data.n_users))
-        self.register_buffer("items_adj_t", adjacency(users, items, data.n_users, data.n_items))
+        self.register_buffer("users_adj_t", torch.empty(0))
+        self.register_buffer("items_adj_t", torch.empty(0))
+        self.use_edges(np.arange(len(data.users)), np.arange(len(data.users)))
+
+    def use_edges(self, to_users: np.ndarray, to_items: np.ndarray) -> None:
+        """Propagate over the given edge positions: those feeding users and those feeding items."""
+        users, items = (torch.from_numpy(a).long() for a in self.edges)
+        device = self.items.weight.device
+        self.users_adj_t = adjacency(items[to_users], users[to_users], self.n_items, self.n_users).to(device)
+        self.items_adj_t = adjacency(users[to_items], items[to_items], self.n_users, self.n_items).to(device)
+
+    def start_epoch(self, rng: np.random.Generator) -> None:
+        if self.fanout:
+            users, items = self.edges
+            self.use_edges(sample_fanout(users, self.fanout, rng), sample_fanout(items, self.fanout, rng))
+
+    def end_training(self) -> None:
+        if self.fanout:
+            everything = np.arange(len(self.edges[0]))
+            self.use_edges(everything, everything)
 
     def item_states(self) -> torch.Tensor:
         x = self.items.weight
@@ -62,7 +84,8 @@ class GraphSAGE(TorchRecommender):
         {"dim": 64, "lr": lr, "l2": l2, "batch_size": 4096} for lr in (1e-3, 3e-3) for l2 in (1e-4, 1e-3)]
 
     def build(self, data: TrainData, config: BPRConfig) -> BPREncoder:
-        return SAGEEncoder(data, config.dim)
+        fanout = self.config.get("fanout")
+        return SAGEEncoder(data, config.dim, int(fanout) if fanout else None)
 
     @torch.no_grad()
     def embed_new_users(self, interactions: sp.csr_matrix) -> np.ndarray:
