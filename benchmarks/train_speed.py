@@ -5,7 +5,7 @@
 2. FAISS over 1,000,000 synthetic item vectors (64 dimensions, drawn around 10,000 centres like trained
    embeddings): build time, single-query latency p50/p99, batch throughput and recall@10 against exact search.
 
-    python benchmarks/train_speed.py [--epochs 3] [--items 1000000] [--queries 1000]
+    python benchmarks/train_speed.py [--epochs 3] [--items 1000000] [--queries 1000] [--hnsw]
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def lightgcn_speed(epochs: int) -> None:
           f"epochs, final loss {history.losses[-1]:.4f}, peak RSS {peak_rss_gb():.2f} GB{gpu_peak}")
 
 
-def faiss_speed(n_items: int, n_queries: int, dim: int = 64) -> None:
+def faiss_speed(n_items: int, n_queries: int, kinds: tuple[str, ...], dim: int = 64) -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(10_000, dim)).astype(np.float32)
     items = centres[rng.integers(0, len(centres), n_items)] + 0.3 * rng.normal(size=(n_items, dim)).astype(
@@ -57,7 +57,7 @@ def faiss_speed(n_items: int, n_queries: int, dim: int = 64) -> None:
     exact_qps = n_queries / (time.perf_counter() - started)
     print(f"FAISS flat (exact) {n_items:,} x {dim}: build {info.seconds:.1f} s, batch {exact_qps:,.0f} queries/s "
           f"({'GPU' if info.gpu else 'CPU'}, {gpu_count()} GPUs seen)")
-    for kind in ("ivf", "hnsw"):
+    for kind in kinds:
         index, info = build_index(items, kind)  # type: ignore[arg-type]
         started = time.perf_counter()
         _, found = search(index, queries, 10)
@@ -79,12 +79,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--skip-lightgcn", action="store_true")
+    parser.add_argument("--hnsw", action="store_true", help="also build HNSW (about 10 minutes at 1M on 2 cores)")
     args = parser.parse_args()
     print(f"# training and index speed, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{__import__('os').cpu_count()} cores, torch {torch.__version__}")
     if not args.skip_lightgcn:
         lightgcn_speed(args.epochs)
-    faiss_speed(args.items, args.queries)
+    faiss_speed(args.items, args.queries, ("ivf", "hnsw") if args.hnsw else ("ivf",))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A knowledge-aware encoder: relation-aware propagation over items and their KG entities (R-GCN, Schlichtkrull
 et al. 2018), then LightGCN propagation over the user-item graph (in the spirit of KGAT, Wang et al. 2019).
 
-    x_i^0 = W_0 e_i + sum_r mean_{e in N_r(i)} W_r e_e        (R-GCN: entities -> items, one W_r per relation)
+    x_i^0 = e_i + sum_r mean_{e in N_r(i)} W_r e_e            (R-GCN: entities -> items, one W_r per relation)
     x^(l+1) = D^-1/2 A D^-1/2 x^(l) over users and items, x = mean_l x^(l),   s(u, i) = <x_u, x_i>
 
 An item with few interactions still gets the entity part of x_i^0, learned from every item sharing its
@@ -38,7 +38,10 @@ class KnowledgeEncoder(BPREncoder):
         self.entities = nn.Embedding(data.kg.n_entities, dim)
         for table in (self.users, self.items, self.entities):
             nn.init.normal_(table.weight, std=0.1)
-        self.relational = RGCNConv((dim, dim), dim, num_relations=data.kg.n_relations)
+        # No root weight: the item keeps its own embedding unchanged (as in LightGCN) and gains the relation
+        # messages on top, so a well-observed item trains like LightGCN and a cold one still has its entities.
+        self.relational = RGCNConv((dim, dim), dim, num_relations=data.kg.n_relations, root_weight=False,
+                                   bias=False)
         self.propagation = nn.ModuleList(LGConv(normalize=False) for _ in range(layers))
         kg = data.kg
         # R-GCN needs edge types, so it keeps the edge list (the KG is small); propagation uses the matrix.
@@ -51,7 +54,8 @@ class KnowledgeEncoder(BPREncoder):
         if self.training and self.item_dropout > 0:
             keep = torch.rand(own.shape[0], 1, device=own.device) >= self.item_dropout
             own = own * keep
-        items = self.relational((self.entities.weight, own), self.entity_to_item, self.relation)
+        # x_dst only sizes the output here (no root weight): the messages are the entities' alone.
+        items = own + self.relational((self.entities.weight, own), self.entity_to_item, self.relation)
         x = torch.cat([self.users.weight, items])
         total = x
         for conv in self.propagation:
