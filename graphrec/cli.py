@@ -292,8 +292,10 @@ def demo(
     source: Annotated[str, typer.Option(help="synthetic, or a source name used with --path")] = "synthetic",
     path: Annotated[Path | None, typer.Option()] = None,
     user: Annotated[str | None, typer.Option(help="Sample user (default: one of median activity).")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs for the demo's LightGCN (0: skip training).")] = 40,
 ) -> None:
-    """The main job of `make run`: build a dataset into the graph, then show stats, candidates and a path."""
+    """The main job of `make run`: build a dataset into the graph, show stats, candidates and a path, then
+    train an encoder, index its item embeddings and publish the artifact set."""
     ingest(source, path=path) if source != "synthetic" else ingest(
         "synthetic", users=2_000, items=1_500, interactions=100_000, seed=42)
     stats()
@@ -310,6 +312,34 @@ def demo(
     if len(top):
         typer.echo(f"\nWhy item {top['item_id'].iloc[0]} for user {sample}:")
         explain(user=sample, item=str(top["item_id"].iloc[0]))
+    if epochs > 0:
+        typer.echo(f"\nTraining LightGCN ({epochs} epochs at most), indexing, publishing:")
+        train(model="lightgcn", epochs=epochs, dim=None, refit=False, seed=42)
+        index(version=None, kind="auto")
+        publish(version=None)
+        _show_embedding_recommendations(sample)
+
+
+def _show_embedding_recommendations(user: str) -> None:
+    """Top items for ``user`` from the published embeddings and FAISS index, seen items removed."""
+    import numpy as np
+
+    from training.artifacts import version_folder
+    from training.data import Catalogue
+    from training.index import load_index, search
+
+    folder = version_folder(_settings().artifacts_dir)
+    catalogue = Catalogue.load(folder)
+    with _store(read_only=True) as store:
+        user_id = store.coerce_id(user, "user")
+        seen = set(store.history(user_id, limit=100_000)["item_id"])
+        titles = store.items().set_index("id")["title"]
+    vector = np.load(folder / "user_embeddings.npy")[catalogue.user_index([user_id])]
+    _, found = search(load_index(folder / "index.faiss"), vector, 5 + len(seen))
+    fresh = [catalogue.item_ids[i] for i in found[0] if i >= 0 and catalogue.item_ids[i] not in seen][:5]
+    typer.echo(f"\nEmbedding (FAISS) recommendations for user {user} from version {folder.name}:")
+    for rank, item in enumerate(fresh, start=1):
+        typer.echo(f"{rank:>3}. {item!s:<12} {titles.get(item) or ''}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -68,8 +68,10 @@ def test_errors_are_clear() -> None:
 def test_doctor_and_demo() -> None:
     out = invoke("doctor")
     assert "ladybug" in out and "gpu" in out and "graph (ladybug)" in out
-    out = invoke("demo")
+    out = invoke("demo", "--epochs", "5")
     assert "KG candidates for user" in out and "Why item" in out and "- You " in out
+    assert "published" in out and "Embedding (FAISS) recommendations" in out
+    assert out.strip().splitlines()[-1].startswith("  5.")
 
 
 def test_train_index_publish(tmp_path: Path, data_dir: Path) -> None:

@@ -19,14 +19,14 @@ from training.data import TrainData
 # PyG converts the COO matrix to CSR inside each layer; in this torch build that is faster than handing it CSR.
 warnings.filterwarnings("ignore", message="Converting sparse tensor to CSR format")
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
 
 
 def adjacency(source: torch.Tensor, target: torch.Tensor, n_source: int, n_target: int,
               weight: torch.Tensor | None = None) -> torch.Tensor:
     """adj_t of shape (n_target, n_source) with a 1 (or ``weight``) for each edge source -> target."""
     values = torch.ones(len(source)) if weight is None else weight
-    return torch.sparse_coo_tensor(torch.stack([target, source]), values, (n_target, n_source)).coalesce()
+    return torch.sparse_coo_tensor(torch.stack([target, source]), values, (n_target, n_source),
+                                   check_invariants=False).coalesce()
 
 
 def sample_fanout(targets: np.ndarray, fanout: int, rng: np.random.Generator) -> np.ndarray:
