@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 DATA ?=
 SOURCE ?= movielens
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-quality bench-speed clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ lint: $(BIN)/graphrec
 
 bench: $(BIN)/graphrec
 	$(BIN)/python benchmarks/ingest_and_query.py
+
+bench-quality: $(BIN)/graphrec
+	$(BIN)/python benchmarks/quality.py --out var/quality
+
+bench-speed: $(BIN)/graphrec
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info
