@@ -263,7 +263,7 @@ def _chart(results: list[ModelResult], anchors: dict[str, dict[str, float]], pat
     axis.bar(names, values, color=colours)
     axis.set_title(title)
     axis.set_ylabel(metric)
-    axis.tick_params(axis="x", rotation=45)
+    plt.setp(axis.get_xticklabels(), rotation=40, ha="right")
     for x, v in enumerate(values):
         axis.text(x, v, f"{v:.3f}", ha="center", va="bottom", fontsize=8)
     figure.tight_layout()
