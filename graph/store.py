@@ -138,6 +138,10 @@ class GraphStore(ABC):
             raise ValueError(f"unknown candidate source {source!r}")
         return found.astype({"paths": np.int64})
 
+    def popular(self, limit: int = 100) -> pd.DataFrame:
+        return self.run("popular_items", {"limit": limit}) if self.id_types() else pd.DataFrame(
+            columns=["item_id", "interactions"])
+
     def history(self, user_id: int | str, limit: int = 100) -> pd.DataFrame:
         return self.run("user_history", {"user_id": user_id, "limit": limit})
 

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     candidate_max_neighbours: int = Field(50, ge=1, description="Co-users kept by overlap.")
     candidate_max_rows: int = Field(20_000, ge=1, description="Rows one collaborative expansion may touch.")
 
+    # Serving: how much history and how many candidates one request uses.
+    history_limit: int = Field(1_000, ge=1, description="Most recent interactions read per request.")
+    session_recent: int = Field(20, ge=1, description="Recent positive items that make up the session state.")
+    candidate_kg_limit: int = Field(200, ge=1)
+    candidate_faiss_k: int = Field(100, ge=1)
+
     @property
     def ladybug_path(self) -> Path:
         return self.data_dir / "graph.lbdb"

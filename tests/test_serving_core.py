@@ -1,0 +1,68 @@
+"""The recommendation path on the real embedded graph and a real published artifact set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graph.store import GraphStore
+from graphrec.settings import Settings
+from ingest.frames import Dataset
+from ingest.loader import ingest
+from serving.artifacts import load_current
+from serving.recommender import RecommendationService
+from training.artifacts import ArtifactError, publish
+from training.pipeline import index_version, train_from_graph
+
+
+@pytest.fixture
+def service(store: GraphStore, settings: Settings, small_dataset: Dataset) -> RecommendationService:
+    ingest(store, lambda: small_dataset)
+    folder = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 10, "dim": 16}, refit=False)
+    index_version(folder)
+    publish(settings.artifacts_dir, folder.name)
+    return RecommendationService(settings, store, load_current(settings.artifacts_dir))
+
+
+def test_known_user_gets_unseen_items_from_graph_and_embeddings(service: RecommendationService,
+                                                                 small_dataset: Dataset) -> None:
+    user = 4
+    seen = set(small_dataset.interactions.loc[small_dataset.interactions["user_id"] == user, "item_id"])
+    result = service.recommend(user, k=10)
+    items = [r.item_id for r in result.items]
+    assert len(items) == 10 and len(set(items)) == 10 and not seen & set(items)
+    assert result.known_user and result.artifact_version and result.policy == "greedy"
+    assert {"kg", "faiss"} & {source for r in result.items for source in r.sources}
+    scores = [r.score for r in result.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_exclusions_and_explanations(service: RecommendationService) -> None:
+    first = service.recommend(7, k=5)
+    banned = [first.items[0].item_id]
+    second = service.recommend(7, k=5, exclude=banned, explain=True)
+    assert banned[0] not in [r.item_id for r in second.items]
+    assert all(r.reasons for r in second.items)
+
+
+def test_unknown_user_gets_popular_items(service: RecommendationService, small_dataset: Dataset) -> None:
+    result = service.recommend(999_999, k=5)
+    assert not result.known_user and len(result.items) == 5
+    counts = small_dataset.interactions["item_id"].value_counts()
+    popular = sorted(counts.index, key=lambda item: (-counts[item], item))[:5]  # ties by id, as the query
+    assert [r.item_id for r in result.items if r.sources == ["popular"]] == popular[: len(result.items)]
+
+
+def test_swap_to_a_new_version(service: RecommendationService, store: GraphStore, settings: Settings) -> None:
+    old = service.artifacts.version  # type: ignore[union-attr]
+    folder = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 5, "dim": 16}, refit=False)
+    index_version(folder)
+    publish(settings.artifacts_dir, folder.name)
+    service.swap(load_current(settings.artifacts_dir))
+    assert service.recommend(4, k=3).artifact_version == folder.name != old
+
+
+def test_nothing_published_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match="nothing is published"):
+        load_current(tmp_path)
