@@ -264,13 +264,9 @@ def publish(version: Annotated[str | None, typer.Option(help="Version (default: 
 
 
 def _newest_version() -> Path:
-    from training.artifacts import ArtifactError
+    from training.artifacts import newest_version
 
-    versions = _settings().artifacts_dir / "versions"
-    names = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
-    if not names:
-        raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
-    return versions / names[-1]
+    return newest_version(_settings().artifacts_dir)
 
 
 @app.command()

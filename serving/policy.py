@@ -20,6 +20,12 @@ class SessionState:
     user_vector: np.ndarray | None  # the trained user embedding, None for a user the model never saw
     recent_item_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
+    def query(self) -> np.ndarray | None:
+        """The user's embedding, else the mean of the recent positive items (the inductive fold-in), else None."""
+        if self.user_vector is not None:
+            return self.user_vector
+        return self.recent_item_vectors.mean(axis=0) if self.recent_item_vectors.size else None
+
 
 class Policy(Protocol):
     name: str
@@ -34,9 +40,7 @@ class GreedyPolicy:
     name = "greedy"
 
     def score(self, state: SessionState, candidate_vectors: np.ndarray) -> np.ndarray:
-        query = state.user_vector
-        if query is None and state.recent_item_vectors.size:
-            query = state.recent_item_vectors.mean(axis=0)
+        query = state.query()
         if query is None:
             return np.zeros(len(candidate_vectors), dtype=np.float32)
         return candidate_vectors @ query

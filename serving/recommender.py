@@ -94,8 +94,7 @@ class RecommendationService:
             for item, paths in zip(kg["item_id"], kg["paths"], strict=True):
                 add(item, "kg", int(paths))
         state = self._state(artifacts, user_id, history)
-        query = state.user_vector if state.user_vector is not None else (
-            state.recent_item_vectors.mean(axis=0) if state.recent_item_vectors.size else None)
+        query = state.query()
         if artifacts is not None and query is not None:
             _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(banned))
             for row in rows[0]:

@@ -100,17 +100,22 @@ def verify(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def newest_version(root: Path) -> Path:
+    """The most recently written version (names start with their UTC creation time)."""
+    versions = root / "versions"
+    names = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
+    if not names:
+        raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
+    return versions / names[-1]
+
+
 def version_folder(root: Path, version: str | None = None) -> Path:
     """The folder of ``version``, of the current version when None, or of the newest when nothing is current."""
-    versions = root / "versions"
     if version is None:
         version = current_version(root)
     if version is None:
-        candidates = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
-        if not candidates:
-            raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
-        version = candidates[-1]
-    folder = versions / version
+        return newest_version(root)
+    folder = root / "versions" / version
     if not folder.is_dir():
         raise ArtifactError(f"{folder}: no such artifact version")
     return folder

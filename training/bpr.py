@@ -73,6 +73,11 @@ class BPREncoder(nn.Module):
         """Called after training, before the final embeddings are read (restore full neighbourhoods)."""
 
 
+def squared_norm(*rows: torch.Tensor) -> torch.Tensor:
+    """Sum of squared entries over several gathered embedding rows: the ego-embedding L2 term."""
+    return torch.stack([r.pow(2).sum() for r in rows]).sum()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

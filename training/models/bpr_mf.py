@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from training.bpr import BPRConfig, BPREncoder
+from training.bpr import BPRConfig, BPREncoder, squared_norm
 from training.data import TrainData
 from training.models.torch_base import TorchRecommender
 
@@ -24,8 +24,7 @@ class MFEncoder(BPREncoder):
         return self.users.weight, self.items.weight
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-        return (self.users(users).pow(2).sum() + self.items(positives).pow(2).sum()
-                + self.items(negatives).pow(2).sum())
+        return squared_norm(self.users(users), self.items(positives), self.items(negatives))
 
 
 class BPRMF(TorchRecommender):

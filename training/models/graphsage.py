@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import SAGEConv
 
-from training.bpr import BPRConfig, BPREncoder
+from training.bpr import BPRConfig, BPREncoder, squared_norm
 from training.data import TrainData
 from training.graph_ops import adjacency, sample_fanout
 from training.models.torch_base import TorchRecommender
@@ -75,7 +75,7 @@ class SAGEEncoder(BPREncoder):
         return self.users_from(items, self.users_adj_t), items
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-        return self.items(positives).pow(2).sum() + self.items(negatives).pow(2).sum()
+        return squared_norm(self.items(positives), self.items(negatives))
 
 
 class GraphSAGE(TorchRecommender):

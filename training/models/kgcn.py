@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch_geometric.nn import LGConv, RGCNConv
 
-from training.bpr import BPRConfig, BPREncoder
+from training.bpr import BPRConfig, BPREncoder, squared_norm
 from training.data import TrainData
 from training.graph_ops import normalized_user_item_adjacency
 from training.models.torch_base import TorchRecommender
@@ -65,8 +65,7 @@ class KnowledgeEncoder(BPREncoder):
         return out[: self.n_users], out[self.n_users:]
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
-        return (self.users(users).pow(2).sum() + self.items(positives).pow(2).sum()
-                + self.items(negatives).pow(2).sum())
+        return squared_norm(self.users(users), self.items(positives), self.items(negatives))
 
 
 class KnowledgeGCN(TorchRecommender):

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch_geometric.nn import LightGCN as PygLightGCN
 
-from training.bpr import BPRConfig, BPREncoder
+from training.bpr import BPRConfig, BPREncoder, squared_norm
 from training.data import TrainData
 from training.graph_ops import normalized_user_item_adjacency
 from training.models.torch_base import TorchRecommender
@@ -32,8 +32,7 @@ class LightGCNEncoder(BPREncoder):
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         weight = self.gcn.embedding.weight
-        return (weight[users].pow(2).sum() + weight[positives + self.n_users].pow(2).sum()
-                + weight[negatives + self.n_users].pow(2).sum())
+        return squared_norm(weight[users], weight[positives + self.n_users], weight[negatives + self.n_users])
 
 
 class LightGCN(TorchRecommender):
