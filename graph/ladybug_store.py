@@ -38,22 +38,38 @@ class LadybugStore(GraphStore):
         except RuntimeError as error:
             raise GraphError(f"cannot open the LadybugDB database at {path}: {error} "
                              "(only one read-write process may hold it)") from error
-        self._conn = ladybug.Connection(self._db)
-        # One connection serves the whole process; the lock keeps threads from interleaving a transaction.
-        self._lock = threading.RLock()
+        # One connection per thread: LadybugDB runs queries on different connections in parallel (the GIL is
+        # released), while an explicit transaction belongs to one connection. Writers take the write lock
+        # because the database admits one write transaction at a time.
+        self._local = threading.local()
+        self._connections: list[ladybug.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._write_lock = threading.RLock()
         if not read_only:
             self._execute(query_text(self.dialect, "create_meta_table"))
 
+    def _connection(self) -> ladybug.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = ladybug.Connection(self._db)
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
     def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        with self._lock:
-            result = self._conn.execute(text, params or {})
-            if isinstance(result, list):  # several statements: the last one answers
-                result = result[-1]
-            return result.get_as_df()
+        result = self._connection().execute(text, params or {})
+        if isinstance(result, list):  # several statements: the last one answers
+            result = result[-1]
+        return result.get_as_df()
 
     def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
             **identifiers: str) -> pd.DataFrame:
-        return self._execute(query_text(self.dialect, name, **identifiers), plain_params(params))
+        text = query_text(self.dialect, name, **identifiers)
+        if not write:
+            return self._execute(text, plain_params(params))
+        with self._write_lock:
+            return self._execute(text, plain_params(params))
 
     def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
         self.run("create_user_table", id_type=LADYBUG_TYPES[id_types.user])
@@ -84,7 +100,7 @@ class LadybugStore(GraphStore):
                 rows = batch.astype(object).where(batch.notna(), None).to_dict("records")
                 steps.append((name, {"rows": rows}, {}, len(batch)))
 
-        with self._lock:
+        with self._write_lock:
             self._execute("BEGIN TRANSACTION")
             try:
                 for name, params, identifiers, size in steps:
@@ -98,8 +114,10 @@ class LadybugStore(GraphStore):
                 raise
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        with self._write_lock, self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
             self._db.close()
 
 

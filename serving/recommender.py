@@ -1,27 +1,44 @@
-"""The request path of /v1/recommend, without HTTP: history -> candidates -> policy -> top k.
+"""The request path of the service, without HTTP: session -> candidates -> policy -> top k.
 
-Candidates come from three sources, merged and deduplicated, the user's items and any excluded ids removed:
-graph paths (Cypher k-hop over the knowledge graph), FAISS neighbours of the user's embedding (or of the mean
-of their recent positive items for a user the model never saw), and popularity, which fills the list for a
-user with no history at all. The policy scores the candidates that have embeddings; the rest follow by their
-graph path counts.
+1. The user's state (items seen, recent positives) comes from Redis; on a miss it is rebuilt from the graph
+   and cached. With Redis down it comes from the graph directly; with the graph down too, it is empty.
+2. Candidates, merged and deduplicated: graph paths (Cypher: items sharing knowledge-graph entities with the
+   recent positives and with any context items of the request), FAISS neighbours of the user's embedding (or
+   of the mean of the recent positives for a user the model never saw), and popularity, which fills the list
+   for a user with no history at all. The set is cached in Redis per user and artifact version; feedback
+   invalidates it. Seen and excluded items are removed at request time.
+3. The policy scores the candidates that have embeddings; the rest follow by their graph path counts.
+
+A dependency that is down degrades the answer instead of failing it: no Redis means no session state or
+cache, no graph means FAISS-only candidates (graph and Redis calls pass through serving.guard.Guard).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, TypeVar
 
+import neo4j.exceptions
 import numpy as np
 
+from graph.explain import Explanation
 from graph.explain import explain as explain_paths
-from graph.store import GraphStore
+from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
 from serving.artifacts import LoadedArtifacts
+from serving.guard import Guard, Unavailable
 from serving.policy import GreedyPolicy, Policy, SessionState
+from serving.sessions import SessionStore, UserState
 from training.index import search
+
+T = TypeVar("T")
+# What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached. Other
+# errors (a query the engine rejects) are bugs and surface as 500s instead of silently degrading answers.
+GRAPH_FAILURES = (GraphError, OSError, neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)
+TITLE_CACHE_SIZE = 100_000
 
 
 @dataclass
@@ -41,23 +58,33 @@ class RecommendResult:
     artifact_version: str | None
     known_user: bool
     candidates: int
+    cache: Literal["hit", "miss", "off"]
+    degraded: list[str]
 
 
 @dataclass
-class History:
-    seen: set[Any]
-    recent_positive: list[Any]
+class Candidate:
+    sources: list[str] = field(default_factory=list)
+    paths: int = 0
 
 
 class RecommendationService:
-    def __init__(self, settings: Settings, store: GraphStore, artifacts: LoadedArtifacts | None,
-                 policy: Policy | None = None) -> None:
+    def __init__(self, settings: Settings, store: GraphStore | None, artifacts: LoadedArtifacts | None,
+                 policy: Policy | None = None, sessions: SessionStore | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.sessions = sessions
         self.policy = policy or GreedyPolicy()
+        self.graph = Guard("graph", settings.redis_retry_s, GRAPH_FAILURES)
+        if store is None:
+            self.graph.mark_down("no graph database is open")
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
+        self._titles: dict[Any, str | None] = {}
+        self._popular: list[Any] = []
+        self._id_types = self._graph_optional(lambda: self.require_store().id_types(), None)
 
+    # -- artifacts -----------------------------------------------------------------------------------------
     @property
     def artifacts(self) -> LoadedArtifacts | None:
         return self._artifacts
@@ -67,60 +94,181 @@ class RecommendationService:
         with self._swap_lock:
             self._artifacts = artifacts
 
-    def history(self, user_id: Any) -> History:
-        rows = self.store.history(user_id, limit=self.settings.history_limit)
+    # -- ids -------------------------------------------------------------------------------------------------
+    def coerce_id(self, raw: str | int, which: Literal["user", "item"]) -> int | str:
+        """An id typed as the graph stores it (or as the artifacts do, without a graph); ValueError if it cannot be."""
+        kind = getattr(self._id_types, which) if self._id_types else self._artifact_id_type(which)
+        if kind == "str":
+            return str(raw)
+        if isinstance(raw, bool):
+            raise ValueError(f"{which} ids are integers; got {raw!r}")
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise ValueError(f"{which} ids in this graph are integers; got {raw!r}") from None
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{which} id {raw!r} is out of the 64-bit integer range")
+        return value
+
+    def _artifact_id_type(self, which: str) -> str:
+        artifacts = self._artifacts
+        if artifacts is None:
+            return "str"
+        ids = artifacts.catalogue.user_ids if which == "user" else artifacts.catalogue.item_ids
+        return "int" if np.issubdtype(ids.dtype, np.integer) else "str"
+
+    # -- graph access through the guard --------------------------------------------------------------------
+    def require_store(self) -> GraphStore:
+        if self.store is None:
+            raise GraphError("no graph database is open")
+        return self.store
+
+    def graph_call(self, call: Callable[[GraphStore], T]) -> T:
+        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down."""
+        return self.graph.call(lambda: call(self.require_store()))
+
+    def _graph_optional(self, call: Callable[[], T], fallback: T) -> T:
+        try:
+            return self.graph.call(call)
+        except Unavailable:
+            return fallback
+
+    # -- session state -----------------------------------------------------------------------------------
+    def state_from_graph(self, user_id: Any) -> UserState:
+        rows = self.graph_call(lambda store: store.history(user_id, limit=self.settings.history_limit))
         positive = (rows["rating"].fillna(-math.inf) >= self.settings.positive_min_rating) | rows["behavior"].isin(
             self.settings.positive_behaviors)
         recent = rows.loc[positive].sort_values("last_ts", ascending=False)["item_id"]
-        return History(seen=set(rows["item_id"]), recent_positive=recent.head(self.settings.session_recent).tolist())
+        return UserState(seen=_plain(rows["item_id"].drop_duplicates()),
+                         positive=_plain(recent.drop_duplicates().head(self.settings.session_recent)))
 
-    def recommend(self, user_id: Any, k: int = 10, exclude: list[Any] | None = None,
-                  explain: bool = False) -> RecommendResult:
-        artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
-        history = self.history(user_id)
-        banned = history.seen | set(exclude or [])
-        found: dict[Any, dict[str, Any]] = {}
+    def user_state(self, user_id: Any) -> tuple[UserState, list[str]]:
+        """The user's state and what was degraded getting it."""
+        degraded = []
+        if self.sessions is not None:
+            try:
+                cached = self.sessions.user_state(user_id)
+                if cached is not None:
+                    return cached, degraded
+            except Unavailable:
+                degraded.append("redis")
+        try:
+            state = self.state_from_graph(user_id)
+        except Unavailable:
+            return UserState(), [*degraded, "graph"]
+        if self.sessions is not None and "redis" not in degraded:
+            try:
+                self.sessions.put_user_state(user_id, state)
+            except Unavailable:
+                degraded.append("redis")
+        return state, degraded
+
+    # -- candidates ----------------------------------------------------------------------------------------
+    def candidate_pool(self, user_id: Any, state: UserState, artifacts: LoadedArtifacts | None,
+                       context_items: Sequence[Any], degraded: list[str]) -> tuple[dict[Any, Candidate], str]:
+        """Candidates before seen items are removed, and whether they came from the cache."""
+        version = artifacts.version if artifacts else None
+        cacheable = self.sessions is not None and not context_items and "redis" not in degraded
+        if cacheable:
+            try:
+                cached = self.sessions.candidates(user_id, version)  # type: ignore[union-attr]
+            except Unavailable:
+                cached, cacheable = None, False
+                degraded.append("redis")
+            if cached is not None:
+                return {item: Candidate(sources, paths) for item, sources, paths in cached}, "hit"
+        found: dict[Any, Candidate] = {}
 
         def add(item: Any, source: str, paths: int = 0) -> None:
-            if item in banned:
-                return
-            entry = found.setdefault(item, {"sources": [], "paths": 0})
-            if source not in entry["sources"]:
-                entry["sources"].append(source)
-            entry["paths"] += paths
+            entry = found.setdefault(item, Candidate())
+            if source not in entry.sources:
+                entry.sources.append(source)
+            entry.paths += paths
 
-        if history.recent_positive:
-            kg = self.store.candidates(user_id, source="kg", limit=self.settings.candidate_kg_limit)
-            for item, paths in zip(kg["item_id"], kg["paths"], strict=True):
-                add(item, "kg", int(paths))
-        state = self._state(artifacts, user_id, history)
-        query = state.query()
+        seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
+        seeds = seeds[: self.settings.candidate_max_seeds]
+        if seeds:
+            try:
+                kg = self.graph_call(lambda store: store.run("kg_item_neighbours", {
+                    "item_ids": seeds, "max_entities": self.settings.candidate_max_entities,
+                    "limit": self.settings.candidate_kg_limit}))
+                for item, paths in zip(kg["item_id"].tolist(), kg["paths"].tolist(), strict=True):
+                    add(item, "kg", int(paths))
+            except Unavailable:
+                degraded.append("graph")
+        if self.settings.candidate_collab and "graph" not in degraded:
+            try:
+                collab = self.graph_call(lambda store: store.candidates(user_id, source="collab",
+                                                                        limit=self.settings.candidate_kg_limit))
+                for item, paths in zip(collab["item_id"].tolist(), collab["paths"].tolist(), strict=True):
+                    add(item, "collab", int(paths))
+            except Unavailable:
+                degraded.append("graph")
+        query = self.session_state(artifacts, user_id, [*context_items, *state.positive]).query()
         if artifacts is not None and query is not None:
-            _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(banned))
+            # Extra neighbours make room for the seen items removed afterwards.
+            _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(state.seen))
             for row in rows[0]:
                 if row >= 0:
-                    add(artifacts.catalogue.item_ids[row], "faiss")
-        if len(found) < k:
-            for item in self.store.popular(limit=k + len(banned))["item_id"]:
-                add(item, "popular")
-        ranked = self._rank(artifacts, state, found)[:k]
-        titles = self._titles([item for item, _ in ranked])
-        items = [Recommendation(item, score, found[item]["sources"], titles.get(item)) for item, score in ranked]
-        if explain:
-            for recommendation in items:
-                recommendation.reasons = self._reasons(user_id, recommendation)
-        return RecommendResult(user_id, items, self.policy.name, artifacts.version if artifacts else None,
-                               known_user=state.user_vector is not None, candidates=len(found))
+                    add(_plain_one(artifacts.catalogue.item_ids[row]), "faiss")
+        for item in self.popular(len(state.seen) + self.settings.candidate_faiss_k):
+            if len(found) >= self.settings.candidate_faiss_k + len(state.seen):
+                break
+            add(item, "popular")
+        if cacheable:
+            try:
+                self.sessions.put_candidates(  # type: ignore[union-attr]
+                    user_id, version, [[item, c.sources, c.paths] for item, c in found.items()])
+            except Unavailable:
+                degraded.append("redis")
+        return found, "miss" if cacheable else "off"
 
-    def _state(self, artifacts: LoadedArtifacts | None, user_id: Any, history: History) -> SessionState:
+    def popular(self, limit: int) -> list[Any]:
+        """The most interacted-with items, cached in-process (the cold-start fallback; kept when the graph
+        goes down)."""
+        if len(self._popular) < limit:
+            frame = self._graph_optional(lambda: self.require_store().popular(limit=max(limit, 1_000)), None)
+            if frame is not None:
+                self._popular = _plain(frame["item_id"])
+        return self._popular[:limit]
+
+    # -- ranking -------------------------------------------------------------------------------------------
+    def session_state(self, artifacts: LoadedArtifacts | None, user_id: Any, positives: Sequence[Any]) -> SessionState:
         if artifacts is None:
             return SessionState(user_vector=None)
-        rows = artifacts.item_rows(history.recent_positive)
+        rows = artifacts.item_rows(list(positives)[: self.settings.session_recent])
         return SessionState(user_vector=artifacts.user_vector(user_id),
                             recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]])
 
+    def recommend(self, user_id: Any, k: int = 10, exclude: Sequence[Any] = (), explain: bool = False,
+                  session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
+        artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
+        state, degraded = self.user_state(user_id)
+        found, cache = self.candidate_pool(user_id, state, artifacts, context_items, degraded)
+        banned = set(state.seen) | set(exclude) | set(context_items)
+        found = {item: c for item, c in found.items() if item not in banned}
+        if len(found) < k:  # a heavy user can exhaust the cached pool: top up from popularity
+            for item in self.popular(k + len(banned)):
+                if item not in banned:
+                    found.setdefault(item, Candidate(["popular"]))
+        policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])
+        ranked = self._rank(artifacts, policy_state, found)[:k]
+        titles = self.titles([item for item, _ in ranked])
+        items = [Recommendation(item, score, found[item].sources, titles.get(item)) for item, score in ranked]
+        if explain:
+            for recommendation in items:
+                recommendation.reasons = self._reasons(user_id, recommendation)
+        if session_id and self.sessions is not None and "redis" not in degraded:
+            try:
+                self.sessions.record_slate(session_id, user_id, [r.item_id for r in items])
+            except Unavailable:
+                degraded.append("redis")
+        return RecommendResult(user_id, items, self.policy.name, artifacts.version if artifacts else None,
+                               known_user=policy_state.user_vector is not None, candidates=len(found), cache=cache,
+                               degraded=sorted(set(degraded)))
+
     def _rank(self, artifacts: LoadedArtifacts | None, state: SessionState,
-              found: dict[Any, dict[str, Any]]) -> list[tuple[Any, float]]:
+              found: dict[Any, Candidate]) -> list[tuple[Any, float]]:
         items = list(found)
         scores = np.full(len(items), -np.inf, dtype=np.float64)
         if artifacts is not None and items:
@@ -128,23 +276,64 @@ class RecommendationService:
             known = rows >= 0
             if known.any():
                 scores[known] = self.policy.score(state, artifacts.item_vectors[rows[known]])
-        paths = np.array([found[item]["paths"] for item in items], dtype=np.float64)
+        paths = np.array([found[item].paths for item in items], dtype=np.float64)
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
         order = np.lexsort((-paths, -scores))
         return [(items[i], float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
 
-    def _titles(self, items: list[Any]) -> dict[Any, str | None]:
-        titles = {}
-        for item in items:
-            row = self.store.item(item)
-            titles[item] = row["title"] if row else None
-        return titles
+    def titles(self, items: list[Any]) -> dict[Any, str | None]:
+        missing = [item for item in items if item not in self._titles]
+        if missing:
+            rows = self._graph_optional(lambda: self.require_store().run("items_by_id", {"item_ids": missing}), None)
+            if rows is not None:
+                if len(self._titles) > TITLE_CACHE_SIZE:
+                    self._titles.clear()
+                self._titles.update(zip(_plain(rows["id"]), rows["title"].where(rows["title"].notna(), None),
+                                        strict=True))
+        return {item: self._titles.get(item) for item in items}
 
     def _reasons(self, user_id: Any, recommendation: Recommendation) -> list[str]:
-        reasons = [path.sentence for path in explain_paths(self.store, user_id, recommendation.item_id, k=1)]
+        reasons = [path.sentence for path in self._graph_optional(
+            lambda: explain_paths(self.require_store(), user_id, recommendation.item_id, k=1), [])]
         if "faiss" in recommendation.sources and not reasons:
             reasons.append("Close to what you liked in the learned embedding space.")
         if recommendation.sources == ["popular"]:
             reasons.append("Popular with other users.")
         return reasons
 
+    # -- other reads ---------------------------------------------------------------------------------------
+    def explain(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
+        return self.graph_call(lambda store: explain_paths(store, user_id, item_id, k))
+
+    def item(self, item_id: Any) -> dict[str, Any] | None:
+        return self.graph_call(lambda store: store.item(item_id))
+
+    # -- feedback ------------------------------------------------------------------------------------------
+    def is_positive(self, event: str, value: float | None) -> bool:
+        if event == "rating":
+            return value is None or value >= self.settings.positive_min_rating
+        return event in self.settings.positive_behaviors
+
+    def record_feedback(self, event: dict[str, Any]) -> str:
+        """Append the event to the stream and update the session; Unavailable (never a silent drop) when
+        Redis is down."""
+        if self.sessions is None:
+            raise Unavailable("redis unavailable: the service runs without Redis")
+
+        def build_state() -> UserState:
+            try:
+                return self.state_from_graph(event["user_id"])
+            except Unavailable:
+                return UserState()
+
+        return self.sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")),
+                                             build_state)
+
+
+def _plain(values: Any) -> list[Any]:
+    """Ids as plain Python values (JSON and the drivers reject NumPy scalars)."""
+    return [_plain_one(value) for value in values]
+
+
+def _plain_one(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -6,6 +6,7 @@ beside each model, and are the only way indices leave this package.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,14 @@ class Catalogue:
 
     def item_index(self, ids: pd.Series | np.ndarray) -> np.ndarray:
         return _lookup(self.item_ids, ids, "item")
+
+    def user_positions(self, ids: Sequence[object] | np.ndarray) -> np.ndarray:
+        """Rows of the given users, -1 for users not in the catalogue (user_index raises instead)."""
+        return pd.Index(self.user_ids).get_indexer(ids)
+
+    def item_positions(self, ids: Sequence[object] | np.ndarray) -> np.ndarray:
+        """Rows of the given items, -1 for items not in the catalogue."""
+        return pd.Index(self.item_ids).get_indexer(ids)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -8,34 +8,48 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from graph.store import GraphStore
 from training.artifacts import ArtifactError, current_version, dataset_fingerprint, read_manifest, seal, write_version
-from training.data import build_catalogue, collapse_pairs, graph_frames, relevance_matrix, train_data
+from training.data import Catalogue, build_catalogue, collapse_pairs, graph_frames, relevance_matrix, train_data
 from training.index import IndexKind, build_index, save_index
+from training.metrics import ranking_metrics
 from training.models.registry import model_class
 from training.models.torch_base import TorchRecommender
-from training.splits import stratified_split
+from training.splits import holdout_split
+from training.topk import top_k
 
 log = logging.getLogger(__name__)
 EMBEDDING_MODELS = ("lightgcn", "graphsage", "kgcn", "bpr")
 
 
 def train_from_graph(store: GraphStore, root: Path, model_name: str = "lightgcn",
-                     config: dict[str, Any] | None = None, *, refit: bool = True, seed: int = 42) -> Path:
-    """Export the graph, train an embedding encoder (early stopping on a 10% validation carve-out, then a refit
-    on everything for the best epoch count) and write a new artifact version. Returns its folder."""
+                     config: dict[str, Any] | None = None, *, refit: bool = False, seed: int = 42,
+                     holdout: float = 0.1) -> Path:
+    """Export the graph and train on it: see train_from_frames."""
+    interactions, items, triples = graph_frames(store)
+    return train_from_frames(interactions, items, triples, root, model_name, config, refit=refit, seed=seed,
+                             holdout=holdout)
+
+
+def train_from_frames(interactions: pd.DataFrame, items: pd.DataFrame, triples: pd.DataFrame, root: Path,
+                      model_name: str = "lightgcn", config: dict[str, Any] | None = None, *, refit: bool = False,
+                      seed: int = 42, holdout: float = 0.1) -> Path:
+    """Train an embedding encoder with early stopping on the stable hash holdout (training.splits.holdout_split)
+    and write a new artifact version; returns its folder. With ``refit`` the model is trained again on
+    everything for the best epoch count: a little more data, but its holdout score is then optimistic, so
+    the refresh job cannot compare later versions with it fairly."""
     if model_name not in EMBEDDING_MODELS:
         raise ValueError(f"train writes embeddings; choose one of {', '.join(EMBEDDING_MODELS)}")
-    interactions, items, triples = graph_frames(store)
     if interactions.empty:
         raise ArtifactError("the graph has no interactions: ingest a dataset first")
     pairs = collapse_pairs(interactions)
     catalogue = build_catalogue(pairs, items, triples)
     cls = model_class(model_name)
     settings = {**cls.grid[0], **(config or {}), "seed": seed}
-    fit_part, valid_part = stratified_split(pairs, 0.9, seed=seed)
+    fit_part, valid_part = holdout_split(pairs, holdout)
     model = cls(**settings)
     model.fit(train_data(catalogue, fit_part, triples), relevance_matrix(catalogue, valid_part))
     assert isinstance(model, TorchRecommender)
@@ -58,7 +72,32 @@ def train_from_graph(store: GraphStore, root: Path, model_name: str = "lightgcn"
     return write_version(root, write, {
         "model": model_name, "dataset_fingerprint": dataset_fingerprint(pairs, triples),
         "users": catalogue.n_users, "items": catalogue.n_items, "dim": int(model.item_vectors.shape[1]),
-        "valid_ndcg@10": valid_ndcg, "refit": refit})
+        "valid_ndcg@10": valid_ndcg, "refit": refit, "holdout": holdout})
+
+
+def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1, k: int = 10) -> float | None:
+    """NDCG@k of a version's embeddings on the holdout pairs of ``interactions`` (the current graph), items of
+    the fit part removed; users or items the version never saw score as it would serve them (no vector: 0,
+    unknown item: never ranked). None when the holdout is empty."""
+    pairs = collapse_pairs(interactions)
+    fit_part, held = holdout_split(pairs, holdout)
+    if held.empty:
+        return None
+    catalogue = Catalogue.load(folder)
+    users = np.sort(pd.unique(held["user_id"]))
+    items = np.sort(pd.unique(pairs["item_id"]))
+    user_rows = catalogue.user_positions(users)
+    item_rows = catalogue.item_positions(items)
+    user_vectors = np.load(folder / "user_embeddings.npy")
+    item_vectors = np.load(folder / "item_embeddings.npy")
+    queries = np.where((user_rows >= 0)[:, None], user_vectors[np.maximum(user_rows, 0)], 0.0)
+    scores = queries @ item_vectors[np.maximum(item_rows, 0)].T
+    scores[:, item_rows < 0] = -np.inf
+    local = Catalogue(user_ids=users, item_ids=items, entity_keys=catalogue.entity_keys.iloc[0:0],
+                      relations=[])
+    seen = relevance_matrix(local, fit_part[fit_part["user_id"].isin(users)])
+    relevant = relevance_matrix(local, held)
+    return ranking_metrics(top_k(scores.astype(np.float32), seen, k), relevant, k)[f"ndcg@{k}"]
 
 
 def index_version(folder: Path, kind: IndexKind = "auto") -> dict[str, Any]:

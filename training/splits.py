@@ -99,3 +99,17 @@ def make_split(frame: pd.DataFrame, protocol: Protocol, seed: int = 42, stratify
         raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
     return Split(protocol, train.reset_index(drop=True), valid.reset_index(drop=True),
                  test.reset_index(drop=True), fit_part.reset_index(drop=True))
+
+
+def holdout_split(frame: pd.DataFrame, fraction: float, salt: str = "graphrec-holdout") -> tuple[
+        pd.DataFrame, pd.DataFrame]:
+    """(fit, holdout): a pair is held out when a hash of (user, item, salt) falls below ``fraction``.
+
+    The assignment of a pair never changes as the graph grows, so a version trained on the fit part of an
+    older graph has seen none of the newer graph's holdout pairs: successive artifact versions can be
+    compared on one holdout without leakage (the refresh job relies on this).
+    """
+    keys = frame[["user_id", "item_id"]].astype(str).assign(salt=salt)
+    draws = pd.util.hash_pandas_object(keys, index=False).to_numpy() / np.float64(2**64)
+    held = draws < fraction
+    return frame[~held], frame[held]

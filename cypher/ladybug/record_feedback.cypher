@@ -1,0 +1,10 @@
+// Positive feedback from the service into the graph: one relationship per (user, item, behavior), events
+// counted, the latest rating and time kept. Users may be new; items must exist (MATCH, not MERGE).
+// The CAST: a batch without ratings types the field as STRING (all nulls), which SET would refuse.
+UNWIND $rows AS row
+MATCH (i:Item {id: row.item_id})
+MERGE (u:User {id: row.user_id})
+MERGE (u)-[r:INTERACTED {behavior: row.behavior}]->(i)
+ON CREATE SET r.rating = CAST(row.rating AS DOUBLE), r.count = row.count, r.last_ts = row.last_ts
+ON MATCH SET r.rating = coalesce(CAST(row.rating AS DOUBLE), r.rating), r.count = r.count + row.count,
+             r.last_ts = CASE WHEN row.last_ts > r.last_ts THEN row.last_ts ELSE r.last_ts END

@@ -1,0 +1,63 @@
+"""The FastAPI application, built by a factory from settings (the environment by default).
+
+    uvicorn --factory serving.app:create_app     or     graphrec serve
+
+Routes are sync functions where they do CPU or blocking work, so FastAPI runs them in its thread pool and
+the event loop stays free; the graph (one connection per thread), Redis (a connection pool) and the model are
+opened once per process in the lifespan, never per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+import graphrec
+from graphrec.settings import Settings
+from serving.guard import Unavailable
+from serving.resources import Resources, open_resources
+from serving.routes import admin, catalogue, health, recommend
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
+    """The app; with ``resources`` it serves those (and leaves closing them to the caller)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = resources is None
+        app.state.resources = resources or open_resources(settings or Settings())
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.resources.close()
+
+    app = FastAPI(title="graphrec", version=graphrec.__version__, lifespan=lifespan,
+                  description="Recommendations from a knowledge graph, GNN embeddings and a FAISS index, with "
+                              "sessions in Redis and explanations as graph paths.")
+    for module in (recommend, catalogue, health, admin):
+        app.include_router(module.router)
+
+    @app.exception_handler(Unavailable)
+    async def unavailable(_: Request, error: Unavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        resources_now = getattr(request.app.state, "resources", None)
+        if resources_now is not None:
+            resources_now.metrics.latency.labels(getattr(route, "path", "unmatched"), request.method,
+                                                 str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,43 @@
+"""Shared resources handed to routes through FastAPI dependencies (nothing global)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+
+from serving.recommender import RecommendationService
+from serving.resources import Resources
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The value of GRAPHREC_API_KEY.")
+
+
+def get_resources(request: Request) -> Resources:
+    return request.app.state.resources
+
+
+def get_service(resources: Annotated[Resources, Depends(get_resources)]) -> RecommendationService:
+    return resources.service
+
+
+def require_admin(resources: Annotated[Resources, Depends(get_resources)],
+                  key: Annotated[str | None, Security(api_key_header)]) -> None:
+    expected = resources.settings.api_key
+    if expected is None:
+        raise HTTPException(403, "admin routes are disabled: set GRAPHREC_API_KEY to enable them")
+    if key is None or not secrets.compare_digest(key.encode(), expected.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong X-API-Key header")
+
+
+def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "item"]) -> int | str:
+    """The id in the graph's type, or 422 saying why not."""
+    try:
+        return service.coerce_id(raw, which)
+    except ValueError as error:
+        raise HTTPException(422, str(error)) from None
+
+
+Service = Annotated[RecommendationService, Depends(get_service)]
+ResourcesDep = Annotated[Resources, Depends(get_resources)]

@@ -1,0 +1,43 @@
+"""Prometheus metrics of one app instance (its own registry, so tests can build several apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram("graphrec_request_seconds", "Request latency by route and status.",
+                                 ["route", "method", "status"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.cache = Counter("graphrec_candidate_cache", "Candidate-set lookups by result (hit, miss, off).",
+                             ["result"], registry=self.registry)
+        self.candidates = Histogram("graphrec_candidates", "Candidates per recommendation, after seen items "
+                                    "are removed.", buckets=(0, 10, 25, 50, 100, 200, 400, 800, 1600),
+                                    registry=self.registry)
+        self.degraded = Counter("graphrec_degraded_responses", "Answers served without a dependency.",
+                                ["dependency"], registry=self.registry)
+        self.feedback = Counter("graphrec_feedback_events", "Feedback events by type and outcome.",
+                                ["event", "outcome"], registry=self.registry)
+        self.artifact = Gauge("graphrec_artifact_version_info", "The artifact version being served (value 1).",
+                              ["version"], registry=self.registry)
+        self.up = Gauge("graphrec_dependency_up", "1 when the dependency answered its last call.",
+                        ["dependency"], registry=self.registry)
+        self.cache_hit_rate = Gauge("graphrec_candidate_cache_hit_rate", "Hits / (hits + misses) since start.",
+                                    registry=self.registry)
+        self._hits = 0
+        self._lookups = 0
+
+    def record_cache(self, result: str) -> None:
+        self.cache.labels(result).inc()
+        if result != "off":
+            self._lookups += 1
+            self._hits += result == "hit"
+            self.cache_hit_rate.set(self._hits / self._lookups)
+
+    def serving(self, version: str | None) -> None:
+        self.artifact.clear()
+        if version:
+            self.artifact.labels(version).set(1)

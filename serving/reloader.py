@@ -1,0 +1,79 @@
+"""Hot swap: the service follows the published pointer (CURRENT) of the artifact folder.
+
+A background thread checks the pointer every ``reload_poll_s`` seconds; POST /v1/admin/reload checks it at
+once. A new version is loaded and verified (every checksum) beside the one being served, then swapped in with
+one reference assignment: requests already running finish on the old version, none is dropped. A version
+that fails verification is refused, remembered (not retried until the pointer changes again) and reported by
+/readyz, and the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from serving.artifacts import load_version
+from serving.recommender import RecommendationService
+from training.artifacts import ArtifactError, current_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReloadResult:
+    version: str | None
+    changed: bool
+    error: str | None = None
+
+
+class ArtifactReloader:
+    def __init__(self, service: RecommendationService, root: Path, poll_s: float,
+                 on_swap: Callable[[str], None] | None = None) -> None:
+        self.service = service
+        self.root = root
+        self.poll_s = poll_s
+        self.on_swap = on_swap
+        self.refused: dict[str, str] = {}  # version -> why it was refused
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="artifact-reloader", daemon=True)
+
+    def start(self) -> ArtifactReloader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def check(self, force: bool = False) -> ReloadResult:
+        """Swap to the published version if it is not the one served; ``force`` retries a refused version."""
+        with self._lock:
+            published = current_version(self.root)
+            served = self.service.artifacts.version if self.service.artifacts else None
+            if published is None or published == served:
+                return ReloadResult(served, changed=False)
+            if published in self.refused and not force:
+                return ReloadResult(served, changed=False, error=self.refused[published])
+            try:
+                artifacts = load_version(self.root / "versions" / published)
+            except (ArtifactError, OSError, ValueError) as error:
+                self.refused[published] = str(error)
+                log.error("refused artifact version %s: %s; still serving %s", published, error, served)
+                return ReloadResult(served, changed=False, error=str(error))
+            self.refused.pop(published, None)
+            self.service.swap(artifacts)
+            log.info("now serving artifact version %s (was %s)", published, served)
+            if self.on_swap:
+                self.on_swap(published)
+            return ReloadResult(published, changed=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self.check()
+            except Exception:  # the watcher must outlive a bad poll
+                log.exception("artifact reloader: check failed")

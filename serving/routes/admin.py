@@ -1,0 +1,48 @@
+"""Admin routes behind the API key: reload the published version, run the refresh job."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+
+from serving.dependencies import ResourcesDep, require_admin
+from serving.guard import Unavailable
+from serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
+from training.snapshot import write_snapshot
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)],
+                   responses={401: {"model": Problem}, 403: {"model": Problem}})
+
+
+@router.post("/reload", response_model=ReloadResponse)
+async def reload(resources: ResourcesDep, force: bool = False) -> ReloadResponse:
+    """Serve the published version now (the service also checks every GRAPHREC_RELOAD_POLL_S seconds). A
+    version that fails verification is refused and the old one keeps serving; ``force`` retries a refused one."""
+    result = await run_in_threadpool(resources.reloader.check, force)
+    return ReloadResponse(version=result.version, changed=result.changed, error=result.error)
+
+
+@router.post("/refresh", status_code=202, response_model=RefreshStatus,
+             responses={409: {"model": Problem}, 503: {"model": Problem}})
+async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -> RefreshStatus:
+    """Snapshot the graph and start the refresh job (retrain, index, compare on the holdout, publish if not
+    worse) in a child process; the service swaps to the new version when it is published."""
+    body = body or RefreshRequest()
+    job = resources.refresh
+    if job.running:
+        raise HTTPException(409, "a refresh is already running")
+    snapshot = await run_in_threadpool(
+        lambda: resources.service.graph_call(lambda store: write_snapshot(store, resources.settings.exports_dir)))
+    try:
+        job.start(snapshot, model=body.model, epochs=body.epochs, force=body.force)
+    except RuntimeError as error:
+        raise HTTPException(409, str(error)) from None
+    return RefreshStatus(**job.status())
+
+
+@router.get("/refresh", response_model=RefreshStatus)
+def refresh_status(resources: ResourcesDep) -> RefreshStatus:
+    return RefreshStatus(**resources.refresh.status())
+
+
+__all__ = ["Unavailable", "router"]

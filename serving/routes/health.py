@@ -1,0 +1,57 @@
+"""GET /healthz (the process is up), /readyz (what it can serve right now) and /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from serving.dependencies import ResourcesDep
+from serving.guard import Unavailable
+from serving.schemas import Check, Health, Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    return Health()
+
+
+@router.get("/readyz", response_model=Readiness)
+async def readyz(resources: ResourcesDep) -> Readiness:
+    """ok when the graph, Redis and an index are all there; degraded (still 200, still serving) with the reason
+    of each missing part otherwise."""
+    return await run_in_threadpool(readiness, resources)
+
+
+def readiness(resources: ResourcesDep) -> Readiness:
+    service, checks = resources.service, {}
+    try:
+        service.graph.probe(lambda: service.require_store().run("meta_get"))
+        checks["graph"] = Check(ok=True, detail=resources.settings.graph_backend)
+    except Unavailable as error:
+        checks["graph"] = Check(ok=False, detail=str(error))
+    try:
+        if resources.sessions is None:
+            raise Unavailable("redis unavailable: not configured")
+        resources.sessions.guard.probe(resources.sessions.client.ping)
+        checks["redis"] = Check(ok=True, detail="ping ok")
+    except Unavailable as error:
+        checks["redis"] = Check(ok=False, detail=str(error))
+    artifacts = service.artifacts
+    refused = resources.reloader.refused
+    detail = f"version {artifacts.version}, {artifacts.index.ntotal:,} items" if artifacts else \
+        resources.startup_problems.get("index", "nothing published")
+    if refused:
+        detail += "; refused: " + "; ".join(f"{v}: {why}" for v, why in refused.items())
+    checks["index"] = Check(ok=artifacts is not None, detail=detail)
+    for dependency in ("graph", "redis"):
+        resources.metrics.up.labels(dependency).set(int(checks[dependency].ok))
+    return Readiness(status="ok" if all(c.ok for c in checks.values()) else "degraded",
+                     artifact_version=artifacts.version if artifacts else None, checks=checks)
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(resources: ResourcesDep) -> Response:
+    return Response(generate_latest(resources.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,73 @@
+"""POST /v1/recommend and POST /v1/feedback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
+
+from serving.dependencies import ResourcesDep, Service, typed_id
+from serving.guard import Unavailable
+from serving.schemas import (
+    FeedbackAccepted,
+    FeedbackRequest,
+    Problem,
+    RecommendedItem,
+    RecommendRequest,
+    RecommendResponse,
+)
+from serving.sessions import now_ms
+
+router = APIRouter(prefix="/v1", tags=["recommendations"])
+
+
+@router.post("/recommend", response_model=RecommendResponse,
+             responses={422: {"description": "Invalid input, or an id of the wrong type for this graph"}})
+def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep) -> RecommendResponse:
+    """The top k unseen items for a user, with the policy and artifact version that chose them.
+
+    A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
+    the request's context items and of the session's positive feedback), never an error."""
+    user_id = typed_id(service, body.user_id, "user")
+    exclude = [typed_id(service, item, "item") for item in body.exclude]
+    context = [typed_id(service, item, "item") for item in body.context_items]
+    result = service.recommend(user_id, k=body.k, exclude=exclude, explain=body.explain,
+                               session_id=body.session_id, context_items=context)
+    metrics = resources.metrics
+    metrics.record_cache(result.cache)
+    metrics.candidates.observe(result.candidates)
+    for dependency in result.degraded:
+        metrics.degraded.labels(dependency).inc()
+    return RecommendResponse(
+        user_id=user_id, policy=result.policy, artifact_version=result.artifact_version,
+        known_user=result.known_user, candidates=result.candidates, cache=result.cache, degraded=result.degraded,
+        items=[RecommendedItem(item_id=r.item_id, score=r.score, title=r.title, sources=r.sources,
+                               reasons=r.reasons if body.explain else None) for r in result.items])
+
+
+@router.post("/feedback", status_code=202, response_model=FeedbackAccepted, responses={
+    404: {"model": Problem, "description": "No such item"},
+    503: {"model": Problem, "description": "Redis is down: the event was NOT recorded; send it again later"}})
+async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep) -> FeedbackAccepted:
+    """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
+    training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
+    when Redis is down the answer is 503 and nothing is kept, so the client knows to retry."""
+    user_id = typed_id(service, body.user_id, "user")
+    item_id = typed_id(service, body.item_id, "item")
+
+    def record() -> str:
+        try:
+            known = service.item(item_id) is not None
+        except Unavailable:
+            known = True  # without the graph the item cannot be checked; the stream keeps the event anyway
+        if not known:
+            raise HTTPException(404, f"no item {item_id!r} in the graph")
+        return service.record_feedback({"user_id": user_id, "item_id": item_id, "event": body.event,
+                                        "value": body.value, "session_id": body.session_id, "ts_ms": now_ms()})
+
+    try:
+        entry = await run_in_threadpool(record)
+    except Unavailable:
+        resources.metrics.feedback.labels(body.event, "refused").inc()
+        raise
+    resources.metrics.feedback.labels(body.event, "accepted").inc()
+    return FeedbackAccepted(event_id=entry)

@@ -1,0 +1,139 @@
+"""Request and response bodies of the API: what OpenAPI documents and what every input is validated against."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Ids travel as JSON integers or strings; the service turns them into the graph's id type (or answers 422).
+Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)] | Annotated[str, Field(min_length=1, max_length=256)]
+SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
+Event = Literal["click", "rating", "skip", "purchase", "cart", "fav"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecommendRequest(Strict):
+    user_id: Id
+    k: int = Field(10, ge=1, le=100, description="How many items to return.")
+    session_id: SessionId | None = Field(None, description="Session whose slate and feedback to remember.")
+    exclude: list[Id] = Field(default_factory=list, max_length=1_000, description="Items never to return.")
+    context_items: list[Id] = Field(default_factory=list, max_length=100, description=(
+        "Items the user is looking at now: they seed graph candidates (the cold-start path) and are not returned."))
+    explain: bool = Field(False, description="Add a short reason to each item.")
+
+
+class RecommendedItem(BaseModel):
+    item_id: Id
+    score: float
+    title: str | None
+    sources: list[str] = Field(description="kg (graph paths), faiss (embedding neighbours), popular, collab.")
+    reasons: list[str] | None = None
+
+
+class RecommendResponse(BaseModel):
+    user_id: Id
+    items: list[RecommendedItem]
+    policy: str
+    artifact_version: str | None
+    known_user: bool = Field(description="Whether the served model has an embedding of this user.")
+    candidates: int
+    cache: Literal["hit", "miss", "off"]
+    degraded: list[str] = Field(description="Dependencies this answer was served without (redis, graph).")
+
+
+class FeedbackRequest(Strict):
+    session_id: SessionId
+    user_id: Id
+    item_id: Id
+    event: Event
+    value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False,
+                                description="The rating for event=rating; optional otherwise.")
+
+
+class FeedbackAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    event_id: str = Field(description="Entry id in the feedback stream.")
+
+
+class PathNodeOut(BaseModel):
+    kind: str
+    id: Id
+    name: str | None
+
+
+class PathOut(BaseModel):
+    kind: Literal["direct", "kg", "collab"]
+    sentence: str
+    nodes: list[PathNodeOut]
+    relationships: list[str]
+    weight: int
+
+
+class ExplainResponse(BaseModel):
+    user_id: Id
+    item_id: Id
+    paths: list[PathOut]
+
+
+class ItemResponse(BaseModel):
+    item_id: Id
+    title: str | None
+
+
+class HistoryEntry(BaseModel):
+    item_id: Id
+    title: str | None
+    rating: float | None
+    behavior: str
+    count: int
+    last_ts: int
+
+
+class HistoryResponse(BaseModel):
+    user_id: Id
+    items: list[HistoryEntry]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded"]
+    artifact_version: str | None
+    checks: dict[str, Check]
+
+
+class ReloadResponse(BaseModel):
+    version: str | None
+    changed: bool
+    error: str | None
+
+
+class RefreshRequest(Strict):
+    model: Literal["lightgcn", "graphsage", "kgcn", "bpr"] | None = None
+    epochs: int | None = Field(None, ge=1, le=1_000)
+    force: bool = Field(False, description="Publish even if the new version scores worse on the holdout.")
+
+
+class RefreshStatus(BaseModel):
+    running: bool
+    started: str | None
+    snapshot: str | None
+    exit_code: int | None
+    log: str
+    last_report: dict[str, object] | None
+
+
+class Problem(BaseModel):
+    detail: str

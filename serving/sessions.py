@@ -1,0 +1,194 @@
+"""What the service keeps in Redis: user state, sessions, cached candidate sets and the feedback stream.
+
+    graphrec:user:<user_id>        {"seen": [...], "positive": [...]}: items the user has interacted with and
+                                   their recent positive items, newest first (rebuilt from the graph on a miss)
+    graphrec:session:<session_id>  {"user_id", "slate": last items shown, "events": recent feedback}
+    graphrec:cand:<user_id>        {"version", "items": [[item_id, sources, paths], ...]}: the candidate set
+    <feedback_stream>              one entry per feedback event: the log that training consumes
+
+Every key but the stream expires (session_ttl_s, candidate_cache_ttl_s). Feedback changes the user state,
+the session and the candidate cache and appends to the stream in one MULTI/EXEC transaction watched on the
+state, so concurrent feedback for one user cannot lose an update and an event is either fully recorded or
+not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from graphrec.settings import Settings
+from serving.guard import Guard
+
+SESSION_EVENTS_KEPT = 100
+REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+@dataclass
+class UserState:
+    seen: list[Any] = field(default_factory=list)
+    positive: list[Any] = field(default_factory=list)  # newest first
+
+    def to_json(self) -> str:
+        return json.dumps({"seen": self.seen, "positive": self.positive})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> UserState:
+        data = json.loads(raw)
+        return cls(seen=data["seen"], positive=data["positive"])
+
+    def add(self, item_id: Any, positive: bool, keep: int) -> None:
+        if item_id not in self.seen:
+            self.seen.append(item_id)
+        if positive:
+            self.positive = [item_id, *(i for i in self.positive if i != item_id)][:keep]
+
+
+def connect(url: str, timeout_s: float) -> redis.Redis:
+    """A pooled client that fails fast: one attempt, short timeouts (the guard decides when to try again)."""
+    return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                retry=Retry(NoBackoff(), 0), health_check_interval=0, max_connections=64)
+
+
+class SessionStore:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.guard = Guard("redis", settings.redis_retry_s, REDIS_FAILURES)
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _user_key(user_id: Any) -> str:
+        return f"graphrec:user:{user_id}"
+
+    @staticmethod
+    def _session_key(session_id: str) -> str:
+        return f"graphrec:session:{session_id}"
+
+    @staticmethod
+    def _candidates_key(user_id: Any) -> str:
+        return f"graphrec:cand:{user_id}"
+
+    # -- reads and writes; every call raises serving.guard.Unavailable when Redis is down ------------------
+    def ping(self) -> bool:
+        return bool(self.guard.call(self.client.ping))
+
+    def user_state(self, user_id: Any) -> UserState | None:
+        raw = self.guard.call(lambda: self.client.get(self._user_key(user_id)))
+        return UserState.from_json(raw) if raw else None
+
+    def put_user_state(self, user_id: Any, state: UserState) -> None:
+        self.guard.call(lambda: self.client.set(self._user_key(user_id), state.to_json(),
+                                                ex=self.settings.session_ttl_s))
+
+    def candidates(self, user_id: Any, version: str | None) -> list[list[Any]] | None:
+        raw = self.guard.call(lambda: self.client.get(self._candidates_key(user_id)))
+        if not raw:
+            return None
+        cached = json.loads(raw)
+        return cached["items"] if cached["version"] == version else None
+
+    def put_candidates(self, user_id: Any, version: str | None, items: list[list[Any]]) -> None:
+        payload = json.dumps({"version": version, "items": items})
+        self.guard.call(lambda: self.client.set(self._candidates_key(user_id), payload,
+                                                ex=self.settings.candidate_cache_ttl_s))
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        raw = self.guard.call(lambda: self.client.get(self._session_key(session_id)))
+        return json.loads(raw) if raw else None
+
+    def record_slate(self, session_id: str, user_id: Any, items: list[Any]) -> None:
+        """Remember the slate shown in this session (what feedback and the RL policies refer to)."""
+        key = self._session_key(session_id)
+
+        def update(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(key)
+            session = json.loads(raw) if raw else {"user_id": user_id, "slate": [], "events": []}
+            session["slate"] = items
+            pipe.multi()
+            pipe.set(key, json.dumps(session), ex=self.settings.session_ttl_s)
+
+        self.guard.call(lambda: self.client.transaction(update, key))
+
+    def record_feedback(self, event: dict[str, Any], positive: bool,
+                        build_state: Callable[[], UserState]) -> str:
+        """Apply one feedback event and append it to the stream, atomically; returns the stream entry id.
+
+        ``build_state`` rebuilds the user's state from the graph when Redis holds none.
+        """
+        user_id, session_id = event["user_id"], event.get("session_id")
+        user_key, candidates_key = self._user_key(user_id), self._candidates_key(user_id)
+        session_key = self._session_key(session_id) if session_id else None
+        watched = [user_key] + ([session_key] if session_key else [])
+        fields = {name: json.dumps(value) for name, value in event.items() if value is not None}
+
+        def apply(pipe: redis.client.Pipeline) -> None:
+            raw = pipe.get(user_key)
+            state = UserState.from_json(raw) if raw else build_state()
+            state.add(event["item_id"], positive, self.settings.session_recent)
+            session = None
+            if session_key:
+                raw_session = pipe.get(session_key)
+                session = json.loads(raw_session) if raw_session else {"user_id": user_id, "slate": [], "events": []}
+                session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
+            pipe.multi()
+            pipe.xadd(self.settings.feedback_stream, fields, maxlen=self.settings.feedback_stream_maxlen,
+                      approximate=True)
+            pipe.set(user_key, state.to_json(), ex=self.settings.session_ttl_s)
+            pipe.delete(candidates_key)
+            if session_key:
+                pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
+
+        results = self.guard.call(lambda: self.client.transaction(apply, *watched))
+        entry = results[0]
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def read_feedback(self, group: str, consumer: str, count: int, block_ms: int,
+                      pending: bool = False) -> list[tuple[str, dict[str, Any]]]:
+        """Stream entries for a consumer group (created at the stream's start when missing): new ones, or with
+        ``pending`` the ones this consumer read before and never acknowledged (a crash between the two).
+        ``block_ms`` must stay below the socket timeout."""
+        def read() -> list[tuple[str, dict[str, Any]]]:
+            try:
+                self.client.xgroup_create(self.settings.feedback_stream, group, id="0", mkstream=True)
+            except redis.ResponseError as error:
+                if "BUSYGROUP" not in str(error):
+                    raise
+            answer = self.client.xreadgroup(group, consumer, {self.settings.feedback_stream: "0" if pending else ">"},
+                                            count=count, block=None if pending else block_ms)
+            return [(entry.decode(), {k.decode(): json.loads(v) for k, v in values.items()})
+                    for _, entries in answer for entry, values in entries]
+
+        return self.guard.call(read)
+
+    def acknowledge(self, group: str, entries: list[str]) -> None:
+        if entries:
+            self.guard.call(lambda: self.client.xack(self.settings.feedback_stream, group, *entries))
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return f"{self.settings.feedback_stream}:dead"
+
+    def dead_letter(self, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Keep events the graph refused in a stream of their own, for a person to look at."""
+        def move() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for entry, event in entries:
+                pipe.xadd(self.dead_letter_stream, {"entry": entry, **{k: json.dumps(v) for k, v in event.items()}})
+            pipe.execute()
+
+        self.guard.call(move)
+
+    def stream_length(self) -> int:
+        return int(self.guard.call(lambda: self.client.xlen(self.settings.feedback_stream)))
+
+
+def now_ms() -> int:
+    return int(time.time() * 1_000)
