@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from datetime import datetime
@@ -261,6 +262,108 @@ def publish(version: Annotated[str | None, typer.Option(help="Version (default: 
     except ArtifactError as error:
         _fail(error)
     typer.echo(f"published {name}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default GRAPHREC_SERVE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default GRAPHREC_SERVE_PORT, 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (Neo4j and an external Redis only).")] = 1,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Serve the API on the current published artifact version (it follows new versions as they are published)."""
+    import uvicorn
+
+    settings = _settings()
+    if workers > 1 and settings.graph_backend == "ladybug":
+        _fail(ValueError("the embedded LadybugDB admits one read-write process: serve with --workers 1 (threads "
+                         "answer concurrent requests) or use the Neo4j backend"))
+    if workers > 1 and settings.redis_url is None:
+        _fail(ValueError("each worker would start its own embedded Redis: set REDIS_URL to share one"))
+    host, port = host or settings.serve_host, port or settings.serve_port
+    # The app reads its settings from the environment; this is how the refresh job finds this service.
+    os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
+    uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+
+
+@app.command()
+def refresh(
+    from_export: Annotated[Path | None, typer.Option(help="Train from this graph snapshot (written by the "
+                                                          "service) instead of reading the graph.")] = None,
+    model: Annotated[str | None, typer.Option(help="Encoder (default: the current version's).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Upper bound on epochs.")] = None,
+    force: Annotated[bool, typer.Option(help="Publish even if the new version scores worse.")] = False,
+) -> None:
+    """Retrain on the current graph, index, compare with the current version on the holdout, and publish the new
+    version if it is not worse; running services then swap to it. While a service owns the embedded graph,
+    the refresh is handed to that service (POST /v1/admin/refresh), which snapshots the graph for it."""
+    import logging
+
+    from serving.refresh import run_refresh
+    from serving.resources import graph_owner
+    from training.artifacts import ArtifactError
+    from training.data import graph_frames
+    from training.snapshot import read_snapshot
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    overrides = {"epochs": epochs} if epochs else None
+    try:
+        owner = graph_owner(settings) if settings.graph_backend == "ladybug" else None
+        if from_export is not None:
+            frames = read_snapshot(from_export)
+        elif owner is not None:
+            typer.echo(f"the service at {owner['service_url']} (pid {owner['pid']}) owns the graph; "
+                       "it runs the refresh")
+            _refresh_through_service(settings, owner["service_url"], model, epochs, force)
+            return
+        else:
+            with open_store(settings, read_only=settings.ladybug_path.exists()) as store:
+                frames = graph_frames(store)
+        report = run_refresh(settings, frames, model=model, overrides=overrides, force=force)
+    except (ArtifactError, GraphError, FileNotFoundError, ValueError) as error:
+        _fail(error)
+    typer.echo(json.dumps(asdict(report), indent=2))
+    if report.published and from_export is None:
+        _ask_service_to_reload(settings)
+
+
+def _admin_headers(settings: Settings) -> dict[str, str]:
+    return {"X-API-Key": settings.api_key.get_secret_value()} if settings.api_key else {}
+
+
+def _refresh_through_service(settings: Settings, url: str, model: str | None, epochs: int | None,
+                             force: bool) -> None:
+    import time
+
+    import httpx
+
+    body = {"model": model, "epochs": epochs, "force": force}
+    try:
+        with httpx.Client(base_url=url, headers=_admin_headers(settings), timeout=30) as client:
+            answer = client.post("/v1/admin/refresh", json=body)
+            if answer.status_code != 202:
+                _fail(RuntimeError(f"the service refused the refresh: {answer.status_code} {answer.text}"))
+            status = answer.json()
+            while status["running"]:
+                time.sleep(2)
+                status = client.get("/v1/admin/refresh").json()
+    except httpx.HTTPError as error:
+        _fail(RuntimeError(f"no service answers at {url}: {error}"))
+    typer.echo(json.dumps(status["last_report"], indent=2))
+    if status["exit_code"]:
+        _fail(RuntimeError(f"the refresh job failed with exit code {status['exit_code']}; see {status['log']}"))
+
+
+def _ask_service_to_reload(settings: Settings) -> None:
+    """Best effort: a running service also notices the new version by itself within GRAPHREC_RELOAD_POLL_S."""
+    import httpx
+
+    try:
+        answer = httpx.post(f"{settings.service_url}/v1/admin/reload", headers=_admin_headers(settings), timeout=30)
+        typer.echo(f"service at {settings.service_url}: {answer.status_code} {answer.text}")
+    except httpx.HTTPError:
+        typer.echo(f"no service at {settings.service_url}; running services pick the version up by themselves")
 
 
 def _newest_version() -> Path:

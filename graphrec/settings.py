@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     redis_retry_s: float = Field(1.0, gt=0, description="After a Redis failure, how long requests skip Redis.")
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
     candidate_cache_ttl_s: int = Field(600, ge=1, description="Lifetime of a cached candidate set.")
-    feedback_stream: str = "graphrec:feedback"
+    redis_namespace: str = Field("graphrec", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
     # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.
     feedback_to_graph: bool = True
@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     @property
     def rejects_dir(self) -> Path:
         return self.data_dir / "rejects"
+
+    @property
+    def feedback_stream(self) -> str:
+        return f"{self.redis_namespace}:feedback"
 
     @property
     def redis_dir(self) -> Path:

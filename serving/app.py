@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     app = FastAPI(title="graphrec", version=graphrec.__version__, lifespan=lifespan,
                   description="Recommendations from a knowledge graph, GNN embeddings and a FAISS index, with "
                               "sessions in Redis and explanations as graph paths.")
+    if resources is not None:  # available even to clients that do not run the lifespan
+        app.state.resources = resources
     for module in (recommend, catalogue, health, admin):
         app.include_router(module.router)
 

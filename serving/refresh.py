@@ -87,7 +87,8 @@ def run_refresh(settings: Settings, frames: tuple[pd.DataFrame, pd.DataFrame, pd
     elif new_score >= current_score - tolerance:
         publish_it, reason = True, f"holdout NDCG@10 {new_score:.4f} >= {current_score:.4f} - {tolerance}"
     else:
-        publish_it, reason = False, f"holdout NDCG@10 {new_score:.4f} < {current_score:.4f} - {tolerance}: kept {current}"
+        publish_it = False
+        reason = f"holdout NDCG@10 {new_score:.4f} < {current_score:.4f} - {tolerance}: kept {current}"
     if publish_it:
         publish(root, folder.name)
     report = RefreshReport(started.isoformat(), time.perf_counter() - clock, folder.name, current, new_score,

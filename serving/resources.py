@@ -8,8 +8,12 @@ threads of that process share the database through one connection each.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from graph.factory import open_store
 from graph.store import GraphError, GraphStore
@@ -25,6 +29,24 @@ from serving.sessions import SessionStore, connect
 from training.artifacts import ArtifactError
 
 log = logging.getLogger(__name__)
+OWNER_FILE = "service.json"
+
+
+def owner_file(settings: Settings) -> Path:
+    """Says which running service owns the embedded graph (LadybugDB lets read-only openers in beside a writer,
+    and they would read a stale database: the refresh asks the owner for a snapshot instead)."""
+    return settings.data_dir / OWNER_FILE
+
+
+def graph_owner(settings: Settings) -> dict[str, Any] | None:
+    """The service that holds the embedded graph, if one is running."""
+    path = owner_file(settings)
+    try:
+        owner = json.loads(path.read_text())
+        os.kill(int(owner["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return None
+    return owner
 
 
 @dataclass
@@ -41,6 +63,8 @@ class Resources:
     startup_problems: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
+        if self.store is not None and self.settings.graph_backend == "ladybug":
+            owner_file(self.settings).unlink(missing_ok=True)
         self.reloader.stop()
         if self.writer:
             self.writer.stop()
@@ -80,6 +104,8 @@ def open_resources(settings: Settings, *, background: bool = True) -> Resources:
     if problem:
         problems["index"] = problem
         log.warning("serving without embeddings: %s", problem)
+    if store is not None and settings.graph_backend == "ladybug":
+        owner_file(settings).write_text(json.dumps({"pid": os.getpid(), "service_url": settings.service_url}))
     embedded = None
     url = settings.redis_url
     if url is None:

@@ -1,12 +1,12 @@
 """What the service keeps in Redis: user state, sessions, cached candidate sets and the feedback stream.
 
-    graphrec:user:<user_id>        {"seen": [...], "positive": [...]}: items the user has interacted with and
+    <ns>:user:<user_id>            {"seen": [...], "positive": [...]}: items the user has interacted with and
                                    their recent positive items, newest first (rebuilt from the graph on a miss)
-    graphrec:session:<session_id>  {"user_id", "slate": last items shown, "events": recent feedback}
-    graphrec:cand:<user_id>        {"version", "items": [[item_id, sources, paths], ...]}: the candidate set
-    <feedback_stream>              one entry per feedback event: the log that training consumes
+    <ns>:session:<session_id>      {"user_id", "slate": last items shown, "events": recent feedback}
+    <ns>:cand:<user_id>            {"version", "items": [[item_id, sources, paths], ...]}: the candidate set
+    <ns>:feedback                  one entry per feedback event: the log that training consumes
 
-Every key but the stream expires (session_ttl_s, candidate_cache_ttl_s). Feedback changes the user state,
+<ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s, candidate_cache_ttl_s). Feedback changes the user state,
 the session and the candidate cache and appends to the stream in one MULTI/EXEC transaction watched on the
 state, so concurrent feedback for one user cannot lose an update and an event is either fully recorded or
 not at all.
@@ -64,17 +64,14 @@ class SessionStore:
         self.guard = Guard("redis", settings.redis_retry_s, REDIS_FAILURES)
 
     # -- keys ------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _user_key(user_id: Any) -> str:
-        return f"graphrec:user:{user_id}"
+    def _user_key(self, user_id: Any) -> str:
+        return f"{self.settings.redis_namespace}:user:{user_id}"
 
-    @staticmethod
-    def _session_key(session_id: str) -> str:
-        return f"graphrec:session:{session_id}"
+    def _session_key(self, session_id: str) -> str:
+        return f"{self.settings.redis_namespace}:session:{session_id}"
 
-    @staticmethod
-    def _candidates_key(user_id: Any) -> str:
-        return f"graphrec:cand:{user_id}"
+    def _candidates_key(self, user_id: Any) -> str:
+        return f"{self.settings.redis_namespace}:cand:{user_id}"
 
     # -- reads and writes; every call raises serving.guard.Unavailable when Redis is down ------------------
     def ping(self) -> bool:

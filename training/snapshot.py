@@ -21,8 +21,9 @@ from training.data import graph_frames
 FRAMES = ("interactions", "items", "triples")
 
 
-def write_snapshot(store: GraphStore, root: Path) -> Path:
-    """Export the graph into a new folder under ``root`` (written aside, then renamed); returns the folder."""
+def write_snapshot(store: GraphStore, root: Path, keep: int = 3) -> Path:
+    """Export the graph into a new folder under ``root`` (written aside, then renamed) and delete all but the
+    newest ``keep`` snapshots; returns the folder."""
     frames = dict(zip(FRAMES, graph_frames(store), strict=True))
     root.mkdir(parents=True, exist_ok=True)
     name = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -35,6 +36,8 @@ def write_snapshot(store: GraphStore, root: Path) -> Path:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    for old in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
     return root / name
 
 

@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from serving.dependencies import ResourcesDep
 from serving.guard import Unavailable
 from serving.schemas import Check, Health, Readiness
+from training.artifacts import current_version
 
 router = APIRouter(tags=["operations"])
 
@@ -40,12 +41,13 @@ def readiness(resources: ResourcesDep) -> Readiness:
     except Unavailable as error:
         checks["redis"] = Check(ok=False, detail=str(error))
     artifacts = service.artifacts
-    refused = resources.reloader.refused
+    published = current_version(resources.settings.artifacts_dir)
+    refused = resources.reloader.refused.get(published) if published else None
     detail = f"version {artifacts.version}, {artifacts.index.ntotal:,} items" if artifacts else \
         resources.startup_problems.get("index", "nothing published")
-    if refused:
-        detail += "; refused: " + "; ".join(f"{v}: {why}" for v, why in refused.items())
-    checks["index"] = Check(ok=artifacts is not None, detail=detail)
+    if refused:  # still serving the old version, but not the one that was published
+        detail += f"; refused the published version {published}: {refused}"
+    checks["index"] = Check(ok=artifacts is not None and not refused, detail=detail)
     for dependency in ("graph", "redis"):
         resources.metrics.up.labels(dependency).set(int(checks[dependency].ok))
     return Readiness(status="ok" if all(c.ok for c in checks.values()) else "degraded",

@@ -1,0 +1,36 @@
+"""A built data folder for API tests: a small generated graph in LadybugDB and a published artifact set."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from graph.factory import open_store
+from graphrec.settings import Settings
+from ingest.frames import Dataset
+from ingest.loader import ingest
+from training.artifacts import publish
+from training.pipeline import index_version, train_from_graph
+
+API_KEY = "test-admin-key"
+
+
+def build_data_dir(folder: Path, dataset: Dataset) -> Path:
+    settings = Settings(data_dir=folder, ladybug_buffer_pool_mb=256)
+    with open_store(settings) as store:
+        ingest(store, lambda: dataset)
+        version = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 8, "dim": 16})
+    index_version(version)
+    publish(settings.artifacts_dir, version.name)
+    return folder
+
+
+def copy_data_dir(built: Path, target: Path) -> Path:
+    shutil.copytree(built, target)
+    return target
+
+
+def api_settings(data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"data_dir": data_dir, "ladybug_buffer_pool_mb": 256, "api_key": API_KEY,
+                                 "reload_poll_s": 0.2, "redis_retry_s": 0.5, **overrides}
+    return Settings(**values)  # type: ignore[arg-type]

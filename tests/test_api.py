@@ -1,0 +1,234 @@
+"""The HTTP API through a real client against the real embedded stack: LadybugDB, a redis-server, FAISS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.frames import Dataset
+from serving.app import create_app
+from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir
+from training.artifacts import publish
+from training.pipeline import index_version, train_from_graph
+
+ADMIN = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, small_dataset: Dataset) -> Path:
+    return build_data_dir(tmp_path_factory.mktemp("built") / "var", small_dataset)
+
+
+@pytest.fixture
+def data_dir(built: Path, tmp_path: Path) -> Path:
+    return copy_data_dir(built, tmp_path / "var")
+
+
+def client_for(data_dir: Path, **overrides: object) -> TestClient:
+    # A namespace per test keeps tests apart on a shared Redis given by REDIS_URL.
+    return TestClient(create_app(api_settings(data_dir, redis_namespace=f"t{uuid.uuid4().hex[:8]}", **overrides)))
+
+
+@pytest.fixture
+def client(data_dir: Path) -> Iterator[TestClient]:
+    with client_for(data_dir) as opened:
+        yield opened
+
+
+def seen_items(dataset: Dataset, user: int) -> set[int]:
+    frame = dataset.interactions
+    return set(frame.loc[frame["user_id"] == user, "item_id"])
+
+
+def wait_for(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_recommend_known_user_then_from_cache(client: TestClient, small_dataset: Dataset) -> None:
+    first = client.post("/v1/recommend", json={"user_id": 4, "k": 10})
+    assert first.status_code == 200, first.text
+    body = first.json()
+    items = [entry["item_id"] for entry in body["items"]]
+    assert len(items) == 10 == len(set(items)) and not set(items) & seen_items(small_dataset, 4)
+    assert body["known_user"] and body["artifact_version"] and body["policy"] == "greedy"
+    assert body["cache"] == "miss" and body["degraded"] == []
+    assert all(entry["reasons"] is None for entry in body["items"])
+    again = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
+    assert again["cache"] == "hit" and [e["item_id"] for e in again["items"]] == items
+
+
+def test_explained_recommendations_and_exclusions(client: TestClient) -> None:
+    first = client.post("/v1/recommend", json={"user_id": 7, "k": 5, "explain": True}).json()
+    assert all(entry["reasons"] for entry in first["items"])
+    banned = first["items"][0]["item_id"]
+    second = client.post("/v1/recommend", json={"user_id": 7, "k": 5, "exclude": [banned]}).json()
+    assert banned not in [entry["item_id"] for entry in second["items"]]
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    ({"user_id": 4, "k": 0}, "greater than or equal to 1"),
+    ({"user_id": 4, "k": 101}, "less than or equal to 100"),
+    ({"user_id": "four"}, "user ids in this graph are integers"),
+    ({"user_id": 4, "surprise": 1}, "Extra inputs are not permitted"),
+    ({"user_id": 4, "exclude": ["x"]}, "item ids in this graph are integers"),
+    ({"user_id": 4, "session_id": "has space"}, "should match pattern"),
+    ({"k": 3}, "Field required"),
+])
+def test_bad_recommend_input_is_a_422_that_says_why(client: TestClient, body: dict, says: str) -> None:
+    answer = client.post("/v1/recommend", json=body)
+    assert answer.status_code == 422 and says in answer.text
+
+
+def test_unknown_user_gets_the_cold_start_path(client: TestClient, small_dataset: Dataset) -> None:
+    cold = client.post("/v1/recommend", json={"user_id": 999_999, "k": 5}).json()
+    assert not cold["known_user"] and len(cold["items"]) == 5
+    assert all(entry["sources"] == ["popular"] for entry in cold["items"])
+    item = int(small_dataset.items["item_id"].iloc[0])
+    seeded = client.post("/v1/recommend", json={"user_id": 999_999, "k": 50, "context_items": [item]}).json()
+    assert item not in [entry["item_id"] for entry in seeded["items"]]
+    assert any("kg" in entry["sources"] for entry in seeded["items"])
+    assert "faiss" in seeded["items"][0]["sources"]  # the item's embedding stands in for the user's
+
+
+def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> None:
+    shown = client.post("/v1/recommend", json={"user_id": 4, "k": 5, "session_id": "s-1"}).json()["items"]
+    clicked = shown[0]["item_id"]
+    answer = client.post("/v1/feedback", json={"session_id": "s-1", "user_id": 4, "item_id": clicked,
+                                               "event": "click"})
+    assert answer.status_code == 202 and answer.json()["event_id"]
+    after = client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()
+    assert after["cache"] == "miss"  # feedback invalidated the cached candidates
+    assert clicked not in [entry["item_id"] for entry in after["items"]]
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    session = resources.sessions.session("s-1")
+    assert session["slate"] == [entry["item_id"] for entry in shown] and session["events"][0]["item_id"] == clicked
+    assert resources.sessions.stream_length() == 1
+
+    def in_graph() -> bool:
+        history = client.get("/v1/users/4/history", params={"limit": 1000}).json()["items"]
+        return any(row["item_id"] == clicked and row["behavior"] == "click" for row in history)
+
+    wait_for(in_graph)
+
+
+def test_skips_stay_out_of_the_graph(client: TestClient, small_dataset: Dataset) -> None:
+    item = next(i for i in small_dataset.items["item_id"] if i not in seen_items(small_dataset, 5))
+    answer = client.post("/v1/feedback", json={"session_id": "s-2", "user_id": 5, "item_id": int(item),
+                                               "event": "skip"})
+    assert answer.status_code == 202
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    wait_for(lambda: resources.writer.written == 0 and resources.sessions.stream_length() == 1)
+    history = client.get("/v1/users/5/history", params={"limit": 1000}).json()["items"]
+    assert item not in [row["item_id"] for row in history]
+    assert item not in [e["item_id"] for e in client.post("/v1/recommend", json={"user_id": 5, "k": 20}).json()[
+        "items"]]
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"session_id": "s", "user_id": 4, "item_id": 10**9, "event": "click"}, 404),
+    ({"session_id": "s", "user_id": 4, "item_id": 1, "event": "like"}, 422),
+    ({"user_id": 4, "item_id": 1, "event": "click"}, 422),
+    ({"session_id": "s", "user_id": 4, "item_id": 1, "event": "rating", "value": 1e9}, 422),
+])
+def test_bad_feedback_is_refused(client: TestClient, body: dict, status: int) -> None:
+    assert client.post("/v1/feedback", json=body).status_code == status
+
+
+def test_explain_item_and_history(client: TestClient, small_dataset: Dataset) -> None:
+    item = client.post("/v1/recommend", json={"user_id": 4, "k": 1}).json()["items"][0]["item_id"]
+    paths = client.get("/v1/explain", params={"user_id": 4, "item_id": item}).json()["paths"]
+    assert paths and all(path["sentence"] and path["nodes"][0] == {"kind": "User", "id": 4, "name": None}
+                         for path in paths)
+    assert client.get(f"/v1/items/{item}").json()["item_id"] == item
+    assert client.get("/v1/items/123456789").status_code == 404
+    assert client.get("/v1/items/abc").status_code == 422
+    history = client.get("/v1/users/4/history").json()["items"]
+    assert {row["item_id"] for row in history} == seen_items(small_dataset, 4)
+    assert client.get("/v1/users/424242/history").status_code == 404
+
+
+def test_health_readiness_and_metrics(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ok" and all(check["ok"] for check in ready["checks"].values())
+    client.post("/v1/recommend", json={"user_id": 4, "k": 3})
+    client.post("/v1/recommend", json={"user_id": 4, "k": 3})
+    text = client.get("/metrics").text
+    assert 'graphrec_request_seconds_count{method="POST",route="/v1/recommend",status="200"} 2.0' in text
+    assert "graphrec_candidate_cache_hit_rate 0.5" in text
+    assert f'graphrec_artifact_version_info{{version="{ready["artifact_version"]}"}} 1.0' in text
+
+
+def test_admin_routes_need_the_key(client: TestClient, data_dir: Path) -> None:
+    assert client.post("/v1/admin/reload").status_code == 401
+    assert client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
+    with client_for(data_dir, api_key=None) as keyless:
+        assert keyless.post("/v1/admin/reload", headers=ADMIN).status_code == 403
+
+
+def test_hot_swap_follows_the_published_version(client: TestClient, data_dir: Path) -> None:
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    folder = train_from_graph(resources.store, data_dir / "artifacts", "lightgcn", {"epochs": 3, "dim": 16})
+    index_version(folder)
+    publish(data_dir / "artifacts", folder.name)
+    answer = client.post("/v1/admin/reload", headers=ADMIN).json()
+    assert answer == {"version": folder.name, "changed": True, "error": None}
+    assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == folder.name
+
+
+def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(client: TestClient, data_dir: Path) -> None:
+    root = data_dir / "artifacts"
+    served = client.get("/readyz").json()["artifact_version"]
+    broken = root / "versions" / "20990101T000000-broken"
+    shutil.copytree(root / "versions" / served, broken)
+    (broken / "item_embeddings.npy").write_bytes(b"not what the manifest says")
+    (root / "CURRENT").write_text(broken.name + "\n")  # what a faulty publisher would leave behind
+    answer = client.post("/v1/admin/reload", headers=ADMIN).json()
+    assert not answer["changed"] and "checksum" in answer["error"] and answer["version"] == served
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "degraded" and "refused" in ready["checks"]["index"]["detail"]
+    assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == served
+
+
+@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="stops the embedded Redis; REDIS_URL is external")
+def test_redis_down_degrades_then_recovers_without_restart(client: TestClient) -> None:
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    accepted = client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 1, "event": "fav"})
+    assert accepted.status_code == 202
+    resources.embedded_redis.stop()
+    for _ in range(5):
+        answer = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
+        assert answer.status_code == 200 and "redis" in answer.json()["degraded"] and len(answer.json()["items"]) == 5
+    refused = client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 2, "event": "click"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "degraded" and not ready["checks"]["redis"]["ok"]
+    resources.embedded_redis.start()
+    wait_for(lambda: client.get("/readyz").json()["status"] == "ok")
+    assert client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()["degraded"] == []
+    assert resources.sessions.stream_length() == 1  # the event answered 202 survived the restart
+    assert client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 2,
+                                             "event": "click"}).status_code == 202
+
+
+def test_without_a_graph_candidates_come_from_faiss(data_dir: Path) -> None:
+    for path in data_dir.glob("graph.lbdb*"):  # the database file and its write-ahead log
+        path.unlink()
+    with client_for(data_dir) as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "degraded" and "no graph database" in ready["checks"]["graph"]["detail"]
+        answer = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
+        assert answer.status_code == 200
+        assert all(entry["sources"] == ["faiss"] for entry in answer.json()["items"])
+        assert "graph" in answer.json()["degraded"]
+        assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
