@@ -6,10 +6,10 @@
     <ns>:cand:<user_id>            {"version", "items": [[item_id, sources, paths], ...]}: the candidate set
     <ns>:feedback                  one entry per feedback event: the log that training consumes
 
-<ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s, candidate_cache_ttl_s). Feedback changes the user state,
-the session and the candidate cache and appends to the stream in one MULTI/EXEC transaction watched on the
-state, so concurrent feedback for one user cannot lose an update and an event is either fully recorded or
-not at all.
+<ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s,
+candidate_cache_ttl_s). Feedback changes the user state, the session and the candidate cache and appends to
+the stream in one MULTI/EXEC transaction watched on the state, so concurrent feedback for one user cannot
+lose an update and an event is either fully recorded or not at all.
 """
 
 from __future__ import annotations
