@@ -54,7 +54,11 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(0.25, gt=0, description="Socket timeout of one Redis call.")
     redis_retry_s: float = Field(1.0, gt=0, description="After a Redis failure, how long requests skip Redis.")
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
-    candidate_cache_ttl_s: int = Field(600, ge=1, description="Lifetime of a cached candidate set.")
+    candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
+    fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
+                                      "keeps in memory to serve from while Redis is down.")
+    warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "
+                            "computes into the cache at start (0: none).")
     redis_namespace: str = Field("graphrec", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
     # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.
@@ -63,6 +67,9 @@ class Settings(BaseSettings):
     # The API.
     api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
     reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
+    # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the
+    # event loop waits behind all of them (40, the default of the thread pool, gave p99 ~200 ms at 100 req/s).
+    serve_threads: int = Field(8, ge=1, le=256)
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65_535)
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")

@@ -14,15 +14,17 @@ from serving.resources import Resources
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The value of GRAPHREC_API_KEY.")
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies that do no blocking work are async: FastAPI would run a plain def in the thread pool, one
+# more thread hop per request for nothing.
+async def get_resources(request: Request) -> Resources:
     return request.app.state.resources
 
 
-def get_service(resources: Annotated[Resources, Depends(get_resources)]) -> RecommendationService:
+async def get_service(resources: Annotated[Resources, Depends(get_resources)]) -> RecommendationService:
     return resources.service
 
 
-def require_admin(resources: Annotated[Resources, Depends(get_resources)],
+async def require_admin(resources: Annotated[Resources, Depends(get_resources)],
                   key: Annotated[str | None, Security(api_key_header)]) -> None:
     expected = resources.settings.api_key
     if expected is None:

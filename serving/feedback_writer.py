@@ -39,7 +39,8 @@ class FeedbackWriter:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []

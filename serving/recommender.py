@@ -139,8 +139,8 @@ class RecommendationService:
         positive = (rows["rating"].fillna(-math.inf) >= self.settings.positive_min_rating) | rows["behavior"].isin(
             self.settings.positive_behaviors)
         recent = rows.loc[positive].sort_values("last_ts", ascending=False)["item_id"]
-        return UserState(seen=_plain(rows["item_id"].drop_duplicates()),
-                         positive=_plain(recent.drop_duplicates().head(self.settings.session_recent)))
+        return UserState(seen=plain_ids(rows["item_id"].drop_duplicates()),
+                         positive=plain_ids(recent.drop_duplicates().head(self.settings.session_recent)))
 
     def user_state(self, user_id: Any) -> tuple[UserState, list[str]]:
         """The user's state and what was degraded getting it."""
@@ -148,10 +148,11 @@ class RecommendationService:
         if self.sessions is not None:
             try:
                 cached = self.sessions.user_state(user_id)
-                if cached is not None:
-                    return cached, degraded
             except Unavailable:
+                cached = self.sessions.fallback_user_state(user_id)
                 degraded.append("redis")
+            if cached is not None:
+                return cached, degraded
         try:
             state = self.state_from_graph(user_id)
         except Unavailable:
@@ -168,12 +169,15 @@ class RecommendationService:
                        context_items: Sequence[Any], degraded: list[str]) -> tuple[dict[Any, Candidate], str]:
         """Candidates before seen items are removed, and whether they came from the cache."""
         version = artifacts.version if artifacts else None
-        cacheable = self.sessions is not None and not context_items and "redis" not in degraded
+        cacheable = self.sessions is not None and not context_items
         if cacheable:
+            assert self.sessions is not None
             try:
-                cached = self.sessions.candidates(user_id, version)  # type: ignore[union-attr]
+                if "redis" in degraded:
+                    raise Unavailable("redis unavailable")
+                cached = self.sessions.candidates(user_id)
             except Unavailable:
-                cached, cacheable = None, False
+                cached, cacheable = self.sessions.fallback_candidates(user_id), False
                 degraded.append("redis")
             if cached is not None:
                 return {item: Candidate(sources, paths) for item, sources, paths in cached}, "hit"
@@ -229,7 +233,7 @@ class RecommendationService:
         if len(self._popular) < limit:
             frame = self._graph_optional(lambda: self.require_store().popular(limit=max(limit, 1_000)), None)
             if frame is not None:
-                self._popular = _plain(frame["item_id"])
+                self._popular = plain_ids(frame["item_id"])
         return self._popular[:limit]
 
     # -- ranking -------------------------------------------------------------------------------------------
@@ -288,7 +292,7 @@ class RecommendationService:
             if rows is not None:
                 if len(self._titles) > TITLE_CACHE_SIZE:
                     self._titles.clear()
-                self._titles.update(zip(_plain(rows["id"]), rows["title"].where(rows["title"].notna(), None),
+                self._titles.update(zip(plain_ids(rows["id"]), rows["title"].where(rows["title"].notna(), None),
                                         strict=True))
         return {item: self._titles.get(item) for item in items}
 
@@ -330,7 +334,7 @@ class RecommendationService:
                                              build_state)
 
 
-def _plain(values: Any) -> list[Any]:
+def plain_ids(values: Any) -> list[Any]:
     """Ids as plain Python values (JSON and the drivers reject NumPy scalars)."""
     return [_plain_one(value) for value in values]
 

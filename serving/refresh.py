@@ -149,4 +149,7 @@ class RefreshJob:
         if self.running:
             assert self._process is not None
             self._process.terminate()
-            self._process.wait(timeout=10)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()

@@ -47,7 +47,8 @@ class ArtifactReloader:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def check(self, force: bool = False) -> ReloadResult:
         """Swap to the published version if it is not the one served; ``force`` retries a refused version."""

@@ -26,6 +26,7 @@ from serving.redis_embedded import EmbeddedRedis
 from serving.refresh import RefreshJob
 from serving.reloader import ArtifactReloader
 from serving.sessions import SessionStore, connect
+from serving.warmer import CacheWarmer
 from training.artifacts import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Resources:
     metrics: ServiceMetrics
     reloader: ArtifactReloader
     refresh: RefreshJob
+    warmer: CacheWarmer
     store: GraphStore | None = None
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
@@ -66,6 +68,8 @@ class Resources:
         if self.store is not None and self.settings.graph_backend == "ladybug":
             owner_file(self.settings).unlink(missing_ok=True)
         self.reloader.stop()
+        self.warmer.stop()
+        self.refresh.stop()
         if self.writer:
             self.writer.stop()
         if self.sessions:
@@ -117,10 +121,12 @@ def open_resources(settings: Settings, *, background: bool = True) -> Resources:
     metrics.serving(artifacts.version if artifacts else None)
     reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving)
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
-    resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), store, sessions, embedded,
-                          writer, problems)
+    warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
+    resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, store, sessions,
+                          embedded, writer, problems)
     if background:
         reloader.start()
+        warmer.start()
         if writer:
             writer.start()
     return resources

@@ -112,6 +112,7 @@ class Readiness(BaseModel):
     status: Literal["ok", "degraded"]
     artifact_version: str | None
     checks: dict[str, Check]
+    cache_warming: str = Field(description="Users whose candidates are cached at start: done/total, or done.")
 
 
 class ReloadResponse(BaseModel):

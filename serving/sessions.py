@@ -10,12 +10,19 @@
 candidate_cache_ttl_s). Feedback changes the user state, the session and the candidate cache and appends to
 the stream in one MULTI/EXEC transaction watched on the state, so concurrent feedback for one user cannot
 lose an update and an event is either fully recorded or not at all.
+
+The store also keeps the last user states and candidate sets it saw in process memory (raw JSON, bounded):
+while Redis is down, requests read those instead of rebuilding everything from the graph, which a small
+machine cannot do at full request rate. No feedback is accepted while Redis is down, so no invalidation
+is missed in this process meanwhile.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +69,31 @@ class SessionStore:
         self.client = client
         self.settings = settings
         self.guard = Guard("redis", settings.redis_retry_s, REDIS_FAILURES)
+        self._local: OrderedDict[str, bytes] = OrderedDict()  # key -> the JSON last read or written
+        self._local_lock = threading.Lock()
+
+    def _remember(self, key: str, raw: bytes | str | None) -> None:
+        with self._local_lock:
+            if raw is None:
+                self._local.pop(key, None)
+                return
+            self._local[key] = raw if isinstance(raw, bytes) else raw.encode()
+            self._local.move_to_end(key)
+            while len(self._local) > 2 * self.settings.fallback_cache_users:
+                self._local.popitem(last=False)
+
+    def _recall(self, key: str) -> bytes | None:
+        with self._local_lock:
+            return self._local.get(key)
+
+    def fallback_user_state(self, user_id: Any) -> UserState | None:
+        """The state last seen in this process (for when Redis is down)."""
+        raw = self._recall(self._user_key(user_id))
+        return UserState.from_json(raw) if raw else None
+
+    def fallback_candidates(self, user_id: Any) -> list[list[Any]] | None:
+        raw = self._recall(self._candidates_key(user_id))
+        return json.loads(raw)["items"] if raw else None
 
     # -- keys ------------------------------------------------------------------------------------------------
     def _user_key(self, user_id: Any) -> str:
@@ -78,24 +110,32 @@ class SessionStore:
         return bool(self.guard.call(self.client.ping))
 
     def user_state(self, user_id: Any) -> UserState | None:
-        raw = self.guard.call(lambda: self.client.get(self._user_key(user_id)))
+        key = self._user_key(user_id)
+        raw = self.guard.call(lambda: self.client.get(key))
+        self._remember(key, raw)
         return UserState.from_json(raw) if raw else None
 
     def put_user_state(self, user_id: Any, state: UserState) -> None:
-        self.guard.call(lambda: self.client.set(self._user_key(user_id), state.to_json(),
-                                                ex=self.settings.session_ttl_s))
+        key, raw = self._user_key(user_id), state.to_json()
+        self._remember(key, raw)
+        self.guard.call(lambda: self.client.set(key, raw, ex=self.settings.session_ttl_s))
 
-    def candidates(self, user_id: Any, version: str | None) -> list[list[Any]] | None:
-        raw = self.guard.call(lambda: self.client.get(self._candidates_key(user_id)))
-        if not raw:
-            return None
-        cached = json.loads(raw)
-        return cached["items"] if cached["version"] == version else None
+    def candidates(self, user_id: Any) -> list[list[Any]] | None:
+        """The cached candidate set. It outlives a version swap on purpose: the graph part does not depend on
+        the version, FAISS neighbours of the previous embedding are still fair candidates, and the ranking
+        always uses the version being served; feedback and the TTL renew it."""
+        key = self._candidates_key(user_id)
+        raw = self.guard.call(lambda: self.client.get(key))
+        self._remember(key, raw)
+        return json.loads(raw)["items"] if raw else None
 
     def put_candidates(self, user_id: Any, version: str | None, items: list[list[Any]]) -> None:
-        payload = json.dumps({"version": version, "items": items})
-        self.guard.call(lambda: self.client.set(self._candidates_key(user_id), payload,
-                                                ex=self.settings.candidate_cache_ttl_s))
+        key, payload = self._candidates_key(user_id), json.dumps({"version": version, "items": items})
+        self._remember(key, payload)
+        self.guard.call(lambda: self.client.set(key, payload, ex=self.settings.candidate_cache_ttl_s))
+
+    def has_candidates(self, user_id: Any) -> bool:
+        return bool(self.guard.call(lambda: self.client.exists(self._candidates_key(user_id))))
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         raw = self.guard.call(lambda: self.client.get(self._session_key(session_id)))
@@ -144,6 +184,8 @@ class SessionStore:
                 pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
 
         results = self.guard.call(lambda: self.client.transaction(apply, *watched))
+        self._remember(candidates_key, None)
+        self._remember(user_key, None)
         entry = results[0]
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 

@@ -67,6 +67,14 @@ def test_recommend_known_user_then_from_cache(client: TestClient, small_dataset:
     assert again["cache"] == "hit" and [e["item_id"] for e in again["items"]] == items
 
 
+def test_the_cache_is_warmed_at_start(data_dir: Path, small_dataset: Dataset) -> None:
+    with client_for(data_dir, warm_users=1_000) as client:
+        wait_for(lambda: client.get("/readyz").json()["cache_warming"] == "done")
+        users = small_dataset.interactions["user_id"].unique()
+        assert all(client.post("/v1/recommend", json={"user_id": int(user), "k": 5}).json()["cache"] == "hit"
+                   for user in users[:20])
+
+
 def test_explained_recommendations_and_exclusions(client: TestClient) -> None:
     first = client.post("/v1/recommend", json={"user_id": 7, "k": 5, "explain": True}).json()
     assert all(entry["reasons"] for entry in first["items"])

@@ -50,8 +50,11 @@ def readiness(resources: ResourcesDep) -> Readiness:
     checks["index"] = Check(ok=artifacts is not None and not refused, detail=detail)
     for dependency in ("graph", "redis"):
         resources.metrics.up.labels(dependency).set(int(checks[dependency].ok))
+    warmer = resources.warmer
+    warming = "done" if warmer.finished else f"{warmer.done}/{warmer.total if warmer.total is not None else '?'}"
     return Readiness(status="ok" if all(c.ok for c in checks.values()) else "degraded",
-                     artifact_version=artifacts.version if artifacts else None, checks=checks)
+                     artifact_version=artifacts.version if artifacts else None, checks=checks,
+                     cache_warming=warming)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -1,0 +1,307 @@
+"""Serving latency and resilience over loopback HTTP: the service in a subprocess, an open-loop load generator.
+
+Requests are sent on a fixed schedule (open loop): latency counts from the scheduled send time, so a stalled
+server cannot hide its queueing. Every phase is bounded in requests and seconds; nothing leaves the machine.
+
+Phases (each prints requests, errors, throughput and p50/p95/p99 per endpoint):
+  cold      /v1/recommend, each request a user not asked before (candidate cache empty)
+  warm      the same users again (candidates from the Redis cache)
+  steady    /v1/recommend (k=10, known users drawn at random) at --rate with /v1/explain at --explain-rate
+  refresh   steady load while POST /v1/admin/refresh retrains, publishes and the service swaps versions
+  redis     steady load plus feedback; Redis is stopped after --redis-stop-at s and started again
+            --redis-down-s later; errors per second, /readyz, and every feedback answered 202 checked in the
+            stream afterwards
+
+    python benchmarks/serving.py --data-dir var/synthetic-1m [--rate 200 --seconds 60 --phases all]
+
+The data folder needs a graph and a published artifact set (`make run`, or `graphrec ingest synthetic
+--users 6040 --items 3706 --interactions 1000209` then `graphrec train`, `index`, `publish`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+# This script's name shadows the `serving` package when Python puts its folder first on the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import aiohttp  # noqa: E402
+import numpy as np  # noqa: E402
+import redis  # noqa: E402
+
+from graphrec.settings import Settings  # noqa: E402
+from serving.redis_embedded import EmbeddedRedis  # noqa: E402
+
+API_KEY = "bench-key"
+
+
+@dataclass
+class Samples:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
+    accepted_feedback: list[str] = field(default_factory=list)
+
+    def report(self, title: str, seconds: float) -> dict[str, dict[str, float]]:
+        print(f"\n{title}")
+        figures = {}
+        for name in sorted(set(self.latencies) | set(self.errors)):
+            values = np.array(self.latencies[name]) * 1_000
+            errors = len(self.errors[name])
+            total = len(values) + errors
+            row = {"requests": total, "errors": errors, "rps": total / seconds}
+            if len(values):
+                row |= {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
+            figures[name] = row
+            tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
+            print(f"  {name:<10} {total:>7,} requests {errors:>5} errors {row['rps']:7.1f}/s  {tail}")
+            for when, what in self.errors[name][:3]:
+                print(f"      error at {when:6.2f} s: {what[:160]}")
+        return figures
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Service:
+    def __init__(self, data_dir: Path, redis_url: str, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
+               "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5"}
+        self.process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(self.port),
+                                         "--log-level", "warning"], env=env, stdout=log.open("ab"),
+                                        stderr=subprocess.STDOUT)
+
+    async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 120) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the service exited with {self.process.returncode}")
+            try:
+                async with session.get(f"{self.url}/readyz") as answer:
+                    return await answer.json()
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.2)
+        raise RuntimeError("the service did not answer /readyz in time")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+async def open_loop(session: aiohttp.ClientSession, samples: Samples, name: str, rate: float, seconds: float,
+                    request, started: float) -> None:  # type: ignore[no-untyped-def]
+    """Send ``request(i)`` (method, path, json) ``rate`` times a second for ``seconds`` on a fixed schedule."""
+    tasks = []
+    for i in range(int(rate * seconds)):
+        scheduled = started + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(session, samples, name, request(i), scheduled, started)))
+    await asyncio.gather(*tasks)
+
+
+async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call: tuple[str, str, dict | None],
+              scheduled: float, started: float) -> None:
+    method, url, body = call
+    try:
+        async with session.request(method, url, json=body) as answer:
+            payload = await answer.read()
+            elapsed = time.perf_counter() - scheduled
+            if answer.status >= 500 or (name != "feedback" and answer.status >= 400):
+                samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
+                return
+            if name == "feedback":
+                if answer.status == 202:
+                    samples.accepted_feedback.append(json.loads(payload)["event_id"])
+                elif answer.status != 503:
+                    samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
+                    return
+            samples.latencies[name].append(elapsed)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        samples.errors[name].append((scheduled - started, repr(error)))
+
+
+def recommend_call(url: str, users: list, k: int = 10):  # type: ignore[no-untyped-def]
+    return lambda i: ("POST", f"{url}/v1/recommend", {"user_id": users[i % len(users)], "k": k})
+
+
+async def run(args: argparse.Namespace) -> dict:
+    settings = Settings(data_dir=args.data_dir)
+    from graph.factory import open_store
+
+    with open_store(settings, read_only=True) as store:
+        users = store.run("user_ids")["id"].tolist()
+        explain_pairs = []
+        for user in random.Random(1).sample(users, 200):
+            found = store.candidates(user, limit=1)
+            if len(found):
+                explain_pairs.append((user, found["item_id"].iloc[0]))
+        items = store.run("item_titles")["id"].tolist()
+    users = [u.item() if hasattr(u, "item") else u for u in users]
+    explain_pairs = [(u.item() if hasattr(u, "item") else u, i.item() if hasattr(i, "item") else i)
+                     for u, i in explain_pairs]
+    rng = random.Random(args.seed)
+    bench_redis = EmbeddedRedis(Path(args.data_dir) / "bench-redis").start()
+    bench_redis_client = redis.Redis.from_url(bench_redis.url)
+    bench_redis_client.flushall()
+    log = Path(args.data_dir) / "bench-service.log"
+    service = Service(Path(args.data_dir), bench_redis.url, log)
+    results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": datetime.now(UTC).isoformat(),
+                     "data_dir": str(args.data_dir), "users": len(users), "items": len(items), "phases": {}}
+    timeout = aiohttp.ClientTimeout(total=30)
+    connector = aiohttp.TCPConnector(limit=256)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            ready = await service.ready(session)
+            print(f"service ready: {ready['status']}, version {ready['artifact_version']}")
+            phases = args.phases.split(",") if args.phases != "all" else ["cold", "warm", "steady", "refresh", "redis"]
+            url = service.url
+            sample = rng.sample(users, min(len(users), int(args.rate * min(args.seconds, 15))))
+            if "cold" in phases or "warm" in phases:
+                for name in ("cold", "warm"):
+                    seconds = len(sample) / args.rate
+                    samples = Samples()
+                    await open_loop(session, samples, "recommend", args.rate, seconds, recommend_call(url, sample),
+                                    time.perf_counter())
+                    results["phases"][name] = samples.report(
+                        f"{name}: {len(sample):,} users once each at {args.rate:g}/s", seconds)
+            if "steady" in phases:
+                samples = Samples()
+                start = time.perf_counter()
+                draws = [rng.choice(users) for _ in range(int(args.rate * args.seconds))]
+                await asyncio.gather(
+                    open_loop(session, samples, "recommend", args.rate, args.seconds, recommend_call(url, draws),
+                              start),
+                    open_loop(session, samples, "explain", args.explain_rate, args.seconds, lambda i: (
+                        "GET", f"{url}/v1/explain?user_id={explain_pairs[i % len(explain_pairs)][0]}"
+                               f"&item_id={explain_pairs[i % len(explain_pairs)][1]}", None), start))
+                results["phases"]["steady"] = samples.report(
+                    f"steady: recommend {args.rate:g}/s + explain {args.explain_rate:g}/s for {args.seconds:g} s",
+                    args.seconds)
+            if "refresh" in phases:
+                results["phases"]["refresh"] = await refresh_phase(session, args, url, users, rng)
+            if "redis" in phases:
+                results["phases"]["redis"] = await redis_phase(session, args, url, users, items, rng, bench_redis,
+                                                               bench_redis_client)
+    finally:
+        service.stop()
+        bench_redis.stop()
+    return results
+
+
+async def refresh_phase(session: aiohttp.ClientSession, args: argparse.Namespace, url: str, users: list,
+                        rng: random.Random) -> dict:
+    async with session.get(f"{url}/readyz") as answer:
+        before = (await answer.json())["artifact_version"]
+    samples = Samples()
+    start = time.perf_counter()
+    draws = [rng.choice(users) for _ in range(int(args.rate * args.refresh_seconds))]
+    load = asyncio.create_task(open_loop(session, samples, "recommend", args.rate, args.refresh_seconds,
+                                         recommend_call(url, draws), start))
+    async with session.post(f"{url}/v1/admin/refresh", headers={"X-API-Key": API_KEY},
+                            json={"force": True, "epochs": args.refresh_epochs}) as answer:
+        assert answer.status == 202, await answer.text()
+    swapped_at = None
+    while not load.done():
+        async with session.get(f"{url}/readyz") as answer:
+            version = (await answer.json())["artifact_version"]
+        if version != before and swapped_at is None:
+            swapped_at = time.perf_counter() - start
+        await asyncio.sleep(0.5)
+    await load
+    figures = samples.report(f"refresh: recommend {args.rate:g}/s for {args.refresh_seconds:g} s while the refresh "
+                             f"job runs; version {before} -> swapped at "
+                             f"{'%.1f s' % swapped_at if swapped_at else 'NOT within the phase'}", args.refresh_seconds)
+    figures["swap"] = {"swapped_at_s": swapped_at or -1.0}
+    return figures
+
+
+async def redis_phase(session: aiohttp.ClientSession, args: argparse.Namespace, url: str, users: list, items: list,
+                      rng: random.Random, bench_redis: EmbeddedRedis, client: redis.Redis) -> dict:
+    samples = Samples()
+    start = time.perf_counter()
+    seconds = args.redis_seconds
+    draws = [rng.choice(users) for _ in range(int(args.rate * seconds))]
+    feedback = [(rng.choice(users), rng.choice(items)) for _ in range(int(args.feedback_rate * seconds))]
+    readiness: list[tuple[float, str]] = []
+
+    async def chaos() -> None:
+        await asyncio.sleep(args.redis_stop_at)
+        bench_redis.stop()
+        stopped = time.perf_counter() - start
+        print(f"  redis stopped at {stopped:.1f} s")
+        while time.perf_counter() - start < args.redis_stop_at + args.redis_down_s:
+            async with session.get(f"{url}/readyz") as answer:
+                readiness.append((time.perf_counter() - start, (await answer.json())["status"]))
+            await asyncio.sleep(1)
+        bench_redis.start()
+        print(f"  redis started at {time.perf_counter() - start:.1f} s")
+        while time.perf_counter() - start < seconds:
+            async with session.get(f"{url}/readyz") as answer:
+                readiness.append((time.perf_counter() - start, (await answer.json())["status"]))
+            await asyncio.sleep(1)
+
+    await asyncio.gather(
+        open_loop(session, samples, "recommend", args.rate, seconds, recommend_call(url, draws), start),
+        open_loop(session, samples, "feedback", args.feedback_rate, seconds, lambda i: (
+            "POST", f"{url}/v1/feedback", {"session_id": f"bench-{i % 50}", "user_id": feedback[i][0],
+                                           "item_id": feedback[i][1], "event": "click"}), start),
+        chaos())
+    figures = samples.report(f"redis: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, "
+                             f"Redis down from {args.redis_stop_at:g} s for {args.redis_down_s:g} s", seconds)
+    stop_at = args.redis_stop_at
+    late_errors = [when for when, _ in samples.errors["recommend"] if when >= stop_at + 1]
+    stream = {entry.decode() for entry, _ in client.xrange("graphrec:feedback")}
+    lost = [entry for entry in samples.accepted_feedback if entry not in stream]
+    degraded_seen = any(status == "degraded" for _, status in readiness)
+    recovered = readiness[-1][1] == "ok" if readiness else False
+    print(f"  recommend errors from {stop_at + 1:g} s on: {len(late_errors)}; /readyz degraded while down: "
+          f"{degraded_seen}; ok again after: {recovered}; feedback answered 202: {len(samples.accepted_feedback)}, "
+          f"missing from the stream: {len(lost)}")
+    figures["resilience"] = {"errors_after_first_second": len(late_errors), "degraded_seen": float(degraded_seen),
+                             "recovered": float(recovered), "feedback_202": len(samples.accepted_feedback),
+                             "feedback_lost": len(lost)}
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("var/synthetic-1m"))
+    parser.add_argument("--phases", default="all", help="all, or a comma list of cold,warm,steady,refresh,redis")
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--explain-rate", type=float, default=20)
+    parser.add_argument("--feedback-rate", type=float, default=20)
+    parser.add_argument("--refresh-seconds", type=float, default=120)
+    parser.add_argument("--refresh-epochs", type=int, default=1)
+    parser.add_argument("--redis-seconds", type=float, default=30)
+    parser.add_argument("--redis-stop-at", type=float, default=10)
+    parser.add_argument("--redis-down-s", type=float, default=10)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
