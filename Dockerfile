@@ -1,6 +1,9 @@
 FROM python:3.11-slim
-# CPU torch from the PyTorch index keeps the image small; the GPU override installs the CUDA build instead.
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# CPU torch from the PyTorch index keeps the image small; docker-compose.gpu.yml builds with the CUDA index
+# and the gpu extra (faiss-gpu) instead.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+ARG EXTRAS=neo4j-fast
+RUN pip install --no-cache-dir torch==2.13.0 --index-url ${TORCH_INDEX_URL}
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY graphrec graphrec
@@ -9,6 +12,12 @@ COPY graph graph
 COPY training training
 COPY serving serving
 COPY cypher cypher
-RUN pip install --no-cache-dir '.[neo4j-fast]' && useradd --create-home --uid 10001 graphrec
+RUN pip install --no-cache-dir ".[${EXTRAS}]" \
+    && if echo "${EXTRAS}" | grep -q gpu; then pip uninstall -y faiss-cpu; fi \
+    && useradd --create-home --uid 10001 graphrec \
+    && mkdir -p /var/lib/graphrec && chown graphrec /var/lib/graphrec
 USER graphrec
+ENV GRAPHREC_DATA_DIR=/var/lib/graphrec
+EXPOSE 8000
 ENTRYPOINT ["graphrec"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

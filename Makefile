@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 DATA ?=
 SOURCE ?= movielens
 
-.PHONY: run test lint bench bench-quality bench-speed clean
+.PHONY: run serve test lint bench bench-quality bench-speed bench-serving clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,12 +16,17 @@ $(BIN)/graphrec: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
 	touch $(BIN)/graphrec
 
-# Build a dataset into the embedded graph (synthetic by default; DATA=path SOURCE=name for real data),
-# then print stats, candidates and an explanation for a sample user.
-# Each dataset gets its own graph under var/, so a real dataset never mixes with the synthetic one.
+DATA_DIR = $${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)}
+
+# Build a dataset into the embedded graph (synthetic by default; DATA=path SOURCE=name for real data), print
+# stats, candidates and an explanation for a sample user, train LightGCN, index, publish, then serve the API
+# on localhost:8000. Each dataset gets its own graph under var/, so a real dataset never mixes with another.
 run: $(BIN)/graphrec
-	GRAPHREC_DATA_DIR=$${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)} \
-		$(BIN)/graphrec demo $(if $(DATA),--source $(SOURCE) --path $(DATA),)
+	GRAPHREC_DATA_DIR=$(DATA_DIR) $(BIN)/graphrec demo $(if $(DATA),--source $(SOURCE) --path $(DATA),) --serve
+
+# Serve what `make run` built, without rebuilding it.
+serve: $(BIN)/graphrec
+	GRAPHREC_DATA_DIR=$(DATA_DIR) $(BIN)/graphrec serve
 
 test: $(BIN)/graphrec
 	$(BIN)/ruff check .
@@ -38,6 +43,10 @@ bench-quality: $(BIN)/graphrec
 
 bench-speed: $(BIN)/graphrec
 	$(BIN)/python benchmarks/train_speed.py
+
+# Needs a built data folder: see the docstring of benchmarks/serving.py.
+bench-serving: $(BIN)/graphrec
+	$(BIN)/python benchmarks/serving.py --data-dir $${GRAPHREC_DATA_DIR:-var/synthetic-1m}
 
 clean:
 	rm -rf $(VENV) var *.egg-info

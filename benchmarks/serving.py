@@ -4,8 +4,10 @@ Requests are sent on a fixed schedule (open loop): latency counts from the sched
 server cannot hide its queueing. Every phase is bounded in requests and seconds; nothing leaves the machine.
 
 Phases (each prints requests, errors, throughput and p50/p95/p99 per endpoint):
-  cold      /v1/recommend, each request a user not asked before (candidate cache empty)
-  warm      the same users again (candidates from the Redis cache)
+  cold      /v1/recommend, each request a user not asked before (candidate cache empty, no warming), at
+            --cold-rate
+  warm      the same users again (candidates from the Redis cache), at --rate
+  (the phases below run on a fresh service that warmed its cache at start, as `graphrec serve` does)
   steady    /v1/recommend (k=10, known users drawn at random) at --rate with /v1/explain at --explain-rate
   refresh   steady load while POST /v1/admin/refresh retrains, publishes and the service swaps versions
   redis     steady load plus feedback; Redis is stopped after --redis-stop-at s and started again
@@ -53,6 +55,7 @@ class Samples:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
     accepted_feedback: list[str] = field(default_factory=list)
+    refused: int = 0  # feedback answered 503
 
     def report(self, title: str, seconds: float) -> dict[str, dict[str, float]]:
         print(f"\n{title}")
@@ -60,13 +63,14 @@ class Samples:
         for name in sorted(set(self.latencies) | set(self.errors)):
             values = np.array(self.latencies[name]) * 1_000
             errors = len(self.errors[name])
-            total = len(values) + errors
+            total = len(values) + errors + (self.refused if name == "feedback" else 0)
             row = {"requests": total, "errors": errors, "rps": total / seconds}
             if len(values):
                 row |= {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
             figures[name] = row
             tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
-            print(f"  {name:<10} {total:>7,} requests {errors:>5} errors {row['rps']:7.1f}/s  {tail}")
+            refused = f" ({self.refused} refused with 503)" if name == "feedback" and self.refused else ""
+            print(f"  {name:<10} {total:>7,} requests {errors:>5} errors{refused} {row['rps']:7.1f}/s  {tail}")
             for when, what in self.errors[name][:3]:
                 print(f"      error at {when:6.2f} s: {what[:160]}")
         return figures
@@ -79,26 +83,32 @@ def free_port() -> int:
 
 
 class Service:
-    def __init__(self, data_dir: Path, redis_url: str, log: Path) -> None:
+    def __init__(self, data_dir: Path, redis_url: str, log: Path, warm: bool) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
                "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5"}
+        if not warm:
+            env["GRAPHREC_WARM_USERS"] = "0"
         self.process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(self.port),
                                          "--log-level", "warning"], env=env, stdout=log.open("ab"),
                                         stderr=subprocess.STDOUT)
 
-    async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 120) -> dict:
+    async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 600) -> dict:
+        """/readyz once the service answers and has finished warming its cache."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the service exited with {self.process.returncode}")
             try:
                 async with session.get(f"{self.url}/readyz") as answer:
-                    return await answer.json()
+                    ready = await answer.json()
+                if ready["cache_warming"] == "done":
+                    return ready
             except aiohttp.ClientError:
-                await asyncio.sleep(0.2)
-        raise RuntimeError("the service did not answer /readyz in time")
+                pass
+            await asyncio.sleep(0.5)
+        raise RuntimeError("the service was not ready in time")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -125,17 +135,16 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
         async with session.request(method, url, json=body) as answer:
             payload = await answer.read()
             elapsed = time.perf_counter() - scheduled
-            if answer.status >= 500 or (name != "feedback" and answer.status >= 400):
+            if name == "feedback" and answer.status == 503:  # refused, not lost: the client is told to retry
+                samples.refused += 1
+                return
+            if answer.status >= 400:
                 samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
                 return
             if name == "feedback":
-                if answer.status == 202:
-                    samples.accepted_feedback.append(json.loads(payload)["event_id"])
-                elif answer.status != 503:
-                    samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
-                    return
+                samples.accepted_feedback.append(json.loads(payload)["event_id"])
             samples.latencies[name].append(elapsed)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+    except (TimeoutError, aiohttp.ClientError) as error:
         samples.errors[name].append((scheduled - started, repr(error)))
 
 
@@ -163,73 +172,90 @@ async def run(args: argparse.Namespace) -> dict:
     bench_redis_client = redis.Redis.from_url(bench_redis.url)
     bench_redis_client.flushall()
     log = Path(args.data_dir) / "bench-service.log"
-    service = Service(Path(args.data_dir), bench_redis.url, log)
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": datetime.now(UTC).isoformat(),
                      "data_dir": str(args.data_dir), "users": len(users), "items": len(items), "phases": {}}
+    phases = args.phases.split(",") if args.phases != "all" else ["cold", "warm", "steady", "refresh", "redis"]
     timeout = aiohttp.ClientTimeout(total=30)
-    connector = aiohttp.TCPConnector(limit=256)
     try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            ready = await service.ready(session)
-            print(f"service ready: {ready['status']}, version {ready['artifact_version']}")
-            phases = args.phases.split(",") if args.phases != "all" else ["cold", "warm", "steady", "refresh", "redis"]
-            url = service.url
-            sample = rng.sample(users, min(len(users), int(args.rate * min(args.seconds, 15))))
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as session:
             if "cold" in phases or "warm" in phases:
-                for name in ("cold", "warm"):
-                    seconds = len(sample) / args.rate
-                    samples = Samples()
-                    await open_loop(session, samples, "recommend", args.rate, seconds, recommend_call(url, sample),
-                                    time.perf_counter())
-                    results["phases"][name] = samples.report(
-                        f"{name}: {len(sample):,} users once each at {args.rate:g}/s", seconds)
-            if "steady" in phases:
-                samples = Samples()
-                start = time.perf_counter()
-                draws = [rng.choice(users) for _ in range(int(args.rate * args.seconds))]
-                await asyncio.gather(
-                    open_loop(session, samples, "recommend", args.rate, args.seconds, recommend_call(url, draws),
-                              start),
-                    open_loop(session, samples, "explain", args.explain_rate, args.seconds, lambda i: (
-                        "GET", f"{url}/v1/explain?user_id={explain_pairs[i % len(explain_pairs)][0]}"
-                               f"&item_id={explain_pairs[i % len(explain_pairs)][1]}", None), start))
-                results["phases"]["steady"] = samples.report(
-                    f"steady: recommend {args.rate:g}/s + explain {args.explain_rate:g}/s for {args.seconds:g} s",
-                    args.seconds)
-            if "refresh" in phases:
-                results["phases"]["refresh"] = await refresh_phase(session, args, url, users, rng)
-            if "redis" in phases:
-                results["phases"]["redis"] = await redis_phase(session, args, url, users, items, rng, bench_redis,
-                                                               bench_redis_client)
+                service = Service(Path(args.data_dir), bench_redis.url, log, warm=False)
+                try:
+                    ready = await service.ready(session)
+                    print(f"service (no cache warming) ready: {ready['status']}, version {ready['artifact_version']}")
+                    sample = rng.sample(users, min(len(users), int(args.cold_rate * args.cold_seconds)))
+                    for name, rate in (("cold", args.cold_rate), ("warm", args.rate)):
+                        seconds = len(sample) / rate
+                        samples = Samples()
+                        await open_loop(session, samples, "recommend", rate, seconds,
+                                        recommend_call(service.url, sample), time.perf_counter())
+                        results["phases"][name] = samples.report(
+                            f"{name}: {len(sample):,} users once each at {rate:g}/s", seconds)
+                finally:
+                    service.stop()
+                bench_redis_client.flushall()
+            if not {"steady", "refresh", "redis"} & set(phases):
+                return results
+            service = Service(Path(args.data_dir), bench_redis.url, log, warm=True)
+            try:
+                started = time.perf_counter()
+                ready = await service.ready(session)
+                print(f"\nservice ready and cache warmed in {time.perf_counter() - started:.0f} s: {ready['status']}, "
+                      f"version {ready['artifact_version']}")
+                url = service.url
+                if "steady" in phases:
+                    # First a short run at the same rates (first touches of the graph's pages, the title cache),
+                    # reported on its own, then the measured run.
+                    for name, seconds in (("steady-warmup", args.warmup_seconds), ("steady", args.seconds)):
+                        samples = Samples()
+                        start = time.perf_counter()
+                        draws = [rng.choice(users) for _ in range(int(args.rate * seconds))]
+                        await asyncio.gather(
+                            open_loop(session, samples, "recommend", args.rate, seconds, recommend_call(url, draws),
+                                      start),
+                            open_loop(session, samples, "explain", args.explain_rate, seconds, lambda i: (
+                                "GET", f"{url}/v1/explain?user_id={explain_pairs[i % len(explain_pairs)][0]}"
+                                       f"&item_id={explain_pairs[i % len(explain_pairs)][1]}", None), start))
+                        results["phases"][name] = samples.report(
+                            f"{name}: recommend {args.rate:g}/s + explain {args.explain_rate:g}/s for {seconds:g} s",
+                            seconds)
+                if "refresh" in phases:
+                    results["phases"]["refresh"] = await refresh_phase(session, args, url, users, rng)
+                if "redis" in phases:
+                    results["phases"]["redis"] = await redis_phase(session, args, url, users, items, rng,
+                                                                   bench_redis, bench_redis_client)
+            finally:
+                service.stop()
     finally:
-        service.stop()
         bench_redis.stop()
     return results
 
 
 async def refresh_phase(session: aiohttp.ClientSession, args: argparse.Namespace, url: str, users: list,
                         rng: random.Random) -> dict:
+    """Load in 10 s segments from the refresh request until 10 s after the service swapped versions."""
     async with session.get(f"{url}/readyz") as answer:
         before = (await answer.json())["artifact_version"]
     samples = Samples()
     start = time.perf_counter()
-    draws = [rng.choice(users) for _ in range(int(args.rate * args.refresh_seconds))]
-    load = asyncio.create_task(open_loop(session, samples, "recommend", args.rate, args.refresh_seconds,
-                                         recommend_call(url, draws), start))
     async with session.post(f"{url}/v1/admin/refresh", headers={"X-API-Key": API_KEY},
                             json={"force": True, "epochs": args.refresh_epochs}) as answer:
         assert answer.status == 202, await answer.text()
     swapped_at = None
-    while not load.done():
+    while time.perf_counter() - start < args.refresh_max_s:
+        draws = [rng.choice(users) for _ in range(int(args.rate * 10))]
+        await open_loop(session, samples, "recommend", args.rate, 10, recommend_call(url, draws), time.perf_counter())
         async with session.get(f"{url}/readyz") as answer:
             version = (await answer.json())["artifact_version"]
-        if version != before and swapped_at is None:
+        if swapped_at is not None:
+            break
+        if version != before:
             swapped_at = time.perf_counter() - start
-        await asyncio.sleep(0.5)
-    await load
-    figures = samples.report(f"refresh: recommend {args.rate:g}/s for {args.refresh_seconds:g} s while the refresh "
-                             f"job runs; version {before} -> swapped at "
-                             f"{'%.1f s' % swapped_at if swapped_at else 'NOT within the phase'}", args.refresh_seconds)
+    seconds = time.perf_counter() - start
+    swap = f"{swapped_at:.0f} s" if swapped_at else f"NOT within {args.refresh_max_s:g} s"
+    figures = samples.report(f"refresh: recommend {args.rate:g}/s for {seconds:.0f} s while the refresh job "
+                             f"retrains ({args.refresh_epochs} epoch), indexes and publishes; {before} -> {version}, "
+                             f"swap seen at {swap}", seconds)
     figures["swap"] = {"swapped_at_s": swapped_at or -1.0}
     return figures
 
@@ -288,9 +314,12 @@ def main() -> None:
     parser.add_argument("--phases", default="all", help="all, or a comma list of cold,warm,steady,refresh,redis")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--warmup-seconds", type=float, default=10)
     parser.add_argument("--explain-rate", type=float, default=20)
+    parser.add_argument("--cold-rate", type=float, default=40)
+    parser.add_argument("--cold-seconds", type=float, default=15)
     parser.add_argument("--feedback-rate", type=float, default=20)
-    parser.add_argument("--refresh-seconds", type=float, default=120)
+    parser.add_argument("--refresh-max-s", type=float, default=600)
     parser.add_argument("--refresh-epochs", type=int, default=1)
     parser.add_argument("--redis-seconds", type=float, default=30)
     parser.add_argument("--redis-stop-at", type=float, default=10)

@@ -213,7 +213,8 @@ def train(
     model: Annotated[str, typer.Option(help="lightgcn | graphsage | kgcn | bpr")] = "lightgcn",
     epochs: Annotated[int | None, typer.Option(help="Upper bound on epochs (early stopping decides).")] = None,
     dim: Annotated[int | None, typer.Option(help="Embedding size.")] = None,
-    refit: Annotated[bool, typer.Option(help="Refit on all data for the best epoch count.")] = True,
+    refit: Annotated[bool, typer.Option(help="Refit on all data for the best epoch count (its holdout score is "
+                                              "then optimistic, and refresh comparisons with it unfair).")] = False,
     seed: Annotated[int, typer.Option()] = 42,
 ) -> None:
     """Train an encoder on the exported graph and write a new versioned artifact set (not yet published)."""
@@ -392,9 +393,10 @@ def demo(
     path: Annotated[Path | None, typer.Option()] = None,
     user: Annotated[str | None, typer.Option(help="Sample user (default: one of median activity).")] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs for the demo's LightGCN (0: skip training).")] = 40,
+    serve_after: Annotated[bool, typer.Option("--serve", help="Then serve the API on localhost.")] = False,
 ) -> None:
     """The main job of `make run`: build a dataset into the graph, show stats, candidates and a path, then
-    train an encoder, index its item embeddings and publish the artifact set."""
+    train an encoder, index its item embeddings, publish the artifact set and (--serve) serve the API."""
     ingest(source, path=path) if source != "synthetic" else ingest(
         "synthetic", users=2_000, items=1_500, interactions=100_000, seed=42)
     stats()
@@ -417,6 +419,29 @@ def demo(
         index(version=None, kind="auto")
         publish(version=None)
         _show_embedding_recommendations(sample)
+    if serve_after:
+        with _store(read_only=True) as store:
+            item = store.popular(limit=1)["item_id"].iloc[0]
+        _print_curl_examples(sample, item)
+        serve(host=None, port=None, workers=1, log_level="warning")
+
+
+def _print_curl_examples(user: str, item: object) -> None:
+    settings = _settings()
+    url = f"http://{settings.serve_host}:{settings.serve_port}"
+    json_header = "-H 'Content-Type: application/json'"
+    item = item.item() if hasattr(item, "item") else item  # a NumPy scalar from the graph
+    recommend = json.dumps({"user_id": user, "k": 5, "explain": True})
+    feedback = json.dumps({"session_id": "demo", "user_id": user, "item_id": item, "event": "click"})
+    typer.echo(f"""
+Serving on {url} (Ctrl+C to stop). OpenAPI docs: {url}/docs. Try:
+  curl -s -X POST {url}/v1/recommend {json_header} -d '{recommend}'
+  curl -s -X POST {url}/v1/feedback {json_header} -d '{feedback}'
+  curl -s '{url}/v1/explain?user_id={user}&item_id={item}'
+  curl -s {url}/v1/users/{user}/history
+  curl -s {url}/readyz
+  curl -s {url}/metrics | grep graphrec_
+""")
 
 
 def _show_embedding_recommendations(user: str) -> None:

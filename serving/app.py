@@ -12,12 +12,13 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import graphrec
 from graphrec.settings import Settings
@@ -59,15 +60,35 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def unavailable(_: Request, error: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        resources_now = getattr(request.app.state, "resources", None)
-        if resources_now is not None:
-            resources_now.metrics.latency.labels(getattr(route, "path", "unmatched"), request.method,
-                                                 str(response.status_code)).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(LatencyMetrics)
     return app
+
+
+class LatencyMetrics:
+    """Request latency per route template and status, as a plain ASGI middleware (Starlette's
+    BaseHTTPMiddleware costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            resources = getattr(scope["app"].state, "resources", None)
+            if resources is not None:
+                route = getattr(scope.get("route"), "path", "unmatched")
+                resources.metrics.latency.labels(route, scope["method"], str(status)).observe(
+                    time.perf_counter() - started)

@@ -33,12 +33,14 @@ async def require_admin(resources: Annotated[Resources, Depends(get_resources)],
         raise HTTPException(401, "missing or wrong X-API-Key header")
 
 
-def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "item"]) -> int | str:
-    """The id in the graph's type, or 422 saying why not."""
+def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "item"],
+             loc: tuple[str | int, ...]) -> int | str:
+    """The id in the graph's type, or a 422 shaped like FastAPI's own validation errors (one format for
+    clients), saying where and why."""
     try:
         return service.coerce_id(raw, which)
     except ValueError as error:
-        raise HTTPException(422, str(error)) from None
+        raise HTTPException(422, [{"type": "value_error", "loc": list(loc), "msg": str(error), "input": raw}]) from None
 
 
 Service = Annotated[RecommendationService, Depends(get_service)]

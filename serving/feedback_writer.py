@@ -10,6 +10,8 @@ the encoders read every graph interaction as a positive one.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from typing import Any
 
@@ -24,9 +26,10 @@ BLOCK_MS = 100  # below the Redis socket timeout: a blocking read must not look 
 
 
 class FeedbackWriter:
-    def __init__(self, service: RecommendationService, consumer: str = "service") -> None:
+    def __init__(self, service: RecommendationService, consumer: str | None = None) -> None:
         self.service = service
-        self.consumer = consumer
+        # One consumer name per process: workers and replicas each read their own share of the stream.
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.written = 0
         self.dead_lettered = 0
         self._failures = 0

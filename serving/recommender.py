@@ -62,7 +62,7 @@ class RecommendResult:
     degraded: list[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     sources: list[str] = field(default_factory=list)
     paths: int = 0
@@ -256,7 +256,7 @@ class RecommendationService:
                 if item not in banned:
                     found.setdefault(item, Candidate(["popular"]))
         policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])
-        ranked = self._rank(artifacts, policy_state, found)[:k]
+        ranked = self._rank(artifacts, policy_state, found, k)
         titles = self.titles([item for item, _ in ranked])
         items = [Recommendation(item, score, found[item].sources, titles.get(item)) for item, score in ranked]
         if explain:
@@ -271,8 +271,8 @@ class RecommendationService:
                                known_user=policy_state.user_vector is not None, candidates=len(found), cache=cache,
                                degraded=sorted(set(degraded)))
 
-    def _rank(self, artifacts: LoadedArtifacts | None, state: SessionState,
-              found: dict[Any, Candidate]) -> list[tuple[Any, float]]:
+    def _rank(self, artifacts: LoadedArtifacts | None, state: SessionState, found: dict[Any, Candidate],
+              k: int) -> list[tuple[Any, float]]:
         items = list(found)
         scores = np.full(len(items), -np.inf, dtype=np.float64)
         if artifacts is not None and items:
@@ -282,7 +282,7 @@ class RecommendationService:
                 scores[known] = self.policy.score(state, artifacts.item_vectors[rows[known]])
         paths = np.array([found[item].paths for item in items], dtype=np.float64)
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
-        order = np.lexsort((-paths, -scores))
+        order = np.lexsort((-paths, -scores))[:k]
         return [(items[i], float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
 
     def titles(self, items: list[Any]) -> dict[Any, str | None]:

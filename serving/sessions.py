@@ -192,18 +192,27 @@ class SessionStore:
     def read_feedback(self, group: str, consumer: str, count: int, block_ms: int,
                       pending: bool = False) -> list[tuple[str, dict[str, Any]]]:
         """Stream entries for a consumer group (created at the stream's start when missing): new ones, or with
-        ``pending`` the ones this consumer read before and never acknowledged (a crash between the two).
-        ``block_ms`` must stay below the socket timeout."""
+        ``pending`` the ones read before and never acknowledged (a crash between the two), this consumer's
+        and those another consumer has left idle for a minute. ``block_ms`` must stay below the socket
+        timeout."""
+        stream = self.settings.feedback_stream
+
+        def decode(entries: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+            return [(entry.decode(), {k.decode(): json.loads(v) for k, v in values.items()})
+                    for entry, values in entries if values]
+
         def read() -> list[tuple[str, dict[str, Any]]]:
             try:
-                self.client.xgroup_create(self.settings.feedback_stream, group, id="0", mkstream=True)
+                self.client.xgroup_create(stream, group, id="0", mkstream=True)
             except redis.ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
-            answer = self.client.xreadgroup(group, consumer, {self.settings.feedback_stream: "0" if pending else ">"},
-                                            count=count, block=None if pending else block_ms)
-            return [(entry.decode(), {k.decode(): json.loads(v) for k, v in values.items()})
-                    for _, entries in answer for entry, values in entries]
+            if pending:
+                own = self.client.xreadgroup(group, consumer, {stream: "0"}, count=count)
+                claimed = self.client.xautoclaim(stream, group, consumer, min_idle_time=60_000, count=count)[1]
+                return decode([entry for _, entries in own for entry in entries] + claimed)
+            answer = self.client.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            return decode([entry for _, entries in answer for entry in entries])
 
         return self.guard.call(read)
 

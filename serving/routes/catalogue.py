@@ -15,19 +15,20 @@ GRAPH_DOWN = {503: {"model": Problem, "description": "The graph database is unav
 IdText = Annotated[str, Query(min_length=1, max_length=256)]
 
 
-@router.get("/explain", response_model=ExplainResponse, responses={**GRAPH_DOWN, 422: {"model": Problem}})
+@router.get("/explain", response_model=ExplainResponse, responses=GRAPH_DOWN)
 def explain(user_id: IdText, item_id: IdText, service: Service,
             k: Annotated[int, Query(ge=1, le=20, description="Most paths to return.")] = 3) -> ExplainResponse:
     """The graph paths that connect the user to the item (shortest first), as nodes and as sentences."""
-    user, item = typed_id(service, user_id, "user"), typed_id(service, item_id, "item")
+    user = typed_id(service, user_id, "user", ("query", "user_id"))
+    item = typed_id(service, item_id, "item", ("query", "item_id"))
     paths = service.explain(user, item, k)
     return ExplainResponse(user_id=user, item_id=item, paths=[PathOut(**asdict(path)) for path in paths])
 
 
 @router.get("/items/{item_id}", response_model=ItemResponse,
-            responses={**GRAPH_DOWN, 404: {"model": Problem}, 422: {"model": Problem}})
+            responses={**GRAPH_DOWN, 404: {"model": Problem}})
 def item(item_id: str, service: Service) -> ItemResponse:
-    typed = typed_id(service, item_id, "item")
+    typed = typed_id(service, item_id, "item", ("path", "item_id"))
     found = service.item(typed)
     if found is None:
         raise HTTPException(404, f"no item {typed!r}")
@@ -35,11 +36,11 @@ def item(item_id: str, service: Service) -> ItemResponse:
 
 
 @router.get("/users/{user_id}/history", response_model=HistoryResponse,
-            responses={**GRAPH_DOWN, 404: {"model": Problem}, 422: {"model": Problem}})
+            responses={**GRAPH_DOWN, 404: {"model": Problem}})
 def history(user_id: str, service: Service,
             limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> HistoryResponse:
     """The user's interactions in the graph, newest first."""
-    typed = typed_id(service, user_id, "user")
+    typed = typed_id(service, user_id, "user", ("path", "user_id"))
     rows = service.graph_call(lambda store: store.history(typed, limit=limit))
     if rows.empty:
         raise HTTPException(404, f"no user {typed!r} in the graph")

@@ -20,16 +20,16 @@ from serving.sessions import now_ms
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 
 
-@router.post("/recommend", response_model=RecommendResponse,
-             responses={422: {"description": "Invalid input, or an id of the wrong type for this graph"}})
+@router.post("/recommend", response_model=RecommendResponse)
 def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep) -> RecommendResponse:
     """The top k unseen items for a user, with the policy and artifact version that chose them.
 
     A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
     the request's context items and of the session's positive feedback), never an error."""
-    user_id = typed_id(service, body.user_id, "user")
-    exclude = [typed_id(service, item, "item") for item in body.exclude]
-    context = [typed_id(service, item, "item") for item in body.context_items]
+    user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
+    exclude = [typed_id(service, item, "item", ("body", "exclude", i)) for i, item in enumerate(body.exclude)]
+    context = [typed_id(service, item, "item", ("body", "context_items", i))
+               for i, item in enumerate(body.context_items)]
     result = service.recommend(user_id, k=body.k, exclude=exclude, explain=body.explain,
                                session_id=body.session_id, context_items=context)
     metrics = resources.metrics
@@ -51,8 +51,8 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
     """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
     training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
     when Redis is down the answer is 503 and nothing is kept, so the client knows to retry."""
-    user_id = typed_id(service, body.user_id, "user")
-    item_id = typed_id(service, body.item_id, "item")
+    user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
+    item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
 
     def record() -> str:
         try:

@@ -1,0 +1,113 @@
+"""The service as it runs in production: `python -m graphrec serve` in a subprocess, real HTTP over loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ingest.frames import Dataset
+from tests.api_stack import API_KEY, build_data_dir, copy_data_dir
+
+ADMIN = {"X-API-Key": API_KEY}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, small_dataset: Dataset) -> Path:
+    return build_data_dir(tmp_path_factory.mktemp("built") / "var", small_dataset)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(built: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    data_dir = copy_data_dir(built, tmp_path / "var")
+    port = free_port()
+    env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_API_KEY": API_KEY,
+           "GRAPHREC_WARM_USERS": "0", "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256"}
+    env.pop("REDIS_URL", None)  # its own embedded Redis
+    process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port),
+                                "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+        try:
+            if httpx.get(f"{url}/readyz").json()["status"] == "ok":
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.2)
+    yield url, env
+    process.terminate()
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: -15 is the normal exit code.
+    assert process.wait(timeout=30) in (0, -15)
+    assert not (data_dir / "service.json").exists()  # the lifespan ran to its end and let go of the graph
+
+
+def test_real_http_under_a_bounded_loopback_load(server: tuple[str, dict[str, str]]) -> None:
+    url, _ = server
+    with httpx.Client(base_url=url) as client:
+        first = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
+        assert first.status_code == 200 and len(first.json()["items"]) == 5
+
+        def call(i: int) -> int:
+            return client.post("/v1/recommend", json={"user_id": 1 + i % 100, "k": 10}).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(call, range(400)))
+    assert statuses.count(200) == 400
+
+
+def test_refresh_and_hot_swap_under_load_drop_nothing(server: tuple[str, dict[str, str]]) -> None:
+    url, env = server
+    failures: list[str] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=url) as client:
+            i = 0
+            while not stop.is_set():
+                answer = client.post("/v1/recommend", json={"user_id": 1 + i % 100, "k": 10})
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code} {answer.text}")
+                else:
+                    versions.add(answer.json()["artifact_version"])
+                i += 1
+
+    before = httpx.get(f"{url}/readyz").json()["artifact_version"]
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        # The CLI sees that the service owns the embedded graph and hands the refresh to it.
+        done = subprocess.run([sys.executable, "-m", "graphrec", "refresh", "--epochs", "2", "--force"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "owns the graph" in done.stdout and '"published": true' in done.stdout
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/readyz").json()["artifact_version"] == before:
+            assert time.monotonic() < deadline, "the service did not swap to the new version"
+            time.sleep(0.1)
+        time.sleep(0.5)  # requests on the new version too
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert before in versions and len(versions) == 2
