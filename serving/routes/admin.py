@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from serving.dependencies import ResourcesDep, require_admin
-from serving.guard import Unavailable
 from serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
 from training.snapshot import write_snapshot
 

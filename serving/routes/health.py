@@ -7,6 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.dependencies import ResourcesDep
+from serving.resources import Resources
 from serving.guard import Unavailable
 from serving.schemas import Check, Health, Readiness
 from training.artifacts import current_version
@@ -26,7 +27,7 @@ async def readyz(resources: ResourcesDep) -> Readiness:
     return await run_in_threadpool(readiness, resources)
 
 
-def readiness(resources: ResourcesDep) -> Readiness:
+def readiness(resources: Resources) -> Readiness:
     service, checks = resources.service, {}
     try:
         service.graph.probe(lambda: service.require_store().run("meta_get"))
