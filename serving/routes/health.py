@@ -7,8 +7,8 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from serving.dependencies import ResourcesDep
-from serving.resources import Resources
 from serving.guard import Unavailable
+from serving.resources import Resources
 from serving.schemas import Check, Health, Readiness
 from training.artifacts import current_version
 
