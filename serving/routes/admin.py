@@ -42,6 +42,3 @@ async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -
 @router.get("/refresh", response_model=RefreshStatus)
 def refresh_status(resources: ResourcesDep) -> RefreshStatus:
     return RefreshStatus(**resources.refresh.status())
-
-
-__all__ = ["Unavailable", "router"]
