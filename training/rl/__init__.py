@@ -1,0 +1,1 @@
+"""Reinforcement learning for recommendation: user simulators (gymnasium environments) and policies."""

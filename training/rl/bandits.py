@@ -1,0 +1,116 @@
+"""Contextual bandits for the CTR simulator (seed 003's baselines): LinUCB, logistic Thompson sampling, and
+the popularity and random references.
+
+Every policy reads a context vector and returns one score per arm (the product with the highest score is
+shown), then learns from (context, arm, reward). Context: the user's organic view counts, scaled to shares,
+plus a constant 1 for a per-arm bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def features(views: np.ndarray) -> np.ndarray:
+    total = float(views.sum())
+    shares = views / total if total > 0 else views
+    return np.append(shares, 1.0).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class LinUCBConfig:
+    alpha: float = 0.3  # width of the confidence bonus
+    ridge: float = 1.0  # prior precision of each arm's weights
+
+
+class LinUCB:
+    """Li et al. (2010), disjoint arms: ridge regression per arm, score = x.theta_a + alpha sqrt(x' A_a^-1 x)."""
+
+    name = "linucb"
+
+    def __init__(self, arms: int, dim: int, config: LinUCBConfig | None = None) -> None:
+        self.config = config or LinUCBConfig()
+        self.inverse = np.stack([np.eye(dim) / self.config.ridge for _ in range(arms)])  # A_a^-1
+        self.b = np.zeros((arms, dim))
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        theta = np.einsum("aij,aj->ai", self.inverse, self.b)
+        width = np.sqrt(np.einsum("i,aij,j->a", x, self.inverse, x))
+        return theta @ x + self.config.alpha * width
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        # Sherman-Morrison: A^-1 after adding x x', without a matrix inverse per step.
+        inverse = self.inverse[arm]
+        ax = inverse @ x
+        self.inverse[arm] = inverse - np.outer(ax, ax) / (1.0 + x @ ax)
+        self.b[arm] += reward * x
+
+
+@dataclass(frozen=True)
+class ThompsonConfig:
+    prior_precision: float = 1.0
+    newton_steps: int = 1  # per update: the online Laplace approximation of Chapelle and Li (2011)
+
+
+class LogisticThompson:
+    """Logistic regression per arm with a diagonal Gaussian posterior (Laplace approximation, updated online);
+    scores are the click logits of one posterior draw."""
+
+    name = "thompson"
+
+    def __init__(self, arms: int, dim: int, config: ThompsonConfig | None = None, seed: int = 0) -> None:
+        self.config = config or ThompsonConfig()
+        self.mean = np.zeros((arms, dim))
+        self.precision = np.full((arms, dim), self.config.prior_precision)
+        self.rng = np.random.default_rng(seed)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        draw = self.mean + self.rng.normal(size=self.mean.shape) / np.sqrt(self.precision)
+        return draw @ x
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        mean, precision = self.mean[arm], self.precision[arm]
+        previous = mean.copy()
+        for _ in range(self.config.newton_steps):
+            p = 1.0 / (1.0 + np.exp(-(mean @ x)))
+            gradient = precision * (mean - previous) - (reward - p) * x
+            hessian = precision + p * (1 - p) * x * x
+            mean = mean - gradient / hessian
+        p = 1.0 / (1.0 + np.exp(-(mean @ x)))
+        self.mean[arm] = mean
+        self.precision[arm] = precision + p * (1 - p) * x * x
+
+
+class Popularity:
+    """Shows the product most viewed organically by all users so far (it ignores the user)."""
+
+    name = "popularity"
+
+    def __init__(self, arms: int, dim: int) -> None:
+        self.views = np.zeros(arms)
+        self._last: np.ndarray | None = None
+
+    def observe_views(self, views: np.ndarray) -> None:
+        self.views += views
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.views.copy()
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass
+
+
+class RandomPolicy:
+    name = "random"
+
+    def __init__(self, arms: int, dim: int, seed: int = 0) -> None:
+        self.arms = arms
+        self.rng = np.random.default_rng(seed)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.rng.random(self.arms)
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass

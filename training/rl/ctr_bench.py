@@ -1,0 +1,58 @@
+"""Online CTR of the bandit policies in the CTR simulator, over several seeds with 95% confidence intervals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
+from training.rl.ctr_env import CTRConfig, CTREnv
+
+POLICIES = {"linucb": LinUCB, "thompson": LogisticThompson, "popularity": Popularity, "random": RandomPolicy}
+
+
+@dataclass(frozen=True)
+class CTRResult:
+    policy: str
+    ctr: float  # mean over seeds
+    ci95_low: float
+    ci95_high: float
+    per_seed: tuple[float, ...]
+
+
+def run_ctr(policy_name: str, config: CTRConfig, users: int, seed: int) -> float:
+    """Clicks per recommendation over ``users`` episodes, the policy learning online from the first one."""
+    env = CTREnv(config)
+    dim = config.products + 1
+    cls = POLICIES[policy_name]
+    policy = cls(config.products, dim, seed=seed) if cls in (LogisticThompson, RandomPolicy) else cls(
+        config.products, dim)
+    clicks = shown = 0
+    for user in range(users):
+        views, _ = env.reset(seed=seed * 1_000_003 + user)
+        if isinstance(policy, Popularity):
+            policy.observe_views(views)
+        done = False
+        while not done:
+            x = features(views)
+            arm = int(np.argmax(policy.scores(x)))
+            before = views
+            views, reward, done, _, _ = env.step(arm)
+            policy.update(x, arm, reward)
+            if isinstance(policy, Popularity):
+                policy.observe_views(views - before)
+            clicks += reward
+            shown += 1
+    return clicks / shown
+
+
+def compare(policies: list[str], config: CTRConfig, users: int, seeds: list[int]) -> list[CTRResult]:
+    results = []
+    for name in policies:
+        values = np.array([run_ctr(name, config, users, seed) for seed in seeds])
+        half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        results.append(CTRResult(name, float(values.mean()), float(values.mean() - half),
+                                 float(values.mean() + half), tuple(float(v) for v in values)))
+    return results
