@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 from typing import Any
 
+from serving.background import BackgroundWorker
 from serving.guard import Unavailable
 from serving.recommender import RecommendationService
 
@@ -25,25 +25,17 @@ ATTEMPTS = 3  # a batch the graph rejects this often goes to the dead-letter str
 BLOCK_MS = 100  # below the Redis socket timeout: a blocking read must not look like a dead server
 
 
-class FeedbackWriter:
+class FeedbackWriter(BackgroundWorker):
+    thread_name = "feedback-writer"
+
     def __init__(self, service: RecommendationService, consumer: str | None = None) -> None:
+        super().__init__()
         self.service = service
         # One consumer name per process: workers and replicas each read their own share of the stream.
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.written = 0
         self.dead_lettered = 0
         self._failures = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="feedback-writer", daemon=True)
-
-    def start(self) -> FeedbackWriter:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
     def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
@@ -82,7 +74,7 @@ class FeedbackWriter:
         self.written += len(rows)
         return len(entries)
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         pending = True  # first what an earlier run read and never acknowledged
         while not self._stop.is_set():
             try:

@@ -166,8 +166,10 @@ class RecommendationService:
 
     # -- candidates ----------------------------------------------------------------------------------------
     def candidate_pool(self, user_id: Any, state: UserState, artifacts: LoadedArtifacts | None,
-                       context_items: Sequence[Any], degraded: list[str]) -> tuple[dict[Any, Candidate], str]:
-        """Candidates before seen items are removed, and whether they came from the cache."""
+                       context_items: Sequence[Any], degraded: list[str],
+                       policy_state: SessionState) -> tuple[dict[Any, Candidate], str]:
+        """Candidates before seen items are removed, and whether they came from the cache; FAISS searches
+        around the query of ``policy_state`` (the same state the policy then ranks with)."""
         version = artifacts.version if artifacts else None
         cacheable = self.sessions is not None and not context_items
         if cacheable:
@@ -208,7 +210,7 @@ class RecommendationService:
                     add(item, "collab", int(paths))
             except Unavailable:
                 degraded.append("graph")
-        query = self.session_state(artifacts, user_id, [*context_items, *state.positive]).query()
+        query = policy_state.query()
         if artifacts is not None and query is not None:
             # Extra neighbours make room for the seen items removed afterwards.
             _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(state.seen))
@@ -248,14 +250,14 @@ class RecommendationService:
                   session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
         artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
         state, degraded = self.user_state(user_id)
-        found, cache = self.candidate_pool(user_id, state, artifacts, context_items, degraded)
+        policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])
+        found, cache = self.candidate_pool(user_id, state, artifacts, context_items, degraded, policy_state)
         banned = set(state.seen) | set(exclude) | set(context_items)
         found = {item: c for item, c in found.items() if item not in banned}
         if len(found) < k:  # a heavy user can exhaust the cached pool: top up from popularity
             for item in self.popular(k + len(banned)):
                 if item not in banned:
                     found.setdefault(item, Candidate(["popular"]))
-        policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])
         ranked = self._rank(artifacts, policy_state, found, k)
         titles = self.titles([item for item, _ in ranked])
         items = [Recommendation(item, score, found[item].sources, titles.get(item)) for item, score in ranked]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from serving.artifacts import load_version
+from serving.background import BackgroundWorker
 from serving.recommender import RecommendationService
 from training.artifacts import ArtifactError, current_version
 
@@ -29,26 +30,18 @@ class ReloadResult:
     error: str | None = None
 
 
-class ArtifactReloader:
+class ArtifactReloader(BackgroundWorker):
+    thread_name = "artifact-reloader"
+
     def __init__(self, service: RecommendationService, root: Path, poll_s: float,
                  on_swap: Callable[[str], None] | None = None) -> None:
+        super().__init__()
         self.service = service
         self.root = root
         self.poll_s = poll_s
         self.on_swap = on_swap
         self.refused: dict[str, str] = {}  # version -> why it was refused
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="artifact-reloader", daemon=True)
-
-    def start(self) -> ArtifactReloader:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
 
     def check(self, force: bool = False) -> ReloadResult:
         """Swap to the published version if it is not the one served; ``force`` retries a refused version."""
@@ -72,7 +65,7 @@ class ArtifactReloader:
                 self.on_swap(published)
             return ReloadResult(published, changed=True)
 
-    def _loop(self) -> None:
+    def run(self) -> None:
         while not self._stop.wait(self.poll_s):
             try:
                 self.check()

@@ -8,40 +8,36 @@ background thread, which mostly waits on the graph with the GIL released.
 from __future__ import annotations
 
 import logging
-import threading
+from typing import Self
 
+from serving.background import BackgroundWorker
 from serving.guard import Unavailable
 from serving.recommender import RecommendationService, plain_ids
 
 log = logging.getLogger(__name__)
 
 
-class CacheWarmer:
+class CacheWarmer(BackgroundWorker):
+    thread_name = "cache-warmer"
+
     def __init__(self, service: RecommendationService, limit: int) -> None:
+        super().__init__()
         self.service = service
         self.limit = limit
         self.done = 0
         self.total: int | None = None  # None until the user list is read
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cache-warmer", daemon=True)
 
     @property
     def finished(self) -> bool:
         return self.total is not None and self.done >= self.total
 
-    def start(self) -> CacheWarmer:
+    def start(self) -> Self:
         if self.limit > 0 and self.service.sessions is not None:
-            self._thread.start()
-        else:
-            self.total = 0
+            return super().start()
+        self.total = 0
         return self
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
+    def run(self) -> None:
         service, sessions = self.service, self.service.sessions
         assert sessions is not None
         try:
@@ -58,7 +54,9 @@ class CacheWarmer:
             try:
                 if not sessions.has_candidates(user):
                     state, degraded = service.user_state(user)
-                    service.candidate_pool(user, state, service.artifacts, (), degraded)
+                    artifacts = service.artifacts
+                    service.candidate_pool(user, state, artifacts, (), degraded,
+                                           service.session_state(artifacts, user, state.positive))
             except Unavailable:
                 self._stop.wait(service.settings.redis_retry_s)  # try the next user once the pause is over
             self.done += 1
