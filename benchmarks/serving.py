@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 
 from graphrec.settings import Settings  # noqa: E402
+from serving.recommender import plain_ids  # noqa: E402
 from serving.redis_embedded import EmbeddedRedis  # noqa: E402
 
 API_KEY = "bench-key"
@@ -164,9 +165,9 @@ async def run(args: argparse.Namespace) -> dict:
             if len(found):
                 explain_pairs.append((user, found["item_id"].iloc[0]))
         items = store.run("item_titles")["id"].tolist()
-    users = [u.item() if hasattr(u, "item") else u for u in users]
-    explain_pairs = [(u.item() if hasattr(u, "item") else u, i.item() if hasattr(i, "item") else i)
-                     for u, i in explain_pairs]
+    users = plain_ids(users)
+    explain_pairs = list(zip(plain_ids(u for u, _ in explain_pairs), plain_ids(i for _, i in explain_pairs),
+                             strict=True))
     rng = random.Random(args.seed)
     bench_redis = EmbeddedRedis(Path(args.data_dir) / "bench-redis").start()
     bench_redis_client = redis.Redis.from_url(bench_redis.url)
@@ -269,21 +270,22 @@ async def redis_phase(session: aiohttp.ClientSession, args: argparse.Namespace, 
     feedback = [(rng.choice(users), rng.choice(items)) for _ in range(int(args.feedback_rate * seconds))]
     readiness: list[tuple[float, str]] = []
 
+    async def poll_readiness(until_s: float) -> None:
+        """/readyz's status once a second until ``until_s`` into the phase."""
+        while time.perf_counter() - start < until_s:
+            async with session.get(f"{url}/readyz") as answer:
+                readiness.append((time.perf_counter() - start, (await answer.json())["status"]))
+            await asyncio.sleep(1)
+
     async def chaos() -> None:
         await asyncio.sleep(args.redis_stop_at)
         bench_redis.stop()
         stopped = time.perf_counter() - start
         print(f"  redis stopped at {stopped:.1f} s")
-        while time.perf_counter() - start < args.redis_stop_at + args.redis_down_s:
-            async with session.get(f"{url}/readyz") as answer:
-                readiness.append((time.perf_counter() - start, (await answer.json())["status"]))
-            await asyncio.sleep(1)
+        await poll_readiness(args.redis_stop_at + args.redis_down_s)
         bench_redis.start()
         print(f"  redis started at {time.perf_counter() - start:.1f} s")
-        while time.perf_counter() - start < seconds:
-            async with session.get(f"{url}/readyz") as answer:
-                readiness.append((time.perf_counter() - start, (await answer.json())["status"]))
-            await asyncio.sleep(1)
+        await poll_readiness(seconds)
 
     await asyncio.gather(
         open_loop(session, samples, "recommend", args.rate, seconds, recommend_call(url, draws), start),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from graph.factory import open_store
@@ -35,3 +37,11 @@ def api_settings(data_dir: Path, **overrides: object) -> Settings:
                                  "reload_poll_s": 0.2, "redis_retry_s": 0.5,
                                  "warm_users": 0, **overrides}
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0,
+             message: str = "condition not met in time") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)

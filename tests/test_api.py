@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from ingest.frames import Dataset
 from serving.app import create_app
-from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir
+from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir, wait_for
 from training.artifacts import publish
 from training.pipeline import index_version, train_from_graph
 
@@ -45,13 +44,6 @@ def client(data_dir: Path) -> Iterator[TestClient]:
 def seen_items(dataset: Dataset, user: int) -> set[int]:
     frame = dataset.interactions
     return set(frame.loc[frame["user_id"] == user, "item_id"])
-
-
-def wait_for(condition, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_recommend_known_user_then_from_cache(client: TestClient, small_dataset: Dataset) -> None:

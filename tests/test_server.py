@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from ingest.frames import Dataset
-from tests.api_stack import API_KEY, build_data_dir, copy_data_dir
+from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, wait_for
 
 ADMIN = {"X-API-Key": API_KEY}
 
@@ -100,10 +100,8 @@ def test_refresh_and_hot_swap_under_load_drop_nothing(server: tuple[str, dict[st
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "owns the graph" in done.stdout and '"published": true' in done.stdout
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{url}/readyz").json()["artifact_version"] == before:
-            assert time.monotonic() < deadline, "the service did not swap to the new version"
-            time.sleep(0.1)
+        wait_for(lambda: httpx.get(f"{url}/readyz").json()["artifact_version"] != before, 30,
+                 "the service did not swap to the new version")
         time.sleep(0.5)  # requests on the new version too
     finally:
         stop.set()
