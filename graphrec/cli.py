@@ -468,3 +468,93 @@ def _show_embedding_recommendations(user: str) -> None:
 
 def main() -> None:  # pragma: no cover - console entry point
     app(sys.argv[1:])
+
+
+@app.command("train-policy")
+def train_policy(
+    policy: Annotated[str, typer.Option(help="drr | ppo | kgdqn (rank the catalogue); linucb | thompson (CTR "
+                                             "simulator bandits)")] = "ppo",
+    env: Annotated[str, typer.Option(help="logreplay (the graph's interactions against an artifact version) | ctr")]
+    = "logreplay",
+    version: Annotated[str | None, typer.Option(help="Artifact version (default: the published one, else the "
+                                                     "newest).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Training iterations (default: the policy's).")]
+    = None,
+    users: Annotated[int, typer.Option(min=10, help="ctr: simulated users.")] = 2000,
+) -> None:
+    """Train an RL policy. logreplay: its checkpoint joins the artifact version and the service serves it
+    (GRAPHREC_POLICY). ctr: a bandit learns online in the simulator and its CTR is printed."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if env == "ctr":
+        from training.rl.ctr_bench import POLICIES, run_ctr
+        from training.rl.ctr_env import CTRConfig
+
+        if policy not in POLICIES:
+            _fail(ValueError(f"--env ctr trains a bandit: --policy must be one of {', '.join(POLICIES)}"))
+        ctr = run_ctr(policy, CTRConfig(), users, seed)
+        typer.echo(f"{policy} in the CTR simulator: CTR {ctr:.4f} over {users:,} users (seed {seed})")
+        return
+    if env != "logreplay":
+        _fail(ValueError(f"--env {env!r}: choose logreplay or ctr (the GAN user model environment is not built "
+                         f"yet)"))
+    from training.artifacts import ArtifactError, version_folder
+    from training.data import graph_frames
+    from training.rl.deploy import train_policy_for_version
+
+    try:
+        folder = version_folder(_settings().artifacts_dir, version)
+        with _store(read_only=_settings().ladybug_path.exists()) as store:
+            interactions, _, triples = graph_frames(store)
+        overrides = {"iterations": iterations} if iterations else {}
+        record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides)
+    except (ArtifactError, GraphError, ValueError) as error:
+        _fail(error)
+    typer.echo(f"{policy} trained in {record['seconds']:.0f} s on {record['training_users']:,} users; on "
+               f"{record['evaluation_users']:,} held-out users: return {record['evaluation_return']:.3f} (greedy "
+               f"{record['greedy_evaluation_return']:.3f}), NDCG@10 {record['ndcg_at_10']:.4f} (greedy "
+               f"{record['greedy_ndcg_at_10']:.4f}). Checkpoint added to {folder.name}/policies.")
+
+
+@app.command("evaluate-policy")
+def evaluate_policy(
+    dataset: Annotated[str, typer.Option(help="'graph', a folder or file, or a dataset name under "
+                                              "GRAPHREC_DATASETS_DIR.")] = "graph",
+    policies: Annotated[str, typer.Option(help="Comma-separated: greedy, drr, ppo, kgdqn (logreplay); linucb, "
+                                               "thompson, popularity, random (ctr).")] = "greedy,drr,ppo,kgdqn",
+    env: Annotated[str, typer.Option(help="logreplay | ctr")] = "logreplay",
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (at least 3 for a confidence interval).")]
+    = "1,2,3",
+    out: Annotated[Path, typer.Option(help="Folder for results.md, results.json, learning_curve.png.")] = Path(
+        "var/policies"),
+    source: Annotated[str | None, typer.Option(help="Source layout of --dataset (default: detected).")] = None,
+) -> None:
+    """Policies against greedy over seeds, each seed with its own encoder, split fixed; a table with 95% CIs."""
+    import logging
+
+    from training.rl.evaluate import PolicyResult, evaluate_logreplay, write_results
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    try:
+        if env == "ctr":
+            from training.rl.ctr_bench import compare
+            from training.rl.ctr_env import CTRConfig
+
+            config = CTRConfig()
+            rows = compare(names, config, 2000, seed_list)
+            steps = config.steps_per_user
+            write_results([PolicyResult(r.policy, "ctr", r.ctr * steps, r.ci95_low * steps, r.ci95_high * steps,
+                                        None, None, r.ctr, seed_list, list(r.per_seed)) for r in rows], None, out,
+                          f"CTR simulator, {len(seed_list)} seeds")
+        elif env == "logreplay":
+            name, interactions, items, triples = _load_frames(dataset, source)
+            evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name)
+        else:
+            raise ValueError(f"--env {env!r}: choose logreplay or ctr")
+    except (IngestError, GraphError, ValueError, KeyError) as error:
+        _fail(error)
+    typer.echo((out / "results.md").read_text())

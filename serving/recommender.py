@@ -40,6 +40,8 @@ T = TypeVar("T")
 GRAPH_FAILURES = (GraphError, OSError, neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)
 TITLE_CACHE_SIZE = 100_000
 
+GREEDY = GreedyPolicy()
+
 
 @dataclass
 class Recommendation:
@@ -74,7 +76,7 @@ class RecommendationService:
         self.settings = settings
         self.store = store
         self.sessions = sessions
-        self.policy = policy or GreedyPolicy()
+        self.policy_override = policy  # tests pin a policy; otherwise each artifact version brings its own
         self.graph = Guard("graph", settings.redis_retry_s, GRAPH_FAILURES)
         if store is None:
             self.graph.mark_down("no graph database is open")
@@ -244,7 +246,11 @@ class RecommendationService:
             return SessionState(user_vector=None)
         rows = artifacts.item_rows(list(positives)[: self.settings.session_recent])
         return SessionState(user_vector=artifacts.user_vector(user_id),
-                            recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]])
+                            recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]],
+                            recent_item_rows=rows[rows >= 0])
+
+    def policy_for(self, artifacts: LoadedArtifacts | None) -> Policy:
+        return self.policy_override or (artifacts.policy if artifacts is not None else GREEDY)
 
     def recommend(self, user_id: Any, k: int = 10, exclude: Sequence[Any] = (), explain: bool = False,
                   session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
@@ -269,7 +275,8 @@ class RecommendationService:
                 self.sessions.record_slate(session_id, user_id, [r.item_id for r in items])
             except Unavailable:
                 degraded.append("redis")
-        return RecommendResult(user_id, items, self.policy.name, artifacts.version if artifacts else None,
+        version = artifacts.version if artifacts else None
+        return RecommendResult(user_id, items, self.policy_for(artifacts).name, version,
                                known_user=policy_state.user_vector is not None, candidates=len(found), cache=cache,
                                degraded=sorted(set(degraded)))
 
@@ -281,7 +288,8 @@ class RecommendationService:
             rows = artifacts.item_rows(items)
             known = rows >= 0
             if known.any():
-                scores[known] = self.policy.score(state, artifacts.item_vectors[rows[known]])
+                scores[known] = self.policy_for(artifacts).score(state, artifacts.item_vectors[rows[known]],
+                                                                 rows[known])
         paths = np.array([found[item].paths for item in items], dtype=np.float64)
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
         order = np.lexsort((-paths, -scores))[:k]

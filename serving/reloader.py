@@ -34,10 +34,11 @@ class ArtifactReloader(BackgroundWorker):
     thread_name = "artifact-reloader"
 
     def __init__(self, service: RecommendationService, root: Path, poll_s: float,
-                 on_swap: Callable[[str], None] | None = None) -> None:
+                 on_swap: Callable[[str], None] | None = None, policy: str = "greedy") -> None:
         super().__init__()
         self.service = service
         self.root = root
+        self.policy = policy  # which policy each new version is served with (GRAPHREC_POLICY)
         self.poll_s = poll_s
         self.on_swap = on_swap
         self.refused: dict[str, str] = {}  # version -> why it was refused
@@ -53,7 +54,7 @@ class ArtifactReloader(BackgroundWorker):
             if published in self.refused and not force:
                 return ReloadResult(served, changed=False, error=self.refused[published])
             try:
-                artifacts = load_version(self.root / "versions" / published)
+                artifacts = load_version(self.root / "versions" / published, self.policy)
             except (ArtifactError, OSError, ValueError) as error:
                 self.refused[published] = str(error)
                 log.error("refused artifact version %s: %s; still serving %s", published, error, served)

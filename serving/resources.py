@@ -91,7 +91,7 @@ def _open_graph(settings: Settings) -> tuple[GraphStore | None, str | None]:
 
 def _artifacts(settings: Settings) -> tuple[LoadedArtifacts | None, str | None]:
     try:
-        return load_current(settings.artifacts_dir), None
+        return load_current(settings.artifacts_dir, settings.policy), None
     except (ArtifactError, OSError) as error:
         return None, str(error)
 
@@ -119,7 +119,8 @@ def open_resources(settings: Settings, *, background: bool = True) -> Resources:
     metrics = ServiceMetrics()
     service = RecommendationService(settings, store, artifacts, sessions=sessions)
     metrics.serving(artifacts.version if artifacts else None)
-    reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving)
+    reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving,
+                                policy=settings.policy)
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
     warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, store, sessions,

@@ -1,0 +1,58 @@
+"""Checkpoint selection on validation episodes (carved from the training users), and the learning curve."""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+from training.rl.logreplay import Episodes, ReplayWorld
+from training.rl.nets import CandidatePolicy
+from training.rl.rollout import policy_scores, run_episodes
+
+
+@dataclass
+class TrainedPolicy:
+    policy: CandidatePolicy
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (iteration, validation mean return)
+    best_iteration: int = 0
+    seconds: float = 0.0
+
+
+class CheckpointTracker:
+    """Scores the policy on the validation episodes after each iteration and keeps the state with the best
+    mean return among those whose validation NDCG@10 stays within ``ndcg_tolerance`` of the untrained
+    policy's: a policy may trade ranking quality for return only that far. Iteration 0 is the untrained
+    policy, which ranks as the encoder does."""
+
+    def __init__(self, policy: CandidatePolicy, world: ReplayWorld, valid: Episodes,
+                 ndcg_tolerance: float = 0.01) -> None:
+        self.policy = policy
+        self.world = world
+        self.valid = valid
+        self.ndcg_tolerance = ndcg_tolerance
+        self.started = time.perf_counter()
+        self.result = TrainedPolicy(policy)
+        self.best_return = float("-inf")
+        self.best_state = copy.deepcopy(policy.state_dict())
+        self.ndcg_floor = float("-inf")
+        self.evaluate(0)
+
+    def evaluate(self, iteration: int) -> float:
+        stats = run_episodes(policy_scores(self.policy), self.world, self.valid)
+        value = stats.mean_return
+        self.policy.train()
+        self.result.curve.append((iteration, value))
+        if iteration == 0:
+            self.ndcg_floor = (1 - self.ndcg_tolerance) * stats.ndcg_at_10
+        if value > self.best_return and stats.ndcg_at_10 >= self.ndcg_floor:
+            self.best_return = value
+            self.best_state = copy.deepcopy(self.policy.state_dict())
+            self.result.best_iteration = iteration
+        return value
+
+    def finish(self) -> TrainedPolicy:
+        self.policy.load_state_dict(self.best_state)
+        self.policy.eval()
+        self.result.seconds = time.perf_counter() - self.started
+        return self.result

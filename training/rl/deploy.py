@@ -1,0 +1,114 @@
+"""`graphrec train-policy --env logreplay`: train a policy against an artifact version and add its checkpoint.
+
+The policy must rank with the embeddings the service serves, so the world is the version's own: its
+embeddings, and episodes whose targets are the version's holdout pairs (training.splits.holdout_split; the
+encoder never fit them) with the rest of each user's interactions as context. Users are divided by a stable
+hash: most train the policy (a share of them picks its checkpoint), the rest only measure it against greedy.
+The graph's interactions include what /v1/feedback wrote into it (serving/feedback_writer.py), so each run
+learns from the feedback collected since the last.
+
+The checkpoint lands in <version>/policies/<name>.pt with a record in policies.json, and the manifest is
+re-sealed so the set stays verifiable; the service picks the policy up when it next loads the version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from serving.policy import POLICY_FOLDER
+from training.artifacts import ArtifactError, read_manifest, seal
+from training.data import Catalogue
+from training.rl.evaluate import TRAINERS
+from training.rl.logreplay import (
+    LogReplayConfig,
+    ReplayWorld,
+    build_episodes,
+    item_entity_matrix,
+    item_quality,
+    pair_rewards,
+)
+from training.rl.nets import save_policy
+from training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from training.splits import holdout_split
+
+log = logging.getLogger(__name__)
+
+
+def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.DataFrame,
+                       config: LogReplayConfig | None = None, evaluation_share: float = 0.2) -> ReplayWorld:
+    config = config or LogReplayConfig()
+    manifest = read_manifest(folder)
+    catalogue = Catalogue.load(folder)
+    pairs = pair_rewards(interactions)
+    known = (catalogue.user_positions(pairs["user_id"].to_numpy()) >= 0) & \
+        (catalogue.item_positions(pairs["item_id"].to_numpy()) >= 0)
+    if not known.all():
+        log.info("%d interactions of users or items the version does not know are left out", int((~known).sum()))
+    pairs = pairs[known].reset_index(drop=True)
+    fit, held = holdout_split(pairs, float(manifest.get("holdout", 0.1)))
+    if held.empty:
+        raise ArtifactError(f"{folder.name}: no holdout interactions to replay; ingest more data first")
+    user_vectors = np.load(folder / "user_embeddings.npy")
+    item_vectors = np.load(folder / "item_embeddings.npy")
+    episodes = build_episodes(user_vectors @ item_vectors.T, catalogue, fit, held, config)
+    draws = pd.util.hash_pandas_object(pd.Series(episodes.users), index=False).to_numpy() / np.float64(2**64)
+    evaluation = draws < evaluation_share
+    return ReplayWorld(config, catalogue, user_vectors, item_vectors, item_entity_matrix(catalogue, triples),
+                       item_quality(catalogue, fit, config.quality_shrinkage),
+                       train=episodes.subset(np.flatnonzero(~evaluation)),
+                       test=episodes.subset(np.flatnonzero(evaluation)), encoder_seconds=0.0)
+
+
+def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: pd.DataFrame, name: str,
+                             seed: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``name`` on the version's world, add the checkpoint to the version, and return its record."""
+    if name not in TRAINERS:
+        raise ValueError(f"--policy {name!r} does not rank the catalogue; choose one of {', '.join(TRAINERS)}")
+    world = world_from_version(folder, interactions, triples)
+    train, config_type = TRAINERS[name]
+    config = replace(config_type(), seed=seed, **(overrides or {}))
+    trained = train(world, config)
+    policy_stats = run_episodes(policy_scores(trained.policy), world, world.test)
+    greedy_stats = run_episodes(greedy_scores(world), world, world.test)
+    record = {
+        "policy": name, "trained": datetime.now(UTC).isoformat(), "seconds": trained.seconds, "seed": seed,
+        "config": asdict(config), "best_iteration": trained.best_iteration,
+        "validation_return": dict(trained.curve)[trained.best_iteration],
+        "evaluation_users": len(world.test), "training_users": len(world.train),
+        "evaluation_return": policy_stats.mean_return, "greedy_evaluation_return": greedy_stats.mean_return,
+        "ndcg_at_10": policy_stats.ndcg_at_10, "greedy_ndcg_at_10": greedy_stats.ndcg_at_10,
+        "curve": trained.curve}
+    add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path, _extra(trained.policy)), record)
+    return record
+
+
+def _extra(policy: Any) -> dict[str, Any]:
+    entities = getattr(policy, "item_entities", None)
+    return {"n_entities": int(entities.shape[1])} if entities is not None else {}
+
+
+def add_checkpoint(folder: Path, name: str, write: Any, record: dict[str, Any]) -> Path:
+    """Write <folder>/policies/<name>.pt and its record atomically, then re-seal the version's manifest."""
+    policies = folder / POLICY_FOLDER
+    policies.mkdir(exist_ok=True)
+    temporary = policies / f".{name}.pt.tmp"
+    write(temporary)
+    os.replace(temporary, policies / f"{name}.pt")
+    records_path = policies / "policies.json"
+    records = json.loads(records_path.read_text()) if records_path.is_file() else {}
+    records[name] = record
+    staged = policies / ".policies.json.tmp"
+    staged.write_text(json.dumps(records, indent=2, default=str))
+    os.replace(staged, records_path)
+    manifest = read_manifest(folder)
+    seal(folder, {key: value for key, value in manifest.items() if key != "files"})
+    return policies / f"{name}.pt"

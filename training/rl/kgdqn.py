@@ -1,0 +1,169 @@
+"""KG-DQN, after KGQR (Zhou et al. 2020; seed 002): a dueling double DQN over knowledge-aware item embeddings.
+
+Items: z_i = e_i + W mean_{entities x of i} E_x, one graph-convolution step over the item-entity KG (E and W
+learned). State: a GRU over the knowledge-aware embeddings of the recent positives (oldest to newest) next to
+the user's embedding. Action space: the user's candidates within two KG hops of the recent positives (item ->
+entity -> item), all candidates when fewer than ``MIN_NEIGHBOURHOOD`` are, or the history is empty. Q(s, i) =
+V(s) + A(s, i) - mean_j A(s, j), with A(s, i) = alpha u . e_i + phi(s) . [z_i, q_i]; phi starts at zero, so
+the untrained policy ranks as the encoder does. A slate is the k best Q; each shown item is one action with
+its own reward (the slate's value is the sum, as in SlateQ), and the double-DQN target of every item is
+r + gamma * mean Q_target(s', j) over the k items the online network would show next.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from training.rl.drr import soft_update
+from training.rl.logreplay import ReplayBatch, ReplayWorld, slate_from_scores
+from training.rl.nets import CandidatePolicy, PolicyInputs, mlp
+from training.rl.replay_buffer import ReplayBuffer
+from training.rl.rollout import split_validation
+
+OUTSIDE_HOPS = -1.0e4  # added to candidates outside the KG neighbourhood: finite, always ranked last
+MIN_NEIGHBOURHOOD = 20  # two slates of 10: fewer KG neighbours than this and the filter is off
+
+
+@dataclass(frozen=True)
+class KGDQNConfig:
+    hidden: int = 128
+    gamma: float = 0.9
+    lr: float = 1e-5  # larger steps buy return with ranking quality (the NDCG guard then rejects them)
+    tau: float = 0.01
+    epsilon: float = 0.1
+    buffer: int = 100_000
+    batch_size: int = 256
+    updates_per_step: int = 4
+    iterations: int = 10
+    khop_filter: bool = True
+    validation_fraction: float = 0.2
+    seed: int = 0
+
+
+class KGDQNPolicy(CandidatePolicy):
+    name = "kgdqn"
+    config_type = KGDQNConfig
+
+    def __init__(self, item_vectors: np.ndarray, item_quality: np.ndarray, config: KGDQNConfig,
+                 item_entities: np.ndarray) -> None:
+        super().__init__(item_vectors, item_quality, config)
+        dim = self.items.dim
+        padded = np.vstack([item_entities, np.zeros((1, item_entities.shape[1]))]).astype(np.float32)
+        self.register_buffer("item_entities", torch.from_numpy(padded))  # row-normalised, a zero padding row
+        self.entities = nn.Parameter(torch.randn(item_entities.shape[1], dim) * 0.01)
+        self.kg_weight = nn.Linear(dim, dim, bias=False)
+        self.gru = nn.GRUCell(dim, dim)
+        self.value = mlp(2 * dim, config.hidden, 1)
+        self.advantage = mlp(2 * dim, config.hidden, dim + 1, zero_last=True)
+        self.alpha = nn.Parameter(torch.tensor(0.05))  # scale of the encoder's score inside A
+
+    @classmethod
+    def build(cls, item_vectors: np.ndarray, item_quality: np.ndarray, config: KGDQNConfig,
+              n_entities: int = 1, **_: Any) -> KGDQNPolicy:
+        return cls(item_vectors, item_quality, config, np.zeros((len(item_vectors), n_entities), np.float32))
+
+    def knowledge_vectors(self, rows: torch.Tensor) -> torch.Tensor:
+        padded = torch.where(rows < 0, self.item_entities.shape[0] - 1, rows)
+        return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)
+
+    def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        vectors = self.knowledge_vectors(history_rows)
+        hidden = torch.zeros_like(user)
+        for position in reversed(range(history_rows.shape[1])):  # oldest first; padding leaves hidden as is
+            present = (history_rows[:, position] >= 0).float().unsqueeze(-1)
+            hidden = present * self.gru(vectors[:, position], hidden) + (1 - present) * hidden
+        return torch.cat([user, hidden], dim=-1)
+
+    def khop_mask(self, history_rows: torch.Tensor, candidate_rows: torch.Tensor) -> torch.Tensor:
+        """True where a candidate shares a KG entity with a recent positive (or where no filter applies)."""
+        padded_history = torch.where(history_rows < 0, self.item_entities.shape[0] - 1, history_rows)
+        padded_candidates = torch.where(candidate_rows < 0, self.item_entities.shape[0] - 1, candidate_rows)
+        reached = (self.item_entities[padded_history] > 0).any(dim=1).float()  # (B, entities)
+        near = torch.einsum("bce,be->bc", (self.item_entities[padded_candidates] > 0).float(), reached) > 0
+        enough = near.sum(dim=1, keepdim=True) >= MIN_NEIGHBOURHOOD
+        return near | ~enough
+
+    def q_values(self, inputs: PolicyInputs) -> torch.Tensor:
+        state = self.state(inputs.user, inputs.history_rows)
+        phi = self.advantage(state)
+        dim = self.items.dim
+        knowledge = self.knowledge_vectors(inputs.candidate_rows)
+        advantage = self.alpha * self.greedy_scores(inputs) + (knowledge * phi[:, None, :dim]).sum(-1) \
+            + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
+        return self.value(state) + advantage - advantage.mean(dim=1, keepdim=True)
+
+    def scores(self, inputs: PolicyInputs) -> torch.Tensor:
+        q = self.q_values(inputs)
+        if not self.config.khop_filter:
+            return q
+        return q + OUTSIDE_HOPS * (~self.khop_mask(inputs.history_rows, inputs.candidate_rows)).float()
+
+
+def train_kgdqn(world: ReplayWorld, config: KGDQNConfig) -> TrainedPolicy:
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    entities = np.asarray(sp.csr_matrix(world.item_entities).todense(), dtype=np.float32)
+    policy = KGDQNPolicy(world.item_vectors, world.item_quality, config, entities)
+    target = copy.deepcopy(policy)
+    optimiser = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    train, valid = split_validation(world.train, config.validation_fraction, config.seed)
+    k = world.config.slate_size
+    history_size = train.history.shape[1]
+    buffer = ReplayBuffer(config.buffer, {
+        "episode": ((), np.int64), "history": ((history_size,), np.int64),
+        "next_history": ((history_size,), np.int64), "slate": ((k,), np.int64), "rewards": ((k,), np.float32),
+        "next_available": ((train.candidates.shape[1],), np.bool_), "done": ((), np.bool_)}, seed=config.seed)
+    user_all = torch.from_numpy(world.user_vectors[train.users])
+    candidates_all = torch.from_numpy(train.candidates)
+    tracker = CheckpointTracker(policy, world, valid)
+    for iteration in tqdm(range(1, config.iterations + 1), desc="training kgdqn", unit="pass", leave=False,
+                          disable=None):
+        batch = ReplayBatch(train, world.config)
+        while not batch.done:
+            history = batch.history.copy()
+            with torch.no_grad():
+                scores = policy.scores(PolicyInputs(user_all, torch.from_numpy(history), candidates_all)).numpy()
+            explore = rng.random((len(train), 1)) < config.epsilon
+            scores = np.where(explore, rng.random(scores.shape), scores)
+            slate = slate_from_scores(scores, batch.available, k)
+            _, item_rewards = batch.step(slate)
+            rewards = np.where(np.isnan(item_rewards), world.config.miss_penalty, item_rewards)
+            buffer.add(episode=np.arange(len(train)), history=history, next_history=batch.history.copy(),
+                       slate=slate, rewards=rewards.astype(np.float32), next_available=batch.available.copy(),
+                       done=np.full(len(train), batch.done))
+            for _ in range(config.updates_per_step):
+                _, sample, _ = buffer.sample(config.batch_size)
+                loss = td_loss(policy, target, sample, user_all, candidates_all, config.gamma, k)
+                optimiser.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+                optimiser.step()
+                soft_update(target, policy, config.tau)
+        tracker.evaluate(iteration)
+    return tracker.finish()
+
+
+def td_loss(policy: KGDQNPolicy, target: KGDQNPolicy, sample: dict[str, np.ndarray], user_all: torch.Tensor,
+            candidates_all: torch.Tensor, gamma: float, k: int) -> torch.Tensor:
+    episode = torch.from_numpy(sample["episode"])
+    user, candidates = user_all[episode], candidates_all[episode]
+    slate = torch.from_numpy(sample["slate"])
+    with torch.no_grad():
+        next_inputs = PolicyInputs(user, torch.from_numpy(sample["next_history"]), candidates)
+        available = torch.from_numpy(sample["next_available"])
+        online = policy.scores(next_inputs).masked_fill(~available, float("-inf"))
+        chosen = online.topk(k, dim=1).indices  # double DQN: the online network picks, the target evaluates
+        next_value = target.q_values(next_inputs).gather(1, chosen).mean(dim=1)
+        done = torch.from_numpy(sample["done"]).float()
+        y = torch.from_numpy(sample["rewards"]) + gamma * ((1 - done) * next_value).unsqueeze(1)
+    q = policy.q_values(PolicyInputs(user, torch.from_numpy(sample["history"]), candidates)).gather(1, slate)
+    return nn.functional.smooth_l1_loss(q, y)

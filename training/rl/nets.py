@@ -1,0 +1,126 @@
+"""What every RL policy over candidate sets is built from, and the one call the service makes.
+
+A policy is a torch module holding the artifact version's item embeddings (so a checkpoint belongs to one
+version). Its ``forward(user_vectors (B, d), history_rows (B, H), candidate_rows (B, C))`` returns one score
+per candidate; history rows are item rows newest first, -1 for padding, and an unknown user has a zero
+vector. Scores start at the encoder's own ranking (the greedy policy) and training moves them from there.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ItemTable(nn.Module):
+    """The version's item embeddings and item quality (the shrunk mean reward of each item in the data the
+    policy was trained beside: what a rating-aware reward can teach that the encoder's implicit ranking does not
+    know), with a zero row for padding (row -1)."""
+
+    def __init__(self, item_vectors: np.ndarray, item_quality: np.ndarray) -> None:
+        super().__init__()
+        table = np.vstack([item_vectors, np.zeros((1, item_vectors.shape[1]))]).astype(np.float32)
+        self.register_buffer("table", torch.from_numpy(table))
+        self.register_buffer("quality", torch.from_numpy(np.append(item_quality, 0.0).astype(np.float32)))
+
+    @property
+    def dim(self) -> int:
+        return int(self.table.shape[1])
+
+    def _rows(self, rows: torch.Tensor) -> torch.Tensor:
+        return torch.where(rows < 0, self.table.shape[0] - 1, rows)
+
+    def forward(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.table[self._rows(rows)]
+
+    def item_quality(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.quality[self._rows(rows)]
+
+
+class DRRAveState(nn.Module):
+    """DRR-ave (Liu et al. 2018): s = [u, h, u * h], h the average of the history's item vectors weighted by a
+    learned weight per position (newest first)."""
+
+    def __init__(self, history: int, dim: int) -> None:
+        super().__init__()
+        self.position = nn.Parameter(torch.zeros(history))
+        self.out_dim = 3 * dim
+
+    def forward(self, user: torch.Tensor, history: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weights = nn.functional.softplus(self.position)[: history.shape[1]] * mask
+        mean = (weights.unsqueeze(-1) * history).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-6)
+        return torch.cat([user, mean, user * mean], dim=-1)
+
+
+def mlp(inputs: int, hidden: int, outputs: int, zero_last: bool = False) -> nn.Sequential:
+    last = nn.Linear(hidden, outputs)
+    if zero_last:  # the residual starts at zero: the policy starts as greedy
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+    return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), last)
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """One batch of states and candidates as tensors."""
+
+    user: torch.Tensor  # (B, d)
+    history_rows: torch.Tensor  # (B, H)
+    candidate_rows: torch.Tensor  # (B, C)
+
+    @classmethod
+    def from_arrays(cls, user: np.ndarray, history_rows: np.ndarray, candidate_rows: np.ndarray) -> PolicyInputs:
+        return cls(torch.as_tensor(user, dtype=torch.float32), torch.as_tensor(history_rows, dtype=torch.long),
+                   torch.as_tensor(candidate_rows, dtype=torch.long))
+
+
+class CandidatePolicy(nn.Module):
+    """Base of the RL policies: the item table plus a typed config; subclasses define ``scores``."""
+
+    name: ClassVar[str]
+
+    config_type: ClassVar[type]
+
+    def __init__(self, item_vectors: np.ndarray, item_quality: np.ndarray, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.items = ItemTable(item_vectors, item_quality)
+
+    @abstractmethod
+    def scores(self, inputs: PolicyInputs) -> torch.Tensor: ...
+
+    def forward(self, inputs: PolicyInputs) -> torch.Tensor:
+        return self.scores(inputs)
+
+    def greedy_scores(self, inputs: PolicyInputs) -> torch.Tensor:
+        return (self.items(inputs.candidate_rows) * inputs.user.unsqueeze(1)).sum(-1)
+
+    @torch.no_grad()
+    def score_numpy(self, user: np.ndarray, history_rows: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
+        self.eval()
+        return self.scores(PolicyInputs.from_arrays(user, history_rows, candidate_rows)).numpy()
+
+
+def save_policy(policy: CandidatePolicy, path: Path, extra: dict[str, Any] | None = None) -> None:
+    torch.save({"name": policy.name, "config": asdict(policy.config), "state": policy.state_dict(),
+                "item_vectors": policy.items.table[:-1].numpy(), "item_quality": policy.items.quality[:-1].numpy(),
+                "extra": extra or {}}, path)
+
+
+def load_policy(path: Path) -> CandidatePolicy:
+    """A policy checkpoint written by save_policy, ready to score (eval mode)."""
+    from training.rl.registry import policy_class  # the registry imports every policy module
+
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    cls = policy_class(saved["name"])
+    policy = cls.build(saved["item_vectors"], saved["item_quality"], cls.config_type(**saved["config"]),
+                       **saved["extra"])
+    policy.load_state_dict(saved["state"])
+    policy.eval()
+    return policy
