@@ -1,4 +1,4 @@
-"""RL policies against greedy: MovieLens-100K log replay, the CTR simulator's bandits (and more to come).
+"""RL policies against greedy: MovieLens-100K log replay, the CTR simulator's bandits, the GAN user model.
 
     python benchmarks/policies.py [--data ../shared/data/movielens-100k] [--seeds 1,2,3,4,5]
                                   [--policies greedy,drr,ppo,kgdqn] [--out var/policies]
@@ -28,6 +28,7 @@ from ingest import movielens
 from training.rl.ctr_bench import compare
 from training.rl.ctr_env import CTRConfig
 from training.rl.evaluate import PolicyResult, evaluate_logreplay, scoring_latency, write_results
+from training.rl.gan_user import build_display_data, compare_user_models
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
 
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2,3,4,5")
     parser.add_argument("--policies", default="greedy,drr,ppo,kgdqn")
     parser.add_argument("--out", type=Path, default=Path("var/policies"))
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: logreplay, ctr")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: ctr, logreplay, gan")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -71,6 +72,16 @@ def main() -> None:
         for name, figures in latency.items():
             print(f"scoring 200 candidates, {name}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
         print(f"log replay part {time.perf_counter() - started:.0f} s")
+    if "gan" not in skip:
+        started = time.perf_counter()
+        data = build_display_data(*(lambda d: (d.interactions, d.items, d.triples))(movielens.read(args.data)))
+        figures = compare_user_models(data)
+        (args.out / "gan_user_model.json").write_text(json.dumps(figures, indent=2))
+        print("user models on held-out display sets (10 items + no click):")
+        for name, values in figures.items():
+            print(f"  {name}: prec@1 {values['prec@1']:.4f}, prec@2 {values['prec@2']:.4f}")
+        print(f"GAN user model trained in {figures['gan']['train_seconds']:.0f} s; "
+              f"part {time.perf_counter() - started:.0f} s")
 
 
 def report_acceptance(results: list[PolicyResult]) -> None:

@@ -232,3 +232,22 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path) -> None:
         assert all(entry["sources"] == ["faiss"] for entry in answer.json()["items"])
         assert "graph" in answer.json()["degraded"]
         assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
+
+
+def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_dir: Path,
+                                                                          small_dataset: Dataset) -> None:
+    from training.artifacts import version_folder
+    from training.rl.deploy import train_policy_for_version
+
+    folder = version_folder(data_dir / "artifacts")
+    record = train_policy_for_version(folder, small_dataset.interactions, small_dataset.triples, "ppo",
+                                      overrides={"iterations": 1})
+    assert (folder / "policies" / "ppo.pt").is_file() and record["training_users"] > 0
+    publish(data_dir / "artifacts", folder.name)  # verifies every checksum: the re-sealed set is whole
+    for configured in ("ppo", "auto"):
+        with client_for(data_dir, policy=configured) as client:
+            body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
+            assert body["policy"] == "ppo" and len(body["items"]) == 10
+            assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
+    with client_for(data_dir, policy="drr") as client:  # not trained for this version: greedy, with a warning
+        assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"

@@ -14,8 +14,15 @@ from gymnasium.utils.env_checker import check_env
 from ingest.frames import Dataset
 from ingest.synthetic import generate
 from training.rl.evaluate import TRAINERS, evaluate_logreplay
-from training.rl.logreplay import LogReplayConfig, LogReplayEnv, ReplayBatch, ReplayWorld, build_world, \
-    pair_rewards, slate_from_scores
+from training.rl.logreplay import (
+    LogReplayConfig,
+    LogReplayEnv,
+    ReplayBatch,
+    ReplayWorld,
+    build_world,
+    pair_rewards,
+    slate_from_scores,
+)
 from training.rl.nets import load_policy, save_policy
 from training.rl.rollout import greedy_scores, policy_scores, run_episodes
 
@@ -102,8 +109,8 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
 
 def test_evaluate_writes_the_table_json_and_learning_curve(rated: Dataset, tmp_path: Path) -> None:
     configs = {"ppo": replace(TRAINERS["ppo"][1](), iterations=1)}
-    results, _ = evaluate_logreplay(rated.interactions, rated.items, rated.triples, ["greedy", "ppo"], [1, 2, 3],
-                                    tmp_path, SMALL, configs)
+    evaluate_logreplay(rated.interactions, rated.items, rated.triples, ["greedy", "ppo"], [1, 2, 3],
+                       tmp_path, SMALL, configs)
     rows = json.loads((tmp_path / "results.json").read_text())
     keys = {"policy", "env", "mean_return", "ci95_low", "ci95_high", "ndcg_at_10", "precision_at_10", "ctr"}
     assert [r["policy"] for r in rows] == ["greedy", "ppo"] and all(keys <= set(r) for r in rows)

@@ -1,0 +1,318 @@
+"""The generative adversarial user model (Chen et al. 2019; seed 004), built from logs with display sets.
+
+Display sets: each user's interactions in time order are the clicks; at step t the display set is the item
+clicked plus ``display - 1`` items the user had not touched yet, drawn by popularity (training counts ^ 0.75,
+what a feed would have shown beside it). With probability ``no_click_rate`` the clicked item is left out and
+the answer is "no click", an option the user model always has. Each user's latest ``test_fraction`` of steps
+are held out; the models condition on the real history before each step.
+
+Both players read the history with an LSTM over item embeddings:
+    reward (discriminator)  r(s_t, a) = MLP([h_t, e_a, h_t * e_a]); no click scores w . h_t + b
+    user model (generator)  phi(a | s_t, A_t) = softmax over the display set and "no click"
+Mini-max (Chen et al.'s objective with phi explicit): the reward ascends E_real[r] - E_phi[r] (minus an r^2
+penalty that keeps it bounded); the user model ascends E_phi[r] + H(phi) / eta. The user model starts from
+maximum likelihood, and the checkpoint with the best validation prec@1 (users carved from training) is kept.
+
+Validation: prec@1 and prec@2 of the user model's ranking of the held-out display sets (is the real choice,
+or "no click", first / in the first two), against the most popular item of the display set and a
+conditional logistic regression on item features (log popularity, the item's KG-profile match with the
+user's history, its shrunk mean rating).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from training.data import build_catalogue
+from training.rl.logreplay import item_entity_matrix, pair_rewards
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    display: int = 10
+    no_click_rate: float = 0.1
+    test_fraction: float = 0.2
+    validation_users: float = 0.15
+    seed: int = 42
+
+
+@dataclass
+class DisplayData:
+    """Per-user click sequences (padded) with one display set per step."""
+
+    clicks: np.ndarray  # (U, T) item rows of the real clicks in time order, -1 padded
+    displays: np.ndarray  # (U, T, D) item rows of the display set
+    label: np.ndarray  # (U, T) position of the real choice in the display set, D for "no click", -1 padding
+    test: np.ndarray  # (U, T) True for held-out steps
+    validation_users: np.ndarray  # (U,) True for users whose training steps only pick checkpoints
+    item_features: np.ndarray  # (items, F) for the logistic regression: log popularity, mean rating
+    item_entities: sp.csr_matrix  # items x KG entities (row-normalised)
+    n_items: int
+
+
+def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
+                       config: DisplayConfig | None = None) -> DisplayData:
+    config = config or DisplayConfig()
+    rng = np.random.default_rng(config.seed)
+    pairs = pair_rewards(interactions).sort_values(["user_id", "last_ts", "item_id"], kind="stable")
+    catalogue = build_catalogue(pairs.assign(count=1), items, triples)
+    users = catalogue.user_index(pairs["user_id"])
+    rows = catalogue.item_index(pairs["item_id"])
+    step = pairs.groupby("user_id", sort=False).cumcount().to_numpy()
+    length = np.bincount(users, minlength=catalogue.n_users)
+    longest = int(length.max())
+    clicks = np.full((catalogue.n_users, longest), -1, dtype=np.int64)
+    clicks[users, step] = rows
+    test = np.zeros_like(clicks, dtype=bool)
+    test[users, step] = step >= np.ceil((1 - config.test_fraction) * length[users])
+    train_counts = np.bincount(rows[~test[users, step]], minlength=catalogue.n_items).astype(np.float64)
+    weights = (train_counts + 1.0) ** 0.75
+    probabilities = weights / weights.sum()
+    display = config.display
+    displays = np.zeros((*clicks.shape, display), dtype=np.int64)
+    label = np.full(clicks.shape, -1, dtype=np.int64)
+    for user in range(catalogue.n_users):
+        touched = set(clicks[user, : length[user]].tolist())  # never shown as a distractor: the user took it
+        for t in range(length[user]):
+            pool = rng.choice(catalogue.n_items, size=4 * display, p=probabilities)
+            distractors = [i for i in dict.fromkeys(pool.tolist()) if i not in touched][: display]
+            while len(distractors) < display:  # rare: fill uniformly
+                extra = int(rng.integers(catalogue.n_items))
+                if extra not in touched and extra not in distractors:
+                    distractors.append(extra)
+            if rng.random() < config.no_click_rate:
+                displays[user, t] = distractors
+                label[user, t] = display
+            else:
+                position = int(rng.integers(display))
+                shown = distractors[: display - 1]
+                shown.insert(position, int(clicks[user, t]))
+                displays[user, t] = shown
+                label[user, t] = position
+    rated = pairs[~test[users, step]]
+    rated_rows = catalogue.item_index(rated["item_id"])
+    reward_sum = np.bincount(rated_rows, weights=rated["reward"].to_numpy(np.float64), minlength=catalogue.n_items)
+    mean_reward = reward_sum / (train_counts + 5.0)
+    features = np.stack([np.log1p(train_counts), mean_reward], axis=1).astype(np.float32)
+    validation = rng.random(catalogue.n_users) < config.validation_users
+    return DisplayData(clicks, displays, label, test, validation, features,
+                       item_entity_matrix(catalogue, triples), catalogue.n_items)
+
+
+def precision_at(scores: np.ndarray, label: np.ndarray, k: int) -> float:
+    """Share of display sets whose real choice (label; the last column is "no click") is in the top k."""
+    top = np.argsort(-scores, axis=-1, kind="stable")[..., :k]
+    return float((top == label[..., None]).any(axis=-1).mean())
+
+
+# -- the two simple user models ------------------------------------------------------------------------------
+
+def popular_in_display(data: DisplayData, mask: np.ndarray) -> np.ndarray:
+    """Scores: the item's training popularity; "no click" scores below every item."""
+    popularity = data.item_features[:, 0][data.displays[mask]]
+    return np.concatenate([popularity, np.full((len(popularity), 1), -1.0)], axis=1)
+
+
+def history_profiles(data: DisplayData) -> np.ndarray:
+    """(U, T, entities): the mean KG profile of each user's clicks before step t."""
+    entities = np.asarray(data.item_entities.todense(), dtype=np.float32)
+    padded = np.vstack([entities, np.zeros((1, entities.shape[1]), dtype=np.float32)])
+    clicked = padded[np.where(data.clicks < 0, len(entities), data.clicks)]
+    totals = np.cumsum(clicked, axis=1) - clicked  # before step t
+    counts = np.maximum(np.arange(data.clicks.shape[1]), 1)[None, :, None]
+    return totals / counts
+
+
+class LogisticUserModel:
+    """Conditional logit over [log popularity, KG-profile match, mean rating] of each shown item, plus a
+    learned constant for "no click"; fit by gradient descent on the training steps."""
+
+    def __init__(self, data: DisplayData) -> None:
+        self.data = data
+        self.profiles = history_profiles(data)
+        self.weights = torch.zeros(3, requires_grad=True)
+        self.no_click = torch.zeros(1, requires_grad=True)
+
+    def features(self, mask: np.ndarray) -> torch.Tensor:
+        data = self.data
+        shown = data.displays[mask]  # (N, D)
+        entities = np.asarray(data.item_entities.todense(), dtype=np.float32)
+        match = np.einsum("nde,ne->nd", entities[shown], self.profiles[mask])
+        base = data.item_features[shown]
+        stacked = np.stack([base[..., 0], match / (match.std() + 1e-6), base[..., 1]], axis=-1)
+        return torch.from_numpy(stacked.astype(np.float32))
+
+    def scores(self, features: torch.Tensor) -> torch.Tensor:
+        items = features @ self.weights
+        return torch.cat([items, self.no_click.expand(len(items), 1)], dim=1)
+
+    def fit(self, mask: np.ndarray, steps: int = 300) -> LogisticUserModel:
+        features = self.features(mask)
+        label = torch.from_numpy(self.data.label[mask])
+        optimiser = torch.optim.LBFGS([self.weights, self.no_click], max_iter=steps)
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = nn.functional.cross_entropy(self.scores(features), label)
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        return self
+
+    def predict(self, mask: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.scores(self.features(mask)).numpy()
+
+
+# -- the adversarial user model ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GANConfig:
+    dim: int = 32
+    hidden: int = 64
+    eta: float = 1.0  # the user's rationality: phi = softmax(eta r) at the optimum
+    reward_penalty: float = 1e-2
+    lr: float = 3e-3
+    pretrain_epochs: int = 4  # maximum likelihood warm start of the user model
+    adversarial_epochs: int = 3
+    users_per_batch: int = 64
+    seed: int = 0
+
+
+class SequenceScorer(nn.Module):
+    """LSTM over the clicked items; scores every item of each step's display set and "no click"."""
+
+    def __init__(self, n_items: int, config: GANConfig) -> None:
+        super().__init__()
+        self.items = nn.Embedding(n_items + 1, config.dim, padding_idx=n_items)
+        self.lstm = nn.LSTM(config.dim, config.hidden, batch_first=True)
+        self.project = nn.Linear(config.hidden, config.dim)
+        self.mlp = nn.Sequential(nn.Linear(3 * config.dim, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 1))
+        self.no_click = nn.Linear(config.hidden, 1)
+        self.pad = n_items
+
+    def forward(self, clicks: torch.Tensor, displays: torch.Tensor) -> torch.Tensor:
+        """clicks (B, T), displays (B, T, D) -> scores (B, T, D + 1); step t sees the clicks before t."""
+        embedded = self.items(torch.where(clicks < 0, self.pad, clicks))
+        outputs, _ = self.lstm(embedded)
+        before = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # h_{t-1}
+        state = self.project(before).unsqueeze(2)  # (B, T, 1, dim)
+        shown = self.items(displays)  # (B, T, D, dim)
+        state = state.expand_as(shown)
+        item_scores = self.mlp(torch.cat([state, shown, state * shown], dim=-1)).squeeze(-1)
+        return torch.cat([item_scores, self.no_click(before)], dim=-1)
+
+
+@dataclass
+class TrainedUserModel:
+    generator: SequenceScorer
+    curve: list[tuple[str, int, float]]  # (phase, epoch, validation prec@1)
+    seconds: float
+
+
+def _batches(users: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    order = rng.permutation(users)
+    return [order[i:i + size] for i in range(0, len(order), size)]
+
+
+def _tensors(data: DisplayData, users: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    length = int((data.label[users] >= 0).sum(axis=1).max())
+    return (torch.from_numpy(data.clicks[users, :length]), torch.from_numpy(data.displays[users, :length]),
+            torch.from_numpy(data.label[users, :length]))
+
+
+def model_scores(model: SequenceScorer, data: DisplayData, users: np.ndarray) -> np.ndarray:
+    """(U, T, D + 1) scores for every step of ``users`` (padding steps included; mask them out)."""
+    model.eval()
+    out = np.zeros((*data.label[users].shape, data.displays.shape[2] + 1), dtype=np.float32)
+    with torch.no_grad():
+        for start in range(0, len(users), 128):
+            chunk = users[start:start + 128]
+            clicks, displays, _ = _tensors(data, chunk)
+            out[start:start + len(chunk), : clicks.shape[1]] = model(clicks, displays).numpy()
+    return out
+
+
+def validation_precision(model: SequenceScorer, data: DisplayData) -> float:
+    users = np.flatnonzero(data.validation_users)
+    mask = (data.label[users] >= 0) & ~data.test[users]
+    return precision_at(model_scores(model, data, users)[mask], data.label[users][mask], 1)
+
+
+def train_gan_user_model(data: DisplayData, config: GANConfig | None = None) -> TrainedUserModel:
+    config = config or GANConfig()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    started = time.perf_counter()
+    generator = SequenceScorer(data.n_items, config)
+    reward = SequenceScorer(data.n_items, config)
+    g_optimiser = torch.optim.Adam(generator.parameters(), lr=config.lr)
+    r_optimiser = torch.optim.Adam(reward.parameters(), lr=config.lr)
+    training_users = np.flatnonzero(~data.validation_users)
+    curve: list[tuple[str, int, float]] = [("start", 0, validation_precision(generator, data))]
+    best = (curve[0][2], copy.deepcopy(generator.state_dict()))
+    phases = [("mle", e) for e in range(1, config.pretrain_epochs + 1)] + \
+        [("adversarial", e) for e in range(1, config.adversarial_epochs + 1)]
+    for phase, epoch in tqdm(phases, desc="training the GAN user model", unit="epoch", leave=False, disable=None):
+        generator.train()
+        reward.train()
+        for users in _batches(training_users, config.users_per_batch, rng):
+            clicks, displays, label = _tensors(data, users)
+            mask = (label >= 0) & ~torch.from_numpy(data.test[users, : label.shape[1]])
+            if phase == "mle":
+                logits = generator(clicks, displays)[mask]
+                loss = nn.functional.cross_entropy(logits, label[mask])
+                g_optimiser.zero_grad()
+                loss.backward()
+                g_optimiser.step()
+                continue
+            # Reward (discriminator) step: real choices up, the user model's expected choice down.
+            with torch.no_grad():
+                choice = torch.softmax(generator(clicks, displays)[mask], dim=-1)
+            r = reward(clicks, displays)[mask]
+            real = r.gather(1, label[mask][:, None]).squeeze(1)
+            r_loss = -(real - (choice * r).sum(-1)).mean() + config.reward_penalty * r.pow(2).mean()
+            r_optimiser.zero_grad()
+            r_loss.backward()
+            r_optimiser.step()
+            # User model (generator) step: expected reward plus entropy / eta.
+            with torch.no_grad():
+                r = reward(clicks, displays)[mask]
+            policy = torch.log_softmax(generator(clicks, displays)[mask], dim=-1)
+            g_loss = -((policy.exp() * r).sum(-1) - (policy.exp() * policy).sum(-1) / config.eta).mean()
+            g_optimiser.zero_grad()
+            g_loss.backward()
+            g_optimiser.step()
+        value = validation_precision(generator, data)
+        curve.append((phase, epoch, value))
+        if value > best[0]:
+            best = (value, copy.deepcopy(generator.state_dict()))
+    generator.load_state_dict(best[1])
+    generator.eval()
+    return TrainedUserModel(generator, curve, time.perf_counter() - started)
+
+
+def compare_user_models(data: DisplayData, config: GANConfig | None = None) -> dict[str, dict[str, float]]:
+    """Held-out prec@1 and prec@2 of the GAN user model and the two simple user models."""
+    users = np.arange(len(data.label))
+    held = (data.label >= 0) & data.test
+    train_mask = (data.label >= 0) & ~data.test
+    label = data.label[held]
+    trained = train_gan_user_model(data, config)
+    gan = model_scores(trained.generator, data, users)[held]
+    logistic = LogisticUserModel(data).fit(train_mask).predict(held)
+    popular = popular_in_display(data, held)
+    results = {name: {"prec@1": precision_at(scores, label, 1), "prec@2": precision_at(scores, label, 2)}
+               for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular))}
+    results["gan"]["train_seconds"] = trained.seconds
+    return results
