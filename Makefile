@@ -7,7 +7,7 @@ TORCH_VERSION ?= 2.13.0
 DATA ?=
 SOURCE ?= movielens
 
-.PHONY: run serve test lint bench bench-quality bench-speed bench-serving clean
+.PHONY: run serve test lint bench bench-quality bench-speed bench-serving bench-policies clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ bench-speed: $(BIN)/graphrec
 # Needs a built data folder: see the docstring of benchmarks/serving.py.
 bench-serving: $(BIN)/graphrec
 	$(BIN)/python benchmarks/serving.py --data-dir $${GRAPHREC_DATA_DIR:-var/synthetic-1m}
+
+bench-policies: $(BIN)/graphrec
+	$(BIN)/python benchmarks/policies.py --out var/policies
 
 clean:
 	rm -rf $(VENV) var *.egg-info

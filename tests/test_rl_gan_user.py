@@ -1,0 +1,40 @@
+"""The GAN user model's display sets, the two simple user models and one short adversarial run."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ingest.synthetic import generate
+from training.rl.gan_user import DisplayConfig, GANConfig, build_display_data, compare_user_models, precision_at
+
+
+def test_display_sets_hold_the_real_click_or_say_no_click_and_never_other_touched_items() -> None:
+    data = generate(users=40, items=200, interactions=1_200, seed=5)
+    display = build_display_data(data.interactions, data.items, data.triples, DisplayConfig(display=6))
+    steps = display.label >= 0
+    assert display.test[steps].any() and (~display.test[steps]).any()
+    no_click = display.label == 6
+    assert 0 < no_click[steps].mean() < 0.3
+    for user, t in zip(*np.nonzero(steps & ~no_click), strict=True):
+        assert display.displays[user, t, display.label[user, t]] == display.clicks[user, t]
+    for user in range(len(display.clicks)):
+        touched = set(display.clicks[user][display.clicks[user] >= 0])
+        for t in np.flatnonzero(steps[user]):
+            shown = set(display.displays[user, t].tolist())
+            assert len(shown) == 6
+            assert shown & touched <= {int(display.clicks[user, t])}
+
+
+def test_precision_at_k_counts_the_real_choice_in_the_top_k() -> None:
+    scores = np.array([[0.9, 0.5, 0.1], [0.1, 0.2, 0.3]])
+    assert precision_at(scores, np.array([1, 2]), 1) == 0.5
+    assert precision_at(scores, np.array([1, 1]), 2) == 1.0
+
+
+def test_the_adversarial_user_model_trains_and_is_compared_with_both_simple_models() -> None:
+    data = generate(users=60, items=150, interactions=3_000, seed=9)
+    display = build_display_data(data.interactions, data.items, data.triples)
+    figures = compare_user_models(display, GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8))
+    assert set(figures) == {"gan", "logistic", "popular"}
+    assert all(0 <= values["prec@1"] <= values["prec@2"] <= 1 for values in figures.values())
+    assert figures["gan"]["train_seconds"] > 0
