@@ -48,6 +48,9 @@ def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.Dat
     config = config or LogReplayConfig()
     manifest = read_manifest(folder)
     catalogue = Catalogue.load(folder)
+    # A small catalogue gets a smaller action space, and no more slates than it fills.
+    size = min(config.candidates, catalogue.n_items // 2)
+    config = replace(config, candidates=size, steps=max(1, min(config.steps, size // config.slate_size)))
     pairs = pair_rewards(interactions)
     known = (catalogue.user_positions(pairs["user_id"].to_numpy()) >= 0) & \
         (catalogue.item_positions(pairs["item_id"].to_numpy()) >= 0)
@@ -60,6 +63,9 @@ def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.Dat
     user_vectors = np.load(folder / "user_embeddings.npy")
     item_vectors = np.load(folder / "item_embeddings.npy")
     episodes = build_episodes(user_vectors @ item_vectors.T, catalogue, fit, held, config)
+    if len(episodes) < 2:
+        raise ArtifactError(f"{folder.name}: {len(episodes)} users have holdout interactions and {size} unseen "
+                            f"items; too few to train a policy")
     draws = pd.util.hash_pandas_object(pd.Series(episodes.users), index=False).to_numpy() / np.float64(2**64)
     evaluation = draws < evaluation_share
     return ReplayWorld(config, catalogue, user_vectors, item_vectors, item_entity_matrix(catalogue, triples),
