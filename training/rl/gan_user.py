@@ -3,7 +3,8 @@
 Display sets: each user's interactions in time order are the clicks; at step t the display set is the item
 clicked plus ``display - 1`` items the user had not touched yet, drawn by popularity (training counts ^ 0.75,
 what a feed would have shown beside it). With probability ``no_click_rate`` the clicked item is left out and
-the answer is "no click", an option the user model always has. Each user's latest ``test_fraction`` of steps
+the answer is "no click", an option the user model always has. A user who touched all but fewer than
+``display`` items has no display sets. Each user's latest ``test_fraction`` of steps
 are held out; the models condition on the real history before each step.
 
 Both players read the history with an LSTM over item embeddings:
@@ -82,6 +83,8 @@ def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, t
     label = np.full(clicks.shape, -1, dtype=np.int64)
     for user in range(catalogue.n_users):
         touched = set(clicks[user, : length[user]].tolist())  # never shown as a distractor: the user took it
+        if catalogue.n_items - len(touched) < display:
+            continue  # too few untouched items to fill a display set: the user has no steps (label -1)
         for t in range(length[user]):
             pool = rng.choice(catalogue.n_items, size=4 * display, p=probabilities)
             distractors = [i for i in dict.fromkeys(pool.tolist()) if i not in touched][: display]
