@@ -25,9 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, beside a same-named module
 
 from ingest import movielens
-from training.rl.ctr_bench import compare
-from training.rl.ctr_env import CTRConfig
-from training.rl.evaluate import PolicyResult, evaluate_logreplay, scoring_latency, write_results
+from training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
 from training.rl.gan_user import build_display_data, compare_user_models
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
@@ -48,11 +46,7 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     if "ctr" not in skip:
         started = time.perf_counter()
-        config = CTRConfig()
-        bandits = compare(["linucb", "thompson", "popularity", "random"], config, 2000, [1, 2, 3])
-        results = [PolicyResult(r.policy, "ctr", r.ctr * config.steps_per_user, r.ci95_low * config.steps_per_user,
-                                r.ci95_high * config.steps_per_user, None, None, r.ctr, [1, 2, 3], list(r.per_seed))
-                   for r in bandits]
+        results = ctr_results(["linucb", "thompson", "popularity", "random"], [1, 2, 3])
         write_results(results, None, args.out / "ctr", "CTR simulator: 2,000 users x 10 steps, 3 seeds")
         print((args.out / "ctr" / "results.md").read_text())
         print(f"ctr part {time.perf_counter() - started:.0f} s")

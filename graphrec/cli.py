@@ -534,22 +534,14 @@ def evaluate_policy(
     """Policies against greedy over seeds, each seed with its own encoder, split fixed; a table with 95% CIs."""
     import logging
 
-    from training.rl.evaluate import PolicyResult, evaluate_logreplay, write_results
+    from training.rl.evaluate import ctr_results, evaluate_logreplay, write_results
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:
         if env == "ctr":
-            from training.rl.ctr_bench import compare
-            from training.rl.ctr_env import CTRConfig
-
-            config = CTRConfig()
-            rows = compare(names, config, 2000, seed_list)
-            steps = config.steps_per_user
-            write_results([PolicyResult(r.policy, "ctr", r.ctr * steps, r.ci95_low * steps, r.ci95_high * steps,
-                                        None, None, r.ctr, seed_list, list(r.per_seed)) for r in rows], None, out,
-                          f"CTR simulator, {len(seed_list)} seeds")
+            write_results(ctr_results(names, seed_list), None, out, f"CTR simulator, {len(seed_list)} seeds")
         elif env == "logreplay":
             name, interactions, items, triples = _load_frames(dataset, source)
             evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name)

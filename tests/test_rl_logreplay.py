@@ -98,8 +98,7 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
     stats = run_episodes(policy_scores(trained.policy), world, world.test)
     assert np.isfinite(stats.mean_return) and 0 <= stats.ndcg_at_10 <= 1
     path = tmp_path / f"{name}.pt"
-    extra = {"n_entities": int(trained.policy.item_entities.shape[1])} if name == "kgdqn" else {}
-    save_policy(trained.policy, path, extra)
+    save_policy(trained.policy, path)
     again = load_policy(path)
     assert np.allclose(again.score_numpy(user, first.history, first.candidates),
                        trained.policy.score_numpy(user, first.history, first.candidates), atol=1e-5)

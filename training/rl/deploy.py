@@ -93,13 +93,8 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         "evaluation_return": policy_stats.mean_return, "greedy_evaluation_return": greedy_stats.mean_return,
         "ndcg_at_10": policy_stats.ndcg_at_10, "greedy_ndcg_at_10": greedy_stats.ndcg_at_10,
         "curve": trained.curve}
-    add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path, _extra(trained.policy)), record)
+    add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path), record)
     return record
-
-
-def _extra(policy: Any) -> dict[str, Any]:
-    entities = getattr(policy, "item_entities", None)
-    return {"n_entities": int(entities.shape[1])} if entities is not None else {}
 
 
 def add_checkpoint(folder: Path, name: str, write: Any, record: dict[str, Any]) -> Path:

@@ -64,11 +64,15 @@ class DRRPolicy(CandidatePolicy):
         return self.state_module(user, self.items(history_rows), (history_rows >= 0).float())
 
     def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        base = torch.cat([user, torch.zeros_like(user[:, :1])], dim=-1)
-        return base + self.actor(self.state(user, history_rows))
+        return residual_action(user, self.actor(self.state(user, history_rows)))
 
     def scores(self, inputs: PolicyInputs) -> torch.Tensor:
         return score_action(self.action(inputs.user, inputs.history_rows), self.items, inputs.candidate_rows)
+
+
+def residual_action(user: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """[u, 0] + residual: the greedy action (the user's vector, no weight on quality) moved by the actor."""
+    return torch.cat([user, torch.zeros_like(user[:, :1])], dim=-1) + residual
 
 
 def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:

@@ -74,12 +74,13 @@ class SeedRun:
     curves: dict[str, list[tuple[int, float]]]
     trained: dict[str, TrainedPolicy]
     seconds: dict[str, float]
+    world: ReplayWorld | None = None  # what the policies were trained and scored in (latency probes use it)
 
 
 def run_seed(world: ReplayWorld, seed: int, policies: list[str], configs: dict[str, Any] | None = None) -> SeedRun:
     """Greedy and each named policy, trained on ``world``'s training episodes, scored on its test episodes."""
     configs = configs or {}
-    run = SeedRun(seed, {}, {}, {}, {})
+    run = SeedRun(seed, {}, {}, {}, {}, world)
     for name in policies:
         if name == "greedy":
             run.stats[name] = run_episodes(greedy_scores(world), world, world.test)
@@ -148,6 +149,17 @@ def learning_curve(runs: list[SeedRun], path: Path, title: str) -> None:
     plt.close(figure)
 
 
+def ctr_results(policies: list[str], seeds: list[int], users: int = 2000) -> list[PolicyResult]:
+    """The bandits' CTR in the CTR simulator as table rows: mean return = clicks per episode."""
+    from training.rl.ctr_bench import compare
+    from training.rl.ctr_env import CTRConfig
+
+    config = CTRConfig()
+    steps = config.steps_per_user
+    return [PolicyResult(r.policy, "ctr", r.ctr * steps, r.ci95_low * steps, r.ci95_high * steps, None, None, r.ctr,
+                         seeds, [v * steps for v in r.per_seed]) for r in compare(policies, config, users, seeds)]
+
+
 def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, calls: int = 2000) -> dict[str, float]:
     """Milliseconds to score ``candidates`` items for one request (batch of one, no grad), over ``calls``
     requests drawn from the test episodes: p50 and p99."""
@@ -179,7 +191,6 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
         log.info("seed %d: encoder %.0f s, %d training and %d test episodes", seed, world.encoder_seconds,
                  len(world.train), len(world.test))
         runs.append(run_seed(world, seed, policies, configs))
-        runs[-1].world = world  # type: ignore[attr-defined]  # kept for the latency probe of the caller
     results = summarise(runs, "logreplay")
     write_results(results, runs, out, f"log replay on {dataset}: held-out episodes, {len(seeds)} seeds")
     return results, runs

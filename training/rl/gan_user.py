@@ -142,14 +142,14 @@ class LogisticUserModel:
     def __init__(self, data: DisplayData) -> None:
         self.data = data
         self.profiles = history_profiles(data)
+        self.entities = np.asarray(data.item_entities.todense(), dtype=np.float32)
         self.weights = torch.zeros(3, requires_grad=True)
         self.no_click = torch.zeros(1, requires_grad=True)
 
     def features(self, mask: np.ndarray) -> torch.Tensor:
         data = self.data
         shown = data.displays[mask]  # (N, D)
-        entities = np.asarray(data.item_entities.todense(), dtype=np.float32)
-        match = np.einsum("nde,ne->nd", entities[shown], self.profiles[mask])
+        match = np.einsum("nde,ne->nd", self.entities[shown], self.profiles[mask])
         base = data.item_features[shown]
         stacked = np.stack([base[..., 0], match / (match.std() + 1e-6), base[..., 1]], axis=-1)
         return torch.from_numpy(stacked.astype(np.float32))

@@ -71,6 +71,9 @@ class KGDQNPolicy(CandidatePolicy):
               n_entities: int = 1, **_: Any) -> KGDQNPolicy:
         return cls(item_vectors, item_quality, config, np.zeros((len(item_vectors), n_entities), np.float32))
 
+    def build_arguments(self) -> dict[str, Any]:
+        return {"n_entities": int(self.item_entities.shape[1])}
+
     def knowledge_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         padded = torch.where(rows < 0, self.item_entities.shape[0] - 1, rows)
         return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)

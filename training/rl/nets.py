@@ -98,6 +98,10 @@ class CandidatePolicy(nn.Module):
     def forward(self, inputs: PolicyInputs) -> torch.Tensor:
         return self.scores(inputs)
 
+    def build_arguments(self) -> dict[str, Any]:
+        """What ``build`` needs beyond the item table and the config to recreate this policy's shape."""
+        return {}
+
     def greedy_scores(self, inputs: PolicyInputs) -> torch.Tensor:
         return (self.items(inputs.candidate_rows) * inputs.user.unsqueeze(1)).sum(-1)
 
@@ -107,10 +111,10 @@ class CandidatePolicy(nn.Module):
         return self.scores(PolicyInputs.from_arrays(user, history_rows, candidate_rows)).numpy()
 
 
-def save_policy(policy: CandidatePolicy, path: Path, extra: dict[str, Any] | None = None) -> None:
+def save_policy(policy: CandidatePolicy, path: Path) -> None:
     torch.save({"name": policy.name, "config": asdict(policy.config), "state": policy.state_dict(),
                 "item_vectors": policy.items.table[:-1].numpy(), "item_quality": policy.items.quality[:-1].numpy(),
-                "extra": extra or {}}, path)
+                "extra": policy.build_arguments()}, path)
 
 
 def load_policy(path: Path) -> CandidatePolicy:

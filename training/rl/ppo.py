@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.drr import score_action
+from training.rl.drr import residual_action, score_action
 from training.rl.logreplay import ReplayBatch, ReplayWorld
 from training.rl.nets import CandidatePolicy, DRRAveState, PolicyInputs, mlp
 from training.rl.rollout import split_validation
@@ -63,8 +63,7 @@ class PPOPolicy(CandidatePolicy):
     def scores(self, inputs: PolicyInputs) -> torch.Tensor:
         history = self.items(inputs.history_rows)
         mask = (inputs.history_rows >= 0).float()
-        base = torch.cat([inputs.user, torch.zeros_like(inputs.user[:, :1])], dim=-1)
-        action = base + self.actor(self.actor_state(inputs.user, history, mask))
+        action = residual_action(inputs.user, self.actor(self.actor_state(inputs.user, history, mask)))
         return score_action(action, self.items, inputs.candidate_rows)
 
     def state_value(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
