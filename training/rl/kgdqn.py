@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
@@ -61,7 +62,8 @@ class KGDQNPolicy(CandidatePolicy):
         self.register_buffer("item_entities", torch.from_numpy(padded))  # row-normalised, a zero padding row
         self.entities = nn.Parameter(torch.randn(item_entities.shape[1], dim) * 0.01)
         self.kg_weight = nn.Linear(dim, dim, bias=False)
-        self.gru = nn.GRUCell(dim, dim)
+        self.gru = nn.GRU(dim, dim, batch_first=True)
+        self._knowledge_cache: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
         self.value = mlp(2 * dim, config.hidden, 1)
         self.advantage = mlp(2 * dim, config.hidden, dim + 1, zero_last=True)
         self.alpha = nn.Parameter(torch.tensor(0.05))  # scale of the encoder's score inside A
@@ -76,14 +78,32 @@ class KGDQNPolicy(CandidatePolicy):
 
     def knowledge_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         padded = torch.where(rows < 0, self.item_entities.shape[0] - 1, rows)
-        return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)
+        if self.training or torch.is_grad_enabled():
+            return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)
+        return self.knowledge_table()[padded]
+
+    def knowledge_table(self) -> torch.Tensor:
+        """z of every item row and of the padding row, for scoring: recomputed only when a tensor it reads has
+        been replaced or changed in place (an optimiser step, load_state_dict), since per request the KG
+        aggregation costs more than the rest of the network."""
+        sources = (self.items.table, self.entities, self.kg_weight.weight, self.item_entities)
+        key = tuple((id(tensor), tensor._version) for tensor in sources)
+        if self._knowledge_cache is None or self._knowledge_cache[0] != key:
+            table = self.items.table + self.kg_weight(self.item_entities @ self.entities)
+            self._knowledge_cache = (key, table)
+        return self._knowledge_cache[1]
 
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        vectors = self.knowledge_vectors(history_rows)
-        hidden = torch.zeros_like(user)
-        for position in reversed(range(history_rows.shape[1])):  # oldest first; padding leaves hidden as is
-            present = (history_rows[:, position] >= 0).float().unsqueeze(-1)
-            hidden = present * self.gru(vectors[:, position], hidden) + (1 - present) * hidden
+        """[u, GRU over the recent positives oldest first]; padding rows (-1) are skipped wherever they are."""
+        present = history_rows >= 0
+        lengths = present.sum(dim=1)
+        compact = history_rows.gather(1, torch.argsort((~present).to(torch.int8), dim=1, stable=True))
+        steps = torch.arange(history_rows.shape[1], device=history_rows.device)
+        oldest_first = compact.gather(1, (lengths.unsqueeze(1) - 1 - steps).clamp(min=0))
+        packed = pack_padded_sequence(self.knowledge_vectors(oldest_first), lengths.clamp(min=1).cpu(),
+                                      batch_first=True, enforce_sorted=False)
+        _, hidden = self.gru(packed)  # one fused recurrence instead of a cell call per position
+        hidden = hidden[0] * (lengths > 0).unsqueeze(-1)  # no history: the zero initial state
         return torch.cat([user, hidden], dim=-1)
 
     def khop_mask(self, history_rows: torch.Tensor, candidate_rows: torch.Tensor) -> torch.Tensor:
