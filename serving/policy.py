@@ -61,9 +61,18 @@ class TorchPolicy:
     """An RL policy checkpoint behind the service's interface: one request is a batch of one, no gradients."""
 
     def __init__(self, module: CandidatePolicy, history: int = 10) -> None:
+        import torch
+
+        from training.rl.nets import RequestScorer
+
+        # Concurrent requests run on the service's handler threads, each scoring a batch of one; torch's own
+        # intra-op threads only competed with them for the cores (at 200 requests/s plus explanations on 2
+        # cores, the PPO policy's backlog did not drain with 2 intra-op threads and did with 1).
+        torch.set_num_threads(1)
         self.module = module
         self.name = module.name
         self.history = int(getattr(module.config, "history", history))
+        self.scorer = RequestScorer(module, self.history)
 
     def score(self, state: SessionState, candidate_vectors: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
         dim = self.module.items.dim
@@ -71,7 +80,7 @@ class TorchPolicy:
         history = np.full(self.history, -1, dtype=np.int64)
         recent = state.recent_item_rows[: self.history]
         history[: len(recent)] = recent
-        return self.module.score_numpy(user[None], history[None], np.asarray(candidate_rows)[None])[0]
+        return self.scorer(user, history, np.asarray(candidate_rows))
 
 
 def load_policy_for_version(folder: Path, name: str) -> Policy:

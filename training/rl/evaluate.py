@@ -161,20 +161,23 @@ def ctr_results(policies: list[str], seeds: list[int], users: int = 2000) -> lis
 
 
 def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, calls: int = 2000) -> dict[str, float]:
-    """Milliseconds to score ``candidates`` items for one request (batch of one, no grad), over ``calls``
-    requests drawn from the test episodes: p50 and p99."""
+    """Milliseconds to score ``candidates`` items for one request as the service does (batch of one, no grad,
+    the traced RequestScorer), over ``calls`` requests drawn from the test episodes: p50 and p99."""
     import torch
 
+    from training.rl.nets import RequestScorer
+
     torch.set_num_threads(1)  # one request runs on one handler thread
+    scorer = RequestScorer(policy, world.test.history.shape[1])
     rng = np.random.default_rng(0)
     timings = []
     for _ in range(calls):
         row = int(rng.integers(len(world.test)))
-        user = world.user_vectors[world.test.users[row]][None]
-        history = world.test.history[row][None]
-        rows = world.test.candidates[row][None, :candidates]
+        user = world.user_vectors[world.test.users[row]]
+        history = world.test.history[row]
+        rows = world.test.candidates[row][:candidates]
         started = time.perf_counter()
-        policy.score_numpy(user, history, rows)
+        scorer(user, history, rows)
         timings.append((time.perf_counter() - started) * 1000)
     return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99))}
 
