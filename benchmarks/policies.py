@@ -1,13 +1,17 @@
-"""RL policies against greedy: MovieLens-100K log replay, the CTR simulator's bandits, the GAN user model.
+"""RL policies against greedy: log replay on MovieLens-100K and on the Taobao excerpt, the GAN user model and
+policies trained in the sessions it simulates, and the CTR simulator's bandits.
 
     python benchmarks/policies.py [--data ../shared/data/movielens-100k] [--seeds 1,2,3,4,5]
-                                  [--policies greedy,drr,ppo,kgdqn] [--out var/policies]
+                                  [--taobao ../shared/data/taobao-userbehavior-sample] [--gan-seeds 1,2,3]
+                                  [--policies greedy,drr,ppo,kgdqn] [--out var/policies] [--skip PARTS]
 
 Log replay: each seed trains a LightGCN encoder on the fit part and each policy on the training episodes
 (checkpoints picked on validation users carved from them), then scores the held-out episodes once
-(training/rl/logreplay.py). Prints the table (also OUT/logreplay/results.md, results.json,
+(training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json,
 learning_curve.png), the acceptance checks, training time per policy and the scoring latency of each
-trained policy for 200 candidates (batch of one, one thread).
+trained policy for 200 candidates (batch of one, one thread, the service's traced scorer). The GAN user
+model is trained once; its held-out prec@1/prec@2 is compared with two simple user models, and then it is
+the environment (training/rl/gan_env.py) of the same policies over --gan-seeds (OUT/gan).
 """
 
 from __future__ import annotations
@@ -21,23 +25,35 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, beside a same-named module
 
-from ingest import movielens
+from ingest import movielens, taobao
+from ingest.frames import Dataset
 from training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
-from training.rl.gan_user import build_display_data, compare_user_models
+from training.rl.gan_user import build_display_data, compare_user_models, train_gan_user_model
+from training.rl.logreplay import LogReplayConfig
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The excerpt is the head of the 100M-row log (815 users): GRAPPLE's filters (>= 20 interactions per user,
+# >= 50 per item) would leave almost nothing, so these keep the users and items with some history.
+TAOBAO_MIN_ITEM, TAOBAO_MIN_USER = 3, 5
+# Every behaviour is a positive signal there (a page view is a click), so every target joins the state; rewards
+# are buy 1 > cart 0.6 > fav 0.4 > pv 0.1 (BEHAVIOUR_REWARDS).
+TAOBAO_REPLAY = LogReplayConfig(positive_reward=0.1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "movielens-100k")
+    parser.add_argument("--taobao", type=Path, default=SHARED_DATA / "taobao-userbehavior-sample")
     parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--gan-seeds", default="1,2,3", help="seeds of the policies in the GAN environment")
     parser.add_argument("--policies", default="greedy,drr,ppo,kgdqn")
     parser.add_argument("--out", type=Path, default=Path("var/policies"))
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: ctr, logreplay, gan")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: ctr, logreplay, taobao, "
+                        "gan (the user models), gan-env (policies in it)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -53,29 +69,51 @@ def main() -> None:
     if "logreplay" not in skip:
         if not args.data.is_dir():
             raise SystemExit(f"{args.data} is absent: pass --data with the MovieLens-100K folder")
-        data = movielens.read(args.data)
+        logreplay_part(movielens.read(args.data), "movielens-100k", args.policies.split(","), seeds,
+                       args.out / "logreplay", None)
+    if "taobao" not in skip:
+        if not args.taobao.is_dir():
+            raise SystemExit(f"{args.taobao} is absent: pass --taobao with the UserBehavior excerpt's folder")
+        data = taobao.read(args.taobao, min_item_interactions=TAOBAO_MIN_ITEM, min_user_interactions=TAOBAO_MIN_USER)
+        print(f"taobao excerpt: {data.interactions['user_id'].nunique():,} users, "
+              f"{data.interactions['item_id'].nunique():,} items, {len(data.interactions):,} events after the "
+              f">= {TAOBAO_MIN_ITEM} per item and >= {TAOBAO_MIN_USER} per user filters")
+        logreplay_part(data, "taobao-userbehavior-sample", args.policies.split(","), seeds, args.out / "taobao",
+                       TAOBAO_REPLAY)
+    if not {"gan", "gan-env"} <= skip:
         started = time.perf_counter()
-        results, runs = evaluate_logreplay(data.interactions, data.items, data.triples,
-                                           args.policies.split(","), seeds, args.out / "logreplay",
-                                           dataset="movielens-100k")
-        print((args.out / "logreplay" / "results.md").read_text())
-        report_acceptance(results)
-        last = runs[-1]
-        latency = {name: scoring_latency(trained.policy, last.world) for name, trained in last.trained.items()}
-        (args.out / "logreplay" / "latency.json").write_text(json.dumps(latency, indent=2))
-        for name, figures in latency.items():
-            print(f"scoring 200 candidates, {name}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
-        print(f"log replay part {time.perf_counter() - started:.0f} s")
-    if "gan" not in skip:
-        started = time.perf_counter()
-        data = build_display_data(*(lambda d: (d.interactions, d.items, d.triples))(movielens.read(args.data)))
-        figures = compare_user_models(data)
-        (args.out / "gan_user_model.json").write_text(json.dumps(figures, indent=2))
-        print("user models on held-out display sets (10 items + no click):")
-        for name, values in figures.items():
-            print(f"  {name}: prec@1 {values['prec@1']:.4f}, prec@2 {values['prec@2']:.4f}")
-        print(f"GAN user model trained in {figures['gan']['train_seconds']:.0f} s; "
-              f"part {time.perf_counter() - started:.0f} s")
+        movies = movielens.read(args.data)
+        display = build_display_data(movies.interactions, movies.items, movies.triples)
+        user_model = train_gan_user_model(display)
+        print(f"GAN user model trained in {user_model.seconds:.0f} s")
+        if "gan" not in skip:
+            figures = compare_user_models(display, trained=user_model)
+            (args.out / "gan_user_model.json").write_text(json.dumps(figures, indent=2))
+            print("user models on held-out display sets (10 items + no click):")
+            for name, values in figures.items():
+                print(f"  {name}: prec@1 {values['prec@1']:.4f}, prec@2 {values['prec@2']:.4f}")
+            print(f"user models part {time.perf_counter() - started:.0f} s")
+        if "gan-env" not in skip:
+            gan_seeds = [int(s) for s in args.gan_seeds.split(",")]
+            logreplay_part(movies, "movielens-100k", args.policies.split(","), gan_seeds, args.out / "gan",
+                           None, user_model=(user_model, display))
+
+
+def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[int], out: Path,
+                   config: LogReplayConfig | None, user_model: Any = None) -> None:
+    """One dataset's log replay (or, with ``user_model``, its sessions simulated by the GAN user model): the
+    table, the acceptance checks and the trained policies' scoring latency."""
+    started = time.perf_counter()
+    results, runs = evaluate_logreplay(data.interactions, data.items, data.triples, policies, seeds, out,
+                                       config=config, dataset=name, user_model=user_model)
+    print((out / "results.md").read_text())
+    report_acceptance(results)
+    last = runs[-1]
+    latency = {policy: scoring_latency(trained.policy, last.world) for policy, trained in last.trained.items()}
+    (out / "latency.json").write_text(json.dumps(latency, indent=2))
+    for policy, figures in latency.items():
+        print(f"scoring 200 candidates, {policy}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
+    print(f"{'GAN environment' if user_model else 'log replay'} on {name}: {time.perf_counter() - started:.0f} s")
 
 
 def report_acceptance(results: list[PolicyResult]) -> None:

@@ -474,7 +474,8 @@ def main() -> None:  # pragma: no cover - console entry point
 def train_policy(
     policy: Annotated[str, typer.Option(help="drr | ppo | kgdqn (rank the catalogue); linucb | thompson (CTR "
                                              "simulator bandits)")] = "ppo",
-    env: Annotated[str, typer.Option(help="logreplay (the graph's interactions against an artifact version) | ctr")]
+    env: Annotated[str, typer.Option(help="logreplay (the graph's interactions against an artifact version) | gan "
+                                          "(sessions simulated by a GAN user model trained on them) | ctr")]
     = "logreplay",
     version: Annotated[str | None, typer.Option(help="Artifact version (default: the published one, else the "
                                                      "newest).")] = None,
@@ -483,7 +484,7 @@ def train_policy(
     = None,
     users: Annotated[int, typer.Option(min=10, help="ctr: simulated users.")] = 2000,
 ) -> None:
-    """Train an RL policy. logreplay: its checkpoint joins the artifact version and the service serves it
+    """Train an RL policy. logreplay, gan: its checkpoint joins the artifact version and the service serves it
     (GRAPHREC_POLICY). ctr: a bandit learns online in the simulator and its CTR is printed."""
     import logging
 
@@ -497,9 +498,8 @@ def train_policy(
         ctr = run_ctr(policy, CTRConfig(), users, seed)
         typer.echo(f"{policy} in the CTR simulator: CTR {ctr:.4f} over {users:,} users (seed {seed})")
         return
-    if env != "logreplay":
-        _fail(ValueError(f"--env {env!r}: choose logreplay or ctr (the GAN user model environment is not built "
-                         f"yet)"))
+    if env not in ("logreplay", "gan"):
+        _fail(ValueError(f"--env {env!r}: choose logreplay, gan or ctr"))
     from training.artifacts import ArtifactError, version_folder
     from training.data import graph_frames
     from training.rl.deploy import train_policy_for_version
@@ -509,10 +509,10 @@ def train_policy(
         with _store(read_only=_settings().ladybug_path.exists()) as store:
             interactions, _, triples = graph_frames(store)
         overrides = {"iterations": iterations} if iterations else {}
-        record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides)
+        record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides, env)
     except (ArtifactError, GraphError, ValueError) as error:
         _fail(error)
-    typer.echo(f"{policy} trained in {record['seconds']:.0f} s on {record['training_users']:,} users; on "
+    typer.echo(f"{policy} trained in {record['seconds']:.0f} s ({env}) on {record['training_users']:,} users; on "
                f"{record['evaluation_users']:,} held-out users: return {record['evaluation_return']:.3f} (greedy "
                f"{record['greedy_evaluation_return']:.3f}), NDCG@10 {record['ndcg_at_10']:.4f} (greedy "
                f"{record['greedy_ndcg_at_10']:.4f}). Checkpoint added to {folder.name}/policies.")
@@ -524,7 +524,8 @@ def evaluate_policy(
                                               "GRAPHREC_DATASETS_DIR.")] = "graph",
     policies: Annotated[str, typer.Option(help="Comma-separated: greedy, drr, ppo, kgdqn (logreplay); linucb, "
                                                "thompson, popularity, random (ctr).")] = "greedy,drr,ppo,kgdqn",
-    env: Annotated[str, typer.Option(help="logreplay | ctr")] = "logreplay",
+    env: Annotated[str, typer.Option(help="logreplay | gan (a GAN user model, trained first, answers the slates) "
+                                          "| ctr")] = "logreplay",
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (at least 3 for a confidence interval).")]
     = "1,2,3",
     out: Annotated[Path, typer.Option(help="Folder for results.md, results.json, learning_curve.png.")] = Path(
@@ -542,11 +543,18 @@ def evaluate_policy(
     try:
         if env == "ctr":
             write_results(ctr_results(names, seed_list), None, out, f"CTR simulator, {len(seed_list)} seeds")
-        elif env == "logreplay":
+        elif env in ("logreplay", "gan"):
             name, interactions, items, triples = _load_frames(dataset, source)
-            evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name)
+            user_model = None
+            if env == "gan":
+                from training.rl.gan_user import build_display_data, train_gan_user_model
+
+                display = build_display_data(interactions, items, triples)
+                user_model = (train_gan_user_model(display), display)
+            evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name,
+                               user_model=user_model)
         else:
-            raise ValueError(f"--env {env!r}: choose logreplay or ctr")
+            raise ValueError(f"--env {env!r}: choose logreplay, gan or ctr")
     except (IngestError, GraphError, ValueError, KeyError) as error:
         _fail(error)
     typer.echo((out / "results.md").read_text())

@@ -86,8 +86,8 @@ class TorchPolicy:
 def load_policy_for_version(folder: Path, name: str) -> Policy:
     """The policy to serve with the artifact version in ``folder``: ``greedy``; a policy name (its checkpoint
     in the version's policies/ folder); or ``auto``, the checkpoint with the best validation return recorded
-    in policies.json. A missing checkpoint falls back to greedy with a warning: a freshly trained version has
-    none until `graphrec train-policy` runs on it."""
+    in policies.json (among those trained in the log replay, when there are any). A missing checkpoint falls
+    back to greedy with a warning: a freshly trained version has none until `graphrec train-policy` runs on it."""
     if name == "greedy":
         return GreedyPolicy()
     folder = folder / POLICY_FOLDER
@@ -95,7 +95,9 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
         records = json.loads((folder / "policies.json").read_text()) if (folder / "policies.json").is_file() else {}
         if not records:
             return GreedyPolicy()
-        name = max(records, key=lambda key: records[key]["validation_return"])
+        # Returns are comparable within one environment only: the log replay's when there are any.
+        replayed = [key for key in records if records[key].get("env", "logreplay") == "logreplay"]
+        name = max(replayed or records, key=lambda key: records[key]["validation_return"])
     path = folder / f"{name}.pt"
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, folder.parent.name)

@@ -1,4 +1,4 @@
-"""`graphrec train-policy --env logreplay`: train a policy against an artifact version and add its checkpoint.
+"""`graphrec train-policy --env logreplay|gan`: train a policy against an artifact version, add its checkpoint.
 
 The policy must rank with the embeddings the service serves, so the world is the version's own: its
 embeddings, and episodes whose targets are the version's holdout pairs (training.splits.holdout_split; the
@@ -75,18 +75,28 @@ def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.Dat
 
 
 def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: pd.DataFrame, name: str,
-                             seed: int = 0, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train ``name`` on the version's world, add the checkpoint to the version, and return its record."""
+                             seed: int = 0, overrides: dict[str, Any] | None = None,
+                             env: str = "logreplay") -> dict[str, Any]:
+    """Train ``name`` on the version's world, add the checkpoint to the version, and return its record.
+    ``env`` gan: a GAN user model is first trained on the same interactions and answers the slates."""
     if name not in TRAINERS:
         raise ValueError(f"--policy {name!r} does not rank the catalogue; choose one of {', '.join(TRAINERS)}")
+    if env not in ("logreplay", "gan"):
+        raise ValueError(f"--env {env!r}: a checkpoint for the service trains in logreplay or gan")
     world = world_from_version(folder, interactions, triples)
+    if env == "gan":
+        from training.rl.gan_env import UserSimulator
+        from training.rl.gan_user import build_display_data, train_gan_user_model
+
+        display = build_display_data(interactions, None, triples)
+        world.simulator = UserSimulator.for_world(train_gan_user_model(display), display, world)
     train, config_type = TRAINERS[name]
     config = replace(config_type(), seed=seed, **(overrides or {}))
     trained = train(world, config)
     policy_stats = run_episodes(policy_scores(trained.policy), world, world.test)
     greedy_stats = run_episodes(greedy_scores(world), world, world.test)
     record = {
-        "policy": name, "trained": datetime.now(UTC).isoformat(), "seconds": trained.seconds, "seed": seed,
+        "policy": name, "env": env, "trained": datetime.now(UTC).isoformat(), "seconds": trained.seconds, "seed": seed,
         "config": asdict(config), "best_iteration": trained.best_iteration,
         "validation_return": dict(trained.curve)[trained.best_iteration],
         "evaluation_users": len(world.test), "training_users": len(world.train),

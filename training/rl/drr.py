@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.logreplay import ReplayBatch, ReplayWorld, slate_from_scores
+from training.rl.logreplay import ReplayWorld, slate_from_scores
 from training.rl.nets import CandidatePolicy, DRRAveState, ItemTable, PolicyInputs, mlp
 from training.rl.replay_buffer import ReplayBuffer
 from training.rl.rollout import split_validation
@@ -167,7 +167,7 @@ def train_drr(world: ReplayWorld, config: DRRConfig) -> TrainedPolicy:
     tracker = CheckpointTracker(policy, world, valid)
     for iteration in tqdm(range(1, config.iterations + 1), desc="training drr", unit="pass", leave=False,
                           disable=None):
-        batch = ReplayBatch(train, world.config)
+        batch = world.batch(train, seed=config.seed * 1_000 + iteration)
         user = world.user_vectors[train.users]
         beta = config.per_beta + (1 - config.per_beta) * iteration / config.iterations
         while not batch.done:

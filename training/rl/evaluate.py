@@ -184,16 +184,23 @@ def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, call
 
 def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: list[str], seeds: list[int],
                        out: Path, config: Any = None, configs: dict[str, Any] | None = None,
-                       dataset: str = "dataset") -> tuple[list[PolicyResult], list[SeedRun]]:
-    """Every seed: a new world (encoder) and every policy trained on it; the table over seeds under ``out``."""
+                       dataset: str = "dataset", user_model: Any = None) -> tuple[list[PolicyResult], list[SeedRun]]:
+    """Every seed: a new world (encoder) and every policy trained on it; the table over seeds under ``out``.
+    With ``user_model`` ((TrainedUserModel, DisplayData) from training.rl.gan_user), the GAN user model answers
+    the slates of training and evaluation alike (env "gan") instead of the logs."""
+    from training.rl.gan_env import UserSimulator
     from training.rl.logreplay import build_world
 
     runs = []
     for seed in seeds:
         world = build_world(interactions, items, triples, config, seed=seed)
+        if user_model is not None:
+            world.simulator = UserSimulator.for_world(*user_model, world)
         log.info("seed %d: encoder %.0f s, %d training and %d test episodes", seed, world.encoder_seconds,
                  len(world.train), len(world.test))
         runs.append(run_seed(world, seed, policies, configs))
-    results = summarise(runs, "logreplay")
-    write_results(results, runs, out, f"log replay on {dataset}: held-out episodes, {len(seeds)} seeds")
+    env = runs[0].world.env if runs and runs[0].world else "logreplay"
+    results = summarise(runs, env)
+    what = "log replay, held-out episodes" if env == "logreplay" else "sessions simulated by the GAN user model"
+    write_results(results, runs, out, f"{what} on {dataset}, {len(seeds)} seeds")
     return results, runs

@@ -31,9 +31,10 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
-from training.data import build_catalogue
+from training.data import Catalogue, build_catalogue
 from training.rl.logreplay import item_entity_matrix, pair_rewards
 
 
@@ -57,7 +58,11 @@ class DisplayData:
     validation_users: np.ndarray  # (U,) True for users whose training steps only pick checkpoints
     item_features: np.ndarray  # (items, F) for the logistic regression: log popularity, mean rating
     item_entities: sp.csr_matrix  # items x KG entities (row-normalised)
-    n_items: int
+    catalogue: Catalogue
+
+    @property
+    def n_items(self) -> int:
+        return self.catalogue.n_items
 
 
 def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
@@ -108,7 +113,7 @@ def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, t
     features = np.stack([np.log1p(train_counts), mean_reward], axis=1).astype(np.float32)
     validation = rng.random(catalogue.n_users) < config.validation_users
     return DisplayData(clicks, displays, label, test, validation, features,
-                       item_entity_matrix(catalogue, triples), catalogue.n_items)
+                       item_entity_matrix(catalogue, triples), catalogue)
 
 
 def precision_at(scores: np.ndarray, label: np.ndarray, k: int) -> float:
@@ -192,6 +197,9 @@ class GANConfig:
     seed: int = 0
 
 
+LSTMState = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (B, hidden)
+
+
 class SequenceScorer(nn.Module):
     """LSTM over the clicked items; scores every item of each step's display set and "no click"."""
 
@@ -206,19 +214,45 @@ class SequenceScorer(nn.Module):
 
     def forward(self, clicks: torch.Tensor, displays: torch.Tensor) -> torch.Tensor:
         """clicks (B, T), displays (B, T, D) -> scores (B, T, D + 1); step t sees the clicks before t."""
-        embedded = self.items(torch.where(clicks < 0, self.pad, clicks))
-        outputs, _ = self.lstm(embedded)
+        outputs, _ = self.lstm(self.items(torch.where(clicks < 0, self.pad, clicks)))
         before = torch.cat([torch.zeros_like(outputs[:, :1]), outputs[:, :-1]], dim=1)  # h_{t-1}
-        state = self.project(before).unsqueeze(2)  # (B, T, 1, dim)
-        shown = self.items(displays)  # (B, T, D, dim)
-        state = state.expand_as(shown)
+        return self._score(before, displays)
+
+    def _score(self, hidden: torch.Tensor, displays: torch.Tensor) -> torch.Tensor:
+        """hidden (..., H) after the clicks so far, displays (..., D) -> scores (..., D + 1)."""
+        shown = self.items(displays)  # (..., D, dim)
+        state = self.project(hidden).unsqueeze(-2).expand_as(shown)
         item_scores = self.mlp(torch.cat([state, shown, state * shown], dim=-1)).squeeze(-1)
-        return torch.cat([item_scores, self.no_click(before)], dim=-1)
+        return torch.cat([item_scores, self.no_click(hidden)], dim=-1)
+
+    # One step at a time, for a simulated session (training/rl/gan_env.py): the LSTM state is carried over.
+    def initial_state(self, clicks: torch.Tensor) -> LSTMState:
+        """(h, c), each (B, H), after each row's clicks (B, T) in time order, -1 padded at the end."""
+        lengths = (clicks >= 0).sum(dim=1)
+        hidden = torch.zeros(len(clicks), self.lstm.hidden_size)
+        cell = torch.zeros_like(hidden)
+        some = lengths > 0
+        if some.any():
+            packed = pack_padded_sequence(self.items(torch.where(clicks[some] < 0, self.pad, clicks[some])),
+                                          lengths[some].cpu(), batch_first=True, enforce_sorted=False)
+            _, (h, c) = self.lstm(packed)
+            hidden[some], cell[some] = h[0], c[0]
+        return hidden, cell
+
+    def advance(self, state: LSTMState, items: torch.Tensor) -> LSTMState:
+        """The state after each row clicks ``items`` (B,)."""
+        _, (h, c) = self.lstm(self.items(items)[:, None], (state[0][None], state[1][None]))
+        return h[0], c[0]
+
+    def score_display(self, hidden: torch.Tensor, displays: torch.Tensor) -> torch.Tensor:
+        """hidden (B, H), displays (B, D) -> (B, D + 1): every shown item, then "no click"."""
+        return self._score(hidden, displays)
 
 
 @dataclass
 class TrainedUserModel:
-    generator: SequenceScorer
+    generator: SequenceScorer  # the user model: who clicks what
+    reward: SequenceScorer  # the discriminator: r(s, a), the reward a simulated session pays
     curve: list[tuple[str, int, float]]  # (phase, epoch, validation prec@1)
     seconds: float
 
@@ -302,16 +336,19 @@ def train_gan_user_model(data: DisplayData, config: GANConfig | None = None) -> 
             best = (value, copy.deepcopy(generator.state_dict()))
     generator.load_state_dict(best[1])
     generator.eval()
-    return TrainedUserModel(generator, curve, time.perf_counter() - started)
+    reward.eval()
+    return TrainedUserModel(generator, reward, curve, time.perf_counter() - started)
 
 
-def compare_user_models(data: DisplayData, config: GANConfig | None = None) -> dict[str, dict[str, float]]:
-    """Held-out prec@1 and prec@2 of the GAN user model and the two simple user models."""
+def compare_user_models(data: DisplayData, config: GANConfig | None = None,
+                        trained: TrainedUserModel | None = None) -> dict[str, dict[str, float]]:
+    """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here) and the two simple
+    user models."""
     users = np.arange(len(data.label))
     held = (data.label >= 0) & data.test
     train_mask = (data.label >= 0) & ~data.test
     label = data.label[held]
-    trained = train_gan_user_model(data, config)
+    trained = trained or train_gan_user_model(data, config)
     gan = model_scores(trained.generator, data, users)[held]
     logistic = LogisticUserModel(data).fit(train_mask).predict(held)
     popular = popular_in_display(data, held)

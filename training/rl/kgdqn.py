@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
 from training.rl.drr import soft_update
-from training.rl.logreplay import ReplayBatch, ReplayWorld, slate_from_scores
+from training.rl.logreplay import ReplayWorld, slate_from_scores
 from training.rl.nets import CandidatePolicy, PolicyInputs, mlp
 from training.rl.replay_buffer import ReplayBuffer
 from training.rl.rollout import split_validation
@@ -150,7 +150,7 @@ def train_kgdqn(world: ReplayWorld, config: KGDQNConfig) -> TrainedPolicy:
     tracker = CheckpointTracker(policy, world, valid)
     for iteration in tqdm(range(1, config.iterations + 1), desc="training kgdqn", unit="pass", leave=False,
                           disable=None):
-        batch = ReplayBatch(train, world.config)
+        batch = world.batch(train, seed=config.seed * 1_000 + iteration)
         while not batch.done:
             history = batch.history.copy()
             with torch.no_grad():

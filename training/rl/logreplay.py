@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
@@ -32,6 +32,9 @@ from training.models.registry import model_class
 from training.models.torch_base import TorchRecommender
 from training.splits import latest_split, stratified_split
 from training.topk import top_k
+
+if TYPE_CHECKING:
+    from training.rl.gan_env import SimulatedBatch, UserSimulator
 
 log = logging.getLogger(__name__)
 BEHAVIOUR_REWARDS = {"buy": 1.0, "cart": 0.6, "fav": 0.4, "pv": 0.1}  # Taobao: buy > cart > fav > pv
@@ -97,6 +100,18 @@ class ReplayWorld:
     train: Episodes
     test: Episodes
     encoder_seconds: float
+    simulator: UserSimulator | None = None  # set: the GAN user model answers the slates (training/rl/gan_env.py)
+
+    @property
+    def env(self) -> str:
+        return "logreplay" if self.simulator is None else "gan"
+
+    def batch(self, episodes: Episodes, seed: int = 0) -> ReplayBatch | SimulatedBatch:
+        """The episodes stepped together: replayed from the logs, or simulated (``seed`` draws the user model's
+        choices)."""
+        if self.simulator is None:
+            return ReplayBatch(episodes, self.config)
+        return self.simulator.batch(episodes, self.config, seed)
 
 
 def latest_history(pairs: pd.DataFrame, catalogue: Catalogue, users: np.ndarray, size: int,
@@ -190,6 +205,12 @@ def slate_from_scores(scores: np.ndarray, available: np.ndarray, k: int) -> np.n
     return np.take_along_axis(part, order, axis=1)
 
 
+def check_slate(available: np.ndarray, slate: np.ndarray) -> None:
+    ordered = np.sort(slate, axis=1)
+    if not available[np.arange(len(slate))[:, None], slate].all() or (ordered[:, 1:] == ordered[:, :-1]).any():
+        raise ValueError("a slate repeats an item or shows one already shown in this episode")
+
+
 class ReplayBatch:
     """Many users' episodes stepped together (what training and evaluation use); LogReplayEnv is one of them
     behind the gymnasium API."""
@@ -208,10 +229,8 @@ class ReplayBatch:
     def step(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show slate (B, k) of candidate positions; returns (reward per user, per-item rewards (B, k) with
         NaN for misses)."""
+        check_slate(self.available, slate)
         rows = np.arange(len(slate))[:, None]
-        ordered = np.sort(slate, axis=1)
-        if not self.available[rows, slate].all() or (ordered[:, 1:] == ordered[:, :-1]).any():
-            raise ValueError("a slate repeats an item or shows one already shown in this episode")
         item_rewards = self.episodes.rewards[rows, slate]
         hit = ~np.isnan(item_rewards)
         reward = np.where(hit, item_rewards, self.config.miss_penalty).sum(axis=1)
@@ -226,19 +245,22 @@ class ReplayBatch:
 
 
 class LogReplayEnv(gym.Env[dict, np.ndarray]):
-    """One user's episode at a time: a random one, or the one given as options={"user": i}."""
+    """One user's episode at a time: a random one, or the one given as options={"user": i}; with a
+    ``simulator``, a session simulated by the GAN user model."""
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
-    def __init__(self, episodes: Episodes, n_items: int, config: LogReplayConfig | None = None) -> None:
+    def __init__(self, episodes: Episodes, n_items: int, config: LogReplayConfig | None = None,
+                 simulator: UserSimulator | None = None) -> None:
         self.episodes = episodes
         self.config = config or LogReplayConfig()
+        self.simulator = simulator  # set: the GAN user model answers instead of the logs
         size = episodes.candidates.shape[1]
         self.observation_space = gym.spaces.Dict({
             "history": gym.spaces.Box(-1, n_items - 1, shape=(self.config.history,), dtype=np.int64),
             "available": gym.spaces.MultiBinary(size)})
         self.action_space = gym.spaces.MultiDiscrete(np.full(self.config.slate_size, size))
-        self._batch: ReplayBatch | None = None
+        self._batch: ReplayBatch | SimulatedBatch | None = None
 
     def _observation(self) -> dict:
         assert self._batch is not None
@@ -249,7 +271,11 @@ class LogReplayEnv(gym.Env[dict, np.ndarray]):
         user = (options or {}).get("user")
         if user is None:  # drawn from the env's generator, so a seed fixes the episode
             user = int(self.np_random.integers(len(self.episodes)))
-        self._batch = ReplayBatch(self.episodes.subset(np.array([user])), self.config)
+        episode = self.episodes.subset(np.array([user]))
+        if self.simulator is None:
+            self._batch = ReplayBatch(episode, self.config)
+        else:  # the user model's choices drawn from the env's generator too
+            self._batch = self.simulator.batch(episode, self.config, int(self.np_random.integers(2**31)))
         return self._observation(), {"user": int(self.episodes.users[user])}
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
 from training.rl.drr import residual_action, score_action
-from training.rl.logreplay import ReplayBatch, ReplayWorld
+from training.rl.logreplay import ReplayWorld
 from training.rl.nets import CandidatePolicy, DRRAveState, PolicyInputs, mlp
 from training.rl.rollout import split_validation
 
@@ -106,7 +106,7 @@ def train_ppo(world: ReplayWorld, config: PPOConfig) -> TrainedPolicy:
     k = world.config.slate_size
     for iteration in tqdm(range(1, config.iterations + 1), desc="training ppo", unit="rollout", leave=False,
                           disable=None):
-        batch = ReplayBatch(train, world.config)
+        batch = world.batch(train, seed=config.seed * 1_000 + iteration)
         histories, availables, slates, rewards, old_log_probs, values = [], [], [], [], [], []
         policy.eval()
         with torch.no_grad():

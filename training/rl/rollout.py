@@ -10,7 +10,6 @@ import numpy as np
 from training.rl.logreplay import (
     Episodes,
     LogReplayConfig,
-    ReplayBatch,
     ReplayWorld,
     first_slate_metrics,
     slate_from_scores,
@@ -55,7 +54,7 @@ def run_episodes(score: ScoreFn, world: ReplayWorld, episodes: Episodes, batch_s
     returns, firsts, hits, shown = [], [], 0, 0
     for start in range(0, len(episodes), batch_size):
         part = episodes.subset(np.arange(start, min(start + batch_size, len(episodes))))
-        batch = ReplayBatch(part, config)
+        batch = world.batch(part, seed=start)
         total = np.zeros(len(part))
         user = world.user_vectors[part.users]
         first = None

@@ -1,0 +1,108 @@
+"""Sessions simulated by the GAN user model (Chen et al. 2019; seed 004): the environment its policies train in.
+
+The episodes are the log replay's (training/rl/logreplay.py): the same users, states (recent positives),
+candidates and slates, so every policy and the greedy baseline run unchanged. What differs is who answers a
+slate. Instead of the logged targets, the trained user model (the generator) looks at the slate as a display
+set, with the user's real clicks before the held-out part as its LSTM history, and picks one item or
+"no click" by sampling its softmax. The clicked item pays r(s, a) - r(s, no click) from the trained reward
+network (the discriminator): how much better than not clicking the model believes that choice is; a slate
+without a click pays 0. A click joins the user model's history and the policy's state, and the next slate is
+answered from there.
+
+The simulator is the environment, trained once and fixed while seeds vary the encoder and the policies; the
+random choices come from a generator seeded per batch, so every policy evaluated with one seed meets the same
+random numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from training.rl.gan_user import DisplayData, TrainedUserModel
+from training.rl.logreplay import Episodes, LogReplayConfig, ReplayWorld, check_slate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UserSimulator:
+    """The trained user model and reward network, with the world's rows mapped into their catalogue."""
+
+    model: TrainedUserModel
+    clicks: np.ndarray  # (world users, T) display-data item rows of each user's clicks before the held-out part
+    item_rows: np.ndarray  # world item row -> display-data item row
+
+    @classmethod
+    def for_world(cls, model: TrainedUserModel, data: DisplayData, world: ReplayWorld) -> UserSimulator:
+        items = data.catalogue.item_positions(world.catalogue.item_ids)
+        users = data.catalogue.user_positions(world.catalogue.user_ids)
+        if not (items >= 0).any():
+            raise ValueError("the user model was built from other data than the world: none of its items is known")
+        if (items < 0).any() or (users < 0).any():
+            # Items nobody interacted with (a catalogue holds them too) get the model's padding embedding, a
+            # neutral item; users without interactions start with no history.
+            log.warning("%d items and %d users of the world are unknown to the user model", int((items < 0).sum()),
+                        int((users < 0).sum()))
+        history = np.where(data.test, -1, data.clicks)  # the held-out steps are the future
+        clicks = np.vstack([history, np.full((1, history.shape[1]), -1)])[users]  # row -1: no clicks
+        return cls(model, clicks, np.where(items < 0, data.n_items, items))
+
+    def batch(self, episodes: Episodes, config: LogReplayConfig, seed: int) -> SimulatedBatch:
+        return SimulatedBatch(self, episodes, config, seed)
+
+
+class SimulatedBatch:
+    """Many users' simulated sessions stepped together: ReplayBatch's interface, answered by the user model."""
+
+    def __init__(self, simulator: UserSimulator, episodes: Episodes, config: LogReplayConfig, seed: int) -> None:
+        self.simulator = simulator
+        self.episodes = episodes
+        self.config = config
+        self.rng = np.random.default_rng(seed)
+        self.history = episodes.history.copy()
+        self.available = np.ones(episodes.candidates.shape, dtype=bool)
+        self.steps_taken = 0
+        clicks = torch.from_numpy(simulator.clicks[episodes.users])
+        with torch.no_grad():
+            self.user_state = simulator.model.generator.initial_state(clicks)
+            self.reward_state = simulator.model.reward.initial_state(clicks)
+
+    @property
+    def done(self) -> bool:
+        return self.steps_taken >= self.config.steps
+
+    def step(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Show slate (B, k) of candidate positions; returns (reward per user, per-item rewards (B, k): the
+        clicked item's reward, NaN for the items not clicked)."""
+        check_slate(self.available, slate)
+        rows = np.arange(len(slate))[:, None]
+        shown = self.simulator.item_rows[self.episodes.candidates[rows, slate]]  # display-data rows
+        model = self.simulator.model
+        with torch.no_grad():
+            displays = torch.from_numpy(shown)
+            choice_scores = model.generator.score_display(self.user_state[0], displays)
+            rewards = model.reward.score_display(self.reward_state[0], displays)
+        probabilities = torch.softmax(choice_scores, dim=-1).numpy().astype(np.float64)
+        draw = self.rng.random((len(slate), 1))
+        choice = np.minimum((probabilities.cumsum(axis=1) < draw).sum(axis=1), slate.shape[1])  # k: no click
+        clicked = np.flatnonzero(choice < slate.shape[1])
+        gain = (rewards[:, :-1] - rewards[:, -1:]).numpy()
+        item_rewards = np.full(slate.shape, np.nan)
+        item_rewards[clicked, choice[clicked]] = gain[clicked, choice[clicked]]
+        self.available[rows, slate] = False
+        if len(clicked):
+            picked = torch.from_numpy(shown[clicked, choice[clicked]])
+            index = torch.from_numpy(clicked)
+            with torch.no_grad():
+                for state, network in ((self.user_state, model.generator), (self.reward_state, model.reward)):
+                    h, c = network.advance((state[0][index], state[1][index]), picked)
+                    state[0][index], state[1][index] = h, c
+            new = self.episodes.candidates[clicked, slate[clicked, choice[clicked]]]
+            self.history[clicked] = np.concatenate([new[:, None], self.history[clicked]], axis=1)[
+                :, : self.history.shape[1]]
+        self.steps_taken += 1
+        return np.nan_to_num(item_rewards, nan=0.0).sum(axis=1), item_rewards
