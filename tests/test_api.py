@@ -251,3 +251,12 @@ def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_di
             assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
     with client_for(data_dir, policy="drr") as client:  # not trained for this version: greedy, with a warning
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
+    # Trained in sessions simulated by a GAN user model: served when named; "auto" keeps to the log replay's
+    # checkpoints, whose returns are comparable with each other.
+    record = train_policy_for_version(folder, small_dataset.interactions, small_dataset.triples, "kgdqn",
+                                      overrides={"iterations": 1}, env="gan")
+    assert record["env"] == "gan" and (folder / "policies" / "kgdqn.pt").is_file()
+    publish(data_dir / "artifacts", folder.name)
+    for configured, served in (("kgdqn", "kgdqn"), ("auto", "ppo")):
+        with client_for(data_dir, policy=configured) as client:
+            assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == served
