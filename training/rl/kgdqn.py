@@ -64,6 +64,7 @@ class KGDQNPolicy(CandidatePolicy):
         self.kg_weight = nn.Linear(dim, dim, bias=False)
         self.gru = nn.GRU(dim, dim, batch_first=True)
         self._knowledge_cache: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
+        self._entity_lists: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
         self.value = mlp(2 * dim, config.hidden, 1)
         self.advantage = mlp(2 * dim, config.hidden, dim + 1, zero_last=True)
         self.alpha = nn.Parameter(torch.tensor(0.05))  # scale of the encoder's score inside A
@@ -108,12 +109,32 @@ class KGDQNPolicy(CandidatePolicy):
 
     def khop_mask(self, history_rows: torch.Tensor, candidate_rows: torch.Tensor) -> torch.Tensor:
         """True where a candidate shares a KG entity with a recent positive (or where no filter applies)."""
-        padded_history = torch.where(history_rows < 0, self.item_entities.shape[0] - 1, history_rows)
-        padded_candidates = torch.where(candidate_rows < 0, self.item_entities.shape[0] - 1, candidate_rows)
-        reached = (self.item_entities[padded_history] > 0).any(dim=1).float()  # (B, entities)
-        near = torch.einsum("bce,be->bc", (self.item_entities[padded_candidates] > 0).float(), reached) > 0
+        lists = self.entity_lists()
+        padding = self.item_entities.shape[0] - 1
+        n_entities = self.item_entities.shape[1]
+        history = lists[torch.where(history_rows < 0, padding, history_rows)].flatten(1)  # (B, H * m)
+        # One flag per entity (and a last, never-set one for padding): what the history reaches.
+        index = torch.where(history < 0, n_entities, history)
+        reached = torch.zeros(history.shape[0], n_entities + 1, dtype=torch.bool, device=history.device).scatter(
+            1, index, torch.ones_like(index, dtype=torch.bool))
+        reached[:, n_entities] = False
+        candidates = lists[torch.where(candidate_rows < 0, padding, candidate_rows)]  # (B, C, m)
+        flat = torch.where(candidates < 0, n_entities, candidates).flatten(1)
+        near = reached.gather(1, flat).view(candidates.shape).any(dim=-1)
         enough = near.sum(dim=1, keepdim=True) >= MIN_NEIGHBOURHOOD
         return near | ~enough
+
+    def entity_lists(self) -> torch.Tensor:
+        """(items + 1, m): each item's entity columns, -1 padded (m the most any item has). Looking entities up
+        by list costs the candidates' entity counts, not the KG's size (Taobao has thousands of categories)."""
+        key = ((id(self.item_entities), self.item_entities._version),)
+        if self._entity_lists is None or self._entity_lists[0] != key:
+            present = self.item_entities > 0
+            width = max(int(present.sum(dim=1).max()), 1)
+            order = torch.sort(present.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :width]
+            kept = present.gather(1, order)
+            self._entity_lists = (key, torch.where(kept, order, -1))
+        return self._entity_lists[1]
 
     def q_values(self, inputs: PolicyInputs) -> torch.Tensor:
         state = self.state(inputs.user, inputs.history_rows)

@@ -149,9 +149,13 @@ class RequestScorer:
             warnings.simplefilter("ignore")
             # eager first: what a policy caches while scoring (KG-DQN's item table) enters the trace as a constant
             expected = [policy.scores(PolicyInputs(*example)) for example in examples]
-            traced = torch.jit.trace(_ScoreModule(policy), examples[-1], check_trace=False)
-            agree = all(torch.allclose(traced(*example), scores, atol=1e-4)
-                        for example, scores in zip(examples, expected, strict=True))
+            try:
+                traced = torch.jit.trace(_ScoreModule(policy), examples[-1], check_trace=False)
+                agree = all(torch.allclose(traced(*example), scores, atol=1e-4)
+                            for example, scores in zip(examples, expected, strict=True))
+            except RuntimeError as error:  # an op the tracer cannot record: slower, still right
+                log.warning("the %s policy cannot be traced (%s); scoring eagerly", policy.name, error)
+                return
         if agree:
             self.traced = traced
         else:
