@@ -25,14 +25,14 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, beside a same-named module
 
 from ingest import movielens, taobao
 from ingest.frames import Dataset
 from training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
-from training.rl.gan_user import build_display_data, compare_user_models, train_gan_user_model
+from training.rl.gan_env import UserModel, fit_user_model
+from training.rl.gan_user import compare_user_models
 from training.rl.logreplay import LogReplayConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -57,6 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seeds = [int(s) for s in args.seeds.split(",")]
+    policies = args.policies.split(",")
     skip = set(filter(None, args.skip.split(",")))
     print(f"# policy benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores")
@@ -69,7 +70,7 @@ def main() -> None:
     if "logreplay" not in skip:
         if not args.data.is_dir():
             raise SystemExit(f"{args.data} is absent: pass --data with the MovieLens-100K folder")
-        logreplay_part(movielens.read(args.data), "movielens-100k", args.policies.split(","), seeds,
+        logreplay_part(movielens.read(args.data), "movielens-100k", policies, seeds,
                        args.out / "logreplay", None)
     if "taobao" not in skip:
         if not args.taobao.is_dir():
@@ -78,13 +79,12 @@ def main() -> None:
         print(f"taobao excerpt: {data.interactions['user_id'].nunique():,} users, "
               f"{data.interactions['item_id'].nunique():,} items, {len(data.interactions):,} events after the "
               f">= {TAOBAO_MIN_ITEM} per item and >= {TAOBAO_MIN_USER} per user filters")
-        logreplay_part(data, "taobao-userbehavior-sample", args.policies.split(","), seeds, args.out / "taobao",
+        logreplay_part(data, "taobao-userbehavior-sample", policies, seeds, args.out / "taobao",
                        TAOBAO_REPLAY)
     if not {"gan", "gan-env"} <= skip:
         started = time.perf_counter()
         movies = movielens.read(args.data)
-        display = build_display_data(movies.interactions, movies.items, movies.triples)
-        user_model = train_gan_user_model(display)
+        user_model, display = fit_user_model(movies.interactions, movies.items, movies.triples)
         print(f"GAN user model trained in {user_model.seconds:.0f} s")
         if "gan" not in skip:
             figures = compare_user_models(display, trained=user_model)
@@ -95,12 +95,12 @@ def main() -> None:
             print(f"user models part {time.perf_counter() - started:.0f} s")
         if "gan-env" not in skip:
             gan_seeds = [int(s) for s in args.gan_seeds.split(",")]
-            logreplay_part(movies, "movielens-100k", args.policies.split(","), gan_seeds, args.out / "gan",
+            logreplay_part(movies, "movielens-100k", policies, gan_seeds, args.out / "gan",
                            None, user_model=(user_model, display))
 
 
 def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[int], out: Path,
-                   config: LogReplayConfig | None, user_model: Any = None) -> None:
+                   config: LogReplayConfig | None, user_model: UserModel | None = None) -> None:
     """One dataset's log replay (or, with ``user_model``, its sessions simulated by the GAN user model): the
     table, the acceptance checks and the trained policies' scoring latency."""
     started = time.perf_counter()

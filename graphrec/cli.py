@@ -547,10 +547,9 @@ def evaluate_policy(
             name, interactions, items, triples = _load_frames(dataset, source)
             user_model = None
             if env == "gan":
-                from training.rl.gan_user import build_display_data, train_gan_user_model
+                from training.rl.gan_env import fit_user_model
 
-                display = build_display_data(interactions, items, triples)
-                user_model = (train_gan_user_model(display), display)
+                user_model = fit_user_model(interactions, items, triples)
             evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name,
                                user_model=user_model)
         else:

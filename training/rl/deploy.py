@@ -85,11 +85,9 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         raise ValueError(f"--env {env!r}: a checkpoint for the service trains in logreplay or gan")
     world = world_from_version(folder, interactions, triples)
     if env == "gan":
-        from training.rl.gan_env import UserSimulator
-        from training.rl.gan_user import build_display_data, train_gan_user_model
+        from training.rl.gan_env import UserSimulator, fit_user_model
 
-        display = build_display_data(interactions, None, triples)
-        world.simulator = UserSimulator.for_world(train_gan_user_model(display), display, world)
+        world.simulator = UserSimulator.for_world(*fit_user_model(interactions, None, triples), world)
     train, config_type = TRAINERS[name]
     config = replace(config_type(), seed=seed, **(overrides or {}))
     trained = train(world, config)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy import stats
@@ -23,6 +23,9 @@ from training.rl.kgdqn import KGDQNConfig, train_kgdqn
 from training.rl.logreplay import ReplayWorld
 from training.rl.ppo import PPOConfig, train_ppo
 from training.rl.rollout import EpisodeStats, greedy_scores, policy_scores, run_episodes
+
+if TYPE_CHECKING:
+    from training.rl.gan_env import UserModel
 
 log = logging.getLogger(__name__)
 
@@ -184,10 +187,11 @@ def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, call
 
 def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: list[str], seeds: list[int],
                        out: Path, config: Any = None, configs: dict[str, Any] | None = None,
-                       dataset: str = "dataset", user_model: Any = None) -> tuple[list[PolicyResult], list[SeedRun]]:
+                       dataset: str = "dataset",
+                       user_model: UserModel | None = None) -> tuple[list[PolicyResult], list[SeedRun]]:
     """Every seed: a new world (encoder) and every policy trained on it; the table over seeds under ``out``.
-    With ``user_model`` ((TrainedUserModel, DisplayData) from training.rl.gan_user), the GAN user model answers
-    the slates of training and evaluation alike (env "gan") instead of the logs."""
+    With ``user_model`` (training.rl.gan_env.fit_user_model), the GAN user model answers the slates of training
+    and evaluation alike (env "gan") instead of the logs."""
     from training.rl.gan_env import UserSimulator
     from training.rl.logreplay import build_world
 
@@ -199,8 +203,8 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
         log.info("seed %d: encoder %.0f s, %d training and %d test episodes", seed, world.encoder_seconds,
                  len(world.train), len(world.test))
         runs.append(run_seed(world, seed, policies, configs))
-    env = runs[0].world.env if runs and runs[0].world else "logreplay"
+    env = "logreplay" if user_model is None else "gan"
     results = summarise(runs, env)
-    what = "log replay, held-out episodes" if env == "logreplay" else "sessions simulated by the GAN user model"
+    what = "log replay, held-out episodes" if user_model is None else "sessions simulated by the GAN user model"
     write_results(results, runs, out, f"{what} on {dataset}, {len(seeds)} seeds")
     return results, runs

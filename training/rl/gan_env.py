@@ -20,12 +20,20 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 
-from training.rl.gan_user import DisplayData, TrainedUserModel
-from training.rl.logreplay import Episodes, LogReplayConfig, ReplayWorld, check_slate
+from training.rl.gan_user import DisplayData, TrainedUserModel, build_display_data, train_gan_user_model
+from training.rl.logreplay import EpisodeBatch, Episodes, LogReplayConfig, ReplayWorld, check_slate
 
 log = logging.getLogger(__name__)
+UserModel = tuple[TrainedUserModel, DisplayData]  # the trained user model and the display sets it learned from
+
+
+def fit_user_model(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame) -> UserModel:
+    """Display sets from the logs and the GAN user model trained on them (training/rl/gan_user.py)."""
+    display = build_display_data(interactions, items, triples)
+    return train_gan_user_model(display), display
 
 
 @dataclass
@@ -55,29 +63,19 @@ class UserSimulator:
         return SimulatedBatch(self, episodes, config, seed)
 
 
-class SimulatedBatch:
-    """Many users' simulated sessions stepped together: ReplayBatch's interface, answered by the user model."""
+class SimulatedBatch(EpisodeBatch):
+    """Slates answered by the user model: one click (or none) each, paid by the reward network."""
 
     def __init__(self, simulator: UserSimulator, episodes: Episodes, config: LogReplayConfig, seed: int) -> None:
+        super().__init__(episodes, config)
         self.simulator = simulator
-        self.episodes = episodes
-        self.config = config
         self.rng = np.random.default_rng(seed)
-        self.history = episodes.history.copy()
-        self.available = np.ones(episodes.candidates.shape, dtype=bool)
-        self.steps_taken = 0
         clicks = torch.from_numpy(simulator.clicks[episodes.users])
         with torch.no_grad():
             self.user_state = simulator.model.generator.initial_state(clicks)
             self.reward_state = simulator.model.reward.initial_state(clicks)
 
-    @property
-    def done(self) -> bool:
-        return self.steps_taken >= self.config.steps
-
     def step(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Show slate (B, k) of candidate positions; returns (reward per user, per-item rewards (B, k): the
-        clicked item's reward, NaN for the items not clicked)."""
         check_slate(self.available, slate)
         rows = np.arange(len(slate))[:, None]
         shown = self.simulator.item_rows[self.episodes.candidates[rows, slate]]  # display-data rows
@@ -101,8 +99,7 @@ class SimulatedBatch:
                 for state, network in ((self.user_state, model.generator), (self.reward_state, model.reward)):
                     h, c = network.advance((state[0][index], state[1][index]), picked)
                     state[0][index], state[1][index] = h, c
-            new = self.episodes.candidates[clicked, slate[clicked, choice[clicked]]]
-            self.history[clicked] = np.concatenate([new[:, None], self.history[clicked]], axis=1)[
-                :, : self.history.shape[1]]
+            for row in clicked:
+                self.join_state(row, self.episodes.candidates[row, slate[row, choice[row]], None])
         self.steps_taken += 1
         return np.nan_to_num(item_rewards, nan=0.0).sum(axis=1), item_rewards

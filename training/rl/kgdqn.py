@@ -13,6 +13,7 @@ r + gamma * mean Q_target(s', j) over the k items the online network would show 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +64,7 @@ class KGDQNPolicy(CandidatePolicy):
         self.entities = nn.Parameter(torch.randn(item_entities.shape[1], dim) * 0.01)
         self.kg_weight = nn.Linear(dim, dim, bias=False)
         self.gru = nn.GRU(dim, dim, batch_first=True)
-        self._knowledge_cache: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
-        self._entity_lists: tuple[tuple[tuple[int, int], ...], torch.Tensor] | None = None
+        self._derived: dict[str, tuple[tuple[tuple[int, int], ...], torch.Tensor]] = {}
         self.value = mlp(2 * dim, config.hidden, 1)
         self.advantage = mlp(2 * dim, config.hidden, dim + 1, zero_last=True)
         self.alpha = nn.Parameter(torch.tensor(0.05))  # scale of the encoder's score inside A
@@ -84,15 +84,19 @@ class KGDQNPolicy(CandidatePolicy):
         return self.knowledge_table()[padded]
 
     def knowledge_table(self) -> torch.Tensor:
-        """z of every item row and of the padding row, for scoring: recomputed only when a tensor it reads has
-        been replaced or changed in place (an optimiser step, load_state_dict), since per request the KG
-        aggregation costs more than the rest of the network."""
-        sources = (self.items.table, self.entities, self.kg_weight.weight, self.item_entities)
+        """z of every item row and of the padding row, for scoring: per request the KG aggregation costs more
+        than the rest of the network."""
+        return self.derived("knowledge", (self.items.table, self.entities, self.kg_weight.weight, self.item_entities),
+                            lambda: self.items.table + self.kg_weight(self.item_entities @ self.entities))
+
+    def derived(self, name: str, sources: tuple[torch.Tensor, ...],
+                compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """``compute()``, kept until one of ``sources`` is replaced or changed in place (an optimiser step,
+        load_state_dict)."""
         key = tuple((id(tensor), tensor._version) for tensor in sources)
-        if self._knowledge_cache is None or self._knowledge_cache[0] != key:
-            table = self.items.table + self.kg_weight(self.item_entities @ self.entities)
-            self._knowledge_cache = (key, table)
-        return self._knowledge_cache[1]
+        if name not in self._derived or self._derived[name][0] != key:
+            self._derived[name] = (key, compute())
+        return self._derived[name][1]
 
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         """[u, GRU over the recent positives oldest first]; padding rows (-1) are skipped wherever they are."""
@@ -126,15 +130,15 @@ class KGDQNPolicy(CandidatePolicy):
 
     def entity_lists(self) -> torch.Tensor:
         """(items + 1, m): each item's entity columns, -1 padded (m the most any item has). Looking entities up
-        by list costs the candidates' entity counts, not the KG's size (Taobao has thousands of categories)."""
-        key = ((id(self.item_entities), self.item_entities._version),)
-        if self._entity_lists is None or self._entity_lists[0] != key:
+        by list costs the candidates' entity counts, not the KG's size (969 categories on the Taobao excerpt)."""
+
+        def build() -> torch.Tensor:
             present = self.item_entities > 0
             width = max(int(present.sum(dim=1).max()), 1)
             order = torch.sort(present.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :width]
-            kept = present.gather(1, order)
-            self._entity_lists = (key, torch.where(kept, order, -1))
-        return self._entity_lists[1]
+            return torch.where(present.gather(1, order), order, -1)
+
+        return self.derived("entity lists", (self.item_entities,), build)
 
     def q_values(self, inputs: PolicyInputs) -> torch.Tensor:
         state = self.state(inputs.user, inputs.history_rows)

@@ -34,7 +34,7 @@ from training.splits import latest_split, stratified_split
 from training.topk import top_k
 
 if TYPE_CHECKING:
-    from training.rl.gan_env import SimulatedBatch, UserSimulator
+    from training.rl.gan_env import UserSimulator
 
 log = logging.getLogger(__name__)
 BEHAVIOUR_REWARDS = {"buy": 1.0, "cart": 0.6, "fav": 0.4, "pv": 0.1}  # Taobao: buy > cart > fav > pv
@@ -106,7 +106,7 @@ class ReplayWorld:
     def env(self) -> str:
         return "logreplay" if self.simulator is None else "gan"
 
-    def batch(self, episodes: Episodes, seed: int = 0) -> ReplayBatch | SimulatedBatch:
+    def batch(self, episodes: Episodes, seed: int = 0) -> EpisodeBatch:
         """The episodes stepped together: replayed from the logs, or simulated (``seed`` draws the user model's
         choices)."""
         if self.simulator is None:
@@ -211,9 +211,9 @@ def check_slate(available: np.ndarray, slate: np.ndarray) -> None:
         raise ValueError("a slate repeats an item or shows one already shown in this episode")
 
 
-class ReplayBatch:
-    """Many users' episodes stepped together (what training and evaluation use); LogReplayEnv is one of them
-    behind the gymnasium API."""
+class EpisodeBatch:
+    """Many users' episodes stepped together (what training and evaluation use): the state and what is still
+    available. Subclasses decide who answers a slate; LogReplayEnv is one episode behind the gymnasium API."""
 
     def __init__(self, episodes: Episodes, config: LogReplayConfig) -> None:
         self.episodes = episodes
@@ -228,7 +228,18 @@ class ReplayBatch:
 
     def step(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Show slate (B, k) of candidate positions; returns (reward per user, per-item rewards (B, k) with
-        NaN for misses)."""
+        NaN for the items the user did not take)."""
+        raise NotImplementedError
+
+    def join_state(self, row: int, items: np.ndarray) -> None:
+        """``items`` (candidate item rows, the first counted newest) join the row's state, newest first."""
+        self.history[row] = np.concatenate([items, self.history[row]])[: self.history.shape[1]]
+
+
+class ReplayBatch(EpisodeBatch):
+    """Slates answered by the logs: the replayed part's targets."""
+
+    def step(self, slate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         check_slate(self.available, slate)
         rows = np.arange(len(slate))[:, None]
         item_rewards = self.episodes.rewards[rows, slate]
@@ -238,8 +249,7 @@ class ReplayBatch:
         # Positives join the state newest first; within a slate the best-ranked counts as newest.
         liked = hit & (np.nan_to_num(item_rewards, nan=-np.inf) >= self.config.positive_reward)
         for row in np.flatnonzero(liked.any(axis=1)):
-            new = self.episodes.candidates[row, slate[row][liked[row]]]
-            self.history[row] = np.concatenate([new, self.history[row]])[: self.history.shape[1]]
+            self.join_state(row, self.episodes.candidates[row, slate[row][liked[row]]])
         self.steps_taken += 1
         return reward.astype(np.float64), item_rewards
 
@@ -260,7 +270,7 @@ class LogReplayEnv(gym.Env[dict, np.ndarray]):
             "history": gym.spaces.Box(-1, n_items - 1, shape=(self.config.history,), dtype=np.int64),
             "available": gym.spaces.MultiBinary(size)})
         self.action_space = gym.spaces.MultiDiscrete(np.full(self.config.slate_size, size))
-        self._batch: ReplayBatch | SimulatedBatch | None = None
+        self._batch: EpisodeBatch | None = None
 
     def _observation(self) -> dict:
         assert self._batch is not None
