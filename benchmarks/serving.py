@@ -49,11 +49,13 @@ from serving.recommender import plain_ids  # noqa: E402
 from serving.redis_embedded import EmbeddedRedis  # noqa: E402
 
 API_KEY = "bench-key"
+TIMELINE_S = 10.0
 
 
 @dataclass
 class Samples:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sent_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # s into the phase
     errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
     accepted_feedback: list[str] = field(default_factory=list)
     refused: int = 0  # feedback answered 503
@@ -72,9 +74,23 @@ class Samples:
             tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
             refused = f" ({self.refused} refused with 503)" if name == "feedback" and self.refused else ""
             print(f"  {name:<10} {total:>7,} requests {errors:>5} errors{refused} {row['rps']:7.1f}/s  {tail}")
+            if len(values) and seconds >= 2 * TIMELINE_S:  # one burst or a backlog that never drained
+                window = (np.array(self.sent_at[name]) // TIMELINE_S).astype(int)
+                tails = [np.percentile(values[window == w], 99) for w in np.unique(window)]
+                print(f"      p99 per {TIMELINE_S:g} s: " + " ".join(f"{tail:.0f}" for tail in tails))
             for when, what in self.errors[name][:3]:
                 print(f"      error at {when:6.2f} s: {what[:160]}")
         return figures
+
+
+def process_counters(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system, all threads) and major page faults of a process so far; (NaN, 0) where
+    /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan"), 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[9])
 
 
 def free_port() -> int:
@@ -145,6 +161,7 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
             if name == "feedback":
                 samples.accepted_feedback.append(json.loads(payload)["event_id"])
             samples.latencies[name].append(elapsed)
+            samples.sent_at[name].append(scheduled - started)
     except (TimeoutError, aiohttp.ClientError) as error:
         samples.errors[name].append((scheduled - started, repr(error)))
 
@@ -209,6 +226,7 @@ async def run(args: argparse.Namespace) -> dict:
                     # reported on its own, then the measured run.
                     for name, seconds in (("steady-warmup", args.warmup_seconds), ("steady", args.seconds)):
                         samples = Samples()
+                        counters_before, cpu_before = process_counters(service.process.pid), time.process_time()
                         start = time.perf_counter()
                         draws = [rng.choice(users) for _ in range(int(args.rate * seconds))]
                         await asyncio.gather(
@@ -217,9 +235,17 @@ async def run(args: argparse.Namespace) -> dict:
                             open_loop(session, samples, "explain", args.explain_rate, seconds, lambda i: (
                                 "GET", f"{url}/v1/explain?user_id={explain_pairs[i % len(explain_pairs)][0]}"
                                        f"&item_id={explain_pairs[i % len(explain_pairs)][1]}", None), start))
+                        wall = time.perf_counter() - start
                         results["phases"][name] = samples.report(
                             f"{name}: recommend {args.rate:g}/s + explain {args.explain_rate:g}/s for {seconds:g} s",
                             seconds)
+                        counters = process_counters(service.process.pid)
+                        busy = {"service_cores": (counters[0] - counters_before[0]) / wall,
+                                "load_generator_cores": (time.process_time() - cpu_before) / wall,
+                                "service_major_faults": counters[1] - counters_before[1]}
+                        results["phases"][name]["cpu"] = busy
+                        print("  CPU: service {service_cores:.2f} cores ({service_major_faults} major page faults), "
+                              "load generator {load_generator_cores:.2f} cores".format(**busy))
                 if "refresh" in phases:
                     results["phases"]["refresh"] = await refresh_phase(session, args, url, users, rng)
                 if "redis" in phases:

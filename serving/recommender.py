@@ -29,6 +29,7 @@ from graph.explain import explain as explain_paths
 from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
 from serving.artifacts import LoadedArtifacts
+from serving.candidate_pool import CandidatePool
 from serving.guard import Guard, Unavailable
 from serving.policy import GreedyPolicy, Policy, SessionState
 from serving.sessions import SessionStore, UserState
@@ -62,12 +63,6 @@ class RecommendResult:
     candidates: int
     cache: Literal["hit", "miss", "off"]
     degraded: list[str]
-
-
-@dataclass(slots=True)
-class Candidate:
-    sources: list[str] = field(default_factory=list)
-    paths: int = 0
 
 
 class RecommendationService:
@@ -169,7 +164,7 @@ class RecommendationService:
     # -- candidates ----------------------------------------------------------------------------------------
     def candidate_pool(self, user_id: Any, state: UserState, artifacts: LoadedArtifacts | None,
                        context_items: Sequence[Any], degraded: list[str],
-                       policy_state: SessionState) -> tuple[dict[Any, Candidate], str]:
+                       policy_state: SessionState) -> tuple[CandidatePool, str]:
         """Candidates before seen items are removed, and whether they came from the cache; FAISS searches
         around the query of ``policy_state`` (the same state the policy then ranks with)."""
         version = artifacts.version if artifacts else None
@@ -184,15 +179,8 @@ class RecommendationService:
                 cached, cacheable = self.sessions.fallback_candidates(user_id), False
                 degraded.append("redis")
             if cached is not None:
-                return {item: Candidate(sources, paths) for item, sources, paths in cached}, "hit"
-        found: dict[Any, Candidate] = {}
-
-        def add(item: Any, source: str, paths: int = 0) -> None:
-            entry = found.setdefault(item, Candidate())
-            if source not in entry.sources:
-                entry.sources.append(source)
-            entry.paths += paths
-
+                return cached, "hit"
+        pool = CandidatePool()
         seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
         seeds = seeds[: self.settings.candidate_max_seeds]
         if seeds:
@@ -201,7 +189,7 @@ class RecommendationService:
                     "item_ids": seeds, "max_entities": self.settings.candidate_max_entities,
                     "limit": self.settings.candidate_kg_limit}))
                 for item, paths in zip(kg["item_id"].tolist(), kg["paths"].tolist(), strict=True):
-                    add(item, "kg", int(paths))
+                    pool.add(item, "kg", int(paths))
             except Unavailable:
                 degraded.append("graph")
         if self.settings.candidate_collab and "graph" not in degraded:
@@ -209,7 +197,7 @@ class RecommendationService:
                 collab = self.graph_call(lambda store: store.candidates(user_id, source="collab",
                                                                         limit=self.settings.candidate_kg_limit))
                 for item, paths in zip(collab["item_id"].tolist(), collab["paths"].tolist(), strict=True):
-                    add(item, "collab", int(paths))
+                    pool.add(item, "collab", int(paths))
             except Unavailable:
                 degraded.append("graph")
         query = policy_state.query()
@@ -218,18 +206,15 @@ class RecommendationService:
             _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(state.seen))
             for row in rows[0]:
                 if row >= 0:
-                    add(_plain_one(artifacts.catalogue.item_ids[row]), "faiss")
-        for item in self.popular(len(state.seen) + self.settings.candidate_faiss_k):
-            if len(found) >= self.settings.candidate_faiss_k + len(state.seen):
-                break
-            add(item, "popular")
+                    pool.add(_plain_one(artifacts.catalogue.item_ids[row]), "faiss")
+        pool.top_up(self.popular(len(state.seen) + self.settings.candidate_faiss_k), "popular", set(),
+                    self.settings.candidate_faiss_k + len(state.seen))
         if cacheable:
             try:
-                self.sessions.put_candidates(  # type: ignore[union-attr]
-                    user_id, version, [[item, c.sources, c.paths] for item, c in found.items()])
+                self.sessions.put_candidates(user_id, version, pool)  # type: ignore[union-attr]
             except Unavailable:
                 degraded.append("redis")
-        return found, "miss" if cacheable else "off"
+        return pool, "miss" if cacheable else "off"
 
     def popular(self, limit: int) -> list[Any]:
         """The most interacted-with items, cached in-process (the cold-start fallback; kept when the graph
@@ -257,16 +242,15 @@ class RecommendationService:
         artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
         state, degraded = self.user_state(user_id)
         policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])
-        found, cache = self.candidate_pool(user_id, state, artifacts, context_items, degraded, policy_state)
+        pool, cache = self.candidate_pool(user_id, state, artifacts, context_items, degraded, policy_state)
         banned = set(state.seen) | set(exclude) | set(context_items)
-        found = {item: c for item, c in found.items() if item not in banned}
-        if len(found) < k:  # a heavy user can exhaust the cached pool: top up from popularity
-            for item in self.popular(k + len(banned)):
-                if item not in banned:
-                    found.setdefault(item, Candidate(["popular"]))
-        ranked = self._rank(artifacts, policy_state, found, k)
-        titles = self.titles([item for item, _ in ranked])
-        items = [Recommendation(item, score, found[item].sources, titles.get(item)) for item, score in ranked]
+        pool = pool.without(banned)
+        if len(pool) < k:  # a heavy user can exhaust the cached pool: top up from popularity
+            pool.top_up(self.popular(k + len(banned)), "popular", banned, k)
+        ranked = self._rank(artifacts, policy_state, pool, k)
+        titles = self.titles([pool.items[i] for i, _ in ranked])
+        items = [Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
+                 for i, score in ranked]
         if explain:
             for recommendation in items:
                 recommendation.reasons = self._reasons(user_id, recommendation)
@@ -277,23 +261,22 @@ class RecommendationService:
                 degraded.append("redis")
         version = artifacts.version if artifacts else None
         return RecommendResult(user_id, items, self.policy_for(artifacts).name, version,
-                               known_user=policy_state.user_vector is not None, candidates=len(found), cache=cache,
+                               known_user=policy_state.user_vector is not None, candidates=len(pool), cache=cache,
                                degraded=sorted(set(degraded)))
 
-    def _rank(self, artifacts: LoadedArtifacts | None, state: SessionState, found: dict[Any, Candidate],
-              k: int) -> list[tuple[Any, float]]:
-        items = list(found)
-        scores = np.full(len(items), -np.inf, dtype=np.float64)
-        if artifacts is not None and items:
-            rows = artifacts.item_rows(items)
+    def _rank(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
+              k: int) -> list[tuple[int, float]]:
+        """The k best positions in ``pool`` with their scores."""
+        scores = np.full(len(pool), -np.inf, dtype=np.float64)
+        if artifacts is not None and len(pool):
+            rows = artifacts.item_rows(pool.items)
             known = rows >= 0
             if known.any():
                 scores[known] = self.policy_for(artifacts).score(state, artifacts.item_vectors[rows[known]],
                                                                  rows[known])
-        paths = np.array([found[item].paths for item in items], dtype=np.float64)
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
-        order = np.lexsort((-paths, -scores))[:k]
-        return [(items[i], float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
+        order = np.lexsort((-pool.path_counts(), -scores))[:k]
+        return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
 
     def titles(self, items: list[Any]) -> dict[Any, str | None]:
         missing = [item for item in items if item not in self._titles]

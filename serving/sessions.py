@@ -3,7 +3,8 @@
     <ns>:user:<user_id>            {"seen": [...], "positive": [...]}: items the user has interacted with and
                                    their recent positive items, newest first (rebuilt from the graph on a miss)
     <ns>:session:<session_id>      {"user_id", "slate": last items shown, "events": recent feedback}
-    <ns>:cand:<user_id>            {"version", "items": [[item_id, sources, paths], ...]}: the candidate set
+    <ns>:cand:<user_id>            {"version", "items": [...], "sources": [...], "paths": [...]}: the candidate
+                                   set as columns (serving.candidate_pool)
     <ns>:feedback                  one entry per feedback event: the log that training consumes
 
 <ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s,
@@ -32,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from graphrec.settings import Settings
+from serving.candidate_pool import CandidatePool
 from serving.guard import Guard
 
 SESSION_EVENTS_KEPT = 100
@@ -91,9 +93,9 @@ class SessionStore:
         raw = self._recall(self._user_key(user_id))
         return UserState.from_json(raw) if raw else None
 
-    def fallback_candidates(self, user_id: Any) -> list[list[Any]] | None:
+    def fallback_candidates(self, user_id: Any) -> CandidatePool | None:
         raw = self._recall(self._candidates_key(user_id))
-        return json.loads(raw)["items"] if raw else None
+        return CandidatePool.from_json(raw) if raw else None
 
     # -- keys ------------------------------------------------------------------------------------------------
     def _user_key(self, user_id: Any) -> str:
@@ -120,17 +122,17 @@ class SessionStore:
         self._remember(key, raw)
         self.guard.call(lambda: self.client.set(key, raw, ex=self.settings.session_ttl_s))
 
-    def candidates(self, user_id: Any) -> list[list[Any]] | None:
+    def candidates(self, user_id: Any) -> CandidatePool | None:
         """The cached candidate set. It outlives a version swap on purpose: the graph part does not depend on
         the version, FAISS neighbours of the previous embedding are still fair candidates, and the ranking
         always uses the version being served; feedback and the TTL renew it."""
         key = self._candidates_key(user_id)
         raw = self.guard.call(lambda: self.client.get(key))
         self._remember(key, raw)
-        return json.loads(raw)["items"] if raw else None
+        return CandidatePool.from_json(raw) if raw else None
 
-    def put_candidates(self, user_id: Any, version: str | None, items: list[list[Any]]) -> None:
-        key, payload = self._candidates_key(user_id), json.dumps({"version": version, "items": items})
+    def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool) -> None:
+        key, payload = self._candidates_key(user_id), pool.to_json(version)
         self._remember(key, payload)
         self.guard.call(lambda: self.client.set(key, payload, ex=self.settings.candidate_cache_ttl_s))
 
