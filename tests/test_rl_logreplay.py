@@ -104,15 +104,20 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
                        trained.policy.score_numpy(user, first.history, first.candidates), atol=1e-5)
     with torch.no_grad():
         assert not any(p.requires_grad and p.grad is not None for p in again.parameters())
-    # The service scores one request at a time through a trace of the policy: the same scores, for an empty
-    # history, one with a gap and one cut to fewer candidates.
-    scorer = RequestScorer(again, first.history.shape[1])
+    # The service scores one request at a time through traces of the policy: the same scores, for an empty
+    # history, one with a gap and one cut to fewer candidates; asked again (the session code kept), the same.
+    scorer = RequestScorer(again, first.history.shape[1], cache_size=2)
     assert scorer.traced is not None
     histories = [np.full_like(first.history[0], -1), np.where(np.arange(first.history.shape[1]) == 1, -1,
                                                                 first.history[1]), first.history[2]]
-    for row, (history, count) in enumerate(zip(histories, (40, 40, 7), strict=True)):
-        eager = again.score_numpy(user[row:row + 1], history[None], first.candidates[row:row + 1, :count])[0]
-        assert np.allclose(scorer(user[row], history, first.candidates[row, :count]), eager, atol=1e-5)
+    for _ in range(2):
+        for row, (history, count) in enumerate(zip(histories, (40, 40, 7), strict=True)):
+            eager = again.score_numpy(user[row:row + 1], history[None], first.candidates[row:row + 1, :count])[0]
+            assert np.allclose(scorer(user[row], history, first.candidates[row, :count]), eager, atol=1e-5)
+            # another user with the same history must not get this one's code
+            other = again.score_numpy(user[row + 3:row + 4], history[None], first.candidates[row:row + 1, :count])[0]
+            assert np.allclose(scorer(user[row + 3], history, first.candidates[row, :count]), other, atol=1e-5)
+    assert scorer.cached_codes == 2
 
 
 def test_evaluate_writes_the_table_json_and_learning_curve(rated: Dataset, tmp_path: Path) -> None:

@@ -66,8 +66,11 @@ class DRRPolicy(CandidatePolicy):
     def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         return residual_action(user, self.actor(self.state(user, history_rows)))
 
-    def scores(self, inputs: PolicyInputs) -> torch.Tensor:
-        return score_action(self.action(inputs.user, inputs.history_rows), self.items, inputs.candidate_rows)
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        return self.action(user, history_rows)
+
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        return score_action(code, self.items, inputs.candidate_rows)
 
 
 def residual_action(user: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

@@ -165,13 +165,14 @@ def ctr_results(policies: list[str], seeds: list[int], users: int = 2000) -> lis
 
 def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, calls: int = 2000) -> dict[str, float]:
     """Milliseconds to score ``candidates`` items for one request as the service does (batch of one, no grad,
-    the traced RequestScorer), over ``calls`` requests drawn from the test episodes: p50 and p99."""
+    the traced RequestScorer), over ``calls`` requests drawn from the test episodes: p50 and p99. No session
+    code is kept between calls: every request runs the whole network, as a session's first request does."""
     import torch
 
     from training.rl.nets import RequestScorer
 
     torch.set_num_threads(1)  # one request runs on one handler thread
-    scorer = RequestScorer(policy, world.test.history.shape[1])
+    scorer = RequestScorer(policy, world.test.history.shape[1], cache_size=0)
     rng = np.random.default_rng(0)
     timings = []
     for _ in range(calls):

@@ -140,17 +140,24 @@ class KGDQNPolicy(CandidatePolicy):
 
         return self.derived("entity lists", (self.item_entities,), build)
 
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        """[V(s), phi(s)]: all that Q needs from the state."""
+        state = self.state(user, history_rows)
+        return torch.cat([self.value(state), self.advantage(state)], dim=-1)
+
     def q_values(self, inputs: PolicyInputs) -> torch.Tensor:
-        state = self.state(inputs.user, inputs.history_rows)
-        phi = self.advantage(state)
+        return self.q_from_code(self.session_code(inputs.user, inputs.history_rows), inputs)
+
+    def q_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        value, phi = code[:, :1], code[:, 1:]
         dim = self.items.dim
         knowledge = self.knowledge_vectors(inputs.candidate_rows)
         advantage = self.alpha * self.greedy_scores(inputs) + (knowledge * phi[:, None, :dim]).sum(-1) \
             + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
-        return self.value(state) + advantage - advantage.mean(dim=1, keepdim=True)
+        return value + advantage - advantage.mean(dim=1, keepdim=True)
 
-    def scores(self, inputs: PolicyInputs) -> torch.Tensor:
-        q = self.q_values(inputs)
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        q = self.q_from_code(code, inputs)
         if not self.config.khop_filter:
             return q
         return q + OUTSIDE_HOPS * (~self.khop_mask(inputs.history_rows, inputs.candidate_rows)).float()

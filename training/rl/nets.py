@@ -9,8 +9,10 @@ vector. Scores start at the encoder's own ranking (the greedy policy) and traini
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
 from abc import abstractmethod
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -85,7 +87,12 @@ class PolicyInputs:
 
 
 class CandidatePolicy(nn.Module):
-    """Base of the RL policies: the item table plus a typed config; subclasses define ``scores``."""
+    """Base of the RL policies: the item table plus a typed config.
+
+    Scoring is two steps: ``session_code`` is what the scores need from the session (user vector and
+    history) as one (B, S) tensor, and ``scores_from_code`` scores the candidates with it. A session's
+    history changes only with its feedback, so the service keeps recent codes (RequestScorer) and most
+    requests skip the state network (KG-DQN's GRU was half of its scoring time)."""
 
     name: ClassVar[str]
 
@@ -97,7 +104,13 @@ class CandidatePolicy(nn.Module):
         self.items = ItemTable(item_vectors, item_quality)
 
     @abstractmethod
-    def scores(self, inputs: PolicyInputs) -> torch.Tensor: ...
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor: ...
+
+    def scores(self, inputs: PolicyInputs) -> torch.Tensor:
+        return self.scores_from_code(self.session_code(inputs.user, inputs.history_rows), inputs)
 
     def forward(self, inputs: PolicyInputs) -> torch.Tensor:
         return self.scores(inputs)
@@ -115,51 +128,72 @@ class CandidatePolicy(nn.Module):
         return self.scores(PolicyInputs.from_arrays(user, history_rows, candidate_rows)).numpy()
 
 
-class _ScoreModule(nn.Module):
-    """``policy.scores`` over plain tensors, the signature torch.jit.trace needs."""
+class _CodeModule(nn.Module):
+    """``policy.session_code`` over plain tensors, the signature torch.jit.trace needs."""
 
     def __init__(self, policy: CandidatePolicy) -> None:
         super().__init__()
         self.policy = policy
 
-    def forward(self, user: torch.Tensor, history_rows: torch.Tensor, candidate_rows: torch.Tensor) -> torch.Tensor:
-        return self.policy.scores(PolicyInputs(user, history_rows, candidate_rows))
+    def forward(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        return self.policy.session_code(user, history_rows)
+
+
+class _ScoreModule(_CodeModule):
+    """``policy.scores_from_code`` over plain tensors."""
+
+    def forward(self, code: torch.Tensor, user: torch.Tensor, history_rows: torch.Tensor,  # type: ignore[override]
+                candidate_rows: torch.Tensor) -> torch.Tensor:
+        return self.policy.scores_from_code(code, PolicyInputs(user, history_rows, candidate_rows))
 
 
 class RequestScorer:
-    """One request's scores (a batch of one) from a TorchScript trace of the policy, for the service.
+    """One request's scores (a batch of one) from TorchScript traces of the policy, for the service.
 
     The service scores from several handler threads. An eager forward gives up and retakes the GIL around each
     of its ~100 small ops, and each retake can wait a switch interval (5 ms) behind another thread's Python:
-    at 200 requests/s the KG-DQN's p99 went to seconds. The traced graph runs in C++ and takes the GIL once per
-    call. A trace records one batch size and no Python branches, so it is checked against the eager policy on
-    varied histories and candidate counts; if they disagree the eager policy scores, with a warning."""
+    at 200 requests/s the KG-DQN's p99 went to seconds. A traced graph runs in C++ and takes the GIL once per
+    call. A trace records one batch size and no Python branches, so the traces are checked against the eager
+    policy on varied histories and candidate counts; if they disagree the eager policy scores, with a warning.
 
-    def __init__(self, policy: CandidatePolicy, history: int, checks: int = 8) -> None:
+    The session codes of the last ``cache_size`` (user vector, history) pairs are kept: a session asks again
+    and again with the same history until its feedback changes it, and the state network is the larger part
+    of the work for KG-DQN. The key is the exact input bytes, so a hit returns what the network would."""
+
+    def __init__(self, policy: CandidatePolicy, history: int, checks: int = 8, cache_size: int = 10_000) -> None:
         policy.eval()
         self.policy = policy
         self.history = history
+        self.cache_size = cache_size
+        self._codes: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._codes_lock = threading.Lock()
         rng = np.random.default_rng(0)
         examples = [self._example(rng, filled, count) for filled, count in
                     zip(np.linspace(0, history, checks).astype(int), np.linspace(1, 300, checks).astype(int),
                         strict=True)]
-        self.traced: torch.jit.ScriptModule | None = None
+        self.traced: tuple[torch.jit.ScriptModule, torch.jit.ScriptModule] | None = None
         with torch.no_grad(), warnings.catch_warnings():
-            # deprecation and tracer warnings: the trace is checked below instead
+            # deprecation and tracer warnings: the traces are checked below instead
             warnings.simplefilter("ignore")
             # eager first: what a policy caches while scoring (KG-DQN's item table) enters the trace as a constant
             expected = [policy.scores(PolicyInputs(*example)) for example in examples]
             try:
-                traced = torch.jit.trace(_ScoreModule(policy), examples[-1], check_trace=False)
-                agree = all(torch.allclose(traced(*example), scores, atol=1e-4)
+                session = examples[-1][:2]
+                code = torch.jit.trace(_CodeModule(policy), session, check_trace=False)
+                score = torch.jit.trace(_ScoreModule(policy), (code(*session), *examples[-1]), check_trace=False)
+                agree = all(torch.allclose(score(code(*example[:2]), *example), scores, atol=1e-4)
                             for example, scores in zip(examples, expected, strict=True))
             except RuntimeError as error:  # an op the tracer cannot record: slower, still right
                 log.warning("the %s policy cannot be traced (%s); scoring eagerly", policy.name, error)
                 return
         if agree:
-            self.traced = traced
+            self.traced = code, score
         else:
             log.warning("the traced %s policy disagrees with the eager one; scoring eagerly", policy.name)
+
+    @property
+    def cached_codes(self) -> int:
+        return len(self._codes)
 
     def _example(self, rng: np.random.Generator, filled: int, count: int) -> tuple[torch.Tensor, ...]:
         items = self.policy.items.table.shape[0] - 1
@@ -173,12 +207,24 @@ class RequestScorer:
     def __call__(self, user: np.ndarray, history_rows: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
         """Scores (C,) for one user vector (d,), history rows (H,) newest first and candidate rows (C,)."""
         # Shaped in NumPy and wrapped without copies: every torch op called from Python gives up the GIL once.
-        inputs = (torch.from_numpy(np.ascontiguousarray(user[None], dtype=np.float32)),
-                  torch.from_numpy(np.ascontiguousarray(history_rows[None], dtype=np.int64)),
-                  torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64)))
+        user = np.ascontiguousarray(user[None], dtype=np.float32)
+        history_rows = np.ascontiguousarray(history_rows[None], dtype=np.int64)
+        inputs = PolicyInputs(torch.from_numpy(user), torch.from_numpy(history_rows),
+                              torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64)))
+        key = user.tobytes() + history_rows.tobytes()
+        with self._codes_lock:
+            code = self._codes.get(key)
+            if code is not None:
+                self._codes.move_to_end(key)
+        if code is None:
+            code = (self.traced[0] if self.traced else self.policy.session_code)(inputs.user, inputs.history_rows)
+            with self._codes_lock:
+                self._codes[key] = code
+                while len(self._codes) > self.cache_size:
+                    self._codes.popitem(last=False)
         if self.traced is None:
-            return self.policy.scores(PolicyInputs(*inputs)).numpy()[0]
-        return self.traced(*inputs).numpy()[0]
+            return self.policy.scores_from_code(code, inputs).numpy()[0]
+        return self.traced[1](code, inputs.user, inputs.history_rows, inputs.candidate_rows).numpy()[0]
 
 
 def save_policy(policy: CandidatePolicy, path: Path) -> None:

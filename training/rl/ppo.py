@@ -60,11 +60,13 @@ class PPOPolicy(CandidatePolicy):
     def build(cls, item_vectors: np.ndarray, item_quality: np.ndarray, config: PPOConfig, **_: Any) -> PPOPolicy:
         return cls(item_vectors, item_quality, config)
 
-    def scores(self, inputs: PolicyInputs) -> torch.Tensor:
-        history = self.items(inputs.history_rows)
-        mask = (inputs.history_rows >= 0).float()
-        action = residual_action(inputs.user, self.actor(self.actor_state(inputs.user, history, mask)))
-        return score_action(action, self.items, inputs.candidate_rows)
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        """The actor's action vector."""
+        state = self.actor_state(user, self.items(history_rows), (history_rows >= 0).float())
+        return residual_action(user, self.actor(state))
+
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        return score_action(code, self.items, inputs.candidate_rows)
 
     def state_value(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         state = self.value_state(user, self.items(history_rows), (history_rows >= 0).float())
