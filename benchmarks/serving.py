@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -194,6 +195,11 @@ async def run(args: argparse.Namespace) -> dict:
                      "data_dir": str(args.data_dir), "users": len(users), "items": len(items), "phases": {}}
     phases = args.phases.split(",") if args.phases != "all" else ["cold", "warm", "steady", "refresh", "redis"]
     timeout = aiohttp.ClientTimeout(total=30)
+    # The generator imports what the service does (pandas, torch, FAISS); a full collection walking those
+    # objects stalled it for up to 190 ms mid-phase, and every request scheduled meanwhile counted the stall as
+    # the service's latency. Frozen objects are not walked again (the service does the same at start).
+    gc.collect()
+    gc.freeze()
     try:
         async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as session:
             if "cold" in phases or "warm" in phases:
