@@ -7,6 +7,8 @@ Phases (each prints requests, errors, throughput and p50/p95/p99 per endpoint):
   cold      /v1/recommend, each request a user not asked before (candidate cache empty, no warming), at
             --cold-rate
   warm      the same users again (candidates from the Redis cache), at --rate
+  sequential the same users, cached, one request at a time (3 passes): latency without queueing and the
+            service's CPU per request (what a policy adds to each cached request)
   (the phases below run on a fresh service that warmed its cache at start, as `graphrec serve` does)
   steady    /v1/recommend (k=10, known users drawn at random) at --rate with /v1/explain at --explain-rate
   refresh   steady load while POST /v1/admin/refresh retrains, publishes and the service swaps versions
@@ -171,6 +173,30 @@ def recommend_call(url: str, users: list, k: int = 10):  # type: ignore[no-untyp
     return lambda i: ("POST", f"{url}/v1/recommend", {"user_id": users[i % len(users)], "k": k})
 
 
+async def sequential_phase(session: aiohttp.ClientSession, service: Service, users: list, cached: bool,
+                           passes: int = 3) -> dict[str, float]:
+    """``passes`` over ``users``, one request at a time, once their candidates are cached."""
+    if not cached:
+        for user in users:
+            async with session.post(f"{service.url}/v1/recommend", json={"user_id": user, "k": 10}) as answer:
+                answer.raise_for_status()
+    cpu_before = process_counters(service.process.pid)[0]
+    latencies = []
+    for user in users * passes:
+        started = time.perf_counter()
+        async with session.post(f"{service.url}/v1/recommend", json={"user_id": user, "k": 10}) as answer:
+            answer.raise_for_status()
+            await answer.read()
+        latencies.append((time.perf_counter() - started) * 1_000)
+    figures = {"requests": len(latencies), "p50": float(np.percentile(latencies, 50)),
+               "p99": float(np.percentile(latencies, 99)),
+               "service_cpu_ms_per_request": (process_counters(service.process.pid)[0] - cpu_before) * 1_000
+               / len(latencies)}
+    print("\nsequential: {requests:,} cached requests one at a time: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+          "service CPU {service_cpu_ms_per_request:.2f} ms per request".format(**figures))
+    return figures
+
+
 async def run(args: argparse.Namespace) -> dict:
     settings = Settings(data_dir=args.data_dir)
     from graph.factory import open_store
@@ -193,7 +219,8 @@ async def run(args: argparse.Namespace) -> dict:
     log = Path(args.data_dir) / "bench-service.log"
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": datetime.now(UTC).isoformat(),
                      "data_dir": str(args.data_dir), "users": len(users), "items": len(items), "phases": {}}
-    phases = args.phases.split(",") if args.phases != "all" else ["cold", "warm", "steady", "refresh", "redis"]
+    every = ["cold", "warm", "sequential", "steady", "refresh", "redis"]
+    phases = args.phases.split(",") if args.phases != "all" else every
     timeout = aiohttp.ClientTimeout(total=30)
     # The generator imports what the service does (pandas, torch, FAISS); a full collection walking those
     # objects stalled it for up to 190 ms mid-phase, and every request scheduled meanwhile counted the stall as
@@ -202,19 +229,24 @@ async def run(args: argparse.Namespace) -> dict:
     gc.freeze()
     try:
         async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as session:
-            if "cold" in phases or "warm" in phases:
+            if {"cold", "warm", "sequential"} & set(phases):
                 service = Service(Path(args.data_dir), bench_redis.url, log, warm=False)
                 try:
                     ready = await service.ready(session)
                     print(f"service (no cache warming) ready: {ready['status']}, version {ready['artifact_version']}")
                     sample = rng.sample(users, min(len(users), int(args.cold_rate * args.cold_seconds)))
                     for name, rate in (("cold", args.cold_rate), ("warm", args.rate)):
+                        if name not in phases:
+                            continue
                         seconds = len(sample) / rate
                         samples = Samples()
                         await open_loop(session, samples, "recommend", rate, seconds,
                                         recommend_call(service.url, sample), time.perf_counter())
                         results["phases"][name] = samples.report(
                             f"{name}: {len(sample):,} users once each at {rate:g}/s", seconds)
+                    if "sequential" in phases:
+                        results["phases"]["sequential"] = await sequential_phase(session, service, sample,
+                                                                                 cached="cold" in phases)
                 finally:
                     service.stop()
                 bench_redis_client.flushall()
@@ -345,7 +377,8 @@ async def redis_phase(session: aiohttp.ClientSession, args: argparse.Namespace, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=Path("var/synthetic-1m"))
-    parser.add_argument("--phases", default="all", help="all, or a comma list of cold,warm,steady,refresh,redis")
+    parser.add_argument("--phases", default="all",
+                        help="all, or a comma list of cold,warm,sequential,steady,refresh,redis")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--warmup-seconds", type=float, default=10)
