@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 # This script's name shadows the `serving` package when Python puts its folder first on the path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -176,17 +177,19 @@ def recommend_call(url: str, users: list, k: int = 10):  # type: ignore[no-untyp
 async def sequential_phase(session: aiohttp.ClientSession, service: Service, users: list, cached: bool,
                            passes: int = 3) -> dict[str, float]:
     """``passes`` over ``users``, one request at a time, once their candidates are cached."""
+    async def recommend(user: Any) -> None:
+        async with session.post(f"{service.url}/v1/recommend", json={"user_id": user, "k": 10}) as answer:
+            answer.raise_for_status()
+            await answer.read()
+
     if not cached:
         for user in users:
-            async with session.post(f"{service.url}/v1/recommend", json={"user_id": user, "k": 10}) as answer:
-                answer.raise_for_status()
+            await recommend(user)
     cpu_before = process_counters(service.process.pid)[0]
     latencies = []
     for user in users * passes:
         started = time.perf_counter()
-        async with session.post(f"{service.url}/v1/recommend", json={"user_id": user, "k": 10}) as answer:
-            answer.raise_for_status()
-            await answer.read()
+        await recommend(user)
         latencies.append((time.perf_counter() - started) * 1_000)
     figures = {"requests": len(latencies), "p50": float(np.percentile(latencies, 50)),
                "p99": float(np.percentile(latencies, 99)),

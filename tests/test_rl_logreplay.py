@@ -107,7 +107,7 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
     # The service scores one request at a time through traces of the policy: the same scores, for an empty
     # history, one with a gap and one cut to fewer candidates; asked again (the session code kept), the same.
     scorer = RequestScorer(again, first.history.shape[1], cache_size=2)
-    assert scorer.traced is not None
+    assert scorer.traced
     histories = [np.full_like(first.history[0], -1), np.where(np.arange(first.history.shape[1]) == 1, -1,
                                                                 first.history[1]), first.history[2]]
     for _ in range(2):

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
 from training.rl.logreplay import ReplayWorld, slate_from_scores
-from training.rl.nets import CandidatePolicy, DRRAveState, ItemTable, PolicyInputs, mlp
+from training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action
 from training.rl.replay_buffer import ReplayBuffer
 from training.rl.rollout import split_validation
 
@@ -46,7 +46,7 @@ class DRRConfig:
     seed: int = 0
 
 
-class DRRPolicy(CandidatePolicy):
+class DRRPolicy(ActionPolicy):
     name = "drr"
     config_type = DRRConfig
 
@@ -61,28 +61,7 @@ class DRRPolicy(CandidatePolicy):
         return cls(item_vectors, item_quality, config)
 
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return self.state_module(user, self.items(history_rows), (history_rows >= 0).float())
-
-    def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return residual_action(user, self.actor(self.state(user, history_rows)))
-
-    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return self.action(user, history_rows)
-
-    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
-        return score_action(code, self.items, inputs.candidate_rows)
-
-
-def residual_action(user: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """[u, 0] + residual: the greedy action (the user's vector, no weight on quality) moved by the actor."""
-    return torch.cat([user, torch.zeros_like(user[:, :1])], dim=-1) + residual
-
-
-def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:
-    """(B, d + 1) action vectors against the candidates' [e_i, q_i]: (B, C) scores."""
-    dim = items.dim
-    vectors = (items(candidate_rows) * action[:, None, :dim]).sum(-1)
-    return vectors + action[:, dim:] * items.item_quality(candidate_rows)
+        return self.state_module.over_rows(user, history_rows, self.items)
 
 
 class DRRCritic(nn.Module):
@@ -95,7 +74,7 @@ class DRRCritic(nn.Module):
         self.q = mlp(self.state_module.out_dim + dim + 1, config.hidden, 1)
 
     def forward(self, user: torch.Tensor, history_rows: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        state = self.state_module(user, self.items(history_rows), (history_rows >= 0).float())
+        state = self.state_module.over_rows(user, history_rows, self.items)
         return self.q(torch.cat([state, action], dim=-1)).squeeze(-1)
 
 

@@ -63,6 +63,10 @@ class DRRAveState(nn.Module):
         mean = (weights.unsqueeze(-1) * history).sum(1) / weights.sum(1, keepdim=True).clamp(min=1e-6)
         return torch.cat([user, mean, user * mean], dim=-1)
 
+    def over_rows(self, user: torch.Tensor, history_rows: torch.Tensor, items: ItemTable) -> torch.Tensor:
+        """The state of history rows (-1 for padding) looked up in ``items``."""
+        return self(user, items(history_rows), (history_rows >= 0).float())
+
 
 def mlp(inputs: int, hidden: int, outputs: int, zero_last: bool = False) -> nn.Sequential:
     last = nn.Linear(hidden, outputs)
@@ -128,6 +132,38 @@ class CandidatePolicy(nn.Module):
         return self.scores(PolicyInputs.from_arrays(user, history_rows, candidate_rows)).numpy()
 
 
+class ActionPolicy(CandidatePolicy):
+    """A policy whose session code is one action vector [w, w_q], the greedy action [u, 0] moved by an actor
+    over the session's state; a candidate scores w . e_i + w_q q_i (DRR, PPO). Subclasses define ``state``
+    and the ``actor`` network."""
+
+    actor: nn.Module
+
+    @abstractmethod
+    def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor: ...
+
+    def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        return residual_action(user, self.actor(self.state(user, history_rows)))
+
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        return self.action(user, history_rows)
+
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        return score_action(code, self.items, inputs.candidate_rows)
+
+
+def residual_action(user: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """[u, 0] + residual: the greedy action (the user's vector, no weight on quality) moved by the actor."""
+    return torch.cat([user, torch.zeros_like(user[:, :1])], dim=-1) + residual
+
+
+def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:
+    """(B, d + 1) action vectors against the candidates' [e_i, q_i]: (B, C) scores."""
+    dim = items.dim
+    vectors = (items(candidate_rows) * action[:, None, :dim]).sum(-1)
+    return vectors + action[:, dim:] * items.item_quality(candidate_rows)
+
+
 class _CodeModule(nn.Module):
     """``policy.session_code`` over plain tensors, the signature torch.jit.trace needs."""
 
@@ -154,7 +190,8 @@ class RequestScorer:
     of its ~100 small ops, and each retake can wait a switch interval (5 ms) behind another thread's Python:
     at 200 requests/s the KG-DQN's p99 went to seconds. A traced graph runs in C++ and takes the GIL once per
     call. A trace records one batch size and no Python branches, so the traces are checked against the eager
-    policy on varied histories and candidate counts; if they disagree the eager policy scores, with a warning.
+    policy on varied histories and candidate counts; if they disagree the eager policy scores (``traced`` is
+    False), with a warning.
 
     The session codes of the last ``cache_size`` (user vector, history) pairs are kept: a session asks again
     and again with the same history until its feedback changes it, and the state network is the larger part
@@ -171,7 +208,10 @@ class RequestScorer:
         examples = [self._example(rng, filled, count) for filled, count in
                     zip(np.linspace(0, history, checks).astype(int), np.linspace(1, 300, checks).astype(int),
                         strict=True)]
-        self.traced: tuple[torch.jit.ScriptModule, torch.jit.ScriptModule] | None = None
+        # eager until the traces are recorded and agree with it
+        self.code: nn.Module = _CodeModule(policy)
+        self.score: nn.Module = _ScoreModule(policy)
+        self.traced = False
         with torch.no_grad(), warnings.catch_warnings():
             # deprecation and tracer warnings: the traces are checked below instead
             warnings.simplefilter("ignore")
@@ -179,15 +219,15 @@ class RequestScorer:
             expected = [policy.scores(PolicyInputs(*example)) for example in examples]
             try:
                 session = examples[-1][:2]
-                code = torch.jit.trace(_CodeModule(policy), session, check_trace=False)
-                score = torch.jit.trace(_ScoreModule(policy), (code(*session), *examples[-1]), check_trace=False)
+                code = torch.jit.trace(self.code, session, check_trace=False)
+                score = torch.jit.trace(self.score, (code(*session), *examples[-1]), check_trace=False)
                 agree = all(torch.allclose(score(code(*example[:2]), *example), scores, atol=1e-4)
                             for example, scores in zip(examples, expected, strict=True))
             except RuntimeError as error:  # an op the tracer cannot record: slower, still right
                 log.warning("the %s policy cannot be traced (%s); scoring eagerly", policy.name, error)
                 return
         if agree:
-            self.traced = code, score
+            self.code, self.score, self.traced = code, score, True
         else:
             log.warning("the traced %s policy disagrees with the eager one; scoring eagerly", policy.name)
 
@@ -209,22 +249,20 @@ class RequestScorer:
         # Shaped in NumPy and wrapped without copies: every torch op called from Python gives up the GIL once.
         user = np.ascontiguousarray(user[None], dtype=np.float32)
         history_rows = np.ascontiguousarray(history_rows[None], dtype=np.int64)
-        inputs = PolicyInputs(torch.from_numpy(user), torch.from_numpy(history_rows),
-                              torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64)))
+        session = torch.from_numpy(user), torch.from_numpy(history_rows)
         key = user.tobytes() + history_rows.tobytes()
         with self._codes_lock:
             code = self._codes.get(key)
             if code is not None:
                 self._codes.move_to_end(key)
         if code is None:
-            code = (self.traced[0] if self.traced else self.policy.session_code)(inputs.user, inputs.history_rows)
+            code = self.code(*session)
             with self._codes_lock:
                 self._codes[key] = code
                 while len(self._codes) > self.cache_size:
                     self._codes.popitem(last=False)
-        if self.traced is None:
-            return self.policy.scores_from_code(code, inputs).numpy()[0]
-        return self.traced[1](code, inputs.user, inputs.history_rows, inputs.candidate_rows).numpy()[0]
+        candidates = torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64))
+        return self.score(code, *session, candidates).numpy()[0]
 
 
 def save_policy(policy: CandidatePolicy, path: Path) -> None:

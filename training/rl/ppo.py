@@ -20,9 +20,8 @@ from torch import nn
 from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.drr import residual_action, score_action
 from training.rl.logreplay import ReplayWorld
-from training.rl.nets import CandidatePolicy, DRRAveState, PolicyInputs, mlp
+from training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
 from training.rl.rollout import split_validation
 
 
@@ -44,7 +43,7 @@ class PPOConfig:
     seed: int = 0
 
 
-class PPOPolicy(CandidatePolicy):
+class PPOPolicy(ActionPolicy):
     name = "ppo"
     config_type = PPOConfig
 
@@ -60,16 +59,12 @@ class PPOPolicy(CandidatePolicy):
     def build(cls, item_vectors: np.ndarray, item_quality: np.ndarray, config: PPOConfig, **_: Any) -> PPOPolicy:
         return cls(item_vectors, item_quality, config)
 
-    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        """The actor's action vector."""
-        state = self.actor_state(user, self.items(history_rows), (history_rows >= 0).float())
-        return residual_action(user, self.actor(state))
-
-    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
-        return score_action(code, self.items, inputs.candidate_rows)
+    def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        """The actor's state."""
+        return self.actor_state.over_rows(user, history_rows, self.items)
 
     def state_value(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        state = self.value_state(user, self.items(history_rows), (history_rows >= 0).float())
+        state = self.value_state.over_rows(user, history_rows, self.items)
         return self.value(state).squeeze(-1)
 
 
