@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the
     # event loop waits behind all of them (40, the default of the thread pool, gave p99 ~200 ms at 100 req/s).
     serve_threads: int = Field(8, ge=1, le=256)
+    # How long a thread holding the GIL runs before a waiting one may take it (Python's default is 5 ms). Each
+    # request gives the GIL up and takes it back several times (Redis replies, traced scoring, the hand-offs
+    # to and from the event loop), and each time it could wait a whole interval behind a busy thread; at
+    # 200 req/s that built queues lasting seconds (recommend p99 80-740 ms in half the runs with KG-DQN).
+    serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65_535)
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")

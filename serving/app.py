@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,7 +37,10 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
         app.state.resources = resources or open_resources(settings or Settings())
-        anyio.to_thread.current_default_thread_limiter().total_tokens = app.state.resources.settings.serve_threads
+        served = app.state.resources.settings
+        anyio.to_thread.current_default_thread_limiter().total_tokens = served.serve_threads
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(served.serve_switch_interval_ms / 1000)
         # The libraries loaded by now (torch, pandas, FAISS) leave ~400k long-lived objects; a full collection
         # walking them held the GIL for ~190 ms, a stall every request in flight paid. Frozen objects are not
         # scanned again.
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
         try:
             yield
         finally:
+            sys.setswitchinterval(switch_interval)
             if owned:
                 app.state.resources.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,14 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert 'graphrec_request_seconds_count{method="POST",route="/v1/recommend",status="200"} 2.0' in text
     assert "graphrec_candidate_cache_hit_rate 0.5" in text
     assert f'graphrec_artifact_version_info{{version="{ready["artifact_version"]}"}} 1.0' in text
+
+
+def test_the_service_shortens_the_gil_switch_interval_while_it_serves(data_dir: Path) -> None:
+    before = sys.getswitchinterval()
+    with client_for(data_dir, serve_switch_interval_ms=0.5) as client:
+        assert client.get("/healthz").status_code == 200
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+    assert sys.getswitchinterval() == before
 
 
 def test_admin_routes_need_the_key(client: TestClient, data_dir: Path) -> None:
