@@ -124,11 +124,13 @@ def report_acceptance(results: list[PolicyResult]) -> None:
     for r in results:
         if r.policy == "greedy":
             continue
-        separated = r.ci95_low > greedy.ci95_high
+        if len(r.seeds) < 2:  # one seed has no interval to compare
+            verdict = "one seed, no confidence interval"
+        else:
+            verdict = "CIs do not overlap" if r.ci95_low > greedy.ci95_high else "CIs overlap"
         ndcg_change = (r.ndcg_at_10 - greedy.ndcg_at_10) / greedy.ndcg_at_10
         print(f"{r.policy}: return {r.mean_return:.4f} vs greedy {greedy.mean_return:.4f} "
-              f"({'CIs do not overlap' if separated else 'CIs overlap'}); NDCG@10 {ndcg_change:+.1%} vs greedy; "
-              f"training {r.train_seconds:.0f} s per seed")
+              f"({verdict}); NDCG@10 {ndcg_change:+.1%} vs greedy; training {r.train_seconds:.0f} s per seed")
 
 
 if __name__ == "__main__":
