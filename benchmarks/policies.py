@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from ingest import movielens, taobao
 from ingest.frames import Dataset
+from training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
 from training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
 from training.rl.gan_env import UserModel, fit_user_model
 from training.rl.gan_user import compare_user_models
@@ -66,6 +67,12 @@ def main() -> None:
         results = ctr_results(["linucb", "thompson", "popularity", "random"], [1, 2, 3])
         write_results(results, None, args.out / "ctr", "CTR simulator: 2,000 users x 10 steps, 3 seeds")
         print((args.out / "ctr" / "results.md").read_text())
+        # The simulator's context (10 products), then one as wide as the candidates (200 products).
+        for policy in ("linucb", "thompson"):
+            for products in (10, 200):
+                figures = bandit_scoring_latency(policy, products=products)
+                print(f"scoring 200 candidates, {policy}, context of {products + 1} features: "
+                      f"p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
         print(f"ctr part {time.perf_counter() - started:.0f} s")
     if "logreplay" not in skip:
         if not args.data.is_dir():

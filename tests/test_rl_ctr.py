@@ -37,3 +37,19 @@ def test_linucb_beats_popularity_and_random_in_ctr_with_confidence_intervals() -
                                             seeds=[1, 2, 3])}
     for baseline in ("popularity", "random"):
         assert results["linucb"].ci95_low > results[baseline].ci95_high, results
+
+
+def test_linucb_scores_are_the_textbook_formula_after_updates() -> None:
+    arms, dim = 4, 3
+    policy = LinUCB(arms, dim)
+    rng = np.random.default_rng(1)
+    designs, rewards = [np.eye(dim) for _ in range(arms)], [np.zeros(dim) for _ in range(arms)]
+    for _ in range(50):
+        x, arm, reward = rng.random(dim), int(rng.integers(arms)), float(rng.random() < 0.3)
+        policy.update(x, arm, reward)
+        designs[arm] += np.outer(x, x)
+        rewards[arm] += reward * x
+    x = rng.random(dim)
+    expected = [np.linalg.solve(a, b) @ x + policy.config.alpha * np.sqrt(x @ np.linalg.solve(a, x))
+                for a, b in zip(designs, rewards, strict=True)]
+    assert np.allclose(policy.scores(x), expected)
