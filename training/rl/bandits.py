@@ -42,7 +42,7 @@ class LinUCB:
     def scores(self, x: np.ndarray) -> np.ndarray:
         arms, dim = self.b.shape
         # A_a^-1 x for every arm as one matrix-vector product over the stacked inverses (one BLAS call). An
-        # einsum over three float64 operands took 15 ms for 200 arms of 201 features; this takes ~1.1 ms.
+        # einsum over three float64 operands took 15 ms (p50) for 200 arms of 201 features; this takes 1.9 ms.
         x32 = x.astype(np.float32)
         inverse_x = (self._inverse_for_scoring.reshape(arms * dim, dim) @ x32).reshape(arms, dim)
         width = np.sqrt(np.maximum(inverse_x @ x32, 0.0))  # rounding can leave x' A^-1 x a hair below 0
