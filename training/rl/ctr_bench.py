@@ -11,7 +11,9 @@ from scipy import stats
 from training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
 from training.rl.ctr_env import CTRConfig, CTREnv
 
-POLICIES = {"linucb": LinUCB, "thompson": LogisticThompson, "popularity": Popularity, "random": RandomPolicy}
+Bandit = LinUCB | LogisticThompson | Popularity | RandomPolicy
+POLICIES: dict[str, type[Bandit]] = {"linucb": LinUCB, "thompson": LogisticThompson, "popularity": Popularity,
+                                     "random": RandomPolicy}
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,16 @@ class CTRResult:
     per_seed: tuple[float, ...]
 
 
+def make_policy(policy_name: str, arms: int, dim: int, seed: int) -> Bandit:
+    """A fresh bandit; the ones that draw random numbers take ``seed``."""
+    cls = POLICIES[policy_name]
+    return cls(arms, dim, seed=seed) if cls in (LogisticThompson, RandomPolicy) else cls(arms, dim)
+
+
 def run_ctr(policy_name: str, config: CTRConfig, users: int, seed: int) -> float:
     """Clicks per recommendation over ``users`` episodes, the policy learning online from the first one."""
     env = CTREnv(config)
-    dim = config.products + 1
-    cls = POLICIES[policy_name]
-    policy = cls(config.products, dim, seed=seed) if cls in (LogisticThompson, RandomPolicy) else cls(
-        config.products, dim)
+    policy = make_policy(policy_name, config.products, config.products + 1, seed)
     clicks = shown = 0
     for user in range(users):
         views, _ = env.reset(seed=seed * 1_000_003 + user)
@@ -59,15 +64,12 @@ def compare(policies: list[str], config: CTRConfig, users: int, seeds: list[int]
     return results
 
 
-
 def scoring_latency(policy_name: str, arms: int = 200, products: int = 10, calls: int = 2000,
                     seed: int = 0) -> dict[str, float]:
     """Milliseconds for one bandit to score ``arms`` candidates in the simulator's context (the view shares of
     ``products`` products plus a constant), after 2,000 updates: p50 and p99 over ``calls`` contexts. LinUCB
     reads every arm's (products + 1)^2 inverse per request, so its cost grows with both."""
-    dim = products + 1
-    cls = POLICIES[policy_name]
-    policy = cls(arms, dim, seed=seed) if cls in (LogisticThompson, RandomPolicy) else cls(arms, dim)
+    policy = make_policy(policy_name, arms, products + 1, seed)
     rng = np.random.default_rng(seed)
     contexts = [features(rng.poisson(1.0, products).astype(np.float64)) for _ in range(calls)]
     for x in contexts[:2000]:

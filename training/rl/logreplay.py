@@ -107,11 +107,7 @@ class ReplayWorld:
         return "logreplay" if self.simulator is None else "gan"
 
     def batch(self, episodes: Episodes, seed: int = 0) -> EpisodeBatch:
-        """The episodes stepped together: replayed from the logs, or simulated (``seed`` draws the user model's
-        choices)."""
-        if self.simulator is None:
-            return ReplayBatch(episodes, self.config)
-        return self.simulator.batch(episodes, self.config, seed)
+        return episode_batch(episodes, self.config, self.simulator, seed)
 
 
 def latest_history(pairs: pd.DataFrame, catalogue: Catalogue, users: np.ndarray, size: int,
@@ -254,6 +250,15 @@ class ReplayBatch(EpisodeBatch):
         return reward.astype(np.float64), item_rewards
 
 
+def episode_batch(episodes: Episodes, config: LogReplayConfig, simulator: UserSimulator | None,
+                  seed: int = 0) -> EpisodeBatch:
+    """The episodes stepped together: replayed from the logs, or simulated by ``simulator`` (``seed`` draws the
+    user model's choices)."""
+    if simulator is None:
+        return ReplayBatch(episodes, config)
+    return simulator.batch(episodes, config, seed)
+
+
 class LogReplayEnv(gym.Env[dict, np.ndarray]):
     """One user's episode at a time: a random one, or the one given as options={"user": i}; with a
     ``simulator``, a session simulated by the GAN user model."""
@@ -281,11 +286,9 @@ class LogReplayEnv(gym.Env[dict, np.ndarray]):
         user = (options or {}).get("user")
         if user is None:  # drawn from the env's generator, so a seed fixes the episode
             user = int(self.np_random.integers(len(self.episodes)))
-        episode = self.episodes.subset(np.array([user]))
-        if self.simulator is None:
-            self._batch = ReplayBatch(episode, self.config)
-        else:  # the user model's choices drawn from the env's generator too
-            self._batch = self.simulator.batch(episode, self.config, int(self.np_random.integers(2**31)))
+        # The user model's choices are drawn from the env's generator too (a replay draws nothing more).
+        seed = 0 if self.simulator is None else int(self.np_random.integers(2**31))
+        self._batch = episode_batch(self.episodes.subset(np.array([user])), self.config, self.simulator, seed)
         return self._observation(), {"user": int(self.episodes.users[user])}
 
     def step(self, action: np.ndarray) -> tuple[dict, float, bool, bool, dict]:

@@ -187,11 +187,11 @@ class RequestScorer:
     """One request's scores (a batch of one) from TorchScript traces of the policy, for the service.
 
     The service scores from several handler threads. An eager forward gives up and retakes the GIL around each
-    of its ~100 small ops, and each retake can wait a switch interval (5 ms) behind another thread's Python:
-    at 200 requests/s the KG-DQN's p99 went to seconds. A traced graph runs in C++ and takes the GIL once per
-    call. A trace records one batch size and no Python branches, so the traces are checked against the eager
-    policy on varied histories and candidate counts; if they disagree the eager policy scores (``traced`` is
-    False), with a warning.
+    of its ~100 small ops, and each retake can wait a switch interval (Python's default is 5 ms) behind another
+    thread's Python: at 200 requests/s the KG-DQN's p99 went to seconds. A traced graph runs in C++ and takes
+    the GIL once per call. A trace records one batch size and no Python branches, so the traces are checked
+    against the eager policy on varied histories and candidate counts; if they disagree the eager policy scores
+    (``traced`` is False), with a warning.
 
     The session codes of the last ``cache_size`` (user vector, history) pairs are kept: a session asks again
     and again with the same history until its feedback changes it, and the state network is the larger part
