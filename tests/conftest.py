@@ -1,4 +1,9 @@
-"""Shared fixtures: settings in a temporary folder, real graph stores, small generated datasets."""
+"""Shared fixtures: settings in a temporary folder, real graph stores on both backends, small generated datasets.
+
+The Neo4j backend runs against a real server: the one NEO4J_URI names, or else a Neo4j Community server that
+the session starts once from tests/neo4j-server (tests/neo4j_server.py) and stops at the end. In CI (CI=true)
+a Neo4j that cannot start fails the run; elsewhere, without Java or Maven, the Neo4j tests skip with the reason.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from graph.store import GraphStore
 from graphrec.settings import Settings
 from ingest.frames import Dataset
 from ingest.synthetic import generate
+from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, missing_tools
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
@@ -23,11 +29,45 @@ def make_settings(tmp_path: Path, backend: str = "ladybug", **overrides: object)
                     **overrides)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Connection settings of a real Neo4j server, exported as NEO4J_* so child processes reach it too."""
+    if os.environ.get("NEO4J_URI"):
+        yield {key: os.environ[key] for key in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD") if key in os.environ}
+        return
+    server = Neo4jServer(home=tmp_path_factory.mktemp("neo4j"))
+    try:
+        server.start()
+    except Neo4jUnavailable as error:
+        if os.environ.get("CI") == "true" or missing_tools() == []:
+            pytest.fail(f"the Neo4j test server did not start: {error}", pytrace=False)
+        pytest.skip(str(error))
+    print(f"\nNeo4j {server.version()} on {server.uri}, started in {server.started_in_s:.1f} s")
+    saved = {key: os.environ.get(key) for key in server.environment()}
+    os.environ.update(server.environment())
+    try:
+        yield server.environment()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.stop()
+
+
 @pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    if request.param == "neo4j" and not os.environ.get("NEO4J_URI"):
-        pytest.skip("NEO4J_URI is not set: no Neo4j server to test against")
-    return str(request.param)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each backend in turn; on Neo4j the test starts from an empty database (the server is shared)."""
+    if request.param == "neo4j":
+        request.getfixturevalue("neo4j_server")
+        wipe_neo4j()
+    yield str(request.param)
+
+
+def wipe_neo4j() -> None:
+    with open_store(Settings(graph_backend="neo4j")) as store:
+        store.run("delete_all", write=True)
 
 
 @pytest.fixture
@@ -38,8 +78,6 @@ def settings(tmp_path: Path, backend: str) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> Iterator[GraphStore]:
     with open_store(settings) as opened:
-        if opened.dialect == "neo4j":
-            opened.run("delete_all", write=True)
         yield opened
 
 
