@@ -17,5 +17,6 @@ RELATION_PHRASES = {
 }
 
 
-def constraint_name(label: str) -> str:
-    return f"graphrec_{label.lower()}_id"
+def constraint_name(label: str, key: str = "id") -> str:
+    """Names keep the label's case: labels that differ only by case are different kinds with their own keys."""
+    return f"graphrec_{label}_{key}"

@@ -1,7 +1,13 @@
 """The production backend: Neo4j 5 through the official driver (with neo4j-rust-ext when installed).
 
-Every call names the database; reads are routed as reads so a cluster can serve them from followers. Writes
-are UNWIND batches that MERGE behind uniqueness constraints: idempotent, and safe to re-run after a failure.
+Every call names the database and goes through the driver's bookmark manager, so a read sees every write this
+process committed before it, on a single server or a cluster. Reads are routed as reads. Connection,
+acquisition and retry budgets are about a second and every query has a server-side timeout, so a graph that is
+down shows as GraphUnavailable quickly instead of blocking callers.
+
+An ingest is one transaction per source: UNWIND batches that MERGE behind uniqueness constraints, committed
+together, so a failure in the middle (a bad batch, the server stopped) leaves nothing of the source visible and
+a re-run starts from the same graph.
 """
 
 from __future__ import annotations
@@ -10,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import neo4j
 import pandas as pd
-from neo4j.exceptions import Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, DriverError, ServiceUnavailable, SessionExpired, TransientError
 
 from graph.model import ITEM, META, USER, constraint_name
 from graph.queries import query_text
-from graph.store import GraphError, GraphStore, IdTypes, plain_params
+from graph.store import GraphError, GraphStore, GraphUnavailable, IdTypes, plain_params
 
 if TYPE_CHECKING:
     from graph.upsert import UpsertPlan
     from graphrec.settings import Settings
+
+# Failures that mean "the graph is down for now", not "this query is wrong".
+DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError)
 
 
 class Neo4jStore(GraphStore):
@@ -30,29 +39,39 @@ class Neo4jStore(GraphStore):
             raise GraphError("the neo4j backend needs NEO4J_URI (for example bolt://localhost:7687)")
         self._database = settings.neo4j_database
         self._driver = neo4j.GraphDatabase.driver(
-            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()))
-        try:
-            self._driver.verify_connectivity()
-        except (ServiceUnavailable, Neo4jError, OSError) as error:
-            self._driver.close()
-            raise GraphError(f"cannot reach Neo4j at {settings.neo4j_uri}: {error}") from error
-        self.run("create_constraint", write=True, label=META, constraint=constraint_name(META))
+            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+            connection_timeout=settings.neo4j_connect_timeout_s,
+            connection_acquisition_timeout=settings.neo4j_acquire_timeout_s,
+            max_transaction_retry_time=settings.neo4j_retry_s, max_connection_pool_size=settings.neo4j_pool_size,
+            liveness_check_timeout=30.0,
+            # Queries over a graph that lacks a property or label yet (an empty graph) are valid here: no warnings.
+            notifications_min_severity="OFF")
+        # No connection is made here: the driver connects on the first query, so a store opened while the server
+        # is down (a service starting before its graph) works as soon as the server answers.
 
     def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
             **identifiers: str) -> pd.DataFrame:
         routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
-        return self._driver.execute_query(
-            query_text(self.dialect, name, **identifiers), parameters_=plain_params(params), database_=self._database,
-            routing_=routing, result_transformer_=neo4j.Result.to_df)
+        try:
+            return self._driver.execute_query(
+                neo4j.Query(query_text(self.dialect, name, **identifiers),  # type: ignore[arg-type]
+                            timeout=self.settings.neo4j_query_timeout_s),
+                parameters_=plain_params(params), database_=self._database, routing_=routing,
+                result_transformer_=neo4j.Result.to_df)
+        except DOWN as error:
+            raise GraphUnavailable(f"Neo4j unavailable during {name}: {error}") from error
+        except AuthError as error:
+            raise GraphError(f"Neo4j at {self.settings.neo4j_uri} refused user {self.settings.neo4j_user!r}: "
+                             f"{error.message}") from error
 
     def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
+        self.run("create_constraint", write=True, label=META, key="key", constraint=constraint_name(META, "key"))
         for label in (USER, ITEM, *sorted({kind for _, kind in kg_pairs})):
-            self.run("create_constraint", write=True, label=label, constraint=constraint_name(label))
+            self.run("create_constraint", write=True, label=label, key="id", constraint=constraint_name(label))
 
     def write(self, plan: UpsertPlan, progress: Any) -> None:
-        # Nodes before the relationships that MATCH them; each batch is its own transaction, and MERGE makes
-        # a re-run after a failure complete the work without duplicating anything.
-        batches: list[tuple[str, pd.DataFrame, dict[str, str]]] = [
+        # Nodes before the relationships that MATCH them, all in one transaction: it commits whole or not at all.
+        statements: list[tuple[str, pd.DataFrame, dict[str, str]]] = [
             ("merge_nodes", plan.users, {"label": USER}),
             ("merge_items", pd.concat([plan.items, plan.item_updates], ignore_index=True), {}),
             *(("merge_nodes", ids, {"label": kind}) for kind, ids in plan.entities.items()),
@@ -60,14 +79,24 @@ class Neo4jStore(GraphStore):
             *(("merge_triples", edges, {"relation": r, "kind": k}) for (r, k), edges in plan.triples.items()),
         ]
         size = self.settings.neo4j_batch_size
-        for name, frame, identifiers in batches:
-            for start in range(0, len(frame), size):
-                batch = frame.iloc[start:start + size]
-                rows = batch.astype(object).where(batch.notna(), None).to_dict("records")
-                self.run(name, {"rows": rows}, write=True, **identifiers)
-                progress.update(len(batch))
-        for row in plan.meta_rows():
-            self.run("meta_set", row, write=True)
+        try:
+            with self._driver.session(database=self._database,
+                                      bookmark_manager=self._driver.execute_query_bookmark_manager) as session, \
+                    session.begin_transaction() as transaction:
+                for name, frame, identifiers in statements:
+                    query = query_text(self.dialect, name, **identifiers)
+                    for start in range(0, len(frame), size):
+                        batch = frame.iloc[start:start + size]
+                        rows = batch.astype(object).where(batch.notna(), None).to_dict("records")
+                        transaction.run(query, rows=rows).consume()
+                        progress.update(len(batch))
+                meta = query_text(self.dialect, "meta_set")
+                for row in plan.meta_rows():
+                    transaction.run(meta, **row).consume()
+                transaction.commit()
+        except DOWN as error:
+            raise GraphUnavailable(f"Neo4j unavailable during the ingest, nothing of it was committed: {error}") \
+                from error
 
     def close(self) -> None:
         self._driver.close()

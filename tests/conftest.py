@@ -8,6 +8,8 @@ a Neo4j that cannot start fails the run; elsewhere, without Java or Maven, the N
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from graph.store import GraphStore
 from graphrec.settings import Settings
 from ingest.frames import Dataset
 from ingest.synthetic import generate
-from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, missing_tools
+from serving.redis_embedded import EmbeddedRedis
+from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, free_port, missing_tools
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
@@ -30,10 +33,11 @@ def make_settings(tmp_path: Path, backend: str = "ladybug", **overrides: object)
 
 
 @pytest.fixture(scope="session")
-def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """Connection settings of a real Neo4j server, exported as NEO4J_* so child processes reach it too."""
+def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer | None]:
+    """A real Neo4j server, its connection exported as NEO4J_* so child processes reach it too; None when
+    NEO4J_URI names a server of the caller's (which the fault tests then leave alone)."""
     if os.environ.get("NEO4J_URI"):
-        yield {key: os.environ[key] for key in ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD") if key in os.environ}
+        yield None
         return
     server = Neo4jServer(home=tmp_path_factory.mktemp("neo4j"))
     try:
@@ -46,7 +50,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
     saved = {key: os.environ.get(key) for key in server.environment()}
     os.environ.update(server.environment())
     try:
-        yield server.environment()
+        yield server
     finally:
         for key, value in saved.items():
             if value is None:
@@ -79,6 +83,41 @@ def settings(tmp_path: Path, backend: str) -> Settings:
 def store(settings: Settings) -> Iterator[GraphStore]:
     with open_store(settings) as opened:
         yield opened
+
+
+@pytest.fixture(scope="session")
+def redis7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis | None]:
+    """A Redis 7 server from Debian's redis-server on a loopback port with a password; None when REDIS_URL
+    names the caller's own server."""
+    if os.environ.get("REDIS_URL"):
+        yield None
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("redis-server is not installed (.ci/system-deps installs it)", pytrace=False)
+        pytest.skip("redis-server is not installed: `bash .ci/system-deps` installs it")
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis7"), binary=binary, port=free_port(),
+                           password=secrets.token_urlsafe(16)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def redis7_url(server: EmbeddedRedis | None) -> str:
+    return server.url if server is not None else os.environ["REDIS_URL"]
+
+
+@pytest.fixture
+def neo4j_process(neo4j_server: Neo4jServer | None) -> Iterator[Neo4jServer]:
+    """The session's own Neo4j server, for tests that stop it; it runs again after the test whatever happened."""
+    if neo4j_server is None:
+        pytest.skip("NEO4J_URI names an outside server: the tests do not stop it")
+    try:
+        yield neo4j_server
+    finally:
+        neo4j_server.start()
 
 
 @pytest.fixture(scope="session")

@@ -54,7 +54,8 @@ def build(*, quiet: bool = True) -> list[str]:
                    "dependency:build-classpath", f"-Dmdep.outputFile={CLASSPATH_FILE}"]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise Neo4jUnavailable(f"building the Neo4j test server failed:\n{done.stdout[-4000:]}{done.stderr[-2000:]}")
+            output = done.stdout[-4000:] + done.stderr[-2000:]
+            raise Neo4jUnavailable(f"building the Neo4j test server failed:\n{output}")
     return [str(TARGET / "classes"), CLASSPATH_FILE.read_text().strip()]
 
 

@@ -1,20 +1,27 @@
-"""The HTTP API through a real client against the real embedded stack: LadybugDB, a redis-server, FAISS."""
+"""The HTTP API through a real client against each real stack: embedded (LadybugDB and the embedded Redis) and
+production (a Neo4j server and a Redis 7 server), both with FAISS."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from graph.factory import open_store
+from graphrec.settings import Settings
 from ingest.frames import Dataset
+from ingest.loader import ingest
 from serving.app import create_app
+from serving.redis_embedded import EmbeddedRedis
 from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir, wait_for
+from tests.conftest import redis7_url, wipe_neo4j
+from tests.neo4j_server import free_port
 from training.artifacts import publish
 from training.pipeline import index_version, train_from_graph
 
@@ -31,14 +38,39 @@ def data_dir(built: Path, tmp_path: Path) -> Path:
     return copy_data_dir(built, tmp_path / "var")
 
 
-def client_for(data_dir: Path, **overrides: object) -> TestClient:
-    # A namespace per test keeps tests apart on a shared Redis given by REDIS_URL.
-    return TestClient(create_app(api_settings(data_dir, redis_namespace=f"t{uuid.uuid4().hex[:8]}", **overrides)))
+@dataclass
+class Stack:
+    """The settings that select one stack, and the Redis server the test may stop (None: the service's own)."""
+
+    name: str
+    overrides: dict[str, object] = field(default_factory=dict)
+    redis: EmbeddedRedis | None = None
+
+    def redis_server(self, client: TestClient) -> EmbeddedRedis:
+        return self.redis or client.app.state.resources.embedded_redis  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["embedded", pytest.param("production", marks=pytest.mark.neo4j)])
+def stack(request: pytest.FixtureRequest, small_dataset: Dataset) -> Stack:
+    if request.param == "embedded":
+        return Stack("embedded")
+    request.getfixturevalue("neo4j_server")
+    redis = request.getfixturevalue("redis7")
+    wipe_neo4j()
+    with open_store(Settings(graph_backend="neo4j")) as store:
+        ingest(store, lambda: small_dataset)
+    return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis)}, redis)
+
+
+def client_for(data_dir: Path, stack: Stack, **overrides: object) -> TestClient:
+    # A namespace per test keeps tests apart on a shared Redis.
+    return TestClient(create_app(api_settings(data_dir, redis_namespace=f"t{uuid.uuid4().hex[:8]}",
+                                              **{**stack.overrides, **overrides})))
 
 
 @pytest.fixture
-def client(data_dir: Path) -> Iterator[TestClient]:
-    with client_for(data_dir) as opened:
+def client(data_dir: Path, stack: Stack) -> Iterator[TestClient]:
+    with client_for(data_dir, stack) as opened:
         yield opened
 
 
@@ -60,8 +92,8 @@ def test_recommend_known_user_then_from_cache(client: TestClient, small_dataset:
     assert again["cache"] == "hit" and [e["item_id"] for e in again["items"]] == items
 
 
-def test_the_cache_is_warmed_at_start(data_dir: Path, small_dataset: Dataset) -> None:
-    with client_for(data_dir, warm_users=1_000) as client:
+def test_the_cache_is_warmed_at_start(data_dir: Path, stack: Stack, small_dataset: Dataset) -> None:
+    with client_for(data_dir, stack, warm_users=1_000) as client:
         wait_for(lambda: client.get("/readyz").json()["cache_warming"] == "done")
         users = small_dataset.interactions["user_id"].unique()
         assert all(client.post("/v1/recommend", json={"user_id": int(user), "k": 5}).json()["cache"] == "hit"
@@ -170,18 +202,18 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert f'graphrec_artifact_version_info{{version="{ready["artifact_version"]}"}} 1.0' in text
 
 
-def test_the_service_shortens_the_gil_switch_interval_while_it_serves(data_dir: Path) -> None:
+def test_the_service_shortens_the_gil_switch_interval_while_it_serves(data_dir: Path, stack: Stack) -> None:
     before = sys.getswitchinterval()
-    with client_for(data_dir, serve_switch_interval_ms=0.5) as client:
+    with client_for(data_dir, stack, serve_switch_interval_ms=0.5) as client:
         assert client.get("/healthz").status_code == 200
         assert sys.getswitchinterval() == pytest.approx(0.0005)
     assert sys.getswitchinterval() == before
 
 
-def test_admin_routes_need_the_key(client: TestClient, data_dir: Path) -> None:
+def test_admin_routes_need_the_key(client: TestClient, data_dir: Path, stack: Stack) -> None:
     assert client.post("/v1/admin/reload").status_code == 401
     assert client.post("/v1/admin/reload", headers={"X-API-Key": "wrong"}).status_code == 401
-    with client_for(data_dir, api_key=None) as keyless:
+    with client_for(data_dir, stack, api_key=None) as keyless:
         assert keyless.post("/v1/admin/reload", headers=ADMIN).status_code == 403
 
 
@@ -209,12 +241,14 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(client: Test
     assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == served
 
 
-@pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="stops the embedded Redis; REDIS_URL is external")
-def test_redis_down_degrades_then_recovers_without_restart(client: TestClient) -> None:
+def test_redis_down_degrades_then_recovers_without_restart(client: TestClient, stack: Stack) -> None:
+    if stack.name == "production" and stack.redis is None:
+        pytest.skip("REDIS_URL names an outside server: the tests do not stop it")
     resources = client.app.state.resources  # type: ignore[attr-defined]
+    redis_server = stack.redis_server(client)
     accepted = client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 1, "event": "fav"})
     assert accepted.status_code == 202
-    resources.embedded_redis.stop()
+    redis_server.stop()
     for _ in range(5):
         answer = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
         assert answer.status_code == 200 and "redis" in answer.json()["degraded"] and len(answer.json()["items"]) == 5
@@ -222,7 +256,7 @@ def test_redis_down_degrades_then_recovers_without_restart(client: TestClient) -
     assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
     ready = client.get("/readyz").json()
     assert ready["status"] == "degraded" and not ready["checks"]["redis"]["ok"]
-    resources.embedded_redis.start()
+    redis_server.start()
     wait_for(lambda: client.get("/readyz").json()["status"] == "ok")
     assert client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()["degraded"] == []
     assert resources.sessions.stream_length() == 1  # the event answered 202 survived the restart
@@ -230,12 +264,14 @@ def test_redis_down_degrades_then_recovers_without_restart(client: TestClient) -
                                              "event": "click"}).status_code == 202
 
 
-def test_without_a_graph_candidates_come_from_faiss(data_dir: Path) -> None:
+def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack) -> None:
     for path in data_dir.glob("graph.lbdb*"):  # the database file and its write-ahead log
         path.unlink()
-    with client_for(data_dir) as client:
+    no_server = {"neo4j_uri": f"bolt://127.0.0.1:{free_port()}"} if stack.name == "production" else {}
+    with client_for(data_dir, stack, **no_server) as client:
         ready = client.get("/readyz").json()
-        assert ready["status"] == "degraded" and "no graph database" in ready["checks"]["graph"]["detail"]
+        expected = "Neo4j unavailable" if no_server else "no graph database"
+        assert ready["status"] == "degraded" and expected in ready["checks"]["graph"]["detail"]
         answer = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
         assert answer.status_code == 200
         assert all(entry["sources"] == ["faiss"] for entry in answer.json()["items"])
@@ -243,7 +279,7 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path) -> None:
         assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
 
 
-def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_dir: Path,
+def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_dir: Path, stack: Stack,
                                                                           small_dataset: Dataset) -> None:
     from training.artifacts import version_folder
     from training.rl.deploy import train_policy_for_version
@@ -254,11 +290,11 @@ def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_di
     assert (folder / "policies" / "ppo.pt").is_file() and record["training_users"] > 0
     publish(data_dir / "artifacts", folder.name)  # verifies every checksum: the re-sealed set is whole
     for configured in ("ppo", "auto"):
-        with client_for(data_dir, policy=configured) as client:
+        with client_for(data_dir, stack, policy=configured) as client:
             body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
             assert body["policy"] == "ppo" and len(body["items"]) == 10
             assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
-    with client_for(data_dir, policy="drr") as client:  # not trained for this version: greedy, with a warning
+    with client_for(data_dir, stack, policy="drr") as client:  # not trained for this version: greedy, with a warning
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
     # Trained in sessions simulated by a GAN user model: served when named; "auto" keeps to the log replay's
     # checkpoints, whose returns are comparable with each other.
@@ -267,5 +303,5 @@ def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_di
     assert record["env"] == "gan" and (folder / "policies" / "kgdqn.pt").is_file()
     publish(data_dir / "artifacts", folder.name)
     for configured, served in (("kgdqn", "kgdqn"), ("auto", "ppo")):
-        with client_for(data_dir, policy=configured) as client:
+        with client_for(data_dir, stack, policy=configured) as client:
             assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == served

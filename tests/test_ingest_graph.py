@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from graph.store import GraphError, GraphStore
+from graph.factory import open_store
+from graph.store import GraphError, GraphStore, GraphUnavailable
 from graph.upsert import plan_upsert
 from ingest import generic, movielens
 from ingest.errors import IngestError
 from ingest.frames import Dataset, make_dataset
 from ingest.loader import ingest
 from tests import fixtures
+from tests.conftest import make_settings, wipe_neo4j
+from tests.neo4j_server import Neo4jServer
 
 
 def test_synthetic_load_counts(store: GraphStore, small_dataset: Dataset) -> None:
@@ -102,20 +106,58 @@ def test_skip_bad_writes_good_rows_and_a_reject_file(store: GraphStore, tmp_path
     assert rejects["text"].iloc[0] == "9\t1\tgreat\t881250999"
 
 
-def test_failed_write_rolls_back(store: GraphStore, small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
-    if store.dialect != "ladybug":
-        pytest.skip("Neo4j batches commit one by one; MERGE makes a re-run complete them")
-    original = store.run
+class FailingProgress:
+    """A progress bar that runs ``when_reached`` once the write has passed ``rows`` rows: a failure mid-write."""
 
-    def failing_run(name, params=None, **kwargs):  # type: ignore[no-untyped-def]
-        if name == "copy_triples":
-            raise RuntimeError("disk full")
-        return original(name, params, **kwargs)
+    def __init__(self, rows: int, when_reached: Callable[[], None]) -> None:
+        self.rows, self.when_reached, self.done = rows, when_reached, 0
 
-    monkeypatch.setattr(store, "run", failing_run)
+    def __call__(self, *args: object, **kwargs: object) -> FailingProgress:
+        return self
+
+    def __enter__(self) -> FailingProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.done >= self.rows:
+            self.when_reached()
+
+
+def disk_full() -> None:
+    raise RuntimeError("disk full")
+
+
+def test_failed_write_rolls_back(store: GraphStore, small_dataset: Dataset, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
+    before = store.stats()
+    monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(2_000, disk_full))
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, lambda: small_dataset)
-    monkeypatch.setattr(store, "run", original)
-    assert store.stats()["interactions"] == 0
+    monkeypatch.undo()
+    assert store.stats() == before
     ingest(store, lambda: small_dataset)  # and the same input then loads cleanly
-    assert store.stats()["interactions"] == 2_500
+    assert store.stats()["interactions"] == 2_500 + before["interactions"]
+
+
+@pytest.mark.neo4j
+def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
+        neo4j_process: Neo4jServer, small_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wipe_neo4j()
+    settings = make_settings(tmp_path, "neo4j", neo4j_batch_size=250)
+    with open_store(settings) as store:
+        ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
+        before = store.stats()
+        monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, neo4j_process.kill))
+        with pytest.raises(GraphUnavailable):
+            ingest(store, lambda: small_dataset)
+    monkeypatch.undo()
+    neo4j_process.start()
+    with open_store(settings) as store:
+        assert store.stats() == before
+        report = ingest(store, lambda: small_dataset)
+        assert report.rows_written > 2_500 and store.stats()["interactions"] == 2_500 + before["interactions"]
