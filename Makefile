@@ -7,7 +7,8 @@ TORCH_VERSION ?= 2.13.0
 DATA ?=
 SOURCE ?= movielens
 
-.PHONY: run serve test lint bench bench-quality bench-speed bench-serving bench-policies clean
+
+.PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-serving bench-policies clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,9 +29,16 @@ run: $(BIN)/graphrec
 serve: $(BIN)/graphrec
 	GRAPHREC_DATA_DIR=$(DATA_DIR) $(BIN)/graphrec serve
 
+# The whole suite on both backends: .ci/system-deps installs redis-server (and a JDK and Maven if missing) from
+# Debian's packages, and the tests start their own Neo4j server (tests/neo4j_server.py) and Redis 7.
 test: $(BIN)/graphrec
+	bash .ci/system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# A Neo4j Community server on a free loopback port, for benchmarks and by hand: prints NEO4J_URI and the password.
+neo4j-server: $(BIN)/graphrec
+	$(BIN)/python -m tests.neo4j_server
 
 lint: $(BIN)/graphrec
 	$(BIN)/ruff check .

@@ -20,9 +20,10 @@ from graph.store import GraphStore
 
 def export(store: GraphStore, out: Path) -> dict[str, int]:
     out.mkdir(parents=True, exist_ok=True)
-    interactions = store.interactions()
+    # Sorted, so the same graph exports the same files whatever order a backend returns its rows in.
+    interactions = store.interactions().sort_values(["user_id", "item_id", "behavior"], ignore_index=True)
     items = store.items().rename(columns={"id": "item_id"}).sort_values("item_id", kind="stable")
-    triples = store.triples()
+    triples = store.triples().sort_values(["relation", "tail_kind", "head", "tail"], ignore_index=True)
     users = pd.Index(np.sort(pd.unique(interactions["user_id"])), name="user_id")
     item_index = pd.Index(items["item_id"], name="item_id")
     entity_keys = triples[["tail_kind", "tail"]].drop_duplicates().sort_values(["tail_kind", "tail"])

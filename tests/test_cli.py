@@ -1,4 +1,4 @@
-"""The command line end to end, in a temporary data directory."""
+"""The command line end to end, in a temporary data directory, on each graph backend."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str) -> Path:
     monkeypatch.setenv("GRAPHREC_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("GRAPHREC_LADYBUG_BUFFER_POOL_MB", "256")
-    monkeypatch.delenv("GRAPHREC_GRAPH_BACKEND", raising=False)
+    monkeypatch.setenv("GRAPHREC_GRAPH_BACKEND", backend)
     get_settings.cache_clear()
     yield tmp_path / "var"
     get_settings.cache_clear()
@@ -65,9 +65,12 @@ def test_errors_are_clear() -> None:
     assert result.exit_code == 2 and "integers" in result.output
 
 
-def test_doctor_and_demo() -> None:
+def test_doctor_and_demo(backend: str) -> None:
     out = invoke("doctor")
-    assert "ladybug" in out and "gpu" in out and "graph (ladybug)" in out
+    assert "ladybug" in out and "gpu" in out and f"graph ({backend})" in out
+    assert "neo4j-rust-ext" in out and "not importable" not in out and "java" in out and "mvn" in out
+    if backend == "neo4j":
+        assert "(Neo4j 5." in out
     out = invoke("demo", "--epochs", "5")
     assert "KG candidates for user" in out and "Why item" in out and "- You " in out
     assert "published" in out and "Embedding (FAISS) recommendations" in out

@@ -12,6 +12,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["docker-compose.yml", "docker-compose.gpu.yml"]
+SECRETS = {"NEO4J_PASSWORD": "test-password", "REDIS_PASSWORD": "test-password", "GRAPHREC_API_KEY": "test-key"}
 
 
 def compose_available() -> bool:
@@ -25,7 +26,7 @@ def test_docker_compose_config_is_valid() -> None:
     for files in (FILES[:1], FILES):
         args = [arg for name in files for arg in ("-f", str(ROOT / name))]
         done = subprocess.run(["docker", "compose", *args, "config", "-q"], capture_output=True, text=True,
-                              cwd=ROOT, env={"NEO4J_PASSWORD": "test", "PATH": "/usr/bin:/usr/local/bin"})
+                              cwd=ROOT, env={**SECRETS, "PATH": "/usr/bin:/usr/local/bin"})
         assert done.returncode == 0, done.stderr
 
 
@@ -35,8 +36,9 @@ def test_the_stack_has_what_serving_needs() -> None:
     assert {"neo4j", "redis", "api", "refresh", "graphrec"} <= set(services)
     assert "--appendonly" in services["redis"]["command"]
     api = services["api"]
+    assert api["environment"]["REDIS_URL"] == "redis://:${REDIS_PASSWORD:?set REDIS_PASSWORD}@redis:6379/0"
     assert api["command"][0] == "serve" and "8000:8000" in api["ports"] and "healthcheck" in api
-    assert api["environment"]["REDIS_URL"].startswith("redis://redis") and "GRAPHREC_API_KEY" in api["environment"]
+    assert "GRAPHREC_API_KEY" in api["environment"]
     assert services["refresh"]["profiles"] == ["jobs"] and services["refresh"]["command"] == ["refresh"]
     shared = "graphrec-var:/var/lib/graphrec"
     assert shared in api["volumes"] and shared in services["refresh"]["volumes"]
@@ -49,3 +51,15 @@ def test_the_stack_has_what_serving_needs() -> None:
 def test_the_image_runs_as_a_non_root_user() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "USER graphrec" in dockerfile and 'CMD ["serve"' in dockerfile
+
+
+def test_no_default_secrets_and_no_published_databases() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for secret in SECRETS:
+        assert f"${{{secret}:?" in text and f"${{{secret}:-" not in text and f"${{{secret}}}" not in text
+    services = yaml.safe_load(text)["services"]
+    assert "ports" not in services["neo4j"] and "ports" not in services["redis"]
+    redis = services["redis"]["command"]
+    assert redis[redis.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert redis[redis.index("--maxmemory-policy") + 1] == "volatile-lru" and "--maxmemory" in redis
+    assert services["redis"]["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")

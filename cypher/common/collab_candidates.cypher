@@ -4,14 +4,14 @@
 MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)
 WHERE r.rating >= $min_rating OR r.behavior IN $positive_behaviors
 WITH u, p, r.last_ts AS ts
-ORDER BY ts DESC
+ORDER BY ts DESC, p.id
 LIMIT $max_seeds
 MATCH (p)<-[r2:INTERACTED]-(v:User)
 WHERE v.id <> u.id AND (r2.rating >= $min_rating OR r2.behavior IN $positive_behaviors)
 WITH u, v
 LIMIT $max_rows
 WITH u, v, count(*) AS overlap
-ORDER BY overlap DESC
+ORDER BY overlap DESC, v.id
 LIMIT $max_neighbours
 MATCH (v)-[r3:INTERACTED]->(c:Item)
 WHERE (r3.rating >= $min_rating OR r3.behavior IN $positive_behaviors)

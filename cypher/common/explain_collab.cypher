@@ -3,5 +3,5 @@ MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)<-[:INTERACTED]-(v:User)-[
 WHERE v.id <> u.id AND p.id <> c.id
 RETURN p.id AS via_item, p.title AS via_title, c.title AS title, r.rating AS rating, r.behavior AS behavior,
        count(DISTINCT v) AS co_users, min(v.id) AS via_user
-ORDER BY co_users DESC, via_item
+ORDER BY co_users DESC, via_item, behavior
 LIMIT $k

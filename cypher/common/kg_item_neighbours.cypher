@@ -5,7 +5,7 @@
 MATCH (p:Item)-[]->(e)
 WHERE p.id IN $item_ids
 WITH e, count(*) AS shared
-ORDER BY shared DESC
+ORDER BY shared DESC, e.id
 LIMIT $max_entities
 MATCH (e)<-[]-(c:Item)
 WHERE NOT c.id IN $item_ids
