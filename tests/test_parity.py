@@ -49,9 +49,10 @@ def paths(store: GraphStore, user: object, item: object) -> list[dict]:
 
 def assert_same_exports(embedded: GraphStore, server: GraphStore, tmp_path: Path) -> None:
     assert export(embedded, tmp_path / "out-embedded") == export(server, tmp_path / "out-server")
+    left_dir, right_dir = tmp_path / "out-embedded", tmp_path / "out-server"
     for name in ("users.csv", "items.csv", "entities.csv", "relations.csv", "interactions.csv", "triples.csv"):
-        assert (tmp_path / "out-embedded" / name).read_bytes() == (tmp_path / "out-server" / name).read_bytes(), name
-    with np.load(tmp_path / "out-embedded" / "edges.npz") as left, np.load(tmp_path / "out-server" / "edges.npz") as right:
+        assert (left_dir / name).read_bytes() == (right_dir / name).read_bytes(), name
+    with np.load(left_dir / "edges.npz") as left, np.load(right_dir / "edges.npz") as right:
         assert sorted(left.files) == sorted(right.files)
         for array in left.files:
             np.testing.assert_array_equal(left[array], right[array], err_msg=array)
