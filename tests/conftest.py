@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def make_settings(tmp_path: Path, backend: str = "ladybug", **overrides: object)
                     **overrides)  # type: ignore[arg-type]
 
 
+SERVERS_STARTED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The log names the servers the suite ran against."""
+    for line in SERVERS_STARTED:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer | None]:
     """A real Neo4j server, its connection exported as NEO4J_* so child processes reach it too; None when
@@ -46,7 +56,8 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
         if os.environ.get("CI") == "true" or missing_tools() == []:
             pytest.fail(f"the Neo4j test server did not start: {error}", pytrace=False)
         pytest.skip(str(error))
-    print(f"\nNeo4j {server.version()} on {server.uri}, started in {server.started_in_s:.1f} s")
+    SERVERS_STARTED.append(f"Neo4j {server.version()} on {server.uri}, started in {server.started_in_s:.1f} s "
+                           f"(heap {server.heap}, page cache {server.page_cache})")
     saved = {key: os.environ.get(key) for key in server.environment()}
     os.environ.update(server.environment())
     try:
@@ -99,6 +110,9 @@ def redis7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis |
         pytest.skip("redis-server is not installed: `bash .ci/system-deps` installs it")
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis7"), binary=binary, port=free_port(),
                            password=secrets.token_urlsafe(16)).start()
+    version = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout.split()
+    release = next((word[2:] for word in version if word.startswith("v=")), "?")
+    SERVERS_STARTED.append(f"Redis {release} on 127.0.0.1:{server.port}")
     try:
         yield server
     finally:

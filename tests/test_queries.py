@@ -11,7 +11,8 @@ from graph.queries import DIALECTS, PLACEHOLDER, QueryNotFound, query_text
 
 ALL_NAMES = sorted({entry.name.removesuffix(".cypher") for folder in ("common", *DIALECTS)
                     for entry in (resources.files("cypher") / folder).iterdir() if entry.name.endswith(".cypher")})
-IDENTIFIERS = {"label": "Genre", "kind": "Genre", "relation": "HAS_GENRE", "constraint": "c", "id_type": "INT64"}
+IDENTIFIERS = {"label": "Genre", "kind": "Genre", "relation": "HAS_GENRE", "constraint": "c", "key": "id",
+               "id_type": "INT64"}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
