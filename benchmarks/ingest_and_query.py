@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import os
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ from ingest import generic, movielens
 from ingest.loader import ingest
 from ingest.synthetic import generate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.neo4j_server, when run as a script
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NEO4J_HEAP = "4g"
 NEO4J_PAGE_CACHE = "2g"

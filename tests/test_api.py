@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -262,6 +263,39 @@ def test_redis_down_degrades_then_recovers_without_restart(client: TestClient, s
     assert resources.sessions.stream_length() == 1  # the event answered 202 survived the restart
     assert client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 2,
                                              "event": "click"}).status_code == 202
+
+
+def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: TestClient, stack: Stack,
+                                                                      request: pytest.FixtureRequest) -> None:
+    if stack.name != "production":
+        pytest.skip("stops the Neo4j server")
+    server = request.getfixturevalue("neo4j_process")
+    user, clicked = 4, []
+    server.kill()
+    stopped = time.monotonic()
+    wait_for(lambda: client.get("/readyz").json()["status"] == "degraded", timeout_s=2,
+             message="/readyz did not say degraded within 2 s")
+    for item in client.post("/v1/recommend", json={"user_id": user, "k": 3}).json()["items"]:
+        answer = client.post("/v1/feedback", json={"session_id": "out", "user_id": user, "item_id": item["item_id"],
+                                                   "event": "click"})
+        assert answer.status_code == 202
+        clicked.append(item["item_id"])
+    during = client.post("/v1/recommend", json={"user_id": user, "k": 5})
+    assert during.status_code == 200 and "graph" in during.json()["degraded"] and len(during.json()["items"]) == 5
+    assert time.monotonic() - stopped < 10
+    server.start()
+    wait_for(lambda: client.get("/readyz").json()["status"] == "ok", timeout_s=10,
+             message="no full service within 10 s of Neo4j's return")
+    assert client.post("/v1/recommend", json={"user_id": user, "k": 5}).json()["degraded"] == []
+
+    def clicks_in_graph() -> list[tuple[int, int]]:
+        with open_store(Settings(graph_backend="neo4j")) as store:
+            history = store.history(user, limit=1_000)
+        clicks = history[history["behavior"] == "click"]
+        return sorted(zip(clicks["item_id"], clicks["count"], strict=True))
+
+    wait_for(lambda: clicks_in_graph() == sorted((item, 1) for item in clicked), timeout_s=15,
+             message="feedback answered 202 during the outage did not reach the graph once each")
 
 
 def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack) -> None:
