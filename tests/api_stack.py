@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 from graph.factory import open_store
 from graphrec.settings import Settings
 from ingest.frames import Dataset
 from ingest.loader import ingest
+from tests.neo4j_server import free_port
 from training.artifacts import publish
 from training.pipeline import index_version, train_from_graph
 
@@ -45,3 +50,22 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0,
     while not condition():
         assert time.monotonic() < deadline, message
         time.sleep(0.05)
+
+
+def start_service(env: dict[str, str], cwd: Path | None = None,
+                  timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m graphrec serve` on a free port, returned once /readyz says ok (its output if it dies first)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port), "--log-level",
+                                "warning"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
+        try:
+            return httpx.get(f"{url}/readyz").json()["status"] == "ok"
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout_s, "the service did not become ready")
+    return process, url

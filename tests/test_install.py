@@ -11,8 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.api_stack import wait_for
-from tests.neo4j_server import free_port
+from tests.api_stack import start_service
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,18 +30,24 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "site"
 
 
-def run_graphrec(site: Path, cwd: Path, *args: str, timeout_s: float = 300) -> str:
+def installed_env(site: Path, cwd: Path) -> dict[str, str]:
+    """Python finds the installed copy first; the embedded stack lives under ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(site), "GRAPHREC_DATA_DIR": str(cwd / "var"),
            "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256", "GRAPHREC_GRAPH_BACKEND": "ladybug"}
-    done = subprocess.run([sys.executable, "-m", "graphrec", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout_s, check=False)
+    env.pop("REDIS_URL", None)
+    return env
+
+
+def run_graphrec(site: Path, cwd: Path, *args: str, timeout_s: float = 300) -> str:
+    done = subprocess.run([sys.executable, "-m", "graphrec", *args], cwd=cwd, env=installed_env(site, cwd),
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
 
 def test_the_installed_package_trains_a_policy_and_serves(installed: Path, tmp_path: Path) -> None:
     probe = subprocess.run([sys.executable, "-c", "import training.rl.ppo, cypher, graphrec; print(graphrec.__file__)"],
-                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(installed)}, capture_output=True,
+                           cwd=tmp_path, env=installed_env(installed, tmp_path), capture_output=True,
                            text=True, check=True)
     assert probe.stdout.strip().startswith(str(installed))  # the installed copy, not the source tree
     run_graphrec(installed, tmp_path, "ingest", "synthetic", "--users", "120", "--items", "90",
@@ -52,24 +57,9 @@ def test_the_installed_package_trains_a_policy_and_serves(installed: Path, tmp_p
     run_graphrec(installed, tmp_path, "publish")
     assert "ppo" in run_graphrec(installed, tmp_path, "train-policy", "--policy", "ppo", "--iterations", "1")
 
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(installed), "GRAPHREC_DATA_DIR": str(tmp_path / "var"),
-           "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256", "GRAPHREC_GRAPH_BACKEND": "ladybug", "GRAPHREC_WARM_USERS": "0",
-           "GRAPHREC_POLICY": "auto"}
-    env.pop("REDIS_URL", None)
-    service = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port), "--log-level",
-                                "warning"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert service.poll() is None, service.stdout.read().decode()  # type: ignore[union-attr]
-        try:
-            return httpx.get(f"{url}/readyz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
+    env = {**installed_env(installed, tmp_path), "GRAPHREC_WARM_USERS": "0", "GRAPHREC_POLICY": "auto"}
+    service, url = start_service(env, cwd=tmp_path)
     try:
-        wait_for(ready, timeout_s=60, message="the installed service did not become ready")
         body = httpx.post(f"{url}/v1/recommend", json={"user_id": 3, "k": 5}).json()
         assert body["policy"] == "ppo" and len(body["items"]) == 5
     finally:

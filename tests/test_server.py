@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from ingest.frames import Dataset
-from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, wait_for
+from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 
 ADMIN = {"X-API-Key": API_KEY}
 
@@ -26,32 +25,13 @@ def built(tmp_path_factory: pytest.TempPathFactory, small_dataset: Dataset) -> P
     return build_data_dir(tmp_path_factory.mktemp("built") / "var", small_dataset)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def server(built: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     data_dir = copy_data_dir(built, tmp_path / "var")
-    port = free_port()
     env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_API_KEY": API_KEY,
            "GRAPHREC_WARM_USERS": "0", "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256"}
     env.pop("REDIS_URL", None)  # its own embedded Redis
-    process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port),
-                                "--log-level", "warning"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-        try:
-            if httpx.get(f"{url}/readyz").json()["status"] == "ok":
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.2)
+    process, url = start_service(env)
     yield url, env
     process.terminate()
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it: -15 is the normal exit code.
