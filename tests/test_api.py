@@ -265,10 +265,10 @@ def test_redis_down_degrades_then_recovers_without_restart(client: TestClient, s
                                              "event": "click"}).status_code == 202
 
 
+@pytest.mark.neo4j
+@pytest.mark.parametrize("stack", ["production"], indirect=True)  # the stack whose graph is a server to stop
 def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: TestClient, stack: Stack,
                                                                       request: pytest.FixtureRequest) -> None:
-    if stack.name != "production":
-        pytest.skip("stops the Neo4j server")
     server = request.getfixturevalue("neo4j_process")
     user, clicked = 4, []
     server.kill()
