@@ -218,14 +218,16 @@ def test_admin_routes_need_the_key(client: TestClient, data_dir: Path, stack: St
         assert keyless.post("/v1/admin/reload", headers=ADMIN).status_code == 403
 
 
-def test_hot_swap_follows_the_published_version(client: TestClient, data_dir: Path) -> None:
-    resources = client.app.state.resources  # type: ignore[attr-defined]
-    folder = train_from_graph(resources.store, data_dir / "artifacts", "lightgcn", {"epochs": 3, "dim": 16})
-    index_version(folder)
-    publish(data_dir / "artifacts", folder.name)
-    answer = client.post("/v1/admin/reload", headers=ADMIN).json()
-    assert answer == {"version": folder.name, "changed": True, "error": None}
-    assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == folder.name
+def test_hot_swap_follows_the_published_version(data_dir: Path, stack: Stack) -> None:
+    # The poll is an hour away, so the swap seen here is the admin route's, never the watcher's.
+    with client_for(data_dir, stack, reload_poll_s=3600) as client:
+        resources = client.app.state.resources  # type: ignore[attr-defined]
+        folder = train_from_graph(resources.store, data_dir / "artifacts", "lightgcn", {"epochs": 3, "dim": 16})
+        index_version(folder)
+        publish(data_dir / "artifacts", folder.name)
+        answer = client.post("/v1/admin/reload", headers=ADMIN).json()
+        assert answer == {"version": folder.name, "changed": True, "error": None}
+        assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == folder.name
 
 
 def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(client: TestClient, data_dir: Path) -> None:
