@@ -101,6 +101,7 @@ class LadybugStore(GraphStore):
                 steps.append((name, {"rows": rows}, {}, len(batch)))
 
         with self._write_lock:
+            self._refuse_stored_nodes(plan)
             self._execute("BEGIN TRANSACTION")
             try:
                 for name, params, identifiers, size in steps:
@@ -110,7 +111,29 @@ class LadybugStore(GraphStore):
                     self.run("meta_set", row)
                 self._execute("COMMIT")
             except BaseException:
-                self._execute("ROLLBACK")
+                self._rollback()
+                raise
+
+    def _refuse_stored_nodes(self, plan: UpsertPlan) -> None:
+        """Refuse a plan whose new nodes another writer (the feedback writer) added since it was made.
+
+        Every write of this store holds the write lock, so the check cannot go stale before the COPY. It runs
+        first because a COPY that meets a stored key and is rolled back leaves that key missing from LadybugDB's
+        primary-key index (the node stays, lookups by id no longer find it).
+        """
+        for label, frame in ((USER, plan.users), (ITEM, plan.items), *plan.entities.items()):
+            if len(frame):
+                stored = self.run("existing_ids", {"ids": frame["id"].tolist()}, label=label)["id"].tolist()
+                if stored:
+                    raise GraphError(f"another writer added {label} {stored} while this ingest was planned; "
+                                     "nothing of the ingest was written, run it again")
+
+    def _rollback(self) -> None:
+        # A failed COPY ends the transaction itself (rolled back whole); anything else leaves it open.
+        try:
+            self._execute("ROLLBACK")
+        except RuntimeError as error:
+            if "No active transaction" not in str(error):
                 raise
 
     def close(self) -> None:

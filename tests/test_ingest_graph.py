@@ -161,3 +161,23 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
         assert store.stats() == before
         report = ingest(store, lambda: small_dataset)
         assert report.rows_written > 2_500 and store.stats()["interactions"] == 2_500 + before["interactions"]
+
+
+def test_a_user_added_between_plan_and_write_fails_the_ingest_whole(store: GraphStore, tmp_path: Path) -> None:
+    """The feedback writer may add a user the ingest planned as new: the ingest fails and writes nothing, the
+    feedback stays, and the re-run (planned again) counts that user's relationship once."""
+    ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "a")))
+    fixtures.write(tmp_path / "b" / "interactions.csv",
+                   "user_id,item_id,rating,behavior,timestamp\nu9,i1,4,click,30\nu9,i2,3,rating,31\n")
+    plan = plan_upsert(store, generic.read(tmp_path / "b"))
+    assert plan.users["id"].tolist() == ["u9"]
+    feedback = {"user_id": "u9", "item_id": "i1", "behavior": "click", "rating": None, "count": 1, "last_ts": 29}
+    store.run("record_feedback", {"rows": [feedback]}, write=True)
+    before = store.stats()
+    with pytest.raises(GraphError):
+        store.write(plan, FailingProgress(10**9, disk_full))
+    assert store.stats() == before
+    report = ingest(store, lambda: generic.read(tmp_path / "b"))
+    assert report.written["users"] == 0 and report.written["interactions"] == 1
+    history = store.history("u9").set_index("item_id")
+    assert len(history) == 2 and history.loc["i1", "last_ts"] == 30

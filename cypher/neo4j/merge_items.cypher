@@ -1,3 +1,4 @@
-UNWIND $rows AS row
-MERGE (i:Item {id: row.id})
-SET i.title = coalesce(row.title, i.title)
+// Items that exist: a title given in the input replaces the stored one, a missing title keeps it.
+UNWIND range(0, size($id) - 1) AS k
+MERGE (i:Item {id: $id[k]})
+SET i.title = coalesce($title[k], i.title)

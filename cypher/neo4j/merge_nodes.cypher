@@ -1,2 +1,0 @@
-UNWIND $rows AS row
-MERGE (:{label} {id: row.id})
