@@ -5,11 +5,12 @@ server cannot hide its queueing. Every phase is bounded in requests and seconds;
 
 Phases (each prints requests, errors, throughput and p50/p95/p99 per endpoint):
   cold      /v1/recommend, each request a user not asked before (candidate cache empty, no warming), at
-            --cold-rate
+            --cold-rate; also the service's CPU per cold request
   warm      the same users again (candidates from the Redis cache), at --rate
   sequential the same users, cached, one request at a time (3 passes): latency without queueing and the
             service's CPU per request (what a policy adds to each cached request)
-  (the phases below run on a fresh service that warmed its cache at start, as `graphrec serve` does)
+  (the phases below run on a fresh service that warms its cache at start, as `graphrec serve` does)
+  ready     /v1/recommend at --rate for --seconds from the first 200 of /readyz (polled every 50 ms)
   steady    /v1/recommend (k=10, known users drawn at random) at --rate with /v1/explain at --explain-rate
   refresh   steady load while POST /v1/admin/refresh retrains, publishes and the service swaps versions
   redis     steady load plus feedback; Redis is stopped after --redis-stop-at s and started again
@@ -117,7 +118,7 @@ class Service:
                                         stderr=subprocess.STDOUT)
 
     async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 600) -> dict:
-        """/readyz once the service answers and has finished warming its cache."""
+        """/readyz at its first 200, polled every 50 ms, as a load balancer would see it."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -125,11 +126,11 @@ class Service:
             try:
                 async with session.get(f"{self.url}/readyz") as answer:
                     ready = await answer.json()
-                if ready["cache_warming"] == "done":
+                if answer.status == 200:
                     return ready
             except aiohttp.ClientError:
                 pass
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.05)
         raise RuntimeError("the service was not ready in time")
 
     def stop(self) -> None:
@@ -227,7 +228,7 @@ async def run(args: argparse.Namespace) -> dict:
     log = Path(args.data_dir) / "bench-service.log"
     results: dict = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "date": datetime.now(UTC).isoformat(),
                      "data_dir": str(args.data_dir), "users": len(users), "items": len(items), "phases": {}}
-    every = ["cold", "warm", "sequential", "steady", "refresh", "redis"]
+    every = ["cold", "warm", "sequential", "ready", "steady", "refresh", "redis"]
     phases = args.phases.split(",") if args.phases != "all" else every
     timeout = aiohttp.ClientTimeout(total=30)
     # The generator imports what the service does (pandas, torch, FAISS); a full collection walking those
@@ -248,25 +249,37 @@ async def run(args: argparse.Namespace) -> dict:
                             continue
                         seconds = len(sample) / rate
                         samples = Samples()
+                        cpu_before = process_counters(service.process.pid)[0]
                         await open_loop(session, samples, "recommend", rate, seconds,
                                         recommend_call(service.url, sample), time.perf_counter())
                         results["phases"][name] = samples.report(
                             f"{name}: {len(sample):,} users once each at {rate:g}/s", seconds)
+                        cpu_ms = (process_counters(service.process.pid)[0] - cpu_before) * 1_000 / len(sample)
+                        results["phases"][name]["recommend"]["service_cpu_ms_per_request"] = cpu_ms
+                        print(f"  service CPU {cpu_ms:.2f} ms per request (all threads)")
                     if "sequential" in phases:
                         results["phases"]["sequential"] = await sequential_phase(session, service, sample,
                                                                                  cached="cold" in phases)
                 finally:
                     service.stop()
                 bench_redis_client.flushall()
-            if not {"steady", "refresh", "redis"} & set(phases):
+            if not {"ready", "steady", "refresh", "redis"} & set(phases):
                 return results
             service = Service(Path(args.data_dir), bench_redis.url, log, warm=True)
             try:
                 started = time.perf_counter()
                 ready = await service.ready(session)
-                print(f"\nservice ready and cache warmed in {time.perf_counter() - started:.0f} s: {ready['status']}, "
-                      f"version {ready['artifact_version']}")
+                print(f"\nservice ready (first 200 of /readyz) in {time.perf_counter() - started:.1f} s: "
+                      f"{ready['status']}, cache warming {ready['cache_warming']}, version {ready['artifact_version']}")
                 url = service.url
+                if "ready" in phases:  # the full rate from the first 200 of /readyz, as a load balancer sends it
+                    samples = Samples()
+                    draws = [rng.choice(users) for _ in range(int(args.rate * args.seconds))]
+                    await open_loop(session, samples, "recommend", args.rate, args.seconds, recommend_call(url, draws),
+                                    time.perf_counter())
+                    results["phases"]["ready"] = samples.report(
+                        f"ready: recommend {args.rate:g}/s for {args.seconds:g} s from the first 200 of /readyz",
+                        args.seconds)
                 if "steady" in phases:
                     # First a short run at the same rates (first touches of the graph's pages, the title cache),
                     # reported on its own, then the measured run.

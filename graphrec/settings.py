@@ -70,6 +70,8 @@ class Settings(BaseSettings):
                                       "keeps in memory to serve from while Redis is down.")
     warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "
                             "computes into the cache at start (0: none).")
+    ready_warm_share: float = Field(1.0, ge=0, le=1, description="Share of those users whose candidates are "
+                                    "cached before /readyz answers 200 (0: ready at once).")
     redis_namespace: str = Field("graphrec", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
     feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
     # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.

@@ -109,7 +109,9 @@ class Check(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded", "warming"] = Field(description=(
+        "ok: everything up; degraded: serving without a dependency (still 200, keep it in rotation); warming: "
+        "the candidate cache is not warm enough to hold the request rate yet (503)."))
     artifact_version: str | None
     checks: dict[str, Check]
     cache_warming: str = Field(description="Users whose candidates are cached at start: done/total, or done.")

@@ -8,6 +8,7 @@ background thread, which mostly waits on the graph with the GIL released.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Self
 
 from serving.background import BackgroundWorker
@@ -26,10 +27,22 @@ class CacheWarmer(BackgroundWorker):
         self.limit = limit
         self.done = 0
         self.total: int | None = None  # None until the user list is read
+        self._released = False  # set once /readyz has said ready
 
     @property
     def finished(self) -> bool:
         return self.total is not None and self.done >= self.total
+
+    def ready(self, share: float, can_warm: bool) -> bool:
+        """Whether ``share`` of the users to warm are done, or warming cannot run (no Redis to warm).
+
+        Warming is a start-up state: once ready, a replica stays ready, so a load balancer never takes it out of
+        rotation for warming again (Redis back after an outage refills the cache under load instead).
+        """
+        if not self._released and (not can_warm or
+                                   (self.total is not None and self.done >= math.ceil(share * self.total))):
+            self._released = True
+        return self._released
 
     def start(self) -> Self:
         if self.limit > 0 and self.service.sessions is not None:

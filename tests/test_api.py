@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from ingest.frames import Dataset
 from ingest.loader import ingest
 from serving.app import create_app
 from serving.redis_embedded import EmbeddedRedis
+from serving.warmer import CacheWarmer
 from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir, wait_for
 from tests.conftest import redis7_url, wipe_neo4j
 from tests.neo4j_server import free_port
@@ -93,9 +95,20 @@ def test_recommend_known_user_then_from_cache(client: TestClient, small_dataset:
     assert again["cache"] == "hit" and [e["item_id"] for e in again["items"]] == items
 
 
-def test_the_cache_is_warmed_at_start(data_dir: Path, stack: Stack, small_dataset: Dataset) -> None:
+def test_readyz_says_warming_with_503_until_the_cache_is_warm(data_dir: Path, stack: Stack, small_dataset: Dataset,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    warm = CacheWarmer.run
+    monkeypatch.setattr(CacheWarmer, "run", lambda self: release.wait(10) and warm(self))
     with client_for(data_dir, stack, warm_users=1_000) as client:
-        wait_for(lambda: client.get("/readyz").json()["cache_warming"] == "done")
+        held = client.get("/readyz")
+        assert held.status_code == 503 and held.json()["status"] == "warming"
+        assert "candidates cached for 0 of ? users; ready at 100%" in held.json()["checks"]["warming"]["detail"]
+        assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).status_code == 200  # it serves meanwhile
+        release.set()
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ok" and ready["cache_warming"] == "done" and "warming" not in ready["checks"]
         users = small_dataset.interactions["user_id"].unique()
         assert all(client.post("/v1/recommend", json={"user_id": int(user), "k": 5}).json()["cache"] == "hit"
                    for user in users[:20])

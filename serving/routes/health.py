@@ -20,11 +20,16 @@ def healthz() -> Health:
     return Health()
 
 
-@router.get("/readyz", response_model=Readiness)
-async def readyz(resources: ResourcesDep) -> Readiness:
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(resources: ResourcesDep, response: Response) -> Readiness:
     """ok when the graph, Redis and an index are all there; degraded (still 200, still serving) with the reason
-    of each missing part otherwise."""
-    return await run_in_threadpool(readiness, resources)
+    of each missing part otherwise; warming (503) until the share GRAPHREC_READY_WARM_SHARE of the users to warm
+    have cached candidates, since a cold request costs several times a warm one and a load balancer sends the
+    full rate the moment it sees 200."""
+    ready = await run_in_threadpool(readiness, resources)
+    if ready.status == "warming":
+        response.status_code = 503
+    return ready
 
 
 def readiness(resources: Resources) -> Readiness:
@@ -51,10 +56,16 @@ def readiness(resources: Resources) -> Readiness:
     checks["index"] = Check(ok=artifacts is not None and not refused, detail=detail)
     for dependency in ("graph", "redis"):
         resources.metrics.up.labels(dependency).set(int(checks[dependency].ok))
-    warmer = resources.warmer
+    warmer, share = resources.warmer, resources.settings.ready_warm_share
     warming = "done" if warmer.finished else f"{warmer.done}/{warmer.total if warmer.total is not None else '?'}"
-    return Readiness(status="ok" if all(c.ok for c in checks.values()) else "degraded",
-                     artifact_version=artifacts.version if artifacts else None, checks=checks,
+    status = "ok" if all(c.ok for c in checks.values()) else "degraded"
+    # Without Redis there is no cache to warm: the replica serves degraded rather than waiting on it.
+    if not warmer.ready(share, can_warm=checks["redis"].ok):
+        status = "warming"
+        total = "?" if warmer.total is None else f"{warmer.total:,}"
+        checks["warming"] = Check(ok=False, detail=f"candidates cached for {warmer.done:,} of {total} users; ready "
+                                                   f"at {share:.0%} (GRAPHREC_READY_WARM_SHARE)")
+    return Readiness(status=status, artifact_version=artifacts.version if artifacts else None, checks=checks,
                      cache_warming=warming)
 
 
