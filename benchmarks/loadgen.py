@@ -1,0 +1,106 @@
+"""The open-loop load generator the serving benchmarks share: fixed-schedule requests and their figures.
+
+Requests are sent on a fixed schedule (open loop): latency counts from the scheduled send time, so a stalled
+server cannot hide its queueing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+TIMELINE_S = 10.0
+
+
+@dataclass
+class Samples:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sent_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # s into the phase
+    errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
+    accepted_feedback: list[str] = field(default_factory=list)
+    refused: int = 0  # feedback answered 503
+
+    def report(self, title: str, seconds: float) -> dict[str, dict[str, float]]:
+        print(f"\n{title}")
+        figures = {}
+        for name in sorted(set(self.latencies) | set(self.errors)):
+            values = np.array(self.latencies[name]) * 1_000
+            errors = len(self.errors[name])
+            total = len(values) + errors + (self.refused if name == "feedback" else 0)
+            row = {"requests": total, "errors": errors, "rps": total / seconds}
+            if len(values):
+                row |= {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
+            figures[name] = row
+            tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
+            refused = f" ({self.refused} refused with 503)" if name == "feedback" and self.refused else ""
+            print(f"  {name:<10} {total:>7,} requests {errors:>5} errors{refused} {row['rps']:7.1f}/s  {tail}")
+            if len(values) and seconds >= 2 * TIMELINE_S:  # one burst or a backlog that never drained
+                window = (np.array(self.sent_at[name]) // TIMELINE_S).astype(int)
+                tails = [np.percentile(values[window == w], 99) for w in np.unique(window)]
+                print(f"      p99 per {TIMELINE_S:g} s: " + " ".join(f"{tail:.0f}" for tail in tails))
+            for when, what in self.errors[name][:3]:
+                print(f"      error at {when:6.2f} s: {what[:160]}")
+        return figures
+
+
+def process_counters(pid: int) -> tuple[float, int]:
+    """CPU seconds (user + system, all threads) and major page faults of a process so far; (NaN, 0) where
+    /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan"), 0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[9])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def open_loop(session: aiohttp.ClientSession, samples: Samples, name: str, rate: float, seconds: float,
+                    request, started: float) -> None:  # type: ignore[no-untyped-def]
+    """Send ``request(i)`` (method, path, json) ``rate`` times a second for ``seconds`` on a fixed schedule."""
+    tasks = []
+    for i in range(int(rate * seconds)):
+        scheduled = started + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(session, samples, name, request(i), scheduled, started)))
+    await asyncio.gather(*tasks)
+
+
+async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call: tuple[str, str, dict | None],
+              scheduled: float, started: float) -> None:
+    method, url, body = call
+    try:
+        async with session.request(method, url, json=body) as answer:
+            payload = await answer.read()
+            elapsed = time.perf_counter() - scheduled
+            if name == "feedback" and answer.status == 503:  # refused, not lost: the client is told to retry
+                samples.refused += 1
+                return
+            if answer.status >= 400:
+                samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
+                return
+            if name == "feedback":
+                samples.accepted_feedback.append(json.loads(payload)["event_id"])
+            samples.latencies[name].append(elapsed)
+            samples.sent_at[name].append(scheduled - started)
+    except (TimeoutError, aiohttp.ClientError) as error:
+        samples.errors[name].append((scheduled - started, repr(error)))
+
+
+def recommend_call(url: str, users: list, k: int = 10):  # type: ignore[no-untyped-def]
+    return lambda i: ("POST", f"{url}/v1/recommend", {"user_id": users[i % len(users)], "k": k})
