@@ -27,6 +27,8 @@ class Samples:
     sent_at: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # s into the phase
     errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
     accepted_feedback: list[str] = field(default_factory=list)
+    accepted_bodies: list[dict] = field(default_factory=list)  # the feedback answered 202, as sent
+    degraded: list[tuple[float, str, list[str]]] = field(default_factory=list)  # (s, name, what) of 200 answers
     refused: int = 0  # feedback answered 503
 
     def report(self, title: str, seconds: float) -> dict[str, dict[str, float]]:
@@ -35,13 +37,13 @@ class Samples:
         for name in sorted(set(self.latencies) | set(self.errors)):
             values = np.array(self.latencies[name]) * 1_000
             errors = len(self.errors[name])
-            total = len(values) + errors + (self.refused if name == "feedback" else 0)
+            total = len(values) + errors + (self.refused if name.startswith("feedback") else 0)
             row = {"requests": total, "errors": errors, "rps": total / seconds}
             if len(values):
                 row |= {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
             figures[name] = row
             tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
-            refused = f" ({self.refused} refused with 503)" if name == "feedback" and self.refused else ""
+            refused = f" ({self.refused} refused with 503)" if name.startswith("feedback") and self.refused else ""
             print(f"  {name:<10} {total:>7,} requests {errors:>5} errors{refused} {row['rps']:7.1f}/s  {tail}")
             if len(values) and seconds >= 2 * TIMELINE_S:  # one burst or a backlog that never drained
                 window = (np.array(self.sent_at[name]) // TIMELINE_S).astype(int)
@@ -71,14 +73,7 @@ def free_port() -> int:
 async def open_loop(session: aiohttp.ClientSession, samples: Samples, name: str, rate: float, seconds: float,
                     request, started: float) -> None:  # type: ignore[no-untyped-def]
     """Send ``request(i)`` (method, path, json) ``rate`` times a second for ``seconds`` on a fixed schedule."""
-    tasks = []
-    for i in range(int(rate * seconds)):
-        scheduled = started + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(session, samples, name, request(i), scheduled, started)))
-    await asyncio.gather(*tasks)
+    await routed_loop(session, samples, rate, seconds, lambda i: (name, *request(i)), started)
 
 
 async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call: tuple[str, str, dict | None],
@@ -88,14 +83,18 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
         async with session.request(method, url, json=body) as answer:
             payload = await answer.read()
             elapsed = time.perf_counter() - scheduled
-            if name == "feedback" and answer.status == 503:  # refused, not lost: the client is told to retry
+            feedback = name.startswith("feedback")
+            if feedback and answer.status == 503:  # refused, not lost: the client is told to retry
                 samples.refused += 1
                 return
             if answer.status >= 400:
                 samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
                 return
-            if name == "feedback":
+            if feedback:
                 samples.accepted_feedback.append(json.loads(payload)["event_id"])
+                samples.accepted_bodies.append(body or {})
+            elif name.startswith("recommend") and (degraded := json.loads(payload).get("degraded")):
+                samples.degraded.append((scheduled - started, name, degraded))
             samples.latencies[name].append(elapsed)
             samples.sent_at[name].append(scheduled - started)
     except (TimeoutError, aiohttp.ClientError) as error:
@@ -104,3 +103,17 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
 
 def recommend_call(url: str, users: list, k: int = 10):  # type: ignore[no-untyped-def]
     return lambda i: ("POST", f"{url}/v1/recommend", {"user_id": users[i % len(users)], "k": k})
+
+
+async def routed_loop(session: aiohttp.ClientSession, samples: Samples, rate: float, seconds: float, call,
+                      started: float) -> None:  # type: ignore[no-untyped-def]
+    """Like open_loop, where ``call(i)`` also names the sample (name, method, url, json): one name per replica."""
+    tasks = []
+    for i in range(int(rate * seconds)):
+        scheduled = started + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        name, *request = call(i)
+        tasks.append(asyncio.create_task(one(session, samples, name, tuple(request), scheduled, started)))
+    await asyncio.gather(*tasks)

@@ -1,8 +1,11 @@
 """A dependency that can fail (Redis, the graph): calls through a guard fail fast while it is known to be down.
 
-After a failure the guard answers "unavailable" at once for ``retry_s`` instead of letting every request wait
-on a dead server, then lets calls through again; the first that succeeds marks the dependency healthy, so
-the service recovers without a restart. The reason of the last failure is what /readyz reports.
+After a failure the guard answers "unavailable" at once instead of letting every request wait on a dead
+server (a circuit breaker, Nygard, "Release It!", 2007). Every ``retry_s`` one trial call (``trial``, run on a
+background thread) tests the dependency while requests keep failing fast; the first trial or probe that
+succeeds marks it healthy, so the service recovers without a restart and no request ever waits on a server
+that is down. Without a ``trial``, the first request after ``retry_s`` is the trial. The reason of the last
+failure is what /readyz reports.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ class Unavailable(RuntimeError):
 
 
 class Guard:
-    def __init__(self, name: str, retry_s: float, failures: tuple[type[BaseException], ...]) -> None:
+    def __init__(self, name: str, retry_s: float, failures: tuple[type[BaseException], ...],
+                 trial: Callable[[], object] | None = None) -> None:
         self.name = name
         self.retry_s = retry_s
         self.failures = failures
+        self.trial = trial
         self._lock = threading.Lock()
         self._skip_until = 0.0
+        self._trying = False
         self.reason: str | None = None
 
     @property
@@ -33,8 +39,20 @@ class Guard:
         return self.reason is None
 
     def call(self, function: Callable[[], T]) -> T:
-        if time.monotonic() < self._skip_until:
+        if self.reason is not None and not self._may_try():
             raise Unavailable(f"{self.name} unavailable: {self.reason}")
+        return self._run(function)
+
+    def probe(self, function: Callable[[], T]) -> T:
+        """Call even while the dependency is known to be down (health checks); success marks it healthy again."""
+        return self._run(function)
+
+    def mark_down(self, error: BaseException | str) -> None:
+        with self._lock:
+            self.reason = str(error) or type(error).__name__
+            self._skip_until = time.monotonic() + self.retry_s
+
+    def _run(self, function: Callable[[], T]) -> T:
         try:
             result = function()
         except self.failures as error:
@@ -46,13 +64,24 @@ class Guard:
                 self._skip_until = 0.0
         return result
 
-    def probe(self, function: Callable[[], T]) -> T:
-        """Call even inside the skip window (health checks); success marks the dependency healthy again."""
+    def _may_try(self) -> bool:
+        """Whether this call may go through while down: only as the trial, and only without a ``trial`` of its
+        own; with one, the trial starts on a background thread and this call fails fast."""
         with self._lock:
-            self._skip_until = 0.0
-        return self.call(function)
+            if self._trying or time.monotonic() < self._skip_until:
+                return False
+            self._trying = True
+        if self.trial is None:
+            self._skip_until = time.monotonic() + self.retry_s  # this call is the trial; the others skip meanwhile
+            self._trying = False
+            return True
+        threading.Thread(target=self._try, name=f"{self.name}-trial", daemon=True).start()
+        return False
 
-    def mark_down(self, error: BaseException | str) -> None:
-        with self._lock:
-            self.reason = str(error) or type(error).__name__
-            self._skip_until = time.monotonic() + self.retry_s
+    def _try(self) -> None:
+        try:
+            self._run(self.trial)  # type: ignore[arg-type]
+        except Unavailable:
+            pass
+        finally:
+            self._trying = False

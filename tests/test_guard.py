@@ -1,0 +1,73 @@
+"""The circuit breaker in front of Redis and the graph: fail fast while down, one background trial, recover."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from serving.guard import Guard, Unavailable
+from tests.api_stack import wait_for
+
+
+class Dependency:
+    """A server that is up or down, counting the calls that reached it."""
+
+    def __init__(self) -> None:
+        self.up, self.calls, self.threads = True, 0, set()
+
+    def __call__(self) -> str:
+        self.calls += 1
+        self.threads.add(threading.current_thread().name)
+        if not self.up:
+            raise ConnectionError("connection refused")
+        return "pong"
+
+
+def test_while_down_requests_fail_fast_and_only_a_background_trial_reaches_the_server() -> None:
+    server = Dependency()
+    guard = Guard("redis", retry_s=0.2, failures=(ConnectionError,), trial=server)
+    server.up = False
+    with pytest.raises(Unavailable, match="connection refused"):
+        guard.call(server)
+    reached = server.calls
+    for _ in range(50):  # inside the window: nothing reaches the server
+        with pytest.raises(Unavailable):
+            guard.call(server)
+    assert server.calls == reached and not guard.healthy
+    server.up = True
+    # After the window the next call still fails fast, and starts the trial that finds the server back.
+    wait_for(lambda: _succeeds(guard, server), timeout_s=5)
+    assert guard.healthy and "redis-trial" in server.threads
+
+
+def test_a_probe_tests_the_server_without_opening_the_window_for_requests() -> None:
+    server = Dependency()
+    guard = Guard("graph", retry_s=60, failures=(ConnectionError,), trial=server)
+    server.up = False
+    with pytest.raises(Unavailable):
+        guard.probe(server)
+    calls = server.calls
+    with pytest.raises(Unavailable):
+        guard.call(server)
+    assert server.calls == calls  # the failed probe kept requests off the server
+    server.up = True
+    assert guard.probe(server) == "pong" and guard.healthy and guard.call(server) == "pong"
+
+
+def test_without_a_trial_one_request_at_a_time_tests_the_server() -> None:
+    server = Dependency()
+    guard = Guard("graph", retry_s=0.05, failures=(ConnectionError,))
+    server.up = False
+    with pytest.raises(Unavailable):
+        guard.call(server)
+    wait_for(lambda: not _succeeds(guard, server) and server.calls == 2, timeout_s=2)
+    server.up = True
+    wait_for(lambda: _succeeds(guard, server), timeout_s=2)
+
+
+def _succeeds(guard: Guard, server: Dependency) -> bool:
+    try:
+        return guard.call(server) == "pong"
+    except Unavailable:
+        return False
