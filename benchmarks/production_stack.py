@@ -288,6 +288,10 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
     samples.report(f"neo4j: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, Neo4j "
                    f"killed at {marks['down']:.1f} s, Bolt accepting again at {marks['bolt']:.1f} s", seconds)
     combined(samples, "recommend while Neo4j was down", seconds, marks["down"], marks["bolt"])
+    slow = [int(sent) for name, latencies in samples.latencies.items() if name.startswith("recommend")
+            for latency, sent in zip(latencies, samples.sent_at[name], strict=True) if latency > 0.1]
+    print("  recommend answers over 100 ms, per second sent: " + " ".join(
+        f"{second}s:{slow.count(second)}" for second in sorted(set(slow))))
     ok = marks.get("ok")
     last_graph = max((when for when, _, what in samples.degraded if "graph" in what), default=None)
     print(f"  both replicas /readyz ok {ok - marks['bolt']:.1f} s after Bolt accepted" if ok else

@@ -52,13 +52,18 @@ class Neo4jStore(GraphStore):
 
     def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
             **identifiers: str) -> pd.DataFrame:
-        routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
+        query = neo4j.Query(query_text(self.dialect, name, **identifiers),  # type: ignore[arg-type]
+                            timeout=self.settings.neo4j_query_timeout_s)
         try:
-            return self._driver.execute_query(
-                neo4j.Query(query_text(self.dialect, name, **identifiers),  # type: ignore[arg-type]
-                            timeout=self.settings.neo4j_query_timeout_s),
-                parameters_=plain_params(params), database_=self._database, routing_=routing,
-                result_transformer_=neo4j.Result.to_df)
+            if write:  # retried by the driver within neo4j_retry_s
+                return self._driver.execute_query(
+                    query, parameters_=plain_params(params), database_=self._database,
+                    routing_=neo4j.RoutingControl.WRITE, result_transformer_=neo4j.Result.to_df)
+            # Reads are tried once: the callers (a request, with its fallbacks) fail fast, and the service's
+            # guard (serving.guard) retries in the background instead of every request waiting on a retry.
+            with self._driver.session(database=self._database, default_access_mode=neo4j.READ_ACCESS,
+                                      bookmark_manager=self._driver.execute_query_bookmark_manager) as session:
+                return session.run(query, plain_params(params)).to_df()
         except DOWN as error:
             raise GraphUnavailable(f"Neo4j unavailable during {name}: {error}") from error
         except AuthError as error:

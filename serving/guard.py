@@ -44,8 +44,21 @@ class Guard:
         return self._run(function)
 
     def probe(self, function: Callable[[], T]) -> T:
-        """Call even while the dependency is known to be down (health checks); success marks it healthy again."""
-        return self._run(function)
+        """Call even while the dependency is known to be down (health checks); success marks it healthy again.
+
+        While it is down, one probe or trial at a time: a server that accepts connections but does not answer
+        yet would otherwise hold a thread per health check until the threads that serve requests run out.
+        """
+        if self.reason is None:
+            return self._run(function)
+        with self._lock:
+            if self._trying:
+                raise Unavailable(f"{self.name} unavailable: {self.reason}")
+            self._trying = True
+        try:
+            return self._run(function)
+        finally:
+            self._trying = False
 
     def mark_down(self, error: BaseException | str) -> None:
         with self._lock:
