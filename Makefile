@@ -8,7 +8,7 @@ DATA ?=
 SOURCE ?= movielens
 
 
-.PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-serving bench-policies clean
+.PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-serving bench-policies bench-production clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ bench-serving: $(BIN)/graphrec
 
 bench-policies: $(BIN)/graphrec
 	$(BIN)/python benchmarks/policies.py --out var/policies
+
+# Starts its own Neo4j (Java, Maven) and Redis 7 (bash .ci/system-deps installs redis-server).
+bench-production: $(BIN)/graphrec
+	$(BIN)/python benchmarks/production_stack.py
 
 clean:
 	rm -rf $(VENV) var *.egg-info
