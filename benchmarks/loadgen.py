@@ -29,7 +29,7 @@ class Samples:
     accepted_feedback: list[str] = field(default_factory=list)
     accepted_bodies: list[dict] = field(default_factory=list)  # the feedback answered 202, as sent
     degraded: list[tuple[float, str, list[str]]] = field(default_factory=list)  # (s, name, what) of 200 answers
-    refused: int = 0  # feedback answered 503
+    refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # feedback answered 503, by name
 
     def report(self, title: str, seconds: float) -> dict[str, dict[str, float]]:
         print(f"\n{title}")
@@ -37,13 +37,13 @@ class Samples:
         for name in sorted(set(self.latencies) | set(self.errors)):
             values = np.array(self.latencies[name]) * 1_000
             errors = len(self.errors[name])
-            total = len(values) + errors + (self.refused if name.startswith("feedback") else 0)
+            total = len(values) + errors + self.refused[name]
             row = {"requests": total, "errors": errors, "rps": total / seconds}
             if len(values):
                 row |= {f"p{q}": float(np.percentile(values, q)) for q in (50, 95, 99)}
             figures[name] = row
             tail = "  ".join(f"p{q} {row[f'p{q}']:7.2f} ms" for q in (50, 95, 99)) if len(values) else ""
-            refused = f" ({self.refused} refused with 503)" if name.startswith("feedback") and self.refused else ""
+            refused = f" ({self.refused[name]} refused with 503)" if self.refused[name] else ""
             print(f"  {name:<10} {total:>7,} requests {errors:>5} errors{refused} {row['rps']:7.1f}/s  {tail}")
             if len(values) and seconds >= 2 * TIMELINE_S:  # one burst or a backlog that never drained
                 window = (np.array(self.sent_at[name]) // TIMELINE_S).astype(int)
@@ -85,7 +85,7 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
             elapsed = time.perf_counter() - scheduled
             feedback = name.startswith("feedback")
             if feedback and answer.status == 503:  # refused, not lost: the client is told to retry
-                samples.refused += 1
+                samples.refused[name] += 1
                 return
             if answer.status >= 400:
                 samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))

@@ -14,6 +14,8 @@ Phases:
            later: recommend errors and p99 during the outage, the time from Bolt accepting connections to both
            replicas at /readyz ok with no `graph` in any answer's degraded list, and every feedback answered 202
            in the graph exactly once (each event a new (user, item) click, so its count must be 1)
+  redis    the same load plus feedback; Redis stopped at --redis-stop-at s for --redis-down-s s: recommend
+           errors, feedback answered 202 or 503, every 202 in the stream afterwards, /readyz on both replicas
 
 Neo4j is started here from tests/neo4j_server.py (heap and page cache printed), Redis 7 from Debian's
 redis-server. The data is MovieLens-100K from ../shared/data, ingested into Neo4j and trained from it.
@@ -40,6 +42,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import redis
 
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 from graph.factory import open_store  # noqa: E402
@@ -208,6 +211,8 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                 print(f"  replica A restarted, ready in {await replicas[0].ready(session):.1f} s")
             if "neo4j" in phases:
                 await neo4j_phase(session, balancer, args, server, settings, users, items, seen, rng)
+            if "redis" in phases:
+                await redis_phase(session, balancer, args, redis_server, users, items, rng)
     finally:
         for replica in replicas:
             replica.stop()
@@ -316,9 +321,46 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
           f"counted twice or more: {sum(n > 1 for n in found)}, missing: {sum(n == 0 for n in found)}")
 
 
+async def redis_phase(session: aiohttp.ClientSession, balancer: Balancer, args: argparse.Namespace,
+                      redis_server: EmbeddedRedis, users: list, items: list, rng: random.Random) -> None:
+    seconds = args.redis_seconds
+    samples = loadgen.Samples()
+    started = time.perf_counter()
+    statuses: list[tuple[float, str]] = []
+
+    def feedback(i: int) -> tuple[str, str, str, dict]:
+        replica = balancer.pick()
+        return f"feedback {replica.name}", "POST", f"{replica.url}/v1/feedback", {
+            "session_id": f"redis-{i % 20}", "user_id": rng.choice(users), "item_id": rng.choice(items),
+            "event": "click"}
+
+    async def outage() -> None:
+        await asyncio.sleep(args.redis_stop_at)
+        await asyncio.to_thread(redis_server.stop)
+        await asyncio.sleep(args.redis_down_s)
+        await asyncio.to_thread(redis_server.start)
+        while time.perf_counter() - started < seconds:
+            for replica in balancer.replicas:
+                async with session.get(f"{replica.url}/readyz") as answer:
+                    statuses.append((time.perf_counter() - started, (await answer.json())["status"]))
+            await asyncio.sleep(0.5)
+
+    await asyncio.gather(
+        load(session, balancer, samples, args.rate, seconds, recommend(balancer, users, rng), started),
+        loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback, started), outage())
+    samples.report(f"redis: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, Redis "
+                   f"stopped at {args.redis_stop_at:g} s for {args.redis_down_s:g} s", seconds)
+    combined(samples, "recommend, both replicas", seconds)
+    client = redis.Redis.from_url(redis_server.url)
+    stream = {entry.decode() for entry, _ in client.xrange("graphrec:feedback")}
+    lost = [entry for entry in samples.accepted_feedback if entry not in stream]
+    print(f"  feedback answered 202: {len(samples.accepted_feedback)}, answered 503: {sum(samples.refused.values())}, "
+          f"202 but missing from the stream: {len(lost)}; /readyz at the end: {[s for _, s in statuses[-2:]]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phases", default="steady,refresh,kill,neo4j")
+    parser.add_argument("--phases", default="steady,refresh,kill,neo4j,redis")
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--train-epochs", type=int, default=20)
@@ -330,6 +372,9 @@ def main() -> None:
     parser.add_argument("--neo4j-stop-at", type=float, default=10)
     parser.add_argument("--neo4j-down-s", type=float, default=10)
     parser.add_argument("--feedback-rate", type=float, default=20)
+    parser.add_argument("--redis-seconds", type=float, default=30)
+    parser.add_argument("--redis-stop-at", type=float, default=10)
+    parser.add_argument("--redis-down-s", type=float, default=10)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if not (SHARED / "movielens-100k").is_dir():
