@@ -151,18 +151,22 @@ def graphrec(env: dict[str, str], *args: str) -> float:
 
 
 async def run(args: argparse.Namespace, root: Path) -> None:
-    server = neo4j_server.Neo4jServer(home=root / "neo4j", heap=NEO4J_HEAP, page_cache=NEO4J_PAGE_CACHE).start()
+    server = neo4j_server.Neo4jServer(home=root / "neo4j", heap=NEO4J_HEAP, page_cache=NEO4J_PAGE_CACHE,
+                                      nice=args.neo4j_nice).start()
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is missing: bash .ci/system-deps installs it")
     redis_server = EmbeddedRedis(root / "redis", binary=binary, port=loadgen.free_port(),
                                  password="bench-redis").start()
+    print(f"# graph deadline per recommendation call: {args.graph_deadline_s or 'none'}; Neo4j at nice "
+          f"{args.neo4j_nice}")
     print(f"# Neo4j {server.version()} (heap {NEO4J_HEAP}, page cache {NEO4J_PAGE_CACHE}, started in "
           f"{server.started_in_s:.1f} s); Redis {binary}; all on this machine")
     data_dir = root / "var"
     os.environ.update(server.environment())  # this script's own store reads the same server
     env = {**os.environ, **server.environment(), "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_GRAPH_BACKEND": "neo4j",
-           "REDIS_URL": redis_server.url, "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5"}
+           "REDIS_URL": redis_server.url, "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5",
+           **({"GRAPHREC_GRAPH_REQUEST_DEADLINE_S": str(args.graph_deadline_s)} if args.graph_deadline_s else {})}
     replicas: list[Replica] = []
     try:
         steps = {"ingest": graphrec(env, "ingest", "movielens", "--path", str(SHARED / "movielens-100k")),
@@ -375,6 +379,10 @@ def main() -> None:
     parser.add_argument("--redis-seconds", type=float, default=30)
     parser.add_argument("--redis-stop-at", type=float, default=10)
     parser.add_argument("--redis-down-s", type=float, default=10)
+    parser.add_argument("--graph-deadline-s", type=float,
+                        help="GRAPHREC_GRAPH_REQUEST_DEADLINE_S for the replicas (default: unset, no deadline)")
+    parser.add_argument("--neo4j-nice", type=int, default=0,
+                        help="CPU priority of the Neo4j server (10: it yields the shared cores to the replicas)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if not (SHARED / "movielens-100k").is_dir():

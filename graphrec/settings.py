@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
     fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
                                       "keeps in memory to serve from while Redis is down.")
+    graph_request_deadline_s: float | None = Field(None, gt=0, description=(
+        "Longest a recommendation waits on one graph call before it falls back to FAISS candidates (unset: no "
+        "limit); with it, a slow graph holds at most graph_request_workers threads."))
+    graph_request_workers: int = Field(4, ge=1, description="Threads for the graph calls of recommendations when "
+                                       "graph_request_deadline_s is set.")
     warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "
                             "computes into the cache at start (0: none).")
     ready_warm_share: float = Field(1.0, ge=0, le=1, description="Share of those users whose candidates are "

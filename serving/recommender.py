@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -28,6 +29,7 @@ from graph.explain import explain as explain_paths
 from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
 from serving.artifacts import LoadedArtifacts
+from serving.bulkhead import Bulkhead
 from serving.candidate_pool import CandidatePool
 from serving.guard import Guard, Unavailable
 from serving.policy import GreedyPolicy, Policy, SessionState
@@ -65,6 +67,10 @@ class RecommendResult:
     degraded: list[str]
 
 
+# Set while a recommendation runs: its graph calls go through the request lane (serving.bulkhead).
+_IN_RECOMMENDATION: ContextVar[bool] = ContextVar("in_recommendation", default=False)
+
+
 class RecommendationService:
     def __init__(self, settings: Settings, store: GraphStore | None, artifacts: LoadedArtifacts | None,
                  policy: Policy | None = None, sessions: SessionStore | None = None) -> None:
@@ -76,6 +82,8 @@ class RecommendationService:
                            trial=(lambda: self.require_store().run("meta_get")) if store is not None else None)
         if store is None:
             self.graph.mark_down("no graph database is open")
+        deadline = settings.graph_request_deadline_s
+        self._request_lane = Bulkhead("graph", settings.graph_request_workers, deadline) if deadline else None
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._titles: dict[Any, str | None] = {}
@@ -122,14 +130,20 @@ class RecommendationService:
         return self.store
 
     def graph_call(self, call: Callable[[GraphStore], T]) -> T:
-        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down."""
-        return self.graph.call(lambda: call(self.require_store()))
+        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside a
+        recommendation with graph_request_deadline_s set, too slow)."""
+        return self._guarded(lambda: call(self.require_store()))
 
     def _graph_optional(self, call: Callable[[], T], fallback: T) -> T:
         try:
-            return self.graph.call(call)
+            return self._guarded(call)
         except Unavailable:
             return fallback
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        if self._request_lane is not None and _IN_RECOMMENDATION.get():
+            return self._request_lane.call(lambda: self.graph.call(call))
+        return self.graph.call(call)
 
     # -- session state -----------------------------------------------------------------------------------
     def state_from_graph(self, user_id: Any) -> UserState:
@@ -240,6 +254,14 @@ class RecommendationService:
 
     def recommend(self, user_id: Any, k: int = 10, exclude: Sequence[Any] = (), explain: bool = False,
                   session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
+        token = _IN_RECOMMENDATION.set(True)
+        try:
+            return self._recommend(user_id, k, exclude, explain, session_id, context_items)
+        finally:
+            _IN_RECOMMENDATION.reset(token)
+
+    def _recommend(self, user_id: Any, k: int, exclude: Sequence[Any], explain: bool, session_id: str | None,
+                   context_items: Sequence[Any]) -> RecommendResult:
         artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
         state, degraded = self.user_state(user_id)
         policy_state = self.session_state(artifacts, user_id, [*context_items, *state.positive])

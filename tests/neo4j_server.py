@@ -69,6 +69,7 @@ class Neo4jServer:
     heap: str = "1g"
     page_cache: str = "512m"
     settings: dict[str, str] = field(default_factory=dict)
+    nice: int = 0  # CPU priority of the server's threads (benchmarks: a server that does not starve its clients)
     process: subprocess.Popen[bytes] | None = None
     started_in_s: float | None = None
 
@@ -107,7 +108,8 @@ class Neo4jServer:
                 ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-cp", os.pathsep.join(classpath),
                  MAIN_CLASS, str(self.home)],
                 env={**os.environ, "NEO4J_TEST_PASSWORD": self.password}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
         while True:
             with self.log_path.open("rb") as log:
                 log.seek(offset)

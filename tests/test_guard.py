@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
+from serving.bulkhead import Bulkhead
 from serving.guard import Guard, Unavailable
 from tests.api_stack import wait_for
 
@@ -69,5 +71,31 @@ def test_without_a_trial_one_request_at_a_time_tests_the_server() -> None:
 def _succeeds(guard: Guard, server: Dependency) -> bool:
     try:
         return guard.call(server) == "pong"
+    except Unavailable:
+        return False
+
+
+def test_the_request_lane_gives_up_on_a_slow_graph_and_holds_at_most_its_workers() -> None:
+    lane = Bulkhead("graph", workers=2, deadline_s=0.05)
+    release = threading.Event()
+    try:
+        assert lane.call(lambda: "fast") == "fast"
+        started = time.monotonic()
+        for _ in range(2):  # each waits only the deadline; the slow calls keep the two workers
+            with pytest.raises(Unavailable, match="slower than 50 ms"):
+                lane.call(lambda: release.wait(10))
+        with pytest.raises(Unavailable, match="busy"):  # no worker left: fails at once
+            lane.call(lambda: "fast")
+        assert time.monotonic() - started < 1
+        release.set()
+        wait_for(lambda: _answers(lane), timeout_s=2)
+    finally:
+        release.set()
+        lane.close()
+
+
+def _answers(lane: Bulkhead) -> bool:
+    try:
+        return lane.call(lambda: "fast") == "fast"
     except Unavailable:
         return False
