@@ -43,20 +43,22 @@ class Guard:
             raise Unavailable(f"{self.name} unavailable: {self.reason}")
         return self._run(function)
 
-    def probe(self, function: Callable[[], T]) -> T:
-        """Call even while the dependency is known to be down (health checks); success marks it healthy again.
+    def probe(self, function: Callable[[], object]) -> None:
+        """Call even while the dependency is known to be down (health checks); success marks it healthy again,
+        a failure raises Unavailable.
 
-        While it is down, one probe or trial at a time: a server that accepts connections but does not answer
-        yet would otherwise hold a thread per health check until the threads that serve requests run out.
+        One probe or trial at a time: while one is in flight, another reports the state known so far. A server
+        that accepts connections but answers slowly (one starting) would otherwise hold a thread per health
+        check until the threads that serve requests run out.
         """
-        if self.reason is None:
-            return self._run(function)
         with self._lock:
             if self._trying:
+                if self.reason is None:
+                    return
                 raise Unavailable(f"{self.name} unavailable: {self.reason}")
             self._trying = True
         try:
-            return self._run(function)
+            self._run(function)
         finally:
             self._trying = False
 

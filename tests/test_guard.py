@@ -43,6 +43,21 @@ def test_while_down_requests_fail_fast_and_only_a_background_trial_reaches_the_s
     assert guard.healthy and "redis-trial" in server.threads
 
 
+def test_one_probe_at_a_time_the_others_report_the_known_state() -> None:
+    server = Dependency()
+    guard = Guard("graph", retry_s=60, failures=(ConnectionError,))
+    release = threading.Event()
+    slow = threading.Thread(target=guard.probe, args=(lambda: release.wait(10),))
+    slow.start()
+    wait_for(lambda: guard._trying)
+    guard.probe(server)  # healthy so far: the second probe does not call the server and does not wait
+    assert server.calls == 0
+    release.set()
+    slow.join()
+    guard.probe(server)
+    assert server.calls == 1
+
+
 def test_a_probe_tests_the_server_without_opening_the_window_for_requests() -> None:
     server = Dependency()
     guard = Guard("graph", retry_s=60, failures=(ConnectionError,), trial=server)
@@ -54,7 +69,8 @@ def test_a_probe_tests_the_server_without_opening_the_window_for_requests() -> N
         guard.call(server)
     assert server.calls == calls  # the failed probe kept requests off the server
     server.up = True
-    assert guard.probe(server) == "pong" and guard.healthy and guard.call(server) == "pong"
+    guard.probe(server)
+    assert guard.healthy and guard.call(server) == "pong"
 
 
 def test_without_a_trial_one_request_at_a_time_tests_the_server() -> None:
