@@ -117,6 +117,25 @@ class Balancer:
             await asyncio.sleep(0.5)
 
 
+async def readyz(session: aiohttp.ClientSession, replicas: list[Replica], key: str = "status") -> list[str]:
+    """Each replica's /readyz ``key`` (status, artifact_version)."""
+    found = []
+    for replica in replicas:
+        async with session.get(f"{replica.url}/readyz") as answer:
+            found.append((await answer.json())[key])
+    return found
+
+
+def feedback(balancer: Balancer, pair, prefix: str):  # type: ignore[no-untyped-def]
+    """The i-th positive feedback event (a click on ``pair(i)`` = (user, item)), sent to the next replica."""
+    def call(i: int) -> tuple[str, str, str, dict]:
+        replica = balancer.pick()
+        user, item = pair(i)
+        return f"feedback {replica.name}", "POST", f"{replica.url}/v1/feedback", {
+            "session_id": f"{prefix}-{i % 20}", "user_id": user, "item_id": item, "event": "click"}
+    return call
+
+
 def recommend(balancer: Balancer, users: list, rng: random.Random):  # type: ignore[no-untyped-def]
     def call(i: int) -> tuple[str, str, str, dict]:
         replica = balancer.pick()
@@ -226,14 +245,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
 
 async def refresh_phase(session: aiohttp.ClientSession, balancer: Balancer, args: argparse.Namespace,
                         env: dict[str, str], users: list, rng: random.Random) -> None:
-    async def versions() -> set[str]:
-        found = set()
-        for replica in balancer.replicas:
-            async with session.get(f"{replica.url}/readyz") as answer:
-                found.add((await answer.json())["artifact_version"])
-        return found
-
-    before = await versions()
+    before = set(await readyz(session, balancer.replicas, "artifact_version"))
     samples = loadgen.Samples()
     started = time.perf_counter()
     job = await asyncio.create_subprocess_exec(sys.executable, "-m", "graphrec", "refresh", "--epochs",
@@ -244,7 +256,7 @@ async def refresh_phase(session: aiohttp.ClientSession, balancer: Balancer, args
         await load(session, balancer, samples, args.rate, 10, recommend(balancer, users, rng), time.perf_counter())
         if swapped_at is not None:
             break
-        if not (await versions()) & before:
+        if not set(await readyz(session, balancer.replicas, "artifact_version")) & before:
             swapped_at = time.perf_counter() - started
     await job.wait()
     seconds = time.perf_counter() - started
@@ -268,12 +280,6 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
     started = time.perf_counter()
     marks: dict[str, float] = {}
 
-    def feedback(i: int) -> tuple[str, str, str, dict]:
-        replica = balancer.pick()
-        user, item = pairs[i]
-        return f"feedback {replica.name}", "POST", f"{replica.url}/v1/feedback", {
-            "session_id": f"outage-{i % 20}", "user_id": user, "item_id": item, "event": "click"}
-
     async def outage() -> None:
         await asyncio.sleep(args.neo4j_stop_at)
         server.kill()
@@ -282,18 +288,15 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
         await asyncio.to_thread(server.start)
         marks["bolt"] = time.perf_counter() - started
         while time.perf_counter() - started < seconds:
-            statuses = []
-            for replica in balancer.replicas:
-                async with session.get(f"{replica.url}/readyz") as answer:
-                    statuses.append((await answer.json())["status"])
-            if all(status == "ok" for status in statuses):
+            if all(status == "ok" for status in await readyz(session, balancer.replicas)):
                 marks["ok"] = time.perf_counter() - started
                 return
             await asyncio.sleep(0.1)
 
     await asyncio.gather(
         load(session, balancer, samples, args.rate, seconds, recommend(balancer, users, rng), started),
-        loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback, started), outage())
+        loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback(balancer, pairs.__getitem__,
+                                                                                      "outage"), started), outage())
     samples.report(f"neo4j: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, Neo4j "
                    f"killed at {marks['down']:.1f} s, Bolt accepting again at {marks['bolt']:.1f} s", seconds)
     combined(samples, "recommend while Neo4j was down", seconds, marks["down"], marks["bolt"])
@@ -330,13 +333,7 @@ async def redis_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
     seconds = args.redis_seconds
     samples = loadgen.Samples()
     started = time.perf_counter()
-    statuses: list[tuple[float, str]] = []
-
-    def feedback(i: int) -> tuple[str, str, str, dict]:
-        replica = balancer.pick()
-        return f"feedback {replica.name}", "POST", f"{replica.url}/v1/feedback", {
-            "session_id": f"redis-{i % 20}", "user_id": rng.choice(users), "item_id": rng.choice(items),
-            "event": "click"}
+    seen: list[list[str]] = []  # /readyz of both replicas, every 0.5 s from the restart on
 
     async def outage() -> None:
         await asyncio.sleep(args.redis_stop_at)
@@ -344,14 +341,13 @@ async def redis_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
         await asyncio.sleep(args.redis_down_s)
         await asyncio.to_thread(redis_server.start)
         while time.perf_counter() - started < seconds:
-            for replica in balancer.replicas:
-                async with session.get(f"{replica.url}/readyz") as answer:
-                    statuses.append((time.perf_counter() - started, (await answer.json())["status"]))
+            seen.append(await readyz(session, balancer.replicas))
             await asyncio.sleep(0.5)
 
     await asyncio.gather(
         load(session, balancer, samples, args.rate, seconds, recommend(balancer, users, rng), started),
-        loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback, started), outage())
+        loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback(
+            balancer, lambda _: (rng.choice(users), rng.choice(items)), "redis"), started), outage())
     samples.report(f"redis: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, Redis "
                    f"stopped at {args.redis_stop_at:g} s for {args.redis_down_s:g} s", seconds)
     combined(samples, "recommend, both replicas", seconds)
@@ -359,7 +355,7 @@ async def redis_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
     stream = {entry.decode() for entry, _ in client.xrange("graphrec:feedback")}
     lost = [entry for entry in samples.accepted_feedback if entry not in stream]
     print(f"  feedback answered 202: {len(samples.accepted_feedback)}, answered 503: {sum(samples.refused.values())}, "
-          f"202 but missing from the stream: {len(lost)}; /readyz at the end: {[s for _, s in statuses[-2:]]}")
+          f"202 but missing from the stream: {len(lost)}; /readyz at the end: {seen[-1] if seen else '?'}")
 
 
 def main() -> None:

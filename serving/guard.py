@@ -83,13 +83,13 @@ class Guard:
         """Whether this call may go through while down: only as the trial, and only without a ``trial`` of its
         own; with one, the trial starts on a background thread and this call fails fast."""
         with self._lock:
-            if self._trying or time.monotonic() < self._skip_until:
+            now = time.monotonic()
+            if self._trying or now < self._skip_until:
                 return False
+            if self.trial is None:
+                self._skip_until = now + self.retry_s  # this call is the trial; the others skip meanwhile
+                return True
             self._trying = True
-        if self.trial is None:
-            self._skip_until = time.monotonic() + self.retry_s  # this call is the trial; the others skip meanwhile
-            self._trying = False
-            return True
         threading.Thread(target=self._try, name=f"{self.name}-trial", daemon=True).start()
         return False
 
