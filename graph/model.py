@@ -6,6 +6,13 @@ USER = "User"
 ITEM = "Item"
 META = "GraphMeta"
 INTERACTED = "INTERACTED"
+# Labels a Neo4j ingest's new users and items carry until it publishes them: no read query matches them, so
+# the relationships staged onto them stay invisible until the publish commits.
+STAGED = {USER: "GraphrecStagedUser", ITEM: "GraphrecStagedItem"}
+# One node whose write lock an ingest into Neo4j holds from start to end, so a second ingest waits for it
+# instead of clearing the first one's staging.
+INGEST_LOCK = "GraphrecIngestLock"
+STAGED_IDENTIFIERS = {"staged_user": STAGED[USER], "staged_item": STAGED[ITEM]}
 
 # Readable phrases for explanation sentences, by relation type; anything else gets a generic phrase.
 RELATION_PHRASES = {

@@ -5,10 +5,9 @@ process committed before it, on a single server or a cluster. Reads are routed a
 acquisition and retry budgets are about a second and every query has a server-side timeout, so a graph that is
 down shows as GraphUnavailable quickly instead of blocking callers.
 
-An ingest is one transaction per source: UNWIND batches of column lists behind uniqueness constraints, creating
-what the upsert plan found new and merging the rest, committed together, so a failure in the middle (a bad
-batch, the server stopped, another writer racing it) leaves nothing of the source visible and a re-run starts
-from the same graph.
+An ingest is atomic per source (graph.neo4j_ingest): staged in small transactions under labels no query matches,
+then published in one, so a failure in the middle (a bad batch, the server stopped, another writer racing it)
+leaves nothing of the source visible and a re-run starts from the same graph.
 """
 
 from __future__ import annotations
@@ -19,7 +18,8 @@ import neo4j
 import pandas as pd
 from neo4j.exceptions import AuthError, ConstraintError, DriverError, ServiceUnavailable, SessionExpired, TransientError
 
-from graph.model import ITEM, META, USER, constraint_name
+from graph.model import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
+from graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
 from graph.queries import query_text
 from graph.store import GraphError, GraphStore, GraphUnavailable, IdTypes, plain_params
 
@@ -71,27 +71,18 @@ class Neo4jStore(GraphStore):
                              f"{error.message}") from error
 
     def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
+        if reserved := sorted({kind for _, kind in kg_pairs} & set(STAGED.values())):
+            raise GraphError(f"entity kind {reserved[0]!r} is a label the Neo4j ingest reserves for staging; "
+                             "rename that kind in the triples")
         self.run("create_constraint", write=True, label=META, key="key", constraint=constraint_name(META, "key"))
-        for label in (USER, ITEM, *sorted({kind for _, kind in kg_pairs})):
+        for label in (USER, ITEM, *STAGED.values(), INGEST_LOCK, *sorted({kind for _, kind in kg_pairs})):
             self.run("create_constraint", write=True, label=label, key="id", constraint=constraint_name(label))
+        self.run("ingest_lock_node", {"id": INGEST_LOCK_ID}, write=True, label=INGEST_LOCK)
 
     def write(self, plan: UpsertPlan, progress: Any) -> None:
-        # Nodes before the relationships that MATCH them, all in one transaction: it commits whole or not at all.
-        size = self.settings.neo4j_batch_size
         try:
-            with self._driver.session(database=self._database,
-                                      bookmark_manager=self._driver.execute_query_bookmark_manager) as session, \
-                    session.begin_transaction() as transaction:
-                for name, frame, identifiers in write_statements(plan):
-                    query = query_text(self.dialect, name, **identifiers)
-                    for start in range(0, len(frame), size):
-                        batch = frame.iloc[start:start + size]
-                        transaction.run(query, columns(batch)).consume()
-                        progress.update(len(batch))
-                meta = query_text(self.dialect, "meta_set")
-                for row in plan.meta_rows():
-                    transaction.run(meta, **row).consume()
-                transaction.commit()
+            PlanWriter(self._driver, self._database, self.settings.neo4j_batch_size, progress,
+                       lock_wait_s=self.settings.neo4j_query_timeout_s).write(plan)
         except ConstraintError as error:
             raise GraphError("another writer added a node of this ingest while it ran; nothing of the ingest was "
                              f"committed, run it again: {error.message}") from error
@@ -102,36 +93,3 @@ class Neo4jStore(GraphStore):
     def close(self) -> None:
         self._driver.close()
 
-
-def write_statements(plan: UpsertPlan) -> list[tuple[str, pd.DataFrame, dict[str, str]]]:
-    """The statements of an ingest in order: query name, rows, identifiers.
-
-    Nodes the plan found absent are created, and so is every relationship with such an endpoint: that node is
-    locked by this transaction until it commits, so no other writer can have linked it, and CREATE skips the
-    relationship scan a MERGE does on dense nodes. Relationships between nodes that existed are merged.
-    """
-    new_items = plan.items["id"]
-    new_users = plan.users["id"]
-    interactions = plan.interactions
-    fresh = (interactions["user_id"].isin(new_users) | interactions["item_id"].isin(new_items)).to_numpy()
-    statements = [
-        ("create_nodes", plan.users, {"label": USER}),
-        ("create_items", plan.items, {}),
-        ("merge_items", plan.item_updates, {}),
-        *(("create_nodes", ids, {"label": kind}) for kind, ids in plan.entities.items()),
-        ("create_interactions", interactions[fresh], {}),
-        ("merge_interactions", pd.concat([interactions[~fresh], plan.interaction_updates], ignore_index=True), {}),
-    ]
-    for (relation, kind), edges in plan.triples.items():
-        new_tails = plan.entities[kind]["id"] if kind in plan.entities else pd.Series([], dtype=object)
-        fresh = (edges["head"].isin(new_items) | edges["tail"].isin(new_tails)).to_numpy()
-        identifiers = {"relation": relation, "kind": kind}
-        statements += [("create_triples", edges[fresh], identifiers), ("merge_triples", edges[~fresh], identifiers)]
-    return [statement for statement in statements if len(statement[1])]
-
-
-def columns(batch: pd.DataFrame) -> dict[str, list[Any]]:
-    """One list per column, with None for missing values: a far smaller Bolt message than a map per row."""
-    return {str(name): (values.tolist() if not values.isna().any()
-                        else values.astype(object).where(values.notna(), None).tolist())
-            for name, values in batch.items()}

@@ -1,7 +1,8 @@
 """Loads the Cypher files of cypher/ by name, the dialect's own file first, and fills in identifiers.
 
 Labels, relationship types and column types cannot be query parameters in Cypher, so a file may name them as
-{label}, {kind}, {relation}, {constraint}, {key} or {id_type}. Those are filled only with strings that match a strict
+{label}, {kind}, {relation}, {constraint}, {key}, {id_type} or a staging label ({staged},
+{staged_user}, {staged_item}). Those are filled only with strings that match a strict
 identifier pattern (or, for {id_type}, one of two type names); every value travels as a $parameter.
 """
 
@@ -14,7 +15,7 @@ from importlib import resources
 DIALECTS = ("ladybug", "neo4j")
 IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 ID_TYPES = frozenset({"INT64", "STRING"})
-PLACEHOLDER = re.compile(r"\{(label|kind|relation|constraint|key|id_type)\}")
+PLACEHOLDER = re.compile(r"\{(label|kind|relation|constraint|key|id_type|staged|staged_user|staged_item)\}")
 
 
 class QueryNotFound(KeyError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from graph.model import ITEM, USER
+from graph.model import ITEM, STAGED_IDENTIFIERS, USER
 
 if TYPE_CHECKING:
     from graph.upsert import UpsertPlan
@@ -109,7 +109,7 @@ class GraphStore(ABC):
         counts = self.run("count_interactions").iloc[0]
         kinds = {kind for _, kind in self.kg_pairs()}
         entity_rows = self.run("stats_entities")
-        relation_rows = self.run("stats_relations")
+        relation_rows = self.run("stats_relations", **STAGED_IDENTIFIERS)
         return {
             "users": int(self.run("count_nodes", label=USER)["n"].iloc[0]),
             "items": int(self.run("count_nodes", label=ITEM)["n"].iloc[0]),

@@ -26,14 +26,16 @@ class Settings(BaseSettings):
         SecretStr("neo4j"), validation_alias=AliasChoices("NEO4J_PASSWORD", "GRAPHREC_NEO4J_PASSWORD")
     )
     neo4j_database: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "GRAPHREC_NEO4J_DATABASE"))
-    neo4j_batch_size: int = Field(10_000, ge=1, description="Rows per UNWIND statement of an ingest.")
+    neo4j_batch_size: int = Field(10_000, ge=1, description="Rows per UNWIND statement and per staging "
+                                  "transaction of an ingest.")
     # Budgets of about a second: a service whose graph is down answers from FAISS at once instead of holding its
     # handler threads through the driver's 30 s of retries.
     neo4j_connect_timeout_s: float = Field(1.0, gt=0, description="Opening one Bolt connection.")
     neo4j_acquire_timeout_s: float = Field(1.0, gt=0, description="Waiting for a pooled connection.")
     neo4j_retry_s: float = Field(1.0, ge=0, description="Retrying a query after a transient failure.")
-    neo4j_query_timeout_s: float = Field(10.0, gt=0, description="Server-side limit of one read or write query; "
-                                         "an ingest's transaction has none.")
+    neo4j_query_timeout_s: float = Field(10.0, gt=0, description="Server-side limit of one read or write query "
+                                         "(an ingest's statements have none), and how long an ingest waits for "
+                                         "another one's lock.")
     neo4j_pool_size: int = Field(32, ge=1, description="Bolt connections one process keeps at most.")
 
     # What counts as a positive interaction when seeding candidates and explanations.

@@ -181,3 +181,27 @@ def test_a_user_added_between_plan_and_write_fails_the_ingest_whole(store: Graph
     assert report.written["users"] == 0 and report.written["interactions"] == 1
     history = store.history("u9").set_index("item_id")
     assert len(history) == 2 and history.loc["i1", "last_ts"] == 30
+
+
+@pytest.mark.neo4j
+def test_a_second_neo4j_ingest_during_one_fails_naming_it_and_the_first_completes(
+        neo4j_server: Neo4jServer, small_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging is cleared by the next ingest, so two ingests into one graph must not overlap: the ingest lock makes
+    the second fail with a message instead of clearing the first one's staged rows."""
+    wipe_neo4j()
+    settings = make_settings(tmp_path, "neo4j", neo4j_query_timeout_s=1)
+    refusals: list[str] = []
+
+    def second_ingest() -> None:
+        if refusals:
+            return
+        with open_store(settings) as other, pytest.raises(GraphError, match="another ingest") as refused:
+            ingest(other, lambda: generic.read(fixtures.generic(tmp_path / "g")))
+        refusals.append(str(refused.value))
+
+    with open_store(settings) as store:
+        monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, second_ingest))
+        ingest(store, lambda: small_dataset)
+        monkeypatch.undo()
+        assert len(refusals) == 1
+        assert store.stats()["interactions"] == 2_500
