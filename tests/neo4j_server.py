@@ -69,7 +69,6 @@ class Neo4jServer:
     heap: str = "1g"
     page_cache: str = "512m"
     settings: dict[str, str] = field(default_factory=dict)
-    jvm_options: list[str] = field(default_factory=lambda: ["-XX:+UseG1GC"])
     nice: int = 0  # CPU priority of the server's threads (benchmarks: a server that does not starve its clients)
     process: subprocess.Popen[bytes] | None = None
     started_in_s: float | None = None
@@ -106,7 +105,7 @@ class Neo4jServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [os.environ.get("NEO4J_JAVA", "java"), f"-Xmx{self.heap}", f"-Xms{self.heap}", *self.jvm_options, "-cp", os.pathsep.join(classpath),
+                ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-cp", os.pathsep.join(classpath),
                  MAIN_CLASS, str(self.home)],
                 env={**os.environ, "NEO4J_TEST_PASSWORD": self.password}, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
