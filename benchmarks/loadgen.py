@@ -7,6 +7,7 @@ server cannot hide its queueing.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -52,6 +53,42 @@ class Samples:
             for when, what in self.errors[name][:3]:
                 print(f"      error at {when:6.2f} s: {what[:160]}")
         return figures
+
+
+@dataclass
+class LoopLag:
+    """The load generator's own stalls: how late its event loop woke from a 10 ms sleep, and its collections.
+
+    Open-loop latency counts from the scheduled send time, so a stall here would read as service latency; a
+    phase reports the stalls it had, to tell them apart."""
+
+    since: float
+    stalls: list[tuple[float, float]] = field(default_factory=list)  # (s into the phase, ms late) over 20 ms
+    collections: list[tuple[float, float]] = field(default_factory=list)  # (s, ms) of collections over 20 ms
+    _gc_started: float = 0.0
+
+    async def watch(self, seconds: float) -> None:
+        gc.callbacks.append(self._on_gc)
+        try:
+            while (now := time.perf_counter()) - self.since < seconds:
+                await asyncio.sleep(0.01)
+                late = (time.perf_counter() - now - 0.01) * 1_000
+                if late > 20:
+                    self.stalls.append((now - self.since, late))
+        finally:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif (spent := (time.perf_counter() - self._gc_started) * 1_000) > 20:
+            self.collections.append((self._gc_started - self.since, spent))
+
+    def report(self) -> None:
+        worst = max((late for _, late in self.stalls), default=0.0)
+        print(f"  load generator: {len(self.stalls)} event-loop stalls over 20 ms (worst {worst:.0f} ms"
+              + "".join(f"; {when:.1f} s: {late:.0f} ms" for when, late in sorted(self.stalls, key=lambda s: -s[1])[:5])
+              + f"), {len(self.collections)} collections over 20 ms")
 
 
 def process_counters(pid: int) -> tuple[float, int]:

@@ -177,7 +177,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
         raise SystemExit("redis-server is missing: bash .ci/system-deps installs it")
     redis_server = EmbeddedRedis(root / "redis", binary=binary, port=loadgen.free_port(),
                                  password="bench-redis").start()
-    print(f"# graph deadline per recommendation call: {args.graph_deadline_s or 'none'}; Neo4j at nice "
+    print(f"# graph deadline per recommendation: {args.graph_deadline_s or 'none'}; Neo4j at nice "
           f"{args.neo4j_nice}")
     print(f"# Neo4j {server.version()} (heap {NEO4J_HEAP}, page cache {NEO4J_PAGE_CACHE}, started in "
           f"{server.started_in_s:.1f} s); Redis {binary}; all on this machine")
@@ -214,6 +214,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                 samples.report(f"steady: recommend {args.rate:g}/s over two replicas for {args.seconds:g} s",
                                args.seconds)
                 combined(samples, "both replicas", args.seconds)
+                print(f"  answers degraded by the graph: {sum('graph' in what for _, _, what in samples.degraded)}")
             if "refresh" in phases:
                 await refresh_phase(session, balancer, args, env, users, rng)
             if "kill" in phases:
@@ -282,7 +283,7 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
 
     async def outage() -> None:
         await asyncio.sleep(args.neo4j_stop_at)
-        server.kill()
+        await asyncio.to_thread(server.kill)  # waiting for the process to end must not stall the load
         marks["down"] = time.perf_counter() - started
         await asyncio.sleep(args.neo4j_down_s)
         await asyncio.to_thread(server.start)
@@ -293,10 +294,12 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
                 return
             await asyncio.sleep(0.1)
 
+    lag = loadgen.LoopLag(started)
     await asyncio.gather(
         load(session, balancer, samples, args.rate, seconds, recommend(balancer, users, rng), started),
         loadgen.routed_loop(session, samples, args.feedback_rate, seconds, feedback(balancer, pairs.__getitem__,
-                                                                                      "outage"), started), outage())
+                                                                                      "outage"), started), outage(),
+        lag.watch(seconds))
     samples.report(f"neo4j: recommend {args.rate:g}/s + feedback {args.feedback_rate:g}/s for {seconds:g} s, Neo4j "
                    f"killed at {marks['down']:.1f} s, Bolt accepting again at {marks['bolt']:.1f} s", seconds)
     combined(samples, "recommend while Neo4j was down", seconds, marks["down"], marks["bolt"])
@@ -304,12 +307,16 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
             for latency, sent in zip(latencies, samples.sent_at[name], strict=True) if latency > 0.1]
     print("  recommend answers over 100 ms, per second sent: " + " ".join(
         f"{second}s:{slow.count(second)}" for second in sorted(set(slow))))
+    lag.report()
     ok = marks.get("ok")
     last_graph = max((when for when, _, what in samples.degraded if "graph" in what), default=None)
     print(f"  both replicas /readyz ok {ok - marks['bolt']:.1f} s after Bolt accepted" if ok else
           "  /readyz NOT ok on both replicas by the end of the phase")
     print(f"  last answer degraded by the graph: sent at {last_graph:.1f} s" if last_graph else
           "  no answer was degraded by the graph")
+    after = [int(when) for when, _, what in samples.degraded if "graph" in what and when >= marks["bolt"]]
+    print("  answers degraded by the graph after Bolt accepted, per second sent: " + " ".join(
+        f"{second}s:{after.count(second)}" for second in sorted(set(after))))
     accepted = [(body["user_id"], body["item_id"]) for body in samples.accepted_bodies]
     deadline = time.monotonic() + 60
     with open_store(settings) as store:

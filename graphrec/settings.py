@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
                                       "keeps in memory to serve from while Redis is down.")
     graph_request_deadline_s: float | None = Field(None, gt=0, description=(
-        "Longest a recommendation waits on one graph call before it falls back to FAISS candidates (unset: no "
-        "limit); with it, a slow graph holds at most graph_request_workers threads."))
+        "Longest a recommendation waits on the graph, all its graph calls together, before it falls back to FAISS "
+        "candidates (unset: no limit); with it, a slow graph holds at most graph_request_workers threads."))
     graph_request_workers: int = Field(4, ge=1, description="Threads for the graph calls of recommendations when "
                                        "graph_request_deadline_s is set.")
     warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "

@@ -26,15 +26,19 @@ class Bulkhead:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"{name}-lane")
         self._slots = threading.BoundedSemaphore(workers)
 
-    def call(self, function: Callable[[], T]) -> T:
+    def call(self, function: Callable[[], T], budget_s: float | None = None) -> T:
+        """``function`` on a worker, given up after ``budget_s`` (default ``deadline_s``); none left fails at once."""
+        wait_s = self.deadline_s if budget_s is None else min(budget_s, self.deadline_s)
+        if wait_s <= 0:
+            raise Unavailable(f"{self.name} slower than the request's {self.deadline_s * 1_000:.0f} ms")
         if not self._slots.acquire(blocking=False):
             raise Unavailable(f"{self.name} busy: {self.workers} calls already waiting on it")
         future = self._pool.submit(function)
         future.add_done_callback(lambda _: self._slots.release())
         try:
-            return future.result(timeout=self.deadline_s)
+            return future.result(timeout=wait_s)
         except DeadlineExceeded:
-            raise Unavailable(f"{self.name} slower than {self.deadline_s * 1_000:.0f} ms") from None
+            raise Unavailable(f"{self.name} slower than the request's {self.deadline_s * 1_000:.0f} ms") from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -67,8 +69,10 @@ class RecommendResult:
     degraded: list[str]
 
 
-# Set while a recommendation runs: its graph calls go through the request lane (serving.bulkhead).
-_IN_RECOMMENDATION: ContextVar[bool] = ContextVar("in_recommendation", default=False)
+# Set while a request runs under graph_request_deadline_s, to the monotonic time its graph calls must end by:
+# they go through the request lane (serving.bulkhead) and share one budget, so a request that makes several
+# calls to a slow graph waits graph_request_deadline_s in all, not per call.
+_GRAPH_BUDGET_ENDS: ContextVar[float | None] = ContextVar("graph_budget_ends", default=None)
 
 
 class RecommendationService:
@@ -141,8 +145,9 @@ class RecommendationService:
             return fallback
 
     def _guarded(self, call: Callable[[], T]) -> T:
-        if self._request_lane is not None and _IN_RECOMMENDATION.get():
-            return self._request_lane.call(lambda: self.graph.call(call))
+        ends = _GRAPH_BUDGET_ENDS.get()
+        if self._request_lane is not None and ends is not None:
+            return self._request_lane.call(lambda: self.graph.call(call), ends - time.monotonic())
         return self.graph.call(call)
 
     # -- session state -----------------------------------------------------------------------------------
@@ -254,11 +259,18 @@ class RecommendationService:
 
     def recommend(self, user_id: Any, k: int = 10, exclude: Sequence[Any] = (), explain: bool = False,
                   session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
-        token = _IN_RECOMMENDATION.set(True)
-        try:
+        with self.graph_budget():
             return self._recommend(user_id, k, exclude, explain, session_id, context_items)
+
+    @contextmanager
+    def graph_budget(self) -> Iterator[None]:
+        """The graph calls made inside share graph_request_deadline_s (when set), then fail as Unavailable."""
+        budget = self.settings.graph_request_deadline_s
+        token = _GRAPH_BUDGET_ENDS.set(time.monotonic() + budget if budget else None)
+        try:
+            yield
         finally:
-            _IN_RECOMMENDATION.reset(token)
+            _GRAPH_BUDGET_ENDS.reset(token)
 
     def _recommend(self, user_id: Any, k: int, exclude: Sequence[Any], explain: bool, session_id: str | None,
                    context_items: Sequence[Any]) -> RecommendResult:
@@ -327,6 +339,15 @@ class RecommendationService:
 
     def item(self, item_id: Any) -> dict[str, Any] | None:
         return self.graph_call(lambda store: store.item(item_id))
+
+    def item_is_known(self, item_id: Any) -> bool:
+        """Whether the graph has the item, checked within the request's graph budget; True when the graph cannot
+        tell in time (down or slow), since an event about an item it may have is kept, not refused."""
+        try:
+            with self.graph_budget():
+                return self.item(item_id) is not None
+        except Unavailable:
+            return True
 
     # -- feedback ------------------------------------------------------------------------------------------
     def is_positive(self, event: str, value: float | None) -> bool:

@@ -98,11 +98,13 @@ def test_the_request_lane_gives_up_on_a_slow_graph_and_holds_at_most_its_workers
         assert lane.call(lambda: "fast") == "fast"
         started = time.monotonic()
         for _ in range(2):  # each waits only the deadline; the slow calls keep the two workers
-            with pytest.raises(Unavailable, match="slower than 50 ms"):
+            with pytest.raises(Unavailable, match="slower than the request's 50 ms"):
                 lane.call(lambda: release.wait(10))
         with pytest.raises(Unavailable, match="busy"):  # no worker left: fails at once
             lane.call(lambda: "fast")
         assert time.monotonic() - started < 1
+        with pytest.raises(Unavailable, match="slower"):  # a request whose budget is spent does not wait at all
+            lane.call(lambda: "fast", budget_s=0.0)
         release.set()
         wait_for(lambda: _answers(lane), timeout_s=2)
     finally:

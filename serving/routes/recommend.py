@@ -55,11 +55,7 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
     item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
 
     def record() -> str:
-        try:
-            known = service.item(item_id) is not None
-        except Unavailable:
-            known = True  # without the graph the item cannot be checked; the stream keeps the event anyway
-        if not known:
+        if not service.item_is_known(item_id):
             raise HTTPException(404, f"no item {item_id!r} in the graph")
         return service.record_feedback({"user_id": user_id, "item_id": item_id, "event": body.event,
                                         "value": body.value, "session_id": body.session_id, "ts_ms": now_ms()})
