@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from graph.factory import open_store
+from graph.model import ITEM, USER
+from graph.neo4j_ingest import PlanWriter
 from graph.store import GraphError, GraphStore, GraphUnavailable
 from graph.upsert import plan_upsert
 from ingest import generic, movielens
@@ -205,3 +207,29 @@ def test_a_second_neo4j_ingest_during_one_fails_naming_it_and_the_first_complete
         monkeypatch.undo()
         assert len(refusals) == 1
         assert store.stats()["interactions"] == 2_500
+
+
+@pytest.mark.neo4j
+def test_staged_rows_stay_invisible_to_every_read_until_the_publish(neo4j_server: Neo4jServer, tmp_path: Path) -> None:
+    """A new user and a new item with interactions to stored ones: staged, nothing of them shows in history,
+    candidates, stats or export; published, all of it does."""
+    wipe_neo4j()
+    with open_store(make_settings(tmp_path, "neo4j")) as store:
+        ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "a")))
+        fixtures.write(tmp_path / "b" / "interactions.csv", "user_id,item_id,rating,behavior,timestamp\n"
+                       "u1,i9,5,rating,40\nu9,i1,4,rating,41\nu9,i9,5,rating,42\n")
+        fixtures.write(tmp_path / "b" / "items.csv", "item_id,title\ni9,Flamenco Sketches\n")
+        plan = plan_upsert(store, generic.read(tmp_path / "b"))
+        before = store.stats(), store.history("u1"), store.candidates("u2"), store.interactions()
+        writer = PlanWriter(store._driver, store._database, 10_000, FailingProgress(10**9, disk_full),  # type: ignore[attr-defined]
+                            lock_wait_s=1)
+        staged = {USER: writer.stage_nodes(USER, plan.users), ITEM: writer.stage_nodes(ITEM, plan.items)}
+        writer.stage_interactions(plan, staged)
+        now = store.stats(), store.history("u1"), store.candidates("u2"), store.interactions()
+        assert now[0] == before[0]
+        for was, staged_frame in zip(before[1:], now[1:], strict=True):
+            pd.testing.assert_frame_equal(was, staged_frame)
+        writer.publish(plan, {label: len(refs) for label, refs in staged.items()})
+        assert store.stats()["interactions"] == before[0]["interactions"] + 3
+        assert "i9" in store.history("u1")["item_id"].tolist()
+        assert store.history("u9")["item_id"].tolist() == ["i9", "i1"]
