@@ -6,8 +6,9 @@ transaction state at once). So the new users and items are created under staging
 that no read query matches, and every interaction with such an endpoint is created in transactions of
 ``neo4j_batch_size`` rows: invisible while its endpoint is staged. One last transaction then relabels the staged
 nodes and writes the rest (entities, knowledge-graph edges, interactions between stored nodes, metadata), so
-the source appears whole at that commit or not at all. Staging a failed ingest leaves (a stopped server, a
-refused publish) is cleared by that ingest when it can, and by the next ingest before it starts.
+the source appears whole at that commit or not at all. What a failed ingest staged (the server stopped, the
+publish refused) is cleared by that ingest when it can, and by the next ingest before it starts; the ingest
+lock keeps that next ingest from starting while one is still running.
 """
 
 from __future__ import annotations
