@@ -49,9 +49,10 @@ class PlanWriter:
             self.take_lock(lock)
             self.clear_staging()  # what a failed ingest left
             try:
+                fresh = fresh_interactions(plan)
                 nodes = {USER: self.stage_nodes(USER, plan.users), ITEM: self.stage_nodes(ITEM, plan.items)}
-                self.stage_interactions(plan, nodes)
-                self.publish(plan, {label: len(refs) for label, refs in nodes.items()})
+                self.stage_interactions(plan.interactions[fresh], nodes)
+                self.publish(plan, plan.interactions[~fresh], {label: len(refs) for label, refs in nodes.items()})
             except BaseException:
                 with contextlib.suppress(Exception):  # a server that is down keeps it for the next ingest to clear
                     self.clear_staging()
@@ -88,30 +89,28 @@ class PlanWriter:
     def stage_nodes(self, label: str, frame: pd.DataFrame) -> pd.Series:
         """The internal node id of each staged node, by its key."""
         query = query_text(DIALECT, "stage_nodes", staged=STAGED[label])
-        refs: list[pd.DataFrame] = []
+        records: list[neo4j.Record] = []
         titles = frame["title"] if "title" in frame else pd.Series([None] * len(frame), dtype=object)
         for start in range(0, len(frame), self.batch_size):
             batch = pd.DataFrame({"id": frame["id"].iloc[start:start + self.batch_size],
                                   "title": titles.iloc[start:start + self.batch_size]})
-            records, _, _ = self.driver.execute_query(
+            records += self.driver.execute_query(
                 query, parameters_={**columns(batch), "token": self.token}, database_=self.database,
-                routing_=neo4j.RoutingControl.WRITE)
-            refs.append(pd.DataFrame([record.values() for record in records], columns=["id", "node"]))
+                routing_=neo4j.RoutingControl.WRITE).records
             self.progress.update(len(batch))
-        return node_series(refs)
+        return node_series(records)
 
     def stored_refs(self, label: str, ids: pd.Series) -> pd.Series:
         query = query_text(DIALECT, "node_refs", label=label)
-        refs = []
+        records: list[neo4j.Record] = []
         for start in range(0, len(ids), self.batch_size * 10):
-            records, _, _ = self.driver.execute_query(
+            records += self.driver.execute_query(
                 query, ids=ids.iloc[start:start + self.batch_size * 10].tolist(), database_=self.database,
-                routing_=neo4j.RoutingControl.READ)
-            refs.append(pd.DataFrame([record.values() for record in records], columns=["id", "node"]))
-        return node_series(refs)
+                routing_=neo4j.RoutingControl.READ).records
+        return node_series(records)
 
-    def stage_interactions(self, plan: UpsertPlan, staged: dict[str, pd.Series]) -> None:
-        rows = plan.interactions[fresh_interactions(plan)]
+    def stage_interactions(self, rows: pd.DataFrame, staged: dict[str, pd.Series]) -> None:
+        """Creates ``rows`` (interactions with a staged endpoint) between the ``staged`` nodes and stored ones."""
         if rows.empty:
             return
         refs = {}
@@ -137,7 +136,9 @@ class PlanWriter:
                         "again")
                 self.progress.update(len(batch))
 
-    def publish(self, plan: UpsertPlan, staged: dict[str, int]) -> None:
+    def publish(self, plan: UpsertPlan, stored_interactions: pd.DataFrame, staged: dict[str, int]) -> None:
+        """Relabels the ``staged`` nodes (count per label) and writes the rest of ``plan``, with
+        ``stored_interactions`` (those between stored nodes), in one transaction."""
         with self.session() as session, session.begin_transaction() as transaction:
             for label, expected in staged.items():
                 if expected:
@@ -146,7 +147,7 @@ class PlanWriter:
                     if found != expected:
                         raise GraphError(f"{expected - found} of this ingest's staged {label} nodes are gone "
                                          "(cleared by another ingest); nothing of it was committed, run it again")
-            for name, frame, identifiers in publish_statements(plan):
+            for name, frame, identifiers in publish_statements(plan, stored_interactions):
                 query = query_text(DIALECT, name, **identifiers)
                 for start in range(0, len(frame), self.batch_size):
                     batch = frame.iloc[start:start + self.batch_size]
@@ -165,18 +166,18 @@ def fresh_interactions(plan: UpsertPlan) -> pd.Series:
     return interactions["user_id"].isin(plan.users["id"]) | interactions["item_id"].isin(plan.items["id"])
 
 
-def publish_statements(plan: UpsertPlan) -> list[tuple[str, pd.DataFrame, dict[str, str]]]:
+def publish_statements(plan: UpsertPlan,
+                       stored_interactions: pd.DataFrame) -> list[tuple[str, pd.DataFrame, dict[str, str]]]:
     """The publishing transaction's statements in order: query name, rows, identifiers.
 
     Entities are created and knowledge-graph edges with a new endpoint too; relationships between nodes that
     existed are merged, since the feedback writer may add the same (user, item, behavior) at any time.
     """
     new_items = plan.items["id"]
-    interactions = plan.interactions[~fresh_interactions(plan)]
     statements = [
         ("merge_items", plan.item_updates, {}),
         *(("create_nodes", ids, {"label": kind}) for kind, ids in plan.entities.items()),
-        ("merge_interactions", pd.concat([interactions, plan.interaction_updates], ignore_index=True), {}),
+        ("merge_interactions", pd.concat([stored_interactions, plan.interaction_updates], ignore_index=True), {}),
     ]
     for (relation, kind), edges in plan.triples.items():
         new_tails = plan.entities[kind]["id"] if kind in plan.entities else pd.Series([], dtype=object)
@@ -186,9 +187,10 @@ def publish_statements(plan: UpsertPlan) -> list[tuple[str, pd.DataFrame, dict[s
     return [statement for statement in statements if len(statement[1])]
 
 
-def node_series(parts: list[pd.DataFrame]) -> pd.Series:
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["id", "node"])
-    return pd.Series(frame["node"].to_numpy(dtype="int64"), index=frame["id"].to_numpy())
+def node_series(records: list[neo4j.Record]) -> pd.Series:
+    """Internal node ids by key, from (id, node) records."""
+    return pd.Series([record["node"] for record in records], index=[record["id"] for record in records],
+                     dtype="int64")
 
 
 def columns(batch: pd.DataFrame) -> dict[str, list[Any]]:

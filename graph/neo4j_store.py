@@ -12,7 +12,6 @@ leaves nothing of the source visible and a re-run starts from the same graph.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import neo4j
@@ -91,16 +90,10 @@ class Neo4jStore(GraphStore):
             raise GraphUnavailable(f"Neo4j unavailable during the ingest, nothing of it was committed: {error}") \
                 from error
 
-    def iter_interactions(self, users_per_page: int = 2_000) -> Iterator[pd.DataFrame]:
-        if self.id_types() is None:
-            return
-        user_ids = self.run("user_ids")["id"].tolist()
-        for start in range(0, len(user_ids), users_per_page):
-            record = self.run("export_interaction_columns", {"user_ids": user_ids[start:start + users_per_page]})
-            page = pd.DataFrame({name: record[name].iloc[0] for name in record.columns})
-            if len(page):
-                yield page
+    def interaction_page(self, user_ids: list[Any]) -> pd.DataFrame:
+        # One record of column lists: a few large lists decode far faster than a record per relationship.
+        record = self.run("export_interaction_columns", {"user_ids": user_ids})
+        return pd.DataFrame({name: record[name].iloc[0] for name in record.columns})
 
     def close(self) -> None:
         self._driver.close()
-

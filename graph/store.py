@@ -160,9 +160,13 @@ class GraphStore(ABC):
             return
         user_ids = self.run("user_ids")["id"].tolist()
         for start in range(0, len(user_ids), users_per_page):
-            page = self.run("export_interactions", {"user_ids": user_ids[start:start + users_per_page]})
+            page = self.interaction_page(user_ids[start:start + users_per_page])
             if len(page):
                 yield page
+
+    def interaction_page(self, user_ids: list[Any]) -> pd.DataFrame:
+        """The interactions of ``user_ids``, a row per user-item edge."""
+        return self.run("export_interactions", {"user_ids": user_ids})
 
     def interactions(self) -> pd.DataFrame:
         pages = list(self.iter_interactions())

@@ -30,7 +30,7 @@ class Bulkhead:
         """``function`` on a worker, given up after ``budget_s`` (default ``deadline_s``); none left fails at once."""
         wait_s = self.deadline_s if budget_s is None else min(budget_s, self.deadline_s)
         if wait_s <= 0:
-            raise Unavailable(f"{self.name} slower than the request's {self.deadline_s * 1_000:.0f} ms")
+            raise self._too_slow()
         if not self._slots.acquire(blocking=False):
             raise Unavailable(f"{self.name} busy: {self.workers} calls already waiting on it")
         future = self._pool.submit(function)
@@ -38,7 +38,10 @@ class Bulkhead:
         try:
             return future.result(timeout=wait_s)
         except DeadlineExceeded:
-            raise Unavailable(f"{self.name} slower than the request's {self.deadline_s * 1_000:.0f} ms") from None
+            raise self._too_slow() from None
+
+    def _too_slow(self) -> Unavailable:
+        return Unavailable(f"{self.name} slower than the request's {self.deadline_s * 1_000:.0f} ms")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -134,8 +134,8 @@ class RecommendationService:
         return self.store
 
     def graph_call(self, call: Callable[[GraphStore], T]) -> T:
-        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside a
-        recommendation with graph_request_deadline_s set, too slow)."""
+        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside
+        ``graph_budget`` with graph_request_deadline_s set, too slow)."""
         return self._guarded(lambda: call(self.require_store()))
 
     def _graph_optional(self, call: Callable[[], T], fallback: T) -> T:

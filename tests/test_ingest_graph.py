@@ -10,7 +10,7 @@ import pytest
 
 from graph.factory import open_store
 from graph.model import ITEM, USER
-from graph.neo4j_ingest import PlanWriter
+from graph.neo4j_ingest import PlanWriter, fresh_interactions
 from graph.store import GraphError, GraphStore, GraphUnavailable
 from graph.upsert import plan_upsert
 from ingest import generic, movielens
@@ -224,12 +224,13 @@ def test_staged_rows_stay_invisible_to_every_read_until_the_publish(neo4j_server
         writer = PlanWriter(store._driver, store._database, 10_000, FailingProgress(10**9, disk_full),  # type: ignore[attr-defined]
                             lock_wait_s=1)
         staged = {USER: writer.stage_nodes(USER, plan.users), ITEM: writer.stage_nodes(ITEM, plan.items)}
-        writer.stage_interactions(plan, staged)
+        fresh = fresh_interactions(plan)
+        writer.stage_interactions(plan.interactions[fresh], staged)
         now = store.stats(), store.history("u1"), store.candidates("u2"), store.interactions()
         assert now[0] == before[0]
         for was, staged_frame in zip(before[1:], now[1:], strict=True):
             pd.testing.assert_frame_equal(was, staged_frame)
-        writer.publish(plan, {label: len(refs) for label, refs in staged.items()})
+        writer.publish(plan, plan.interactions[~fresh], {label: len(refs) for label, refs in staged.items()})
         assert store.stats()["interactions"] == before[0]["interactions"] + 3
         assert "i9" in store.history("u1")["item_id"].tolist()
         assert store.history("u9")["item_id"].tolist() == ["i9", "i1"]
