@@ -39,6 +39,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -117,8 +118,8 @@ class Balancer:
             await asyncio.sleep(0.5)
 
 
-async def readyz(session: aiohttp.ClientSession, replicas: list[Replica], key: str = "status") -> list[str]:
-    """Each replica's /readyz ``key`` (status, artifact_version)."""
+async def readyz(session: aiohttp.ClientSession, replicas: list[Replica], key: str = "status") -> list[Any]:
+    """Each replica's /readyz ``key`` (status, artifact_version, checks)."""
     found = []
     for replica in replicas:
         async with session.get(f"{replica.url}/readyz") as answer:
@@ -177,7 +178,8 @@ async def run(args: argparse.Namespace, root: Path) -> None:
         raise SystemExit("redis-server is missing: bash .ci/system-deps installs it")
     redis_server = EmbeddedRedis(root / "redis", binary=binary, port=loadgen.free_port(),
                                  password="bench-redis").start()
-    print(f"# graph deadline per recommendation: {args.graph_deadline_s or 'none'}; Neo4j at nice "
+    deadline = "derived" if args.graph_deadline_s is None else args.graph_deadline_s or "none"
+    print(f"# graph deadline per recommendation: {deadline}; Neo4j at nice "
           f"{args.neo4j_nice}")
     print(f"# Neo4j {server.version()} (heap {NEO4J_HEAP}, page cache {NEO4J_PAGE_CACHE}, started in "
           f"{server.started_in_s:.1f} s); Redis {binary}; all on this machine")
@@ -185,7 +187,8 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     os.environ.update(server.environment())  # this script's own store reads the same server
     env = {**os.environ, **server.environment(), "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_GRAPH_BACKEND": "neo4j",
            "REDIS_URL": redis_server.url, "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5",
-           **({"GRAPHREC_GRAPH_REQUEST_DEADLINE_S": str(args.graph_deadline_s)} if args.graph_deadline_s else {})}
+           **({"GRAPHREC_GRAPH_REQUEST_DEADLINE_S": str(args.graph_deadline_s)}
+              if args.graph_deadline_s is not None else {})}
     replicas: list[Replica] = []
     try:
         steps = {"ingest": graphrec(env, "ingest", "movielens", "--path", str(SHARED / "movielens-100k")),
@@ -205,6 +208,8 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                                          connector=aiohttp.TCPConnector(limit=256)) as session:
             ready = await asyncio.gather(*(replica.ready(session) for replica in replicas))
             print(f"# replicas ready (first 200 of /readyz, cache warmed) in {ready[0]:.1f} s and {ready[1]:.1f} s")
+            for replica, checks in zip(replicas, await readyz(session, replicas, "checks"), strict=True):
+                print(f"# replica {replica.name}: graph {checks['graph']['detail']}")
             balancer = Balancer(replicas)
             phases = args.phases.split(",")
             if "steady" in phases:
@@ -383,7 +388,8 @@ def main() -> None:
     parser.add_argument("--redis-stop-at", type=float, default=10)
     parser.add_argument("--redis-down-s", type=float, default=10)
     parser.add_argument("--graph-deadline-s", type=float,
-                        help="GRAPHREC_GRAPH_REQUEST_DEADLINE_S for the replicas (default: unset, no deadline)")
+                        help="GRAPHREC_GRAPH_REQUEST_DEADLINE_S for the replicas (default: unset, derived by each "
+                             "replica from its measured graph times; 0: none)")
     parser.add_argument("--neo4j-nice", type=int, default=0,
                         help="CPU priority of the Neo4j server (10: it yields the shared cores to the replicas)")
     parser.add_argument("--seed", type=int, default=7)

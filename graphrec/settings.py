@@ -68,13 +68,17 @@ class Settings(BaseSettings):
     redis_retry_s: float = Field(1.0, gt=0, description="After a Redis failure, how long requests skip Redis.")
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
     candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
+    degraded_cache_ttl_s: int = Field(10, ge=1, description=(
+        "Lifetime of a cached candidate set built while the graph was down or slow (no KG candidates): answers "
+        "from it say `graph` in their degraded list, and it is rebuilt this soon after the graph returns."))
     fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
                                       "keeps in memory to serve from while Redis is down.")
-    graph_request_deadline_s: float | None = Field(None, gt=0, description=(
+    graph_request_deadline_s: float | None = Field(None, ge=0, description=(
         "Longest a recommendation waits on the graph, all its graph calls together, before it falls back to FAISS "
-        "candidates (unset: no limit); with it, a slow graph holds at most graph_request_workers threads."))
-    graph_request_workers: int = Field(4, ge=1, description="Threads for the graph calls of recommendations when "
-                                       "graph_request_deadline_s is set.")
+        "candidates; unset: 3 x the p99 graph time of the first 200 requests (the cache warming's), within "
+        "0.1-1 s (serving/graph_budget.py); 0: no limit. A slow graph holds at most graph_request_workers threads."))
+    graph_request_workers: int = Field(4, ge=1, description="Threads that run the graph calls of recommendations "
+                                       "(unless graph_request_deadline_s is 0).")
     warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "
                             "computes into the cache at start (0: none).")
     ready_warm_share: float = Field(1.0, ge=0, le=1, description="Share of those users whose candidates are "

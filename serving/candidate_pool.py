@@ -23,6 +23,7 @@ class CandidatePool:
     items: list[Any] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)  # per item, its sources joined with SEPARATOR ("kg+faiss")
     paths: list[int] = field(default_factory=list)  # per item, graph paths from the seeds to it
+    missing: list[str] = field(default_factory=list)  # dependencies down while it was built ("graph": no KG part)
     _position: dict[Any, int] | None = field(default=None, repr=False, compare=False)  # built on the first add
 
     def __len__(self) -> int:
@@ -49,10 +50,10 @@ class CandidatePool:
     def without(self, banned: set[Any]) -> CandidatePool:
         """The pool less the ``banned`` items (seen, excluded, in the request's context)."""
         if not banned:
-            return CandidatePool(list(self.items), list(self.sources), list(self.paths))
+            return CandidatePool(list(self.items), list(self.sources), list(self.paths), list(self.missing))
         keep = [i for i, item in enumerate(self.items) if item not in banned]
         return CandidatePool([self.items[i] for i in keep], [self.sources[i] for i in keep],
-                             [self.paths[i] for i in keep])
+                             [self.paths[i] for i in keep], list(self.missing))
 
     def top_up(self, items: Iterable[Any], source: str, banned: set[Any], size: int) -> None:
         """Add ``items`` not banned from ``source`` until the pool holds ``size``."""
@@ -67,7 +68,8 @@ class CandidatePool:
 
     # -- the cached form ---------------------------------------------------------------------------------------
     def to_json(self, version: str | None) -> str:
-        return json.dumps({"version": version, "items": self.items, "sources": self.sources, "paths": self.paths})
+        return json.dumps({"version": version, "items": self.items, "sources": self.sources, "paths": self.paths,
+                           "missing": self.missing})
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CandidatePool | None:
@@ -78,4 +80,5 @@ class CandidatePool:
         if not (isinstance(items, list) and isinstance(sources, list) and isinstance(paths, list)
                 and len(items) == len(sources) == len(paths)):
             return None
-        return cls(items, sources, paths)
+        missing = data.get("missing", [])
+        return cls(items, sources, paths, missing if isinstance(missing, list) else [])

@@ -2,9 +2,14 @@
 
 It reads the stream as the consumer group ``graph-writer`` (so several service replicas share the work and
 each event is written once), writes a batch with one parameterised UNWIND ... MERGE, and acknowledges the
-batch only after the write: after a crash the unacknowledged entries are read again first. Skips and ratings
-below the positive threshold stay in the stream (the RL issue's training data) and are not written, because
-the encoders read every graph interaction as a positive one.
+batch only after the write: after a crash or a failed write the unacknowledged entries are read again first.
+A write whose commit the writer never saw confirmed (the server stopped in between) may have happened, so the
+same statement records the consumer's watermark in the graph, the last stream entry it wrote: a consumer reads
+its own entries in stream order, so on the retry those at or below the watermark are acknowledged without
+being written again. The entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its
+consumer name, with its watermark, by another replica. Skips and ratings below the positive threshold stay in
+the stream (the RL issue's training data) and are not written, because the encoders read every graph
+interaction as a positive one.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Any
 
 from serving.background import BackgroundWorker
@@ -23,6 +29,14 @@ GROUP = "graph-writer"
 BATCH = 500
 ATTEMPTS = 3  # a batch the graph rejects this often goes to the dead-letter stream instead of blocking the rest
 BLOCK_MS = 100  # below the Redis socket timeout: a blocking read must not look like a dead server
+ADOPT_IDLE_MS = 60_000
+WATERMARK_KEY = "feedback_applied/{consumer}"
+
+
+def entry_number(entry_id: str) -> int:
+    """A stream entry id ("<ms>-<seq>") as one integer in the same order."""
+    ms, seq = entry_id.split("-")
+    return int(ms) * 1_000_000 + int(seq)
 
 
 class FeedbackWriter(BackgroundWorker):
@@ -36,6 +50,7 @@ class FeedbackWriter(BackgroundWorker):
         self.written = 0
         self.dead_lettered = 0
         self._failures = 0
+        self._watermarks: dict[str, int] = {}  # per consumer name, as last written; re-read after a failure
 
     def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
@@ -47,20 +62,37 @@ class FeedbackWriter(BackgroundWorker):
                          is not None else None, "count": 1, "last_ts": int(event["ts_ms"]) // 1_000})
         return rows
 
-    def drain_once(self, pending: bool = False) -> int:
-        """Read, write and acknowledge one batch; the number of entries handled."""
+    def watermark(self, consumer: str) -> int:
+        """The last stream entry written for ``consumer``, as entry_number (-1: none)."""
+        if consumer not in self._watermarks:
+            key = WATERMARK_KEY.format(consumer=consumer)
+            rows = self.service.graph_call(lambda store: store.run("meta_value", {"key": key}))
+            self._watermarks[consumer] = int(rows["value"].iloc[0]) if len(rows) else -1
+        return self._watermarks[consumer]
+
+    def drain_once(self, pending: bool = False, consumer: str | None = None) -> int:
+        """Read, write and acknowledge one batch of ``consumer``'s entries (default this writer's own); the
+        number of entries handled."""
         sessions = self.service.sessions
         assert sessions is not None
-        entries = sessions.read_feedback(GROUP, self.consumer, BATCH, BLOCK_MS, pending=pending)
+        consumer = consumer or self.consumer
+        entries = sessions.read_feedback(GROUP, consumer, BATCH, BLOCK_MS, pending=pending)
         if not entries:
             return 0
-        rows = self.rows([event for _, event in entries])
         try:
+            written_up_to = self.watermark(consumer)
+            rows = self.rows([event for entry, event in entries if entry_number(entry) > written_up_to])
+            last = entry_number(entries[-1][0])
             if rows:
-                self.service.graph_call(lambda store: store.run("record_feedback", {"rows": rows}, write=True))
+                params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer),
+                          "applied_id": str(last)}
+                self.service.graph_call(lambda store: store.run("record_feedback", params, write=True))
+                self._watermarks[consumer] = last
         except Unavailable:
+            self._watermarks.pop(consumer, None)  # the write may have committed: read the watermark again
             raise
         except Exception:
+            self._watermarks.pop(consumer, None)
             self._failures += 1
             if self._failures < ATTEMPTS:
                 raise
@@ -74,10 +106,25 @@ class FeedbackWriter(BackgroundWorker):
         self.written += len(rows)
         return len(entries)
 
+    def adopt_idle(self) -> int:
+        """Drains the unacknowledged entries of consumers idle for ADOPT_IDLE_MS; the number handled."""
+        sessions = self.service.sessions
+        assert sessions is not None
+        handled = 0
+        for consumer in sessions.idle_consumers(GROUP, ADOPT_IDLE_MS):
+            if consumer != self.consumer:
+                while (batch := self.drain_once(pending=True, consumer=consumer)) > 0:
+                    handled += batch
+        return handled
+
     def run(self) -> None:
         pending = True  # first what an earlier run read and never acknowledged
+        adopt_at = 0.0
         while not self._stop.is_set():
             try:
+                if pending or time.monotonic() >= adopt_at:
+                    adopt_at = time.monotonic() + ADOPT_IDLE_MS / 2_000
+                    self.adopt_idle()
                 handled = self.drain_once(pending)
                 pending = pending and handled > 0
             except Unavailable as error:

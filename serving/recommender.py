@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -30,9 +29,11 @@ from graph.explain import Explanation
 from graph.explain import explain as explain_paths
 from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
+from serving import graph_budget
 from serving.artifacts import LoadedArtifacts
 from serving.bulkhead import Bulkhead
 from serving.candidate_pool import CandidatePool
+from serving.graph_budget import GraphDeadline
 from serving.guard import Guard, Unavailable
 from serving.policy import GreedyPolicy, Policy, SessionState
 from serving.sessions import SessionStore, UserState
@@ -69,12 +70,6 @@ class RecommendResult:
     degraded: list[str]
 
 
-# Set while a request runs under graph_request_deadline_s, to the monotonic time its graph calls must end by:
-# they go through the request lane (serving.bulkhead) and share one budget, so a request that makes several
-# calls to a slow graph waits graph_request_deadline_s in all, not per call.
-_GRAPH_BUDGET_ENDS: ContextVar[float | None] = ContextVar("graph_budget_ends", default=None)
-
-
 class RecommendationService:
     def __init__(self, settings: Settings, store: GraphStore | None, artifacts: LoadedArtifacts | None,
                  policy: Policy | None = None, sessions: SessionStore | None = None) -> None:
@@ -83,11 +78,12 @@ class RecommendationService:
         self.sessions = sessions
         self.policy_override = policy  # tests pin a policy; otherwise each artifact version brings its own
         self.graph = Guard("graph", settings.redis_retry_s, GRAPH_FAILURES,
-                           trial=(lambda: self.require_store().run("meta_get")) if store is not None else None)
+                           trial=self.check_graph if store is not None else None)
         if store is None:
             self.graph.mark_down("no graph database is open")
-        deadline = settings.graph_request_deadline_s
-        self._request_lane = Bulkhead("graph", settings.graph_request_workers, deadline) if deadline else None
+        self.deadline = GraphDeadline(settings.graph_request_deadline_s)
+        self._request_lane = Bulkhead("graph", settings.graph_request_workers) if self.deadline.enabled else None
+        self._trial_user: Any = None  # a user served with positives: whose queries test a graph that returns
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._titles: dict[Any, str | None] = {}
@@ -135,7 +131,7 @@ class RecommendationService:
 
     def graph_call(self, call: Callable[[GraphStore], T]) -> T:
         """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside
-        ``graph_budget`` with graph_request_deadline_s set, too slow)."""
+        ``graph_budget``, too slow)."""
         return self._guarded(lambda: call(self.require_store()))
 
     def _graph_optional(self, call: Callable[[], T], fallback: T) -> T:
@@ -145,14 +141,45 @@ class RecommendationService:
             return fallback
 
     def _guarded(self, call: Callable[[], T]) -> T:
-        ends = _GRAPH_BUDGET_ENDS.get()
-        if self._request_lane is not None and ends is not None:
-            return self._request_lane.call(lambda: self.graph.call(call), ends - time.monotonic())
-        return self.graph.call(call)
+        budget = graph_budget.current()
+        if budget is None:
+            return self.graph.call(call)
+        started = time.monotonic()
+        try:
+            if self._request_lane is not None and budget.ends is not None:
+                result = self._request_lane.call(lambda: self.graph.call(call), budget.ends - started)
+            else:
+                result = self.graph.call(call)
+        except Unavailable:
+            budget.failed = True
+            raise
+        budget.spent_s += time.monotonic() - started
+        budget.calls += 1
+        return result
+
+    def check_graph(self) -> None:
+        """Whether the graph serves requests: reachable, and, while it is marked down, answering a served user's
+        request queries within the request budget (the guard's trial and /readyz's probe). A server that has
+        just started accepts queries long before it answers them in time (cold plan cache, JIT, page cache): the
+        trial keeps requests off it until it does, and warms it meanwhile."""
+        store = self.require_store()
+        store.run("meta_get")
+        user, limit_s = self._trial_user, self.deadline.limit_s
+        if self.graph.healthy or user is None or limit_s is None:
+            return
+        started = time.monotonic()
+        state = self.state_from_graph(user, store)
+        self.graph_candidates(store, state.positive)
+        took_s = time.monotonic() - started
+        if took_s > limit_s:
+            raise GraphError(f"answering a request's queries in {took_s * 1_000:.0f} ms, over the request budget "
+                             f"of {limit_s * 1_000:.0f} ms")
 
     # -- session state -----------------------------------------------------------------------------------
-    def state_from_graph(self, user_id: Any) -> UserState:
-        rows = self.graph_call(lambda store: store.history(user_id, limit=self.settings.history_limit))
+    def state_from_graph(self, user_id: Any, store: GraphStore | None = None) -> UserState:
+        """The user's state read from the graph: through the guard, or straight from ``store`` when given."""
+        history = (lambda store: store.history(user_id, limit=self.settings.history_limit))  # noqa: E731
+        rows = history(store) if store is not None else self.graph_call(history)
         positive = (rows["rating"].fillna(-math.inf) >= self.settings.positive_min_rating) | rows["behavior"].isin(
             self.settings.positive_behaviors)
         recent = rows.loc[positive].sort_values("last_ts", ascending=False)["item_id"]
@@ -199,17 +226,18 @@ class RecommendationService:
                 cached, cacheable = self.sessions.fallback_candidates(user_id), False
                 degraded.append("redis")
             if cached is not None:
+                degraded.extend(cached.missing)
                 return cached, "hit"
         pool = CandidatePool()
         seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
         seeds = seeds[: self.settings.candidate_max_seeds]
         if seeds:
             try:
-                kg = self.graph_call(lambda store: store.run("kg_item_neighbours", {
-                    "item_ids": seeds, "max_entities": self.settings.candidate_max_entities,
-                    "limit": self.settings.candidate_kg_limit}))
+                kg = self.graph_call(lambda store: self.graph_candidates(store, seeds))
                 for item, paths in zip(kg["item_id"].tolist(), kg["paths"].tolist(), strict=True):
                     pool.add(item, "kg", int(paths))
+                if state.positive:
+                    self._trial_user = user_id
             except Unavailable:
                 degraded.append("graph")
         if self.settings.candidate_collab and "graph" not in degraded:
@@ -229,12 +257,19 @@ class RecommendationService:
                     pool.add(_plain_one(artifacts.catalogue.item_ids[row]), "faiss")
         pool.top_up(self.popular(len(state.seen) + self.settings.candidate_faiss_k), "popular", set(),
                     self.settings.candidate_faiss_k + len(state.seen))
-        if cacheable:
+        if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
+            pool.missing = ["graph"] if "graph" in degraded else []
             try:
                 self.sessions.put_candidates(user_id, version, pool)  # type: ignore[union-attr]
             except Unavailable:
                 degraded.append("redis")
         return pool, "miss" if cacheable else "off"
+
+    def graph_candidates(self, store: GraphStore, seeds: Sequence[Any]) -> Any:
+        """Items sharing knowledge-graph entities with ``seeds``, with their path counts."""
+        return store.run("kg_item_neighbours", {"item_ids": list(seeds)[: self.settings.candidate_max_seeds],
+                                                "max_entities": self.settings.candidate_max_entities,
+                                                "limit": self.settings.candidate_kg_limit})
 
     def popular(self, limit: int) -> list[Any]:
         """The most interacted-with items, cached in-process (the cold-start fallback; kept when the graph
@@ -263,14 +298,11 @@ class RecommendationService:
             return self._recommend(user_id, k, exclude, explain, session_id, context_items)
 
     @contextmanager
-    def graph_budget(self) -> Iterator[None]:
-        """The graph calls made inside share graph_request_deadline_s (when set), then fail as Unavailable."""
-        budget = self.settings.graph_request_deadline_s
-        token = _GRAPH_BUDGET_ENDS.set(time.monotonic() + budget if budget else None)
-        try:
+    def graph_budget(self, *, limited: bool = True) -> Iterator[None]:
+        """The graph calls made inside share one request's budget (serving.graph_budget), then fail as
+        Unavailable; ``limited=False`` only measures them (cache warming)."""
+        with self.deadline.scope(limited=limited):
             yield
-        finally:
-            _GRAPH_BUDGET_ENDS.reset(token)
 
     def _recommend(self, user_id: Any, k: int, exclude: Sequence[Any], explain: bool, session_id: str | None,
                    context_items: Sequence[Any]) -> RecommendResult:

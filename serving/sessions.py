@@ -134,7 +134,8 @@ class SessionStore:
     def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool) -> None:
         key, payload = self._candidates_key(user_id), pool.to_json(version)
         self._remember(key, payload)
-        self.guard.call(lambda: self.client.set(key, payload, ex=self.settings.candidate_cache_ttl_s))
+        ttl_s = self.settings.degraded_cache_ttl_s if pool.missing else self.settings.candidate_cache_ttl_s
+        self.guard.call(lambda: self.client.set(key, payload, ex=ttl_s))
 
     def has_candidates(self, user_id: Any) -> bool:
         return bool(self.guard.call(lambda: self.client.exists(self._candidates_key(user_id))))
@@ -193,10 +194,9 @@ class SessionStore:
 
     def read_feedback(self, group: str, consumer: str, count: int, block_ms: int,
                       pending: bool = False) -> list[tuple[str, dict[str, Any]]]:
-        """Stream entries for a consumer group (created at the stream's start when missing): new ones, or with
-        ``pending`` the ones read before and never acknowledged (a crash between the two), this consumer's
-        and those another consumer has left idle for a minute. ``block_ms`` must stay below the socket
-        timeout."""
+        """Stream entries for ``consumer`` of a consumer group (created at the stream's start when missing): new
+        ones, or with ``pending`` the ones it read before and never acknowledged (a crash between the two), in
+        stream order. ``block_ms`` must stay below the socket timeout."""
         stream = self.settings.feedback_stream
 
         def decode(entries: list[Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -209,14 +209,24 @@ class SessionStore:
             except redis.ResponseError as error:
                 if "BUSYGROUP" not in str(error):
                     raise
-            if pending:
-                own = self.client.xreadgroup(group, consumer, {stream: "0"}, count=count)
-                claimed = self.client.xautoclaim(stream, group, consumer, min_idle_time=60_000, count=count)[1]
-                return decode([entry for _, entries in own for entry in entries] + claimed)
-            answer = self.client.xreadgroup(group, consumer, {stream: ">"}, count=count, block=block_ms)
+            answer = self.client.xreadgroup(group, consumer, {stream: "0" if pending else ">"}, count=count,
+                                            block=None if pending else block_ms)
             return decode([entry for _, entries in answer for entry in entries])
 
         return self.guard.call(read)
+
+    def idle_consumers(self, group: str, min_idle_ms: int) -> list[str]:
+        """Consumers of ``group`` holding unacknowledged entries that have not read for ``min_idle_ms`` (a replica
+        that stopped): another replica drains their entries under their name."""
+        def consumers() -> list[str]:
+            try:
+                found = self.client.xinfo_consumers(self.settings.feedback_stream, group)
+            except redis.ResponseError:  # no stream or group yet
+                return []
+            return [entry["name"].decode() if isinstance(entry["name"], bytes) else entry["name"] for entry in found
+                    if entry["pending"] and entry["idle"] >= min_idle_ms]
+
+        return self.guard.call(consumers)
 
     def acknowledge(self, group: str, entries: list[str]) -> None:
         if entries:

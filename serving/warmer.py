@@ -66,10 +66,11 @@ class CacheWarmer(BackgroundWorker):
                 return
             try:
                 if not sessions.has_candidates(user):
-                    state, degraded = service.user_state(user)
-                    artifacts = service.artifacts
-                    service.candidate_pool(user, state, artifacts, (), degraded,
-                                           service.session_state(artifacts, user, state.positive))
+                    with service.graph_budget(limited=False):  # measured: the request budget is derived from it
+                        state, degraded = service.user_state(user)
+                        artifacts = service.artifacts
+                        service.candidate_pool(user, state, artifacts, (), degraded,
+                                               service.session_state(artifacts, user, state.positive))
             except Unavailable:
                 self._stop.wait(service.settings.redis_retry_s)  # try the next user once the pause is over
             self.done += 1

@@ -20,6 +20,8 @@ from graphrec.settings import Settings
 from ingest.frames import Dataset
 from ingest.loader import ingest
 from serving.app import create_app
+from serving.feedback_writer import GROUP, FeedbackWriter
+from serving.guard import Unavailable
 from serving.redis_embedded import EmbeddedRedis
 from serving.warmer import CacheWarmer
 from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir, wait_for
@@ -166,6 +168,42 @@ def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> 
         return any(row["item_id"] == clicked and row["behavior"] == "click" for row in history)
 
     wait_for(in_graph)
+
+
+def test_a_feedback_batch_written_but_never_acknowledged_counts_once_and_a_stopped_writers_entries_are_adopted(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    resources.writer.stop()  # this test drives writers itself
+    service, sessions = resources.service, resources.sessions
+
+    def clicks(item: int) -> int:
+        history = service.require_store().history(4, limit=1_000)
+        rows = history[(history["item_id"] == item) & (history["behavior"] == "click")]
+        return int(rows["count"].sum())
+
+    item, other = (entry["item_id"] for entry in client.post("/v1/recommend", json={"user_id": 4, "k": 2}).json()[
+        "items"])
+    click = {"session_id": "s-w", "user_id": 4, "event": "click"}
+    assert client.post("/v1/feedback", json={**click, "item_id": item}).status_code == 202
+    acknowledge = sessions.acknowledge
+
+    def lost(*_: object) -> None:  # the write committed; the acknowledgement never reached Redis
+        raise Unavailable("redis unavailable: connection reset")
+
+    monkeypatch.setattr(sessions, "acknowledge", lost)
+    with pytest.raises(Unavailable):
+        FeedbackWriter(service, consumer="w1").drain_once()
+    monkeypatch.setattr(sessions, "acknowledge", acknowledge)
+    retry = FeedbackWriter(service, consumer="w1")  # a new process: the watermark comes from the graph
+    assert retry.drain_once(pending=True) == 1 and retry.written == 0
+    assert clicks(item) == 1 and retry.drain_once(pending=True) == 0
+
+    assert client.post("/v1/feedback", json={**click, "item_id": other}).status_code == 202
+    assert sessions.read_feedback(GROUP, "stopped", 10, 100)  # read by a replica that stopped before writing
+    monkeypatch.setattr("serving.feedback_writer.ADOPT_IDLE_MS", 0)
+    adopter = FeedbackWriter(service, consumer="w2")
+    assert adopter.adopt_idle() == 1 and clicks(other) == 1
+    assert sessions.read_feedback(GROUP, "stopped", 10, 100, pending=True) == []
 
 
 def test_skips_stay_out_of_the_graph(client: TestClient, small_dataset: Dataset) -> None:
@@ -325,6 +363,10 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack
         assert answer.status_code == 200
         assert all(entry["sources"] == ["faiss"] for entry in answer.json()["items"])
         assert "graph" in answer.json()["degraded"]
+        again = client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()  # from the pool cached short
+        assert again["cache"] == "hit" and "graph" in again["degraded"]
+        sessions = client.app.state.resources.sessions  # type: ignore[attr-defined]
+        assert 0 < sessions.client.ttl(sessions._candidates_key(4)) <= sessions.settings.degraded_cache_ttl_s
         assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
 
 

@@ -92,16 +92,16 @@ def _succeeds(guard: Guard, server: Dependency) -> bool:
 
 
 def test_the_request_lane_gives_up_on_a_slow_graph_and_holds_at_most_its_workers() -> None:
-    lane = Bulkhead("graph", workers=2, deadline_s=0.05)
+    lane = Bulkhead("graph", workers=2)
     release = threading.Event()
     try:
-        assert lane.call(lambda: "fast") == "fast"
+        assert lane.call(lambda: "fast", 0.05) == "fast"
         started = time.monotonic()
-        for _ in range(2):  # each waits only the deadline; the slow calls keep the two workers
-            with pytest.raises(Unavailable, match="slower than the request's 50 ms"):
-                lane.call(lambda: release.wait(10))
+        for _ in range(2):  # each waits only its budget; the slow calls keep the two workers
+            with pytest.raises(Unavailable, match="slower than the request's budget"):
+                lane.call(lambda: release.wait(10), 0.05)
         with pytest.raises(Unavailable, match="busy"):  # no worker left: fails at once
-            lane.call(lambda: "fast")
+            lane.call(lambda: "fast", 0.05)
         assert time.monotonic() - started < 1
         with pytest.raises(Unavailable, match="slower"):  # a request whose budget is spent does not wait at all
             lane.call(lambda: "fast", budget_s=0.0)
@@ -114,6 +114,6 @@ def test_the_request_lane_gives_up_on_a_slow_graph_and_holds_at_most_its_workers
 
 def _answers(lane: Bulkhead) -> bool:
     try:
-        return lane.call(lambda: "fast") == "fast"
+        return lane.call(lambda: "fast", 0.05) == "fast"
     except Unavailable:
         return False

@@ -174,7 +174,8 @@ def test_a_user_added_between_plan_and_write_fails_the_ingest_whole(store: Graph
     plan = plan_upsert(store, generic.read(tmp_path / "b"))
     assert plan.users["id"].tolist() == ["u9"]
     feedback = {"user_id": "u9", "item_id": "i1", "behavior": "click", "rating": None, "count": 1, "last_ts": 29}
-    store.run("record_feedback", {"rows": [feedback]}, write=True)
+    store.run("record_feedback", {"rows": [feedback], "applied_key": "feedback_applied/test", "applied_id": "1"},
+              write=True)
     before = store.stats()
     with pytest.raises(GraphError):
         store.write(plan, FailingProgress(10**9, disk_full))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from graph.store import GraphStore
+from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
 from ingest.frames import Dataset
 from ingest.loader import ingest
+from serving import graph_budget
 from serving.artifacts import load_current
+from serving.graph_budget import GraphDeadline
 from serving.recommender import RecommendationService
 from training.artifacts import ArtifactError, publish
 from training.pipeline import index_version, train_from_graph
@@ -66,3 +69,35 @@ def test_swap_to_a_new_version(service: RecommendationService, store: GraphStore
 def test_nothing_published_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="nothing is published"):
         load_current(tmp_path)
+
+
+def test_a_graph_that_returns_serves_requests_only_once_it_answers_them_within_the_budget(
+        service: RecommendationService) -> None:
+    service.recommend(4, k=5)  # a served user with positives: whose queries the trial runs
+    service.graph.mark_down("stopped")
+    service.deadline.fixed_s = 1e-6  # no real query answers in a microsecond
+    with pytest.raises(GraphError, match="over the request budget"):
+        service.check_graph()
+    assert service.recommend(4, k=5).degraded == ["graph"]  # still kept off the graph
+    service.deadline.fixed_s = 5.0
+    service.check_graph()
+    service.graph.probe(service.check_graph)  # what /readyz runs: a trial in time marks the graph healthy
+    assert service.graph.healthy and service.recommend(4, k=5).degraded == []
+
+
+def test_the_request_budget_is_derived_from_the_first_measured_requests_and_then_kept() -> None:
+    deadline = GraphDeadline(None)
+    assert deadline.limit_s == graph_budget.CEILING_S
+    for spent_s in [0.01] * (graph_budget.DERIVE_AFTER - 2) + [0.05, 0.06]:
+        deadline.record(spent_s)
+    p99 = float(np.percentile([0.01] * (graph_budget.DERIVE_AFTER - 2) + [0.05, 0.06], 99))
+    assert deadline.limit_s == pytest.approx(max(graph_budget.FACTOR * p99, graph_budget.FLOOR_S))
+    kept = deadline.limit_s
+    for _ in range(graph_budget.DERIVE_AFTER):  # a slow graph later does not move it (no ratchet)
+        deadline.record(0.9)
+    assert deadline.limit_s == kept
+    assert GraphDeadline(0).limit_s is None and not GraphDeadline(0).enabled
+    assert GraphDeadline(0.25).limit_s == 0.25
+    with deadline.scope() as budget:
+        assert budget.ends is not None and graph_budget.current() is budget
+    assert graph_budget.current() is None

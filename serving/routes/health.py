@@ -35,8 +35,9 @@ async def readyz(resources: ResourcesDep, response: Response) -> Readiness:
 def readiness(resources: Resources) -> Readiness:
     service, checks = resources.service, {}
     try:
-        service.graph.probe(lambda: service.require_store().run("meta_get"))
-        checks["graph"] = Check(ok=True, detail=resources.settings.graph_backend)
+        service.graph.probe(service.check_graph)
+        checks["graph"] = Check(ok=True, detail=f"{resources.settings.graph_backend}; graph budget per request "
+                                                f"{service.deadline.describe()}")
     except Unavailable as error:
         checks["graph"] = Check(ok=False, detail=str(error))
     try:

@@ -1,0 +1,102 @@
+"""How long one request may wait on the graph, all its graph calls together, and where that limit comes from.
+
+A recommendation that waits on a slow graph (a Neo4j server starting, a cold page cache) falls back to FAISS
+candidates once its budget is spent (serving.bulkhead runs the calls). A fixed limit fits one graph: KG
+candidates take ~7 ms on MovieLens-100K and ~90 ms at p50 on a 1M-interaction Neo4j graph (BENCHMARKS.md). So
+unless the setting gives one, the limit is derived from the graph time the service itself measures over its first
+``DERIVE_AFTER`` requests that reach the graph (normally the cache warming's, which run every candidate
+query): ``FACTOR`` times their p99, within [``FLOOR_S``, ``CEILING_S``], and fixed from then on. A limit that kept
+following the measured times would follow a slow server up, since only the calls within the limit are measured.
+Until then the ceiling applies. This is the tail-at-scale practice of setting a deadline from the observed
+latency distribution (Dean and Barroso, "The Tail at Scale", CACM 2013).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import numpy as np
+
+DERIVE_AFTER = 200
+FACTOR = 3.0
+FLOOR_S = 0.1
+CEILING_S = 1.0
+
+
+@dataclass
+class RequestBudget:
+    """One request's graph time: when its graph calls must end (None: no limit) and what they took so far."""
+
+    ends: float | None
+    spent_s: float = 0.0
+    calls: int = 0
+    failed: bool = False
+
+    def left_s(self) -> float | None:
+        return None if self.ends is None else self.ends - time.monotonic()
+
+
+_CURRENT: ContextVar[RequestBudget | None] = ContextVar("graph_request_budget", default=None)
+
+
+def current() -> RequestBudget | None:
+    """The budget of the request running in this context, if any."""
+    return _CURRENT.get()
+
+
+class GraphDeadline:
+    """The per-request graph limit: ``fixed_s`` when given (0: none), else derived from measured graph times."""
+
+    def __init__(self, fixed_s: float | None) -> None:
+        self.fixed_s = fixed_s
+        self._samples: list[float] = []
+        self._derived_s: float | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.fixed_s != 0
+
+    @property
+    def limit_s(self) -> float | None:
+        """The limit now: None for no limit."""
+        if self.fixed_s is not None:
+            return self.fixed_s or None
+        return self._derived_s if self._derived_s is not None else CEILING_S
+
+    def describe(self) -> str:
+        if self.fixed_s is not None:
+            return f"{self.fixed_s * 1_000:.0f} ms (GRAPHREC_GRAPH_REQUEST_DEADLINE_S)" if self.fixed_s else "none"
+        if self._derived_s is None:
+            return (f"{CEILING_S * 1_000:.0f} ms until {DERIVE_AFTER} requests are measured "
+                    f"({len(self._samples)} so far)")
+        return f"{self._derived_s * 1_000:.0f} ms ({FACTOR:g} x the p99 of the first {DERIVE_AFTER} requests)"
+
+    def record(self, spent_s: float) -> None:
+        if self.fixed_s is not None or self._derived_s is not None:
+            return
+        with self._lock:
+            self._samples.append(spent_s)
+            if len(self._samples) >= DERIVE_AFTER and self._derived_s is None:
+                p99 = float(np.percentile(self._samples, 99))
+                self._derived_s = min(max(FACTOR * p99, FLOOR_S), CEILING_S)
+                self._samples = []
+
+    @contextmanager
+    def scope(self, *, limited: bool = True) -> Iterator[RequestBudget]:
+        """The graph calls made inside share one budget (``limited``: the current limit; else none, only
+        measured); a scope whose calls all succeeded adds its graph time to the measurements."""
+        limit = self.limit_s if limited else None
+        budget = RequestBudget(ends=time.monotonic() + limit if limit else None)
+        token = _CURRENT.set(budget)
+        try:
+            yield budget
+        finally:
+            _CURRENT.reset(token)
+            if budget.calls and not budget.failed:
+                self.record(budget.spent_s)
