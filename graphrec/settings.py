@@ -75,8 +75,9 @@ class Settings(BaseSettings):
                                       "keeps in memory to serve from while Redis is down.")
     graph_request_deadline_s: float | None = Field(None, ge=0, description=(
         "Longest a recommendation waits on the graph, all its graph calls together, before it falls back to FAISS "
-        "candidates; unset: 3 x the p99 graph time of the first 200 requests (the cache warming's), within "
-        "0.1-1 s (serving/graph_budget.py); 0: no limit. A slow graph holds at most graph_request_workers threads."))
+        "candidates; unset: 3 x the p99 graph time of a request as measured at the end of the cache warming, "
+        "within 0.1-1 s (serving/graph_budget.py); 0: no limit. A slow graph holds at most graph_request_workers "
+        "threads."))
     graph_request_workers: int = Field(4, ge=1, description="Threads that run the graph calls of recommendations "
                                        "(unless graph_request_deadline_s is 0).")
     warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "

@@ -15,7 +15,6 @@ cache, no graph means FAISS-only candidates (graph and Redis calls pass through 
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -178,13 +177,16 @@ class RecommendationService:
     # -- session state -----------------------------------------------------------------------------------
     def state_from_graph(self, user_id: Any, store: GraphStore | None = None) -> UserState:
         """The user's state read from the graph: through the guard, or straight from ``store`` when given."""
-        history = (lambda store: store.history(user_id, limit=self.settings.history_limit))  # noqa: E731
-        rows = history(store) if store is not None else self.graph_call(history)
-        positive = (rows["rating"].fillna(-math.inf) >= self.settings.positive_min_rating) | rows["behavior"].isin(
-            self.settings.positive_behaviors)
-        recent = rows.loc[positive].sort_values("last_ts", ascending=False)["item_id"]
-        return UserState(seen=plain_ids(rows["item_id"].drop_duplicates()),
-                         positive=plain_ids(recent.drop_duplicates().head(self.settings.session_recent)))
+        params = {"user_id": user_id, "limit": self.settings.history_limit,
+                  "min_rating": self.settings.positive_min_rating,
+                  "positive_behaviors": list(self.settings.positive_behaviors)}
+        rows = store.run("user_state", params) if store is not None else self.graph_call(
+            lambda store: store.run("user_state", params))
+        items = plain_ids(rows["item_id"])
+        positive = [item for item, is_positive in zip(items, rows["positive"].tolist(), strict=True)
+                    if is_positive is True]
+        return UserState(seen=list(dict.fromkeys(items)),
+                         positive=list(dict.fromkeys(positive))[: self.settings.session_recent])
 
     def user_state(self, user_id: Any) -> tuple[UserState, list[str]]:
         """The user's state and what was degraded getting it."""

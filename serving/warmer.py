@@ -61,17 +61,18 @@ class CacheWarmer(BackgroundWorker):
             self.total = 0
             return
         self.total = len(users)
-        for user in users:
-            if self._stop.is_set():
-                return
-            try:
-                if not sessions.has_candidates(user):
-                    with service.graph_budget(limited=False):  # measured: the request budget is derived from it
-                        state, degraded = service.user_state(user)
-                        artifacts = service.artifacts
-                        service.candidate_pool(user, state, artifacts, (), degraded,
-                                               service.session_state(artifacts, user, state.positive))
-            except Unavailable:
-                self._stop.wait(service.settings.redis_retry_s)  # try the next user once the pause is over
-            self.done += 1
+        with service.deadline.warming():
+            for user in users:
+                if self._stop.is_set():
+                    return
+                try:
+                    if not sessions.has_candidates(user):
+                        with service.graph_budget(limited=False):  # measured: the request budget is derived from it
+                            state, degraded = service.user_state(user)
+                            artifacts = service.artifacts
+                            service.candidate_pool(user, state, artifacts, (), degraded,
+                                                   service.session_state(artifacts, user, state.positive))
+                except Unavailable:
+                    self._stop.wait(service.settings.redis_retry_s)  # try the next user once the pause is over
+                self.done += 1
         log.info("cache warmed for %d users", self.done)

@@ -85,7 +85,7 @@ def test_a_graph_that_returns_serves_requests_only_once_it_answers_them_within_t
     assert service.graph.healthy and service.recommend(4, k=5).degraded == []
 
 
-def test_the_request_budget_is_derived_from_the_first_measured_requests_and_then_kept() -> None:
+def test_the_request_budget_is_derived_from_measured_requests_and_then_kept() -> None:
     deadline = GraphDeadline(None)
     assert deadline.limit_s == graph_budget.CEILING_S
     for spent_s in [0.01] * (graph_budget.DERIVE_AFTER - 2) + [0.05, 0.06]:
@@ -96,6 +96,12 @@ def test_the_request_budget_is_derived_from_the_first_measured_requests_and_then
     for _ in range(graph_budget.DERIVE_AFTER):  # a slow graph later does not move it (no ratchet)
         deadline.record(0.9)
     assert deadline.limit_s == kept
+    warmed = GraphDeadline(None)
+    with warmed.warming():
+        for spent_s in [0.5] * graph_budget.DERIVE_AFTER + [0.02] * graph_budget.DERIVE_AFTER:
+            warmed.record(spent_s)  # a cold server first: only the last requests of the warming count
+        assert warmed.limit_s == graph_budget.CEILING_S
+    assert warmed.limit_s == graph_budget.FLOOR_S
     assert GraphDeadline(0).limit_s is None and not GraphDeadline(0).enabled
     assert GraphDeadline(0.25).limit_s == 0.25
     with deadline.scope() as budget:
