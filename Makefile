@@ -34,6 +34,7 @@ serve: $(BIN)/graphrec
 test: $(BIN)/graphrec
 	bash .ci/system-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # A Neo4j Community server on a free loopback port, for benchmarks and by hand: prints NEO4J_URI and the password.
@@ -42,6 +43,7 @@ neo4j-server: $(BIN)/graphrec
 
 lint: $(BIN)/graphrec
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(BIN)/graphrec
 	$(BIN)/python benchmarks/ingest_and_query.py

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from graph.config import GraphConfig
 from graph.store import GraphStore
-from graphrec.settings import Settings
 
 
-def open_store(settings: Settings, *, read_only: bool = False) -> GraphStore:
+def open_store(settings: GraphConfig, *, read_only: bool = False) -> GraphStore:
     if settings.graph_backend == "neo4j":
         from graph.neo4j_store import Neo4jStore
 

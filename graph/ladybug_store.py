@@ -14,12 +14,13 @@ import ladybug
 import pandas as pd
 
 from graph.model import ITEM, USER
+from graph.plan import IdTypes
 from graph.queries import query_text
-from graph.store import GraphError, GraphStore, IdTypes, plain_params
+from graph.store import GraphError, GraphStore, plain_params
 
 if TYPE_CHECKING:
-    from graph.upsert import UpsertPlan
-    from graphrec.settings import Settings
+    from graph.config import GraphConfig
+    from graph.plan import UpsertPlan
 
 LADYBUG_TYPES = {"int": "INT64", "str": "STRING"}
 UPDATE_BATCH = 5_000
@@ -28,7 +29,7 @@ UPDATE_BATCH = 5_000
 class LadybugStore(GraphStore):
     dialect = "ladybug"
 
-    def __init__(self, settings: Settings, *, read_only: bool = False) -> None:
+    def __init__(self, settings: GraphConfig, *, read_only: bool = False) -> None:
         super().__init__(settings)
         path = settings.ladybug_path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from graph.queries import query_text
 from graph.store import GraphError
 
 if TYPE_CHECKING:
-    from graph.upsert import UpsertPlan
+    from graph.plan import UpsertPlan
 
 DIALECT = "neo4j"
 INGEST_LOCK_ID = "ingest"

@@ -20,12 +20,13 @@ from neo4j.exceptions import AuthError, ConstraintError, DriverError, ServiceUna
 
 from graph.model import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
 from graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
+from graph.plan import IdTypes
 from graph.queries import query_text
-from graph.store import GraphError, GraphStore, GraphUnavailable, IdTypes, plain_params
+from graph.store import GraphError, GraphStore, GraphUnavailable, plain_params
 
 if TYPE_CHECKING:
-    from graph.upsert import UpsertPlan
-    from graphrec.settings import Settings
+    from graph.config import GraphConfig
+    from graph.plan import UpsertPlan
 
 # Failures that mean "the graph is down for now", not "this query is wrong".
 DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError)
@@ -34,13 +35,13 @@ DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError
 class Neo4jStore(GraphStore):
     dialect = "neo4j"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: GraphConfig) -> None:
         super().__init__(settings)
         if not settings.neo4j_uri:
             raise GraphError("the neo4j backend needs NEO4J_URI (for example bolt://localhost:7687)")
         self._database = settings.neo4j_database
         self._driver = neo4j.GraphDatabase.driver(
-            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
             connection_timeout=settings.neo4j_connect_timeout_s,
             connection_acquisition_timeout=settings.neo4j_acquire_timeout_s,
             max_transaction_retry_time=settings.neo4j_retry_s, max_connection_pool_size=settings.neo4j_pool_size,

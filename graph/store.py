@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from graph.model import ITEM, STAGED_IDENTIFIERS, USER
+from graph.plan import IdTypes, UpsertPlan
 
 if TYPE_CHECKING:
-    from graph.upsert import UpsertPlan
-    from graphrec.settings import Settings
+    from graph.config import GraphConfig
 
-IdType = Literal["int", "str"]
 CandidateSource = Literal["kg", "collab"]
 
 
@@ -39,16 +37,10 @@ class GraphUnavailable(GraphError):
     """The graph server cannot be reached or answered with a transient failure: the graph is down for now."""
 
 
-@dataclass(frozen=True)
-class IdTypes:
-    user: IdType
-    item: IdType
-
-
 class GraphStore(ABC):
     dialect: str
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: GraphConfig) -> None:
         self.settings = settings
 
     # -- what a backend provides -------------------------------------------------------------------------

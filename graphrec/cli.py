@@ -33,7 +33,7 @@ def _fail(error: Exception) -> None:
 
 def _store(read_only: bool = False) -> GraphStore:
     try:
-        return open_store(_settings(), read_only=read_only)
+        return open_store(_settings().graph_config(), read_only=read_only)
     except GraphError as error:
         _fail(error)
         raise  # unreachable: _fail exits
@@ -319,7 +319,7 @@ def refresh(
             _refresh_through_service(settings, owner["service_url"], model, epochs, force)
             return
         else:
-            with open_store(settings, read_only=settings.ladybug_path.exists()) as store:
+            with open_store(settings.graph_config(), read_only=settings.ladybug_path.exists()) as store:
                 frames = graph_frames(store)
         report = run_refresh(settings, frames, model=model, overrides=overrides, force=force)
     except (ArtifactError, GraphError, FileNotFoundError, ValueError) as error:

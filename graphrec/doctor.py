@@ -82,7 +82,7 @@ def _graph(settings: Settings) -> Check:
 
     where = settings.neo4j_uri if settings.graph_backend == "neo4j" else str(settings.ladybug_path)
     try:
-        with open_store(settings, read_only=settings.graph_backend == "ladybug"
+        with open_store(settings.graph_config(), read_only=settings.graph_backend == "ladybug"
                         and settings.ladybug_path.exists()) as store:
             figures = store.stats()
             server = ""

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graph.config import GraphConfig
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRAPHREC_", env_file=".env", extra="ignore")
@@ -107,6 +109,11 @@ class Settings(BaseSettings):
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
     refresh_tolerance: float = Field(0.0, ge=0)
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
+
+    def graph_config(self) -> GraphConfig:
+        """The graph layer's part of the settings."""
+        values = {name: getattr(self, name) for name in GraphConfig.__dataclass_fields__ if name != "neo4j_password"}
+        return GraphConfig(**values, neo4j_password=self.neo4j_password.get_secret_value())
 
     @property
     def ladybug_path(self) -> Path:

@@ -12,9 +12,9 @@ from pathlib import Path
 from tqdm import tqdm
 
 from graph.store import GraphStore
-from graph.upsert import plan_upsert
 from ingest.errors import BadRow, IngestError
 from ingest.frames import Dataset
+from ingest.upsert import plan_upsert
 
 
 @dataclass

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from training.artifacts import POLICY_FOLDER
+
 if TYPE_CHECKING:
     from training.rl.nets import CandidatePolicy
 
 log = logging.getLogger(__name__)
-POLICY_FOLDER = "policies"  # inside an artifact version: <name>.pt checkpoints and policies.json
 
 
 @dataclass

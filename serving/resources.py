@@ -84,7 +84,7 @@ def _open_graph(settings: Settings) -> tuple[GraphStore | None, str | None]:
     if settings.graph_backend == "ladybug" and not settings.ladybug_path.exists():
         return None, f"no graph database at {settings.ladybug_path}; run `graphrec ingest` first"
     try:
-        return open_store(settings), None
+        return open_store(settings.graph_config()), None
     except GraphError as error:
         return None, str(error)
 

@@ -24,7 +24,7 @@ API_KEY = "test-admin-key"
 
 def build_data_dir(folder: Path, dataset: Dataset) -> Path:
     settings = Settings(data_dir=folder, ladybug_buffer_pool_mb=256)
-    with open_store(settings) as store:
+    with open_store(settings.graph_config()) as store:
         ingest(store, lambda: dataset)
         version = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 8, "dim": 16})
     index_version(version)

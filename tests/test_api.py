@@ -62,7 +62,7 @@ def stack(request: pytest.FixtureRequest, small_dataset: Dataset) -> Stack:
     request.getfixturevalue("neo4j_server")
     redis = request.getfixturevalue("redis7")
     wipe_neo4j()
-    with open_store(Settings(graph_backend="neo4j")) as store:
+    with open_store(Settings(graph_backend="neo4j").graph_config()) as store:
         ingest(store, lambda: small_dataset)
     return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis)}, redis)
 
@@ -342,7 +342,7 @@ def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: Tes
     assert client.post("/v1/recommend", json={"user_id": user, "k": 5}).json()["degraded"] == []
 
     def clicks_in_graph() -> list[tuple[int, int]]:
-        with open_store(Settings(graph_backend="neo4j")) as store:
+        with open_store(Settings(graph_backend="neo4j").graph_config()) as store:
             history = store.history(user, limit=1_000)
         clicks = history[history["behavior"] == "click"]
         return sorted(zip(clicks["item_id"], clicks["count"], strict=True))

@@ -12,11 +12,11 @@ from graph.factory import open_store
 from graph.model import ITEM, USER
 from graph.neo4j_ingest import PlanWriter, fresh_interactions
 from graph.store import GraphError, GraphStore, GraphUnavailable
-from graph.upsert import plan_upsert
 from ingest import generic, movielens
 from ingest.errors import IngestError
 from ingest.frames import Dataset, make_dataset
 from ingest.loader import ingest
+from ingest.upsert import plan_upsert
 from tests import fixtures
 from tests.conftest import make_settings, wipe_neo4j
 from tests.neo4j_server import Neo4jServer
@@ -151,7 +151,7 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
         neo4j_process: Neo4jServer, small_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wipe_neo4j()
     settings = make_settings(tmp_path, "neo4j", neo4j_batch_size=250)
-    with open_store(settings) as store:
+    with open_store(settings.graph_config()) as store:
         ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
         before = store.stats()
         monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, neo4j_process.kill))
@@ -159,7 +159,7 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
             ingest(store, lambda: small_dataset)
     monkeypatch.undo()
     neo4j_process.start()
-    with open_store(settings) as store:
+    with open_store(settings.graph_config()) as store:
         assert store.stats() == before
         report = ingest(store, lambda: small_dataset)
         assert report.rows_written > 2_500 and store.stats()["interactions"] == 2_500 + before["interactions"]
@@ -198,11 +198,11 @@ def test_a_second_neo4j_ingest_during_one_fails_naming_it_and_the_first_complete
     def second_ingest() -> None:
         if refusals:
             return
-        with open_store(settings) as other, pytest.raises(GraphError, match="another ingest") as refused:
+        with open_store(settings.graph_config()) as other, pytest.raises(GraphError, match="another ingest") as refused:
             ingest(other, lambda: generic.read(fixtures.generic(tmp_path / "g")))
         refusals.append(str(refused.value))
 
-    with open_store(settings) as store:
+    with open_store(settings.graph_config()) as store:
         monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, second_ingest))
         ingest(store, lambda: small_dataset)
         monkeypatch.undo()
@@ -215,7 +215,7 @@ def test_staged_rows_stay_invisible_to_every_read_until_the_publish(neo4j_server
     """A new user and a new item with interactions to stored ones: staged, nothing of them shows in history,
     candidates, stats or export; published, all of it does."""
     wipe_neo4j()
-    with open_store(make_settings(tmp_path, "neo4j")) as store:
+    with open_store(make_settings(tmp_path, "neo4j").graph_config()) as store:
         ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "a")))
         fixtures.write(tmp_path / "b" / "interactions.csv", "user_id,item_id,rating,behavior,timestamp\n"
                        "u1,i9,5,rating,40\nu9,i1,4,rating,41\nu9,i9,5,rating,42\n")

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 MANIFEST = "manifest.json"
+POLICY_FOLDER = "policies"  # inside a version: <name>.pt checkpoints and policies.json (training.rl.deploy)
 POINTER = "CURRENT"
 
 

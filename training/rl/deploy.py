@@ -24,8 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from serving.policy import POLICY_FOLDER
-from training.artifacts import ArtifactError, read_manifest, seal
+from training.artifacts import POLICY_FOLDER, ArtifactError, read_manifest, seal
 from training.data import Catalogue
 from training.rl.evaluate import TRAINERS
 from training.rl.logreplay import (

@@ -6,48 +6,15 @@ never see a stored key) and makes a re-run of the same input write nothing at al
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-
 import numpy as np
 import pandas as pd
 
 from graph.model import USER
-from graph.store import GraphError, GraphStore, IdTypes
+from graph.plan import IdTypes, UpsertPlan
+from graph.store import GraphError, GraphStore
 from ingest.frames import INTERACTION_COLUMNS, Dataset
 
 INTERACTION_KEY = ["user_id", "item_id", "behavior"]
-
-
-@dataclass
-class UpsertPlan:
-    id_types: IdTypes
-    kg_pairs: list[tuple[str, str]]
-    users: pd.DataFrame  # id
-    items: pd.DataFrame  # id, title
-    item_updates: pd.DataFrame  # id, title
-    entities: dict[str, pd.DataFrame] = field(default_factory=dict)  # kind -> id
-    interactions: pd.DataFrame = field(default_factory=pd.DataFrame)
-    interaction_updates: pd.DataFrame = field(default_factory=pd.DataFrame)
-    triples: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)  # (relation, kind) -> head, tail
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "users": len(self.users), "items": len(self.items), "item_updates": len(self.item_updates),
-            "entities": sum(len(f) for f in self.entities.values()), "interactions": len(self.interactions),
-            "interaction_updates": len(self.interaction_updates),
-            "triples": sum(len(f) for f in self.triples.values()),
-        }
-
-    @property
-    def rows_written(self) -> int:
-        return sum(self.counts.values())
-
-    def meta_rows(self) -> list[dict[str, str]]:
-        return [{"key": "user_id_type", "value": self.id_types.user},
-                {"key": "item_id_type", "value": self.id_types.item},
-                {"key": "kg_pairs", "value": json.dumps(sorted(self.kg_pairs))}]
 
 
 def plan_upsert(store: GraphStore, dataset: Dataset) -> UpsertPlan:
