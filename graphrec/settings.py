@@ -67,7 +67,9 @@ class Settings(BaseSettings):
     # data_dir/redis (a real Redis server, started by the service).
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "GRAPHREC_REDIS_URL"))
     redis_timeout_s: float = Field(0.25, gt=0, description="Socket timeout of one Redis call.")
-    redis_retry_s: float = Field(1.0, gt=0, description="After a Redis failure, how long requests skip Redis.")
+    dependency_retry_s: float = Field(1.0, gt=0, validation_alias=AliasChoices(
+        "GRAPHREC_DEPENDENCY_RETRY_S", "GRAPHREC_REDIS_RETRY_S", "dependency_retry_s"), description=(
+        "After a failure of Redis or the graph, how long requests skip it before one background trial tests it."))
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
     candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
     degraded_cache_ttl_s: int = Field(10, ge=1, description=(

@@ -76,7 +76,7 @@ class RecommendationService:
         self.store = store
         self.sessions = sessions
         self.policy_override = policy  # tests pin a policy; otherwise each artifact version brings its own
-        self.graph = Guard("graph", settings.redis_retry_s, GRAPH_FAILURES,
+        self.graph = Guard("graph", settings.dependency_retry_s, GRAPH_FAILURES,
                            trial=self.check_graph if store is not None else None)
         if store is None:
             self.graph.mark_down("no graph database is open")

@@ -70,7 +70,7 @@ class SessionStore:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self.guard = Guard("redis", settings.redis_retry_s, REDIS_FAILURES, trial=client.ping)
+        self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping)
         self._local: OrderedDict[str, bytes] = OrderedDict()  # key -> the JSON last read or written
         self._local_lock = threading.Lock()
 

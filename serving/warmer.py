@@ -73,6 +73,6 @@ class CacheWarmer(BackgroundWorker):
                             service.candidate_pool(user, state, artifacts, (), degraded,
                                                    service.session_state(artifacts, user, state.positive))
                 except Unavailable:
-                    self._stop.wait(service.settings.redis_retry_s)  # try the next user once the pause is over
+                    self._stop.wait(service.settings.dependency_retry_s)  # try the next user once the pause is over
                 self.done += 1
         log.info("cache warmed for %d users", self.done)

@@ -39,7 +39,7 @@ def copy_data_dir(built: Path, target: Path) -> Path:
 
 def api_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"data_dir": data_dir, "ladybug_buffer_pool_mb": 256, "api_key": API_KEY,
-                                 "reload_poll_s": 0.2, "redis_retry_s": 0.5,
+                                 "reload_poll_s": 0.2, "dependency_retry_s": 0.5,
                                  "warm_users": 0, **overrides}
     return Settings(**values)  # type: ignore[arg-type]
 
