@@ -41,7 +41,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # >= 50 per item) would leave almost nothing, so these keep the users and items with some history.
 TAOBAO_MIN_ITEM, TAOBAO_MIN_USER = 3, 5
 # Every behaviour is a positive signal there (a page view is a click), so every target joins the state; rewards
-# are buy 1 > cart 0.6 > fav 0.4 > pv 0.1 (BEHAVIOUR_REWARDS).
+# are buy 1 > cart 0.6 > fav 0.5 > pv 0.1 (graph.behaviours.BEHAVIOUR_REWARDS).
 TAOBAO_REPLAY = LogReplayConfig(positive_reward=0.1)
 
 

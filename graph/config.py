@@ -1,6 +1,6 @@
-"""What the graph layer needs from the service's settings: the backend, how to reach it, the candidate caps and
-the rule for a positive interaction. The composition root (graphrec.settings.Settings.graph_config) builds it,
-so the graph layer depends on no settings class."""
+"""What the graph layer needs from the service's settings: the backend, how to reach it and the candidate caps
+(graph.behaviours owns the rule for a positive interaction). The composition root builds it
+(graphrec.settings.Settings.graph_config), so the graph layer depends on no settings class."""
 
 from __future__ import annotations
 
@@ -24,8 +24,6 @@ class GraphConfig:
     neo4j_retry_s: float
     neo4j_query_timeout_s: float
     neo4j_pool_size: int
-    positive_min_rating: float
-    positive_behaviors: tuple[str, ...]
     candidate_max_seeds: int
     candidate_max_entities: int
     candidate_max_frontier: int

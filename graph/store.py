@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from graph import behaviours
 from graph.model import ITEM, STAGED_IDENTIFIERS, USER
 from graph.plan import IdTypes, UpsertPlan
 
@@ -116,10 +117,8 @@ class GraphStore(ABC):
                    limit: int = 100) -> pd.DataFrame:
         """Candidate items for a user with the number of graph paths reaching each; seen items excluded."""
         s = self.settings
-        params: dict[str, Any] = {
-            "user_id": user_id, "limit": limit, "min_rating": s.positive_min_rating,
-            "positive_behaviors": list(s.positive_behaviors), "max_seeds": s.candidate_max_seeds,
-        }
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit, "max_seeds": s.candidate_max_seeds,
+                                  **behaviours.query_params()}
         if source == "kg":
             if hops not in (1, 2):
                 raise ValueError("hops must be 1 or 2 (entity hops between items)")

@@ -41,8 +41,6 @@ class Settings(BaseSettings):
     neo4j_pool_size: int = Field(32, ge=1, description="Bolt connections one process keeps at most.")
 
     # What counts as a positive interaction when seeding candidates and explanations.
-    positive_min_rating: float = 4.0
-    positive_behaviors: tuple[str, ...] = ("buy", "cart", "fav", "click", "purchase", "play", "listen")
 
     # Caps that bound the work one candidate request can do.
     candidate_max_seeds: int = Field(20, ge=1, description="Most recent positive items used as seeds.")

@@ -24,6 +24,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from graph import behaviours
 from graph.explain import Explanation
 from graph.explain import explain as explain_paths
 from graph.store import GraphError, GraphStore
@@ -177,9 +178,7 @@ class RecommendationService:
     # -- session state -----------------------------------------------------------------------------------
     def state_from_graph(self, user_id: Any, store: GraphStore | None = None) -> UserState:
         """The user's state read from the graph: through the guard, or straight from ``store`` when given."""
-        params = {"user_id": user_id, "limit": self.settings.history_limit,
-                  "min_rating": self.settings.positive_min_rating,
-                  "positive_behaviors": list(self.settings.positive_behaviors)}
+        params = {"user_id": user_id, "limit": self.settings.history_limit, **behaviours.query_params()}
         rows = store.run("user_state", params) if store is not None else self.graph_call(
             lambda store: store.run("user_state", params))
         items = plain_ids(rows["item_id"])
@@ -385,9 +384,7 @@ class RecommendationService:
 
     # -- feedback ------------------------------------------------------------------------------------------
     def is_positive(self, event: str, value: float | None) -> bool:
-        if event == "rating":
-            return value is None or value >= self.settings.positive_min_rating
-        return event in self.settings.positive_behaviors
+        return behaviours.is_positive(event, value if event == "rating" else None)
 
     def record_feedback(self, event: dict[str, Any]) -> str:
         """Append the event to the stream and update the session; Unavailable (never a silent drop) when

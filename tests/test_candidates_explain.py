@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from graph.behaviours import POSITIVE_MIN_RATING
 from graph.explain import explain
 from graph.factory import open_store
 from graph.store import GraphStore
@@ -23,7 +24,7 @@ def loaded(store: GraphStore, small_dataset: Dataset) -> GraphStore:
 
 def positive_recent(dataset: Dataset, user: int, n: int, settings: Settings) -> list[int]:
     rows = dataset.interactions[(dataset.interactions["user_id"] == user)
-                                & (dataset.interactions["rating"] >= settings.positive_min_rating)]
+                                & (dataset.interactions["rating"] >= POSITIVE_MIN_RATING)]
     return rows.sort_values("last_ts", ascending=False)["item_id"].head(n).tolist()
 
 
@@ -59,7 +60,7 @@ def test_collaborative_expansion_is_capped(tmp_path: Path, backend: str, small_d
         found = store.candidates(1, source="collab", limit=1_000)
         # One co-user row at most: every candidate comes from that single neighbour, one path each.
         frame = small_dataset.interactions
-        positives = frame[frame["rating"] >= settings.positive_min_rating]
+        positives = frame[frame["rating"] >= POSITIVE_MIN_RATING]
         owners = {u for u, items in positives.groupby("user_id")["item_id"] if set(found["item_id"]) <= set(items)}
         assert len(found) and owners - {1}
         assert (found["paths"] == 1).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from graph.store import GraphError, GraphStore
@@ -17,6 +18,7 @@ from serving.graph_budget import GraphDeadline
 from serving.recommender import RecommendationService
 from training.artifacts import ArtifactError, publish
 from training.pipeline import index_version, train_from_graph
+from training.rl.logreplay import LogReplayConfig, pair_rewards
 
 
 @pytest.fixture
@@ -107,3 +109,18 @@ def test_the_request_budget_is_derived_from_measured_requests_and_then_kept() ->
     with deadline.scope() as budget:
         assert budget.ends is not None and graph_budget.current() is budget
     assert graph_budget.current() is None
+
+
+def test_a_fav_is_positive_in_the_served_state_and_in_rl_training(service: RecommendationService,
+                                                                    store: GraphStore) -> None:
+    """One rule (graph.behaviours) for the graph's seeds, the service's state and RL's rewards."""
+    item = int(store.items()["id"].max())
+    store.run("record_feedback", {"rows": [{"user_id": 4, "item_id": item, "behavior": "fav", "rating": None,
+                                            "count": 1, "last_ts": 2_000_000_000}],
+                                  "applied_key": "feedback_applied/test", "applied_id": "1"}, write=True)
+    assert service.state_from_graph(4).positive[0] == item and service.is_positive("fav", None)
+    events = pd.DataFrame({"user_id": [4, 4, 4], "item_id": [item, item + 1, item + 2], "last_ts": [1, 2, 3],
+                           "behavior": ["fav", "skip", "rating"], "rating": [np.nan, np.nan, 2.0]})
+    rewards = pair_rewards(events).set_index("item_id")["reward"]
+    assert rewards[item] >= LogReplayConfig().positive_reward > max(rewards[item + 1], rewards[item + 2])
+    assert not service.is_positive("skip", None) and not service.is_positive("rating", 2.0)

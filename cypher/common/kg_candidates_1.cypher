@@ -3,7 +3,7 @@
 // Caps: $max_seeds most recent positives; $max_entities entities, the most shared first. Ties are broken
 // by id at every cap, so both backends keep the same seeds and entities.
 MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)
-WHERE r.rating >= $min_rating OR r.behavior IN $positive_behaviors
+WHERE coalesce(r.rating >= $min_rating, r.behavior IN $positive_behaviors)
 WITH u, p, r.last_ts AS ts
 ORDER BY ts DESC, p.id
 LIMIT $max_seeds

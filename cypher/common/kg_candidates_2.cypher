@@ -1,7 +1,7 @@
 // KG candidates, two entity hops: seeds -> entities -> items -> entities -> candidates.
 // Each hop keeps only its strongest nodes: $max_entities entities, $max_frontier intermediate items.
 MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)
-WHERE r.rating >= $min_rating OR r.behavior IN $positive_behaviors
+WHERE coalesce(r.rating >= $min_rating, r.behavior IN $positive_behaviors)
 WITH u, p, r.last_ts AS ts
 ORDER BY ts DESC, p.id
 LIMIT $max_seeds

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from graph import behaviours
 from training.data import Catalogue, build_catalogue, relevance_matrix, train_data
 from training.metrics import ranking_metrics
 from training.models.registry import model_class
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from training.rl.gan_env import UserSimulator
 
 log = logging.getLogger(__name__)
-BEHAVIOUR_REWARDS = {"buy": 1.0, "cart": 0.6, "fav": 0.4, "pv": 0.1}  # Taobao: buy > cart > fav > pv
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class LogReplayConfig:
     candidates: int = 200  # the encoder's best unseen items: the action space of every policy
     history: int = 10  # positive items the state keeps (DRR's N)
     miss_penalty: float = 0.0  # reward of a shown item the user did not interact with in the replayed part
-    positive_reward: float = 0.5  # a target at least this good joins the state (rating >= 4)
+    positive_reward: float = behaviours.POSITIVE_REWARD  # a target at least this good joins the state
     test_fraction: float = 0.2  # each user's share of interactions: evaluation targets
     tune_fraction: float = 0.25  # share of the rest: policy-training targets
     split: Literal["random", "temporal"] = "random"
@@ -58,12 +58,11 @@ class LogReplayConfig:
 
 
 def pair_rewards(interactions: pd.DataFrame) -> pd.DataFrame:
-    """One row per (user, item) with its reward and latest time: normalised rating where there is one, else
-    the best behaviour's reward (1 for an implicit interaction of unknown kind)."""
+    """One row per (user, item) with its reward (graph.behaviours: the rule the service's state follows too) and
+    latest time; an item with several interactions takes the best one's reward."""
     rating = interactions["rating"]
     behaviour = interactions.get("behavior", pd.Series("", index=interactions.index)).fillna("")
-    implicit = behaviour.map(BEHAVIOUR_REWARDS).fillna(1.0)
-    reward = np.where(rating.notna(), (rating - 3.0) / 2.0, implicit)
+    reward = behaviours.rewards(behaviour, rating)
     frame = interactions[["user_id", "item_id", "last_ts"]].assign(reward=reward, rating=rating)
     return frame.groupby(["user_id", "item_id"], sort=False).agg(
         reward=("reward", "max"), rating=("rating", "max"), last_ts=("last_ts", "max")).reset_index()
