@@ -103,6 +103,6 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, folder.parent.name)
         return GreedyPolicy()
-    from training.rl.nets import load_policy  # torch is only imported when an RL policy is served
+    from training.rl.registry import load_policy  # torch is only imported when an RL policy is served
 
     return TorchPolicy(load_policy(path))

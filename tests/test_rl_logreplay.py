@@ -23,7 +23,8 @@ from training.rl.logreplay import (
     pair_rewards,
     slate_from_scores,
 )
-from training.rl.nets import RequestScorer, load_policy, save_policy
+from training.rl.nets import RequestScorer, save_policy
+from training.rl.registry import load_policy
 from training.rl.rollout import greedy_scores, policy_scores, run_episodes
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
 from training.rl.logreplay import ReplayWorld, slate_from_scores
-from training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action
+from training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action, soft_update
 from training.rl.replay_buffer import ReplayBuffer
 from training.rl.rollout import split_validation
 
@@ -76,12 +76,6 @@ class DRRCritic(nn.Module):
     def forward(self, user: torch.Tensor, history_rows: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         state = self.state_module.over_rows(user, history_rows, self.items)
         return self.q(torch.cat([state, action], dim=-1)).squeeze(-1)
-
-
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    with torch.no_grad():
-        for t, s in zip(target.parameters(), source.parameters(), strict=True):
-            t.mul_(1 - tau).add_(s, alpha=tau)
 
 
 class DRRLearner:

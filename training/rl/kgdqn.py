@@ -25,9 +25,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
 from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.drr import soft_update
 from training.rl.logreplay import ReplayWorld, slate_from_scores
-from training.rl.nets import CandidatePolicy, PolicyInputs, mlp
+from training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
 from training.rl.replay_buffer import ReplayBuffer
 from training.rl.rollout import split_validation
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 import gymnasium as gym
 import numpy as np
@@ -33,9 +33,6 @@ from training.models.registry import model_class
 from training.models.torch_base import TorchRecommender
 from training.splits import latest_split, stratified_split
 from training.topk import top_k
-
-if TYPE_CHECKING:
-    from training.rl.gan_env import UserSimulator
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +244,12 @@ class ReplayBatch(EpisodeBatch):
             self.join_state(row, self.episodes.candidates[row, slate[row][liked[row]]])
         self.steps_taken += 1
         return reward.astype(np.float64), item_rewards
+
+
+class UserSimulator(Protocol):
+    """Who answers slates instead of the logs (training.rl.gan_env's GAN user model)."""
+
+    def batch(self, episodes: Episodes, config: LogReplayConfig, seed: int) -> EpisodeBatch: ...
 
 
 def episode_batch(episodes: Episodes, config: LogReplayConfig, simulator: UserSimulator | None,

@@ -271,14 +271,8 @@ def save_policy(policy: CandidatePolicy, path: Path) -> None:
                 "extra": policy.build_arguments()}, path)
 
 
-def load_policy(path: Path) -> CandidatePolicy:
-    """A policy checkpoint written by save_policy, ready to score (eval mode)."""
-    from training.rl.registry import policy_class  # the registry imports every policy module
-
-    saved = torch.load(path, map_location="cpu", weights_only=False)
-    cls = policy_class(saved["name"])
-    policy = cls.build(saved["item_vectors"], saved["item_quality"], cls.config_type(**saved["config"]),
-                       **saved["extra"])
-    policy.load_state_dict(saved["state"])
-    policy.eval()
-    return policy
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging of ``source`` into ``target`` (the target networks of DDPG and DQN)."""
+    with torch.no_grad():
+        for t, s in zip(target.parameters(), source.parameters(), strict=True):
+            t.mul_(1 - tau).add_(s, alpha=tau)
