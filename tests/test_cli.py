@@ -82,8 +82,8 @@ def test_train_index_publish(tmp_path: Path, data_dir: Path) -> None:
     out = invoke("train", "--model", "lightgcn", "--epochs", "10", "--dim", "16")
     version = out.strip().split()[3]
     folder = data_dir / "artifacts" / "versions" / version
-    assert {"manifest.json", "item_embeddings.npy", "user_embeddings.npy", "weights.pt", "users.csv",
-            "items.csv", "config.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
+    assert {"manifest.json", "item_embeddings.npy", "user_embeddings.npy", "weights.pt", "users.parquet",
+            "items.parquet", "config.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
     assert "flat over 90 items x 16" in invoke("index")
     assert f"published {version}" in invoke("publish")
     assert (data_dir / "artifacts" / "CURRENT").read_text().strip() == version

@@ -10,12 +10,14 @@ import pytest
 
 from graph.store import GraphError, GraphStore
 from graphrec.settings import Settings
+from ingest import generic
 from ingest.frames import Dataset
 from ingest.loader import ingest
 from serving import graph_budget
 from serving.artifacts import load_current
 from serving.graph_budget import GraphDeadline
 from serving.recommender import RecommendationService
+from tests import fixtures
 from training.artifacts import ArtifactError, publish
 from training.pipeline import index_version, train_from_graph
 from training.rl.logreplay import LogReplayConfig, pair_rewards
@@ -124,3 +126,25 @@ def test_a_fav_is_positive_in_the_served_state_and_in_rl_training(service: Recom
     rewards = pair_rewards(events).set_index("item_id")["reward"]
     assert rewards[item] >= LogReplayConfig().positive_reward > max(rewards[item + 1], rewards[item + 2])
     assert not service.is_positive("skip", None) and not service.is_positive("rating", 2.0)
+
+
+def test_text_ids_that_look_like_integers_round_trip_through_training_and_serving(
+        store: GraphStore, settings: Settings, tmp_path: Path) -> None:
+    """"007" stays "007" and a 19-digit text id stays text from ingest through the artifacts to a request."""
+    long_id = "1234567890123456789"  # 19 digits: text for the ingest, beyond what an int64 holds from there on
+    users = ["007", long_id, *(f"u{n}" for n in range(8))]
+    rows = [f"{user},{item:03d},{1 + (n + item) % 5},rating,{n * 10 + item}"
+            for n, user in enumerate(users) for item in range(n % 3, 12, 2)]
+    header = "user_id,item_id,rating,behavior,timestamp\n"
+    fixtures.write(tmp_path / "d" / "interactions.csv", header + "\n".join(rows) + "\n")
+    ingest(store, lambda: generic.read(tmp_path / "d"))
+    folder = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 2, "dim": 8}, refit=False)
+    index_version(folder)
+    publish(settings.artifacts_dir, folder.name)
+    artifacts = load_current(settings.artifacts_dir)
+    assert {"007", long_id} <= set(artifacts.catalogue.user_ids.tolist())
+    assert "001" in artifacts.catalogue.item_ids.tolist()
+    service = RecommendationService(settings, store, artifacts)
+    for user in ("007", long_id):
+        result = service.recommend(service.coerce_id(user, "user"), k=3)
+        assert result.known_user and len(result.items) == 3

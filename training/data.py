@@ -51,22 +51,31 @@ class Catalogue:
         return pd.Index(self.item_ids).get_indexer(ids)
 
     def save(self, folder: Path) -> None:
+        """The id maps as Parquet, typed as the graph types them: a text id such as "007" or one of 19 digits
+        stays text, which a CSV read back could not tell from an integer."""
         folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"user_id": self.user_ids}).to_csv(folder / "users.csv", index=False)
-        pd.DataFrame({"item_id": self.item_ids}).to_csv(folder / "items.csv", index=False)
+        pd.DataFrame({"user_id": _typed(self.user_ids)}).to_parquet(folder / "users.parquet", index=False)
+        pd.DataFrame({"item_id": _typed(self.item_ids)}).to_parquet(folder / "items.parquet", index=False)
         self.entity_keys.to_csv(folder / "entities.csv", index=False)
         pd.DataFrame({"relation": self.relations}).to_csv(folder / "relations.csv", index=False)
 
     @classmethod
     def load(cls, folder: Path) -> Catalogue:
         def ids(name: str, column: str) -> np.ndarray:
-            values = pd.read_csv(folder / name, dtype={column: str})[column]
-            return values.astype(np.int64).to_numpy() if values.str.fullmatch(r"-?\d+").all() else \
-                values.to_numpy(dtype=object)
+            if (folder / f"{name}.parquet").is_file():
+                values = pd.read_parquet(folder / f"{name}.parquet")[column]
+                return values.to_numpy() if pd.api.types.is_integer_dtype(values) else values.to_numpy(dtype=object)
+            legacy = pd.read_csv(folder / f"{name}.csv", dtype={column: str})[column]  # a version saved as CSV
+            return legacy.astype(np.int64).to_numpy() if legacy.str.fullmatch(r"-?\d+").all() else \
+                legacy.to_numpy(dtype=object)
 
-        return cls(ids("users.csv", "user_id"), ids("items.csv", "item_id"),
+        return cls(ids("users", "user_id"), ids("items", "item_id"),
                    pd.read_csv(folder / "entities.csv", dtype=str),
                    pd.read_csv(folder / "relations.csv", dtype=str)["relation"].tolist())
+
+
+def _typed(ids: np.ndarray) -> pd.Series:
+    return pd.Series(ids, dtype="int64") if np.issubdtype(ids.dtype, np.integer) else pd.Series(ids, dtype="string")
 
 
 def _lookup(known: np.ndarray, ids: pd.Series | np.ndarray, what: str) -> np.ndarray:
