@@ -227,7 +227,8 @@ def train(
     overrides = {k: v for k, v in (("epochs", epochs), ("dim", dim)) if v is not None}
     with _store(read_only=_settings().ladybug_path.exists()) as store:
         try:
-            folder = train_from_graph(store, _settings().artifacts_dir, model, overrides, refit=refit, seed=seed)
+            folder = train_from_graph(store, _settings().artifacts_dir, model, overrides, refit=refit, seed=seed,
+                                      holdout=_settings().holdout_fraction)  # the refresh's holdout too
         except (ArtifactError, GraphError, ValueError) as error:
             _fail(error)
     typer.echo(f"wrote artifact version {folder.name} in {folder}")

@@ -77,11 +77,14 @@ def test_doctor_and_demo(backend: str) -> None:
     assert out.strip().splitlines()[-1].startswith("  5.")
 
 
-def test_train_index_publish(tmp_path: Path, data_dir: Path) -> None:
+def test_train_index_publish(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     invoke("ingest", "synthetic", "--users", "120", "--items", "90", "--interactions", "2500")
+    monkeypatch.setenv("GRAPHREC_HOLDOUT_FRACTION", "0.2")  # the refresh's holdout rule holds for train too
+    get_settings.cache_clear()
     out = invoke("train", "--model", "lightgcn", "--epochs", "10", "--dim", "16")
     version = out.strip().split()[3]
     folder = data_dir / "artifacts" / "versions" / version
+    assert json.loads((folder / "manifest.json").read_text())["holdout"] == 0.2
     assert {"manifest.json", "item_embeddings.npy", "user_embeddings.npy", "weights.pt", "users.parquet",
             "items.parquet", "config.json", "metrics.json"} <= {p.name for p in folder.iterdir()}
     assert "flat over 90 items x 16" in invoke("index")
