@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -126,14 +126,16 @@ class RefreshJob:
         with self._lock:
             if self.running:
                 raise RuntimeError("a refresh is already running")
-            command = [sys.executable, "-m", "graphrec", "refresh", "--from-export", str(snapshot)]
+            # At a lower CPU priority, so the service keeps its cores; `nice` in the argv, since preexec_fn is not
+            # safe in a threaded process.
+            nice = ["nice", "-n", "10"] if shutil.which("nice") else []
+            command = [*nice, sys.executable, "-m", "graphrec", "refresh", "--from-export", str(snapshot)]
             command += ["--model", model] if model else []
             command += ["--epochs", str(epochs)] if epochs else []
             command += ["--force"] if force else []
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log_file:
-                self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
-                                                 preexec_fn=lambda: os.nice(10))
+                self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
             self.snapshot, self.started = snapshot, datetime.now(UTC).isoformat()
 
     def status(self) -> dict[str, Any]:
