@@ -131,3 +131,10 @@ def test_evaluate_writes_the_table_json_and_learning_curve(rated: Dataset, tmp_p
     assert all(r["ci95_low"] <= r["mean_return"] <= r["ci95_high"] for r in rows)
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     assert "| ppo | logreplay |" in (tmp_path / "results.md").read_text()
+
+
+def test_a_checkpoint_that_needs_pickled_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "old.pt"
+    torch.save({"name": "ppo", "item_vectors": np.zeros((2, 2))}, path)  # a NumPy array needs pickled globals
+    with pytest.raises(ValueError, match="not a weights-only policy checkpoint"):
+        load_policy(path)

@@ -266,8 +266,9 @@ class RequestScorer:
 
 
 def save_policy(policy: CandidatePolicy, path: Path) -> None:
+    """Tensors and plain values only, so that loading needs no pickled code (torch.load(weights_only=True))."""
     torch.save({"name": policy.name, "config": asdict(policy.config), "state": policy.state_dict(),
-                "item_vectors": policy.items.table[:-1].numpy(), "item_quality": policy.items.quality[:-1].numpy(),
+                "item_vectors": policy.items.table[:-1].clone(), "item_quality": policy.items.quality[:-1].clone(),
                 "extra": policy.build_arguments()}, path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -21,11 +22,17 @@ def policy_class(name: str) -> type[CandidatePolicy]:
 
 
 def load_policy(path: Path) -> CandidatePolicy:
-    """A policy checkpoint written by save_policy, ready to score (eval mode)."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    """A policy checkpoint written by save_policy, ready to score (eval mode). Loaded weights-only: a checkpoint
+    is data, and a file that needs pickled code to load is refused rather than run."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise ValueError(f"{path}: not a weights-only policy checkpoint (one written before checkpoints held "
+                         "tensors only, or not by graphrec); run `graphrec train-policy` on this version again") \
+            from error
     cls = policy_class(saved["name"])
-    policy = cls.build(saved["item_vectors"], saved["item_quality"], cls.config_type(**saved["config"]),
-                       **saved["extra"])
+    policy = cls.build(saved["item_vectors"].numpy(), saved["item_quality"].numpy(),
+                       cls.config_type(**saved["config"]), **saved["extra"])
     policy.load_state_dict(saved["state"])
     policy.eval()
     return policy
