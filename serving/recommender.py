@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import numpy as np
+from cachetools import LRUCache
 
 from graph import behaviours
 from graph.explain import Explanation
@@ -86,7 +87,8 @@ class RecommendationService:
         self._trial_user: Any = None  # a user served with positives: whose queries test a graph that returns
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
-        self._titles: dict[Any, str | None] = {}
+        self._titles: LRUCache[Any, str | None] = LRUCache(maxsize=TITLE_CACHE_SIZE)
+        self._titles_lock = threading.Lock()
         self._popular: list[Any] = []
         self._id_types = self._graph_optional(lambda: self.require_store().id_types(), None)
 
@@ -347,15 +349,16 @@ class RecommendationService:
         return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
 
     def titles(self, items: list[Any]) -> dict[Any, str | None]:
-        missing = [item for item in items if item not in self._titles]
+        with self._titles_lock:
+            missing = [item for item in items if item not in self._titles]
         if missing:
             rows = self._graph_optional(lambda: self.require_store().run("items_by_id", {"item_ids": missing}), None)
             if rows is not None:
-                if len(self._titles) > TITLE_CACHE_SIZE:
-                    self._titles.clear()
-                self._titles.update(zip(plain_ids(rows["id"]), rows["title"].where(rows["title"].notna(), None),
-                                        strict=True))
-        return {item: self._titles.get(item) for item in items}
+                with self._titles_lock:
+                    titles = rows["title"].where(rows["title"].notna(), None)
+                    self._titles.update(zip(plain_ids(rows["id"]), titles, strict=True))
+        with self._titles_lock:
+            return {item: self._titles.get(item) for item in items}
 
     def _reasons(self, user_id: Any, recommendation: Recommendation) -> list[str]:
         reasons = [path.sentence for path in self._graph_optional(

@@ -23,12 +23,12 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
+from cachetools import LRUCache
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -71,7 +71,8 @@ class SessionStore:
         self.client = client
         self.settings = settings
         self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping)
-        self._local: OrderedDict[str, bytes] = OrderedDict()  # key -> the JSON last read or written
+        # key -> the JSON last read or written; LRU, two keys (state, candidates) per user kept
+        self._local: LRUCache[str, bytes] = LRUCache(maxsize=max(2 * settings.fallback_cache_users, 1))
         self._local_lock = threading.Lock()
 
     def _remember(self, key: str, raw: bytes | str | None) -> None:
@@ -79,10 +80,8 @@ class SessionStore:
             if raw is None:
                 self._local.pop(key, None)
                 return
-            self._local[key] = raw if isinstance(raw, bytes) else raw.encode()
-            self._local.move_to_end(key)
-            while len(self._local) > 2 * self.settings.fallback_cache_users:
-                self._local.popitem(last=False)
+            if self.settings.fallback_cache_users:
+                self._local[key] = raw if isinstance(raw, bytes) else raw.encode()
 
     def _recall(self, key: str) -> bytes | None:
         with self._local_lock:

@@ -12,13 +12,13 @@ import logging
 import threading
 import warnings
 from abc import abstractmethod
-from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from cachetools import LRUCache
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class RequestScorer:
         self.policy = policy
         self.history = history
         self.cache_size = cache_size
-        self._codes: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        self._codes: LRUCache[bytes, torch.Tensor] = LRUCache(maxsize=cache_size)
         self._codes_lock = threading.Lock()
         rng = np.random.default_rng(0)
         examples = [self._example(rng, filled, count) for filled, count in
@@ -253,14 +253,10 @@ class RequestScorer:
         key = user.tobytes() + history_rows.tobytes()
         with self._codes_lock:
             code = self._codes.get(key)
-            if code is not None:
-                self._codes.move_to_end(key)
         if code is None:
             code = self.code(*session)
             with self._codes_lock:
                 self._codes[key] = code
-                while len(self._codes) > self.cache_size:
-                    self._codes.popitem(last=False)
         candidates = torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64))
         return self.score(code, *session, candidates).numpy()[0]
 
