@@ -40,9 +40,6 @@ class RequestBudget:
     calls: int = 0
     failed: bool = False
 
-    def left_s(self) -> float | None:
-        return None if self.ends is None else self.ends - time.monotonic()
-
 
 _CURRENT: ContextVar[RequestBudget | None] = ContextVar("graph_request_budget", default=None)
 

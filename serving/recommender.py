@@ -233,7 +233,6 @@ class RecommendationService:
                 return cached, "hit"
         pool = CandidatePool()
         seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
-        seeds = seeds[: self.settings.candidate_max_seeds]
         if seeds:
             try:
                 kg = self.graph_call(lambda store: self.graph_candidates(store, seeds))
@@ -269,7 +268,8 @@ class RecommendationService:
         return pool, "miss" if cacheable else "off"
 
     def graph_candidates(self, store: GraphStore, seeds: Sequence[Any]) -> Any:
-        """Items sharing knowledge-graph entities with ``seeds``, with their path counts."""
+        """Items sharing knowledge-graph entities with the first candidate_max_seeds ``seeds``, with their path
+        counts."""
         return store.run("kg_item_neighbours", {"item_ids": list(seeds)[: self.settings.candidate_max_seeds],
                                                 "max_entities": self.settings.candidate_max_entities,
                                                 "limit": self.settings.candidate_kg_limit})
