@@ -34,7 +34,7 @@ serve: $(BIN)/graphrec
 test: $(BIN)/graphrec
 	bash .ci/system-deps
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	bash .ci/lint-imports
 	$(BIN)/python -m pytest -q
 
 # A Neo4j Community server on a free loopback port, for benchmarks and by hand: prints NEO4J_URI and the password.
@@ -43,27 +43,27 @@ neo4j-server: $(BIN)/graphrec
 
 lint: $(BIN)/graphrec
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	bash .ci/lint-imports
 
 bench: $(BIN)/graphrec
-	$(BIN)/python benchmarks/ingest_and_query.py
+	$(BIN)/python -m benchmarks.ingest_and_query
 
 bench-quality: $(BIN)/graphrec
-	$(BIN)/python benchmarks/quality.py --out var/quality
+	$(BIN)/python -m benchmarks.quality --out var/quality
 
 bench-speed: $(BIN)/graphrec
-	$(BIN)/python benchmarks/train_speed.py
+	$(BIN)/python -m benchmarks.train_speed
 
 # Needs a built data folder: see the docstring of benchmarks/serving.py.
 bench-serving: $(BIN)/graphrec
-	$(BIN)/python benchmarks/serving.py --data-dir $${GRAPHREC_DATA_DIR:-var/synthetic-1m}
+	$(BIN)/python -m benchmarks.serving --data-dir $${GRAPHREC_DATA_DIR:-var/synthetic-1m}
 
 bench-policies: $(BIN)/graphrec
-	$(BIN)/python benchmarks/policies.py --out var/policies
+	$(BIN)/python -m benchmarks.policies --out var/policies
 
 # Starts its own Neo4j (Java, Maven) and Redis 7 (bash .ci/system-deps installs redis-server).
 bench-production: $(BIN)/graphrec
-	$(BIN)/python benchmarks/production_stack.py
+	$(BIN)/python -m benchmarks.production_stack
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -11,7 +11,7 @@
 Neo4j is the server NEO4J_URI names, or a Neo4j Community server started for the run (tests/neo4j_server.py)
 with a 4 GB heap and a 2 GB page cache, on the same machine.
 
-    python benchmarks/ingest_and_query.py [--backends ladybug,neo4j --users 6040 --items 3706
+    python -m benchmarks.ingest_and_query [--backends ladybug,neo4j --users 6040 --items 3706
                                            --interactions 1000209 --requests 200]
 """
 
@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import os
 import platform
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -30,14 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from graph.explain import explain
-from graph.factory import open_store
+from graphrec.graph.explain import explain
+from graphrec.graph.factory import open_store
+from graphrec.ingest import generic, movielens
+from graphrec.ingest.loader import ingest
+from graphrec.ingest.synthetic import generate
 from graphrec.settings import Settings
-from ingest import generic, movielens
-from ingest.loader import ingest
-from ingest.synthetic import generate
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.neo4j_server, when run as a script
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 NEO4J_HEAP = "4g"
 NEO4J_PAGE_CACHE = "2g"

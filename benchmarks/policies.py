@@ -1,7 +1,7 @@
 """RL policies against greedy: log replay on MovieLens-100K and on the Taobao excerpt, the GAN user model and
 policies trained in the sessions it simulates, and the CTR simulator's bandits.
 
-    python benchmarks/policies.py [--data ../shared/data/movielens-100k] [--seeds 1,2,3,4,5]
+    python -m benchmarks.policies [--data ../shared/data/movielens-100k] [--seeds 1,2,3,4,5]
                                   [--taobao ../shared/data/taobao-userbehavior-sample] [--gan-seeds 1,2,3]
                                   [--policies greedy,drr,ppo,kgdqn] [--out var/policies] [--skip PARTS]
 
@@ -21,20 +21,17 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, beside a same-named module
-
-from ingest import movielens, taobao
-from ingest.frames import Dataset
-from training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
-from training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
-from training.rl.gan_env import UserModel, fit_user_model
-from training.rl.gan_user import compare_user_models
-from training.rl.logreplay import LogReplayConfig
+from graphrec.ingest import movielens, taobao
+from graphrec.ingest.frames import Dataset
+from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
+from graphrec.training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
+from graphrec.training.rl.gan_env import UserModel, fit_user_model
+from graphrec.training.rl.gan_user import compare_user_models
+from graphrec.training.rl.logreplay import LogReplayConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The excerpt is the head of the 100M-row log (815 users): GRAPPLE's filters (>= 20 interactions per user,

@@ -20,7 +20,7 @@ Phases:
 Neo4j is started here from tests/neo4j_server.py (heap and page cache printed), Redis 7 from Debian's
 redis-server. The data is MovieLens-100K from ../shared/data, ingested into Neo4j and trained from it.
 
-    python benchmarks/production_stack.py [--rate 200 --seconds 60 --phases steady,refresh,kill,neo4j]
+    python -m benchmarks.production_stack [--rate 200 --seconds 60 --phases steady,refresh,kill,neo4j]
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import os
 import platform
 import random
@@ -45,16 +44,12 @@ import aiohttp
 import numpy as np
 import redis
 
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-from graph.factory import open_store  # noqa: E402
-from graphrec.settings import Settings  # noqa: E402
-from serving.recommender import plain_ids  # noqa: E402
-from serving.redis_embedded import EmbeddedRedis  # noqa: E402
-
-sys.path.append(str(Path(__file__).resolve().parent))
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.neo4j_server
-loadgen = importlib.import_module("loadgen")  # beside this script; imported once `serving` is the package
-neo4j_server = importlib.import_module("tests.neo4j_server")
+from benchmarks import loadgen
+from graphrec.graph.factory import open_store
+from graphrec.serving.recommender import plain_ids
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.settings import Settings
+from tests import neo4j_server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 API_KEY = "bench-key"

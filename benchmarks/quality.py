@@ -1,7 +1,7 @@
 """MovieLens-100K, Microsoft Recommenders protocol (stratified 75/25 per user, seed 42, k = 10): every model
 tuned on validation carved from train, refit, scored once on test, beside the published anchors.
 
-    python benchmarks/quality.py [--data ../shared/data/movielens-100k] [--out var/quality] [--quick]
+    python -m benchmarks.quality [--data ../shared/data/movielens-100k] [--out var/quality] [--quick]
                                  [--stratify user|item] [--models all]
 
 Prints the results table (also written to OUT/results.md, results.json, results.png) and the long-tail
@@ -17,9 +17,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingest import movielens
-from training.evaluate import BLEND, run
-from training.models.registry import MODELS
+from graphrec.ingest import movielens
+from graphrec.training.evaluate import BLEND, run
+from graphrec.training.models.registry import MODELS
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
 

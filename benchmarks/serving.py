@@ -17,7 +17,7 @@ Phases (each prints requests, errors, throughput and p50/p95/p99 per endpoint):
             --redis-down-s later; errors per second, /readyz, and every feedback answered 202 checked in the
             stream afterwards
 
-    python benchmarks/serving.py --data-dir var/synthetic-1m [--rate 200 --seconds 60 --phases all]
+    python -m benchmarks.serving --data-dir var/synthetic-1m [--rate 200 --seconds 60 --phases all]
 
 The data folder needs a graph and a published artifact set (`make run`, or `graphrec ingest synthetic
 --users 6040 --items 3706 --interactions 1000209` then `graphrec train`, `index`, `publish`).
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import json
 import os
 import platform
@@ -41,22 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-# This script's name shadows the `serving` package when Python puts its folder first on the path: the folder
-# comes back only once the package is imported, for `loadgen` beside this script.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import aiohttp
+import numpy as np
+import redis
 
-import aiohttp  # noqa: E402
-import numpy as np  # noqa: E402
-import redis  # noqa: E402
-
-from graphrec.settings import Settings  # noqa: E402
-from serving.recommender import plain_ids  # noqa: E402
-from serving.redis_embedded import EmbeddedRedis  # noqa: E402
-
-sys.path.append(str(Path(__file__).resolve().parent))
-loadgen = importlib.import_module("loadgen")  # beside this script; imported once `serving` is the package
-Samples, open_loop = loadgen.Samples, loadgen.open_loop
-free_port, process_counters, recommend_call = loadgen.free_port, loadgen.process_counters, loadgen.recommend_call
+from benchmarks.loadgen import Samples, free_port, open_loop, process_counters, recommend_call
+from graphrec.serving.recommender import plain_ids
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.settings import Settings
 
 API_KEY = "bench-key"
 
@@ -122,7 +113,7 @@ async def sequential_phase(session: aiohttp.ClientSession, service: Service, use
 
 async def run(args: argparse.Namespace) -> dict:
     settings = Settings(data_dir=args.data_dir)
-    from graph.factory import open_store
+    from graphrec.graph.factory import open_store
 
     with open_store(settings.graph_config(), read_only=True) as store:
         users = store.run("user_ids")["id"].tolist()

@@ -5,7 +5,7 @@
 2. FAISS over 1,000,000 synthetic item vectors (64 dimensions, drawn around 10,000 centres like trained
    embeddings): build time, single-query latency p50/p99, batch throughput and recall@10 against exact search.
 
-    python benchmarks/train_speed.py [--epochs 3] [--items 1000000] [--queries 1000] [--hnsw]
+    python -m benchmarks.train_speed [--epochs 3] [--items 1000000] [--queries 1000] [--hnsw]
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import numpy as np
 import torch
 
-from ingest.synthetic import generate
-from training.bpr import BPRConfig, fit_bpr
-from training.data import build_catalogue, train_data
-from training.index import build_index, gpu_count, recall_at_k, search
-from training.models.lightgcn import LightGCN
+from graphrec.ingest.synthetic import generate
+from graphrec.training.bpr import BPRConfig, fit_bpr
+from graphrec.training.data import build_catalogue, train_data
+from graphrec.training.index import build_index, gpu_count, recall_at_k, search
+from graphrec.training.models.lightgcn import LightGCN
 
 
 def peak_rss_gb() -> float:

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.model import INTERACTED, ITEM, RELATION_PHRASES, USER
-from graph.store import GraphStore
+from graphrec.graph.model import INTERACTED, ITEM, RELATION_PHRASES, USER
+from graphrec.graph.store import GraphStore
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graph.store import GraphStore
+from graphrec.graph.store import GraphStore
 
 
 def export(store: GraphStore, out: Path) -> dict[str, int]:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from graph.config import GraphConfig
-from graph.store import GraphStore
+from graphrec.graph.config import GraphConfig
+from graphrec.graph.store import GraphStore
 
 
 def open_store(settings: GraphConfig, *, read_only: bool = False) -> GraphStore:
     if settings.graph_backend == "neo4j":
-        from graph.neo4j_store import Neo4jStore
+        from graphrec.graph.neo4j_store import Neo4jStore
 
         return Neo4jStore(settings)
-    from graph.ladybug_store import LadybugStore
+    from graphrec.graph.ladybug_store import LadybugStore
 
     return LadybugStore(settings, read_only=read_only)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import ladybug
 import pandas as pd
 
-from graph.model import ITEM, USER
-from graph.plan import IdTypes
-from graph.queries import query_text
-from graph.store import GraphError, GraphStore, plain_params
+from graphrec.graph.model import ITEM, USER
+from graphrec.graph.plan import IdTypes
+from graphrec.graph.queries import query_text
+from graphrec.graph.store import GraphError, GraphStore, plain_params
 
 if TYPE_CHECKING:
-    from graph.config import GraphConfig
-    from graph.plan import UpsertPlan
+    from graphrec.graph.config import GraphConfig
+    from graphrec.graph.plan import UpsertPlan
 
 LADYBUG_TYPES = {"int": "INT64", "str": "STRING"}
 UPDATE_BATCH = 5_000

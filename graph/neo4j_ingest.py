@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 import neo4j
 import pandas as pd
 
-from graph.model import INGEST_LOCK, ITEM, STAGED, USER
-from graph.queries import query_text
-from graph.store import GraphError
+from graphrec.graph.model import INGEST_LOCK, ITEM, STAGED, USER
+from graphrec.graph.queries import query_text
+from graphrec.graph.store import GraphError
 
 if TYPE_CHECKING:
-    from graph.plan import UpsertPlan
+    from graphrec.graph.plan import UpsertPlan
 
 DIALECT = "neo4j"
 INGEST_LOCK_ID = "ingest"

@@ -18,15 +18,15 @@ import neo4j
 import pandas as pd
 from neo4j.exceptions import AuthError, ConstraintError, DriverError, ServiceUnavailable, SessionExpired, TransientError
 
-from graph.model import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
-from graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
-from graph.plan import IdTypes
-from graph.queries import query_text
-from graph.store import GraphError, GraphStore, GraphUnavailable, plain_params
+from graphrec.graph.model import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
+from graphrec.graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
+from graphrec.graph.plan import IdTypes
+from graphrec.graph.queries import query_text
+from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable, plain_params
 
 if TYPE_CHECKING:
-    from graph.config import GraphConfig
-    from graph.plan import UpsertPlan
+    from graphrec.graph.config import GraphConfig
+    from graphrec.graph.plan import UpsertPlan
 
 # Failures that mean "the graph is down for now", not "this query is wrong".
 DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError)

@@ -26,7 +26,7 @@ class QueryNotFound(KeyError):
 def _source(dialect: str, name: str) -> str:
     if dialect not in DIALECTS:
         raise ValueError(f"unknown Cypher dialect {dialect!r}; expected one of {DIALECTS}")
-    root = resources.files("cypher")
+    root = resources.files("graphrec.cypher")
     for folder in (dialect, "common"):
         candidate = root / folder / f"{name}.cypher"
         if candidate.is_file():

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from graph import behaviours
-from graph.model import ITEM, STAGED_IDENTIFIERS, USER
-from graph.plan import IdTypes, UpsertPlan
+from graphrec.graph import behaviours
+from graphrec.graph.model import ITEM, STAGED_IDENTIFIERS, USER
+from graphrec.graph.plan import IdTypes, UpsertPlan
 
 if TYPE_CHECKING:
-    from graph.config import GraphConfig
+    from graphrec.graph.config import GraphConfig
 
 CandidateSource = Literal["kg", "collab"]
 

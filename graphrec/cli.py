@@ -12,11 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from graph.explain import explain as explain_paths
-from graph.factory import open_store
-from graph.store import CandidateSource, GraphError, GraphStore
+from graphrec.graph.explain import explain as explain_paths
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import CandidateSource, GraphError, GraphStore
+from graphrec.ingest.errors import IngestError
 from graphrec.settings import Settings, get_settings
-from ingest.errors import IngestError
 
 app = typer.Typer(help="graphrec: a graph-database-backed recommender.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -59,8 +59,8 @@ def ingest(
     genres: Annotated[str | None, typer.Option(help="msd: genre file (song_id<TAB>genre) beside the triplets")] = None,
 ) -> None:
     """Load a dataset into the graph. Re-running the same input changes nothing."""
-    from ingest.loader import ingest as run_ingest
-    from ingest.sources import SOURCE_NAMES, read_source
+    from graphrec.ingest.loader import ingest as run_ingest
+    from graphrec.ingest.sources import SOURCE_NAMES, read_source
 
     options: dict[str, Any] = {
         "synthetic": {"users": users, "items": items, "interactions": interactions, "seed": seed},
@@ -149,7 +149,7 @@ def explain(
 @app.command()
 def export(out: Annotated[Path, typer.Option(help="Folder to write.")]) -> None:
     """Write the user-item and item-entity edges as id arrays and as re-ingestable CSV."""
-    from graph.export import export as run_export
+    from graphrec.graph.export import export as run_export
 
     with _store(read_only=True) as store:
         counts = run_export(store, out)
@@ -173,9 +173,9 @@ def evaluate(
     """Compare every model on one split: tuned on validation, scored once on test, beside published anchors."""
     import logging
 
-    from training.evaluate import BLEND, run
-    from training.models.registry import MODELS
-    from training.splits import PROTOCOLS
+    from graphrec.training.evaluate import BLEND, run
+    from graphrec.training.models.registry import MODELS
+    from graphrec.training.splits import PROTOCOLS
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if protocol not in PROTOCOLS:
@@ -193,8 +193,8 @@ def evaluate(
 
 def _load_frames(dataset: str, source: str | None) -> tuple[str, Any, Any, Any]:
     """(name, interactions, items, triples) from the graph or from a source on disk."""
-    from ingest.sources import detect_source, read_source
-    from training.data import graph_frames
+    from graphrec.ingest.sources import detect_source, read_source
+    from graphrec.training.data import graph_frames
 
     if dataset == "graph":
         with _store(read_only=_settings().ladybug_path.exists()) as store:
@@ -220,8 +220,8 @@ def train(
     """Train an encoder on the exported graph and write a new versioned artifact set (not yet published)."""
     import logging
 
-    from training.artifacts import ArtifactError
-    from training.pipeline import train_from_graph
+    from graphrec.training.artifacts import ArtifactError
+    from graphrec.training.pipeline import train_from_graph
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     overrides = {k: v for k, v in (("epochs", epochs), ("dim", dim)) if v is not None}
@@ -240,8 +240,8 @@ def index(
     kind: Annotated[str, typer.Option(help="auto | flat | ivf | hnsw")] = "auto",
 ) -> None:
     """Build the FAISS index of a version's item embeddings (GPU when faiss sees one)."""
-    from training.artifacts import ArtifactError, version_folder
-    from training.pipeline import index_version
+    from graphrec.training.artifacts import ArtifactError, version_folder
+    from graphrec.training.pipeline import index_version
 
     try:
         folder = version_folder(_settings().artifacts_dir, version) if version else _newest_version()
@@ -255,8 +255,8 @@ def index(
 @app.command()
 def publish(version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None) -> None:
     """Make a version current, atomically; a partial or corrupt version is refused."""
-    from training.artifacts import ArtifactError
-    from training.artifacts import publish as run_publish
+    from graphrec.training.artifacts import ArtifactError
+    from graphrec.training.artifacts import publish as run_publish
 
     try:
         name = version or _newest_version().name
@@ -285,7 +285,7 @@ def serve(
     host, port = host or settings.serve_host, port or settings.serve_port
     # The app reads its settings from the environment; this is how the refresh job finds this service.
     os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
-    uvicorn.run("serving.app:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level)
+    uvicorn.run("graphrec.service:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level)
 
 
 @app.command()
@@ -301,11 +301,11 @@ def refresh(
     the refresh is handed to that service (POST /v1/admin/refresh), which snapshots the graph for it."""
     import logging
 
-    from serving.refresh import run_refresh
-    from serving.resources import graph_owner
-    from training.artifacts import ArtifactError
-    from training.data import graph_frames
-    from training.snapshot import read_snapshot
+    from graphrec.serving.refresh import run_refresh
+    from graphrec.serving.resources import graph_owner
+    from graphrec.training.artifacts import ArtifactError
+    from graphrec.training.data import graph_frames
+    from graphrec.training.snapshot import read_snapshot
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings()
@@ -369,7 +369,7 @@ def _ask_service_to_reload(settings: Settings) -> None:
 
 
 def _newest_version() -> Path:
-    from training.artifacts import newest_version
+    from graphrec.training.artifacts import newest_version
 
     return newest_version(_settings().artifacts_dir)
 
@@ -449,9 +449,9 @@ def _show_embedding_recommendations(user: str) -> None:
     """Top items for ``user`` from the published embeddings and FAISS index, seen items removed."""
     import numpy as np
 
-    from training.artifacts import version_folder
-    from training.data import Catalogue
-    from training.index import load_index, search
+    from graphrec.training.artifacts import version_folder
+    from graphrec.training.data import Catalogue
+    from graphrec.training.index import load_index, search
 
     folder = version_folder(_settings().artifacts_dir)
     catalogue = Catalogue.load(folder)
@@ -491,8 +491,8 @@ def train_policy(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if env == "ctr":
-        from training.rl.ctr_bench import POLICIES, run_ctr
-        from training.rl.ctr_env import CTRConfig
+        from graphrec.training.rl.ctr_bench import POLICIES, run_ctr
+        from graphrec.training.rl.ctr_env import CTRConfig
 
         if policy not in POLICIES:
             _fail(ValueError(f"--env ctr trains a bandit: --policy must be one of {', '.join(POLICIES)}"))
@@ -501,9 +501,9 @@ def train_policy(
         return
     if env not in ("logreplay", "gan"):
         _fail(ValueError(f"--env {env!r}: choose logreplay, gan or ctr"))
-    from training.artifacts import ArtifactError, version_folder
-    from training.data import graph_frames
-    from training.rl.deploy import train_policy_for_version
+    from graphrec.training.artifacts import ArtifactError, version_folder
+    from graphrec.training.data import graph_frames
+    from graphrec.training.rl.deploy import train_policy_for_version
 
     try:
         folder = version_folder(_settings().artifacts_dir, version)
@@ -536,7 +536,7 @@ def evaluate_policy(
     """Policies against greedy over seeds, each seed with its own encoder, split fixed; a table with 95% CIs."""
     import logging
 
-    from training.rl.evaluate import ctr_results, evaluate_logreplay, write_results
+    from graphrec.training.rl.evaluate import ctr_results, evaluate_logreplay, write_results
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
@@ -548,7 +548,7 @@ def evaluate_policy(
             name, interactions, items, triples = _load_frames(dataset, source)
             user_model = None
             if env == "gan":
-                from training.rl.gan_env import fit_user_model
+                from graphrec.training.rl.gan_env import fit_user_model
 
                 user_model = fit_user_model(interactions, items, triples)
             evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name,

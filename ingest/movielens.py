@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.errors import IngestError
-from ingest.frames import Dataset, make_dataset
-from ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import Dataset, make_dataset
+from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts
 
 YEAR_IN_TITLE = r"\((\d{4})\)\s*$"
 

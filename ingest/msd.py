@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.errors import IngestError
-from ingest.frames import Dataset, make_dataset
-from ingest.readers import Column, TableSpec, ids, ints, read_table, texts
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import Dataset, make_dataset
+from graphrec.ingest.readers import Column, TableSpec, ids, ints, read_table, texts
 
 
 def read(path: Path, *, triplets: str = "train_triplets.txt", metadata: str = "song_data.csv",

@@ -17,8 +17,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ingest.errors import BadRow, IngestError
-from ingest.frames import canonical_ids
+from graphrec.ingest.errors import BadRow, IngestError
+from graphrec.ingest.frames import canonical_ids
 
 FieldKind = Literal["id", "int", "float", "str"]
 LINE = "_line"

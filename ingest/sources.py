@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ingest import generic, lastfm, movielens, msd, synthetic, taobao
-from ingest.errors import IngestError
-from ingest.frames import Dataset
+from graphrec.ingest import generic, lastfm, movielens, msd, synthetic, taobao
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import Dataset
 
 SOURCE_NAMES = ("movielens", "taobao", "lastfm", "msd", "generic", "synthetic")
 # The files that identify a layout, checked in this order.

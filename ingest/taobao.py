@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.frames import Dataset, make_dataset
-from ingest.readers import Column, TableSpec, ids, ints, read_table, unknown_value
+from graphrec.ingest.frames import Dataset, make_dataset
+from graphrec.ingest.readers import Column, TableSpec, ids, ints, read_table, unknown_value
 
 BEHAVIORS = {"pv", "cart", "fav", "buy"}
 SPEC = TableSpec((Column("user_id", "id"), Column("item_id", "id"), Column("category", "id"),

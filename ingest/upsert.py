@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graph.model import USER
-from graph.plan import IdTypes, UpsertPlan
-from graph.store import GraphError, GraphStore
-from ingest.frames import INTERACTION_COLUMNS, Dataset
+from graphrec.graph.model import USER
+from graphrec.graph.plan import IdTypes, UpsertPlan
+from graphrec.graph.store import GraphError, GraphStore
+from graphrec.ingest.frames import INTERACTION_COLUMNS, Dataset
 
 INTERACTION_KEY = ["user_id", "item_id", "behavior"]
 

@@ -1,6 +1,6 @@
 """The FastAPI application, built by a factory from settings (the environment by default).
 
-    uvicorn --factory serving.app:create_app     or     graphrec serve
+    graphrec serve     (uvicorn --factory graphrec.service:create_app, the app of the environment's settings)
 
 Routes are sync functions where they do CPU or blocking work, so FastAPI runs them in its thread pool and
 the event loop stays free; the graph (one connection per thread), Redis (a connection pool) and the model are
@@ -15,28 +15,30 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import metadata
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-import graphrec
-from graphrec.settings import Settings
-from serving.guard import Unavailable
-from serving.resources import Resources, open_resources
-from serving.routes import admin, catalogue, health, recommend
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.resources import Resources, open_resources
+from graphrec.serving.routes import admin, catalogue, health, recommend
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None, resources: Resources | None = None) -> FastAPI:
-    """The app; with ``resources`` it serves those (and leaves closing them to the caller)."""
+def create_app(settings: ServiceConfig | None = None, resources: Resources | None = None) -> FastAPI:
+    """The app of ``settings``; with ``resources`` it serves those (and leaves closing them to the caller)."""
+    if settings is None and resources is None:
+        raise ValueError("create_app needs the service's settings or its opened resources")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
-        app.state.resources = resources or open_resources(settings or Settings())
+        app.state.resources = resources or open_resources(settings)  # type: ignore[arg-type]
         served = app.state.resources.settings
         anyio.to_thread.current_default_thread_limiter().total_tokens = served.serve_threads
         switch_interval = sys.getswitchinterval()
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None, resources: Resources | None = N
             if owned:
                 app.state.resources.close()
 
-    app = FastAPI(title="graphrec", version=graphrec.__version__, lifespan=lifespan,
+    app = FastAPI(title="graphrec", version=metadata.version("graphrec"), lifespan=lifespan,
                   description="Recommendations from a knowledge graph, GNN embeddings and a FAISS index, with "
                               "sessions in Redis and explanations as graph paths.")
     if resources is not None:  # available even to clients that do not run the lifespan

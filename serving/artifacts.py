@@ -8,10 +8,10 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from serving.policy import GreedyPolicy, Policy, load_policy_for_version
-from training.artifacts import ArtifactError, current_version, verify
-from training.data import Catalogue
-from training.index import load_index
+from graphrec.serving.policy import GreedyPolicy, Policy, load_policy_for_version
+from graphrec.training.artifacts import ArtifactError, current_version, verify
+from graphrec.training.data import Catalogue
+from graphrec.training.index import load_index
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 
-from serving.recommender import RecommendationService
-from serving.resources import Resources
+from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.resources import Resources
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The value of GRAPHREC_API_KEY.")
 

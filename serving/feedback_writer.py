@@ -20,9 +20,9 @@ import socket
 import time
 from typing import Any
 
-from serving.background import BackgroundWorker
-from serving.guard import Unavailable
-from serving.recommender import RecommendationService
+from graphrec.serving.background import BackgroundWorker
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.recommender import RecommendationService
 
 log = logging.getLogger(__name__)
 GROUP = "graph-writer"

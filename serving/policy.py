@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from training.artifacts import POLICY_FOLDER
+from graphrec.training.artifacts import POLICY_FOLDER
 
 if TYPE_CHECKING:
-    from training.rl.nets import CandidatePolicy
+    from graphrec.training.rl.nets import CandidatePolicy
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class TorchPolicy:
     def __init__(self, module: CandidatePolicy, history: int = 10) -> None:
         import torch
 
-        from training.rl.nets import RequestScorer
+        from graphrec.training.rl.nets import RequestScorer
 
         # Concurrent requests run on the service's handler threads, each scoring a batch of one; torch's own
         # intra-op threads only competed with them for the cores (at 200 requests/s plus explanations on 2
@@ -103,6 +103,6 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, folder.parent.name)
         return GreedyPolicy()
-    from training.rl.registry import load_policy  # torch is only imported when an RL policy is served
+    from graphrec.training.rl.registry import load_policy  # torch is only imported when an RL policy is served
 
     return TorchPolicy(load_policy(path))

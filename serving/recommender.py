@@ -25,20 +25,20 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 from cachetools import LRUCache
 
-from graph import behaviours
-from graph.explain import Explanation
-from graph.explain import explain as explain_paths
-from graph.store import GraphError, GraphStore
-from graphrec.settings import Settings
-from serving import graph_budget
-from serving.artifacts import LoadedArtifacts
-from serving.bulkhead import Bulkhead
-from serving.candidate_pool import CandidatePool
-from serving.graph_budget import GraphDeadline
-from serving.guard import Guard, Unavailable
-from serving.policy import GreedyPolicy, Policy, SessionState
-from serving.sessions import SessionStore, UserState
-from training.index import search
+from graphrec.graph import behaviours
+from graphrec.graph.explain import Explanation
+from graphrec.graph.explain import explain as explain_paths
+from graphrec.graph.store import GraphError, GraphStore
+from graphrec.serving import graph_budget
+from graphrec.serving.artifacts import LoadedArtifacts
+from graphrec.serving.bulkhead import Bulkhead
+from graphrec.serving.candidate_pool import CandidatePool
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.graph_budget import GraphDeadline
+from graphrec.serving.guard import Guard, Unavailable
+from graphrec.serving.policy import GreedyPolicy, Policy, SessionState
+from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.training.index import search
 
 T = TypeVar("T")
 # What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached (the store
@@ -72,7 +72,7 @@ class RecommendResult:
 
 
 class RecommendationService:
-    def __init__(self, settings: Settings, store: GraphStore | None, artifacts: LoadedArtifacts | None,
+    def __init__(self, settings: ServiceConfig, store: GraphStore | None, artifacts: LoadedArtifacts | None,
                  policy: Policy | None = None, sessions: SessionStore | None = None) -> None:
         self.settings = settings
         self.store = store

@@ -27,9 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-from graphrec.settings import Settings
-from training.artifacts import current_version, publish
-from training.pipeline import holdout_ndcg, index_version, train_from_frames
+from graphrec.serving.config import ServiceConfig
+from graphrec.training.artifacts import current_version, publish
+from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 
 log = logging.getLogger(__name__)
 REPORT = "refresh.json"
@@ -62,7 +62,7 @@ def _current_config(folder: Path) -> tuple[str, dict[str, Any]]:
     return model, config
 
 
-def run_refresh(settings: Settings, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
+def run_refresh(settings: ServiceConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
                 model: str | None = None, overrides: dict[str, Any] | None = None,
                 force: bool = False) -> RefreshReport:
     started, clock = datetime.now(UTC), time.perf_counter()
@@ -98,7 +98,7 @@ def run_refresh(settings: Settings, frames: tuple[pd.DataFrame, pd.DataFrame, pd
     return report
 
 
-def last_report(settings: Settings) -> dict[str, Any] | None:
+def last_report(settings: ServiceConfig) -> dict[str, Any] | None:
     path = settings.artifacts_dir / REPORT
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -109,7 +109,7 @@ class RefreshJob:
     The child runs at a lower CPU priority, so that training competes as little as possible with requests.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: ServiceConfig) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None

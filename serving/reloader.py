@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving.artifacts import load_version
-from serving.background import BackgroundWorker
-from serving.recommender import RecommendationService
-from training.artifacts import ArtifactError, current_version
+from graphrec.serving.artifacts import load_version
+from graphrec.serving.background import BackgroundWorker
+from graphrec.serving.recommender import RecommendationService
+from graphrec.training.artifacts import ArtifactError, current_version
 
 log = logging.getLogger(__name__)
 

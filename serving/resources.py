@@ -15,31 +15,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph.factory import open_store
-from graph.store import GraphError, GraphStore
-from graphrec.settings import Settings
-from serving.artifacts import LoadedArtifacts, load_current
-from serving.feedback_writer import FeedbackWriter
-from serving.metrics import ServiceMetrics
-from serving.recommender import RecommendationService
-from serving.redis_embedded import EmbeddedRedis
-from serving.refresh import RefreshJob
-from serving.reloader import ArtifactReloader
-from serving.sessions import SessionStore, connect
-from serving.warmer import CacheWarmer
-from training.artifacts import ArtifactError
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import GraphError, GraphStore
+from graphrec.serving.artifacts import LoadedArtifacts, load_current
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.feedback_writer import FeedbackWriter
+from graphrec.serving.metrics import ServiceMetrics
+from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.refresh import RefreshJob
+from graphrec.serving.reloader import ArtifactReloader
+from graphrec.serving.sessions import SessionStore, connect
+from graphrec.serving.warmer import CacheWarmer
+from graphrec.training.artifacts import ArtifactError
 
 log = logging.getLogger(__name__)
 OWNER_FILE = "service.json"
 
 
-def owner_file(settings: Settings) -> Path:
+def owner_file(settings: ServiceConfig) -> Path:
     """Says which running service owns the embedded graph (LadybugDB lets read-only openers in beside a writer,
     and they would read a stale database: the refresh asks the owner for a snapshot instead)."""
     return settings.data_dir / OWNER_FILE
 
 
-def graph_owner(settings: Settings) -> dict[str, Any] | None:
+def graph_owner(settings: ServiceConfig) -> dict[str, Any] | None:
     """The service that holds the embedded graph, if one is running."""
     path = owner_file(settings)
     try:
@@ -52,7 +52,7 @@ def graph_owner(settings: Settings) -> dict[str, Any] | None:
 
 @dataclass
 class Resources:
-    settings: Settings
+    settings: ServiceConfig
     service: RecommendationService
     metrics: ServiceMetrics
     reloader: ArtifactReloader
@@ -80,7 +80,7 @@ class Resources:
             self.store.close()
 
 
-def _open_graph(settings: Settings) -> tuple[GraphStore | None, str | None]:
+def _open_graph(settings: ServiceConfig) -> tuple[GraphStore | None, str | None]:
     if settings.graph_backend == "ladybug" and not settings.ladybug_path.exists():
         return None, f"no graph database at {settings.ladybug_path}; run `graphrec ingest` first"
     try:
@@ -89,14 +89,14 @@ def _open_graph(settings: Settings) -> tuple[GraphStore | None, str | None]:
         return None, str(error)
 
 
-def _artifacts(settings: Settings) -> tuple[LoadedArtifacts | None, str | None]:
+def _artifacts(settings: ServiceConfig) -> tuple[LoadedArtifacts | None, str | None]:
     try:
         return load_current(settings.artifacts_dir, settings.policy), None
     except (ArtifactError, OSError) as error:
         return None, str(error)
 
 
-def open_resources(settings: Settings, *, background: bool = True) -> Resources:
+def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resources:
     """Open everything the service needs. A missing graph or artifact set degrades the service (and /readyz
     says why) instead of stopping it; ``background`` starts the reloader and the feedback consumer."""
     problems: dict[str, str] = {}

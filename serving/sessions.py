@@ -32,9 +32,9 @@ from cachetools import LRUCache
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from graphrec.settings import Settings
-from serving.candidate_pool import CandidatePool
-from serving.guard import Guard
+from graphrec.serving.candidate_pool import CandidatePool
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.guard import Guard
 
 SESSION_EVENTS_KEPT = 100
 REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -67,7 +67,7 @@ def connect(url: str, timeout_s: float) -> redis.Redis:
 
 
 class SessionStore:
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(self, client: redis.Redis, settings: ServiceConfig) -> None:
         self.client = client
         self.settings = settings
         self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping)

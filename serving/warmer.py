@@ -11,9 +11,9 @@ import logging
 import math
 from typing import Self
 
-from serving.background import BackgroundWorker
-from serving.guard import Unavailable
-from serving.recommender import RecommendationService, plain_ids
+from graphrec.serving.background import BackgroundWorker
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.recommender import RecommendationService, plain_ids
 
 log = logging.getLogger(__name__)
 

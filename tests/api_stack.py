@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from graph.factory import open_store
+from graphrec.graph.factory import open_store
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
 from graphrec.settings import Settings
-from ingest.frames import Dataset
-from ingest.loader import ingest
+from graphrec.training.artifacts import publish
+from graphrec.training.pipeline import index_version, train_from_graph
 from tests.neo4j_server import free_port
-from training.artifacts import publish
-from training.pipeline import index_version, train_from_graph
 
 API_KEY = "test-admin-key"
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from graph.factory import open_store
-from graph.store import GraphStore
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import GraphStore
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
-from ingest.frames import Dataset
-from ingest.synthetic import generate
-from serving.redis_embedded import EmbeddedRedis
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, free_port, missing_tools
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import generic, lastfm, movielens, msd, taobao
-from ingest.frames import INTERACTION_COLUMNS
-from ingest.synthetic import generate
+from graphrec.ingest import generic, lastfm, movielens, msd, taobao
+from graphrec.ingest.frames import INTERACTION_COLUMNS
+from graphrec.ingest.synthetic import generate
 from tests import fixtures
 
 

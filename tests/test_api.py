@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from graph.factory import open_store
+from graphrec.graph.factory import open_store
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
+from graphrec.serving.app import create_app
+from graphrec.serving.feedback_writer import GROUP, FeedbackWriter
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.warmer import CacheWarmer
 from graphrec.settings import Settings
-from ingest.frames import Dataset
-from ingest.loader import ingest
-from serving.app import create_app
-from serving.feedback_writer import GROUP, FeedbackWriter
-from serving.guard import Unavailable
-from serving.redis_embedded import EmbeddedRedis
-from serving.warmer import CacheWarmer
+from graphrec.training.artifacts import publish
+from graphrec.training.pipeline import index_version, train_from_graph
 from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir, wait_for
 from tests.conftest import redis7_url, wipe_neo4j
 from tests.neo4j_server import free_port
-from training.artifacts import publish
-from training.pipeline import index_version, train_from_graph
 
 ADMIN = {"X-API-Key": API_KEY}
 
@@ -200,7 +200,7 @@ def test_a_feedback_batch_written_but_never_acknowledged_counts_once_and_a_stopp
 
     assert client.post("/v1/feedback", json={**click, "item_id": other}).status_code == 202
     assert sessions.read_feedback(GROUP, "stopped", 10, 100)  # read by a replica that stopped before writing
-    monkeypatch.setattr("serving.feedback_writer.ADOPT_IDLE_MS", 0)
+    monkeypatch.setattr("graphrec.serving.feedback_writer.ADOPT_IDLE_MS", 0)
     adopter = FeedbackWriter(service, consumer="w2")
     assert adopter.adopt_idle() == 1 and clicks(other) == 1
     assert sessions.read_feedback(GROUP, "stopped", 10, 100, pending=True) == []
@@ -376,8 +376,8 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack
 
 def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_dir: Path, stack: Stack,
                                                                           small_dataset: Dataset) -> None:
-    from training.artifacts import version_folder
-    from training.rl.deploy import train_policy_for_version
+    from graphrec.training.artifacts import version_folder
+    from graphrec.training.rl.deploy import train_policy_for_version
 
     folder = version_folder(data_dir / "artifacts")
     record = train_policy_for_version(folder, small_dataset.interactions, small_dataset.triples, "ppo",

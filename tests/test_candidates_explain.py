@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from graph.behaviours import POSITIVE_MIN_RATING
-from graph.explain import explain
-from graph.factory import open_store
-from graph.store import GraphStore
+from graphrec.graph.behaviours import POSITIVE_MIN_RATING
+from graphrec.graph.explain import explain
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import GraphStore
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
 from graphrec.settings import Settings
-from ingest.frames import Dataset
-from ingest.loader import ingest
 from tests.conftest import make_settings
 
 

@@ -7,15 +7,15 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ingest.frames import Dataset
-from ingest.synthetic import generate
-from training.data import build_catalogue, relevance_matrix, train_data
-from training.metrics import ranking_metrics
-from training.models.graphsage import GraphSAGE
-from training.models.registry import MODELS
-from training.models.torch_base import TorchRecommender
-from training.splits import stratified_split
-from training.topk import top_k
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.training.data import build_catalogue, relevance_matrix, train_data
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.models.graphsage import GraphSAGE
+from graphrec.training.models.registry import MODELS
+from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.splits import stratified_split
+from graphrec.training.topk import top_k
 
 FAST = {"epochs": 40, "eval_every": 10, "batch_size": 1024, "lr": 1e-2, "dim": 32}
 
@@ -95,7 +95,7 @@ def test_knowledge_encoder_gives_items_without_interactions_their_entities_signa
 
 
 def test_hetero_data_export(dataset: Dataset) -> None:
-    from training.data import to_hetero_data
+    from graphrec.training.data import to_hetero_data
 
     catalogue = build_catalogue(dataset.interactions, dataset.items, dataset.triples)
     data = train_data(catalogue, dataset.interactions, dataset.triples)
@@ -108,7 +108,7 @@ def test_hetero_data_export(dataset: Dataset) -> None:
 
 
 def test_fanout_sampling_caps_neighbours_per_node() -> None:
-    from training.graph_ops import sample_fanout
+    from graphrec.training.graph_ops import sample_fanout
 
     targets = np.array([0, 0, 0, 0, 1, 2, 2, 0])
     kept = sample_fanout(targets, 2, np.random.default_rng(0))

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from graph.export import export
-from graph.factory import open_store
-from graph.store import GraphStore
-from ingest import generic, taobao
-from ingest.frames import Dataset
-from ingest.loader import ingest
+from graphrec.graph.export import export
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import GraphStore
+from graphrec.ingest import generic, taobao
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
 from tests import fixtures
 from tests.conftest import make_settings
 

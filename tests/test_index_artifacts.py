@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.artifacts import ArtifactError, current_version, publish, verify, write_version
-from training.index import build_index, load_index, recall_at_k, save_index, search
+from graphrec.training.artifacts import ArtifactError, current_version, publish, verify, write_version
+from graphrec.training.index import build_index, load_index, recall_at_k, save_index, search
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:

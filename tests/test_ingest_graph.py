@@ -8,15 +8,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from graph.factory import open_store
-from graph.model import ITEM, USER
-from graph.neo4j_ingest import PlanWriter, fresh_interactions
-from graph.store import GraphError, GraphStore, GraphUnavailable
-from ingest import generic, movielens
-from ingest.errors import IngestError
-from ingest.frames import Dataset, make_dataset
-from ingest.loader import ingest
-from ingest.upsert import plan_upsert
+from graphrec.graph.factory import open_store
+from graphrec.graph.model import ITEM, USER
+from graphrec.graph.neo4j_ingest import PlanWriter, fresh_interactions
+from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable
+from graphrec.ingest import generic, movielens
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import Dataset, make_dataset
+from graphrec.ingest.loader import ingest
+from graphrec.ingest.upsert import plan_upsert
 from tests import fixtures
 from tests.conftest import make_settings, wipe_neo4j
 from tests.neo4j_server import Neo4jServer
@@ -137,7 +137,7 @@ def test_failed_write_rolls_back(store: GraphStore, small_dataset: Dataset, tmp_
                                  monkeypatch: pytest.MonkeyPatch) -> None:
     ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
     before = store.stats()
-    monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(2_000, disk_full))
+    monkeypatch.setattr("graphrec.ingest.loader.tqdm", FailingProgress(2_000, disk_full))
     with pytest.raises(RuntimeError, match="disk full"):
         ingest(store, lambda: small_dataset)
     monkeypatch.undo()
@@ -154,7 +154,7 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
     with open_store(settings.graph_config()) as store:
         ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
         before = store.stats()
-        monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, neo4j_process.kill))
+        monkeypatch.setattr("graphrec.ingest.loader.tqdm", FailingProgress(1_000, neo4j_process.kill))
         with pytest.raises(GraphUnavailable):
             ingest(store, lambda: small_dataset)
     monkeypatch.undo()
@@ -203,7 +203,7 @@ def test_a_second_neo4j_ingest_during_one_fails_naming_it_and_the_first_complete
         refusals.append(str(refused.value))
 
     with open_store(settings.graph_config()) as store:
-        monkeypatch.setattr("ingest.loader.tqdm", FailingProgress(1_000, second_ingest))
+        monkeypatch.setattr("graphrec.ingest.loader.tqdm", FailingProgress(1_000, second_ingest))
         ingest(store, lambda: small_dataset)
         monkeypatch.undo()
         assert len(refusals) == 1

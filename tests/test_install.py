@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,14 +21,25 @@ ROOT = Path(__file__).resolve().parents[1]
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel's files installed into a folder of their own (the dependencies come from this venv)."""
     folder = tmp_path_factory.mktemp("install")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # a stale build/ would add files the tree no longer has
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(folder / "wheel"),
                     str(ROOT)], check=True)
     (wheel,) = (folder / "wheel").glob("graphrec-*.whl")
-    packages = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
-    assert {"graphrec", "ingest", "graph", "training", "serving", "cypher"} <= packages and "tests" not in packages
+    modules = [name for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")]
+    assert {name.split("/")[0] for name in modules} == {"graphrec"}  # one top-level package, nothing to shadow
+    assert {name.rsplit("/", 1)[0] for name in modules if name.endswith("/__init__.py")} == source_packages()
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target",
                     str(folder / "site"), str(wheel)], check=True)
     return folder / "site"
+
+
+def source_packages() -> set[str]:
+    """Every package folder of the tree, as the path its modules install under (graph/rl -> graphrec/graph/rl)."""
+    found = {"graphrec"}
+    for folder in ("cypher", "graph", "ingest", "serving", "training"):
+        found |= {"/".join(("graphrec", *init.parent.relative_to(ROOT).parts))
+                  for init in (ROOT / folder).rglob("__init__.py")}
+    return found
 
 
 def installed_env(site: Path, cwd: Path) -> dict[str, str]:
@@ -46,7 +58,8 @@ def run_graphrec(site: Path, cwd: Path, *args: str, timeout_s: float = 300) -> s
 
 
 def test_the_installed_package_trains_a_policy_and_serves(installed: Path, tmp_path: Path) -> None:
-    probe = subprocess.run([sys.executable, "-c", "import training.rl.ppo, cypher, graphrec; print(graphrec.__file__)"],
+    probe = subprocess.run([sys.executable, "-c", "import graphrec.training.rl.ppo, graphrec.cypher; "
+                            "print(graphrec.__file__)"],
                            cwd=tmp_path, env=installed_env(installed, tmp_path), capture_output=True,
                            text=True, check=True)
     assert probe.stdout.strip().startswith(str(installed))  # the installed copy, not the source tree

@@ -10,14 +10,16 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("graphrec", "serving", "training", "ingest", "graph", "cypher")
+# Source folder -> the module name it installs under (pyproject.toml maps the card's folders into graphrec).
+PACKAGES = {"graphrec": "graphrec",
+            **{folder: f"graphrec.{folder}" for folder in ("serving", "training", "ingest", "graph", "cypher")}}
 
 
 def module_files() -> dict[str, Path]:
     files = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = path.relative_to(ROOT).with_suffix("").parts
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            parts = (*package.split("."), *path.relative_to(ROOT / folder).with_suffix("").parts)
             files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return files
 

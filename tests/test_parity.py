@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.explain import explain
-from graph.export import export
-from graph.factory import open_store
-from graph.store import GraphStore
-from ingest import movielens
-from ingest.frames import Dataset
-from ingest.loader import ingest
+from graphrec.graph.explain import explain
+from graphrec.graph.export import export
+from graphrec.graph.factory import open_store
+from graphrec.graph.store import GraphStore
+from graphrec.ingest import movielens
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
 from tests.conftest import make_settings, wipe_neo4j
 
 pytestmark = pytest.mark.neo4j

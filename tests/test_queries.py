@@ -7,11 +7,12 @@ from importlib import resources
 
 import pytest
 
-from graph.model import STAGED_IDENTIFIERS
-from graph.queries import DIALECTS, PLACEHOLDER, QueryNotFound, query_text
+from graphrec.graph.model import STAGED_IDENTIFIERS
+from graphrec.graph.queries import DIALECTS, PLACEHOLDER, QueryNotFound, query_text
 
 ALL_NAMES = sorted({entry.name.removesuffix(".cypher") for folder in ("common", *DIALECTS)
-                    for entry in (resources.files("cypher") / folder).iterdir() if entry.name.endswith(".cypher")})
+                    for entry in (resources.files("graphrec.cypher") / folder).iterdir()
+                    if entry.name.endswith(".cypher")})
 IDENTIFIERS = {"label": "Genre", "kind": "Genre", "relation": "HAS_GENRE", "constraint": "c", "key": "id",
                "id_type": "INT64", **STAGED_IDENTIFIERS, "staged": STAGED_IDENTIFIERS["staged_user"]}
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.errors import IngestError
-from ingest.readers import Column, TableSpec, read_table
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.readers import Column, TableSpec, read_table
 
 SPEC = TableSpec((Column("user_id", "id"), Column("item_id", "id"), Column("rating", "float"),
                   Column("timestamp", "int")), sep="\t")

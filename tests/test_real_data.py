@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from graph.store import GraphStore
-from ingest import movielens, taobao
-from ingest.loader import ingest
+from graphrec.graph.store import GraphStore
+from graphrec.ingest import movielens, taobao
+from graphrec.ingest.loader import ingest
 
 pytestmark = pytest.mark.realdata
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from graph.factory import open_store
+from graphrec.graph.factory import open_store
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
+from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
-from ingest.frames import Dataset
-from ingest.loader import ingest
-from serving.redis_embedded import EmbeddedRedis
 from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 from tests.conftest import redis7_url, wipe_neo4j
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from training.rl.bandits import LinUCB, features
-from training.rl.ctr_bench import compare
-from training.rl.ctr_env import CTRConfig, CTREnv
+from graphrec.training.rl.bandits import LinUCB, features
+from graphrec.training.rl.ctr_bench import compare
+from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
 
 # View counts have no upper bound, which the checker flags as "probably too high".

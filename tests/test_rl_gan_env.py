@@ -11,18 +11,18 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from ingest.frames import Dataset
-from ingest.synthetic import generate
-from training.rl.evaluate import TRAINERS, evaluate_logreplay
-from training.rl.gan_env import UserSimulator
-from training.rl.gan_user import (
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
+from graphrec.training.rl.gan_env import UserSimulator
+from graphrec.training.rl.gan_user import (
     DisplayData,
     GANConfig,
     TrainedUserModel,
     build_display_data,
     train_gan_user_model,
 )
-from training.rl.logreplay import LogReplayConfig, LogReplayEnv, ReplayWorld, build_world, slate_from_scores
+from graphrec.training.rl.logreplay import LogReplayConfig, LogReplayEnv, ReplayWorld, build_world, slate_from_scores
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
 TINY_GAN = GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8)

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingest.synthetic import generate
-from training.rl.gan_user import DisplayConfig, GANConfig, build_display_data, compare_user_models, precision_at
+from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.gan_user import (
+    DisplayConfig,
+    GANConfig,
+    build_display_data,
+    compare_user_models,
+    precision_at,
+)
 
 
 def test_display_sets_hold_the_real_click_or_say_no_click_and_never_other_touched_items() -> None:

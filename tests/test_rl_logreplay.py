@@ -11,10 +11,10 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from ingest.frames import Dataset
-from ingest.synthetic import generate
-from training.rl.evaluate import TRAINERS, evaluate_logreplay
-from training.rl.logreplay import (
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
+from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     LogReplayEnv,
     ReplayBatch,
@@ -23,9 +23,9 @@ from training.rl.logreplay import (
     pair_rewards,
     slate_from_scores,
 )
-from training.rl.nets import RequestScorer, save_policy
-from training.rl.registry import load_policy
-from training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.nets import RequestScorer, save_policy
+from graphrec.training.rl.registry import load_policy
+from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
 

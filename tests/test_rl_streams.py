@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import redis
 
-from serving.redis_embedded import EmbeddedRedis
-from training.rl.bandits import LinUCB, features
-from training.rl.ctr_env import CTRConfig, CTREnv
-from training.rl.streams import EnvWorker, RemoteEnv, stop_worker
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.training.rl.bandits import LinUCB, features
+from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
+from graphrec.training.rl.streams import EnvWorker, RemoteEnv, stop_worker
 
 CONFIG = CTRConfig(steps_per_user=6)
 

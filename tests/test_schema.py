@@ -15,9 +15,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from ingest.frames import Dataset
-from serving.app import create_app
-from serving.resources import open_resources
+from graphrec.ingest.frames import Dataset
+from graphrec.serving.app import create_app
+from graphrec.serving.resources import open_resources
 from tests.api_stack import api_settings, build_data_dir
 
 

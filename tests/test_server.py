@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingest.frames import Dataset
+from graphrec.ingest.frames import Dataset
 from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 
 ADMIN = {"X-API-Key": API_KEY}

@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.store import GraphError, GraphStore
+from graphrec.graph.store import GraphError, GraphStore
+from graphrec.ingest import generic
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
+from graphrec.serving import graph_budget
+from graphrec.serving.artifacts import load_current
+from graphrec.serving.graph_budget import GraphDeadline
+from graphrec.serving.recommender import RecommendationService
 from graphrec.settings import Settings
-from ingest import generic
-from ingest.frames import Dataset
-from ingest.loader import ingest
-from serving import graph_budget
-from serving.artifacts import load_current
-from serving.graph_budget import GraphDeadline
-from serving.recommender import RecommendationService
+from graphrec.training.artifacts import ArtifactError, publish
+from graphrec.training.pipeline import index_version, train_from_graph
+from graphrec.training.rl.logreplay import LogReplayConfig, pair_rewards
 from tests import fixtures
-from training.artifacts import ArtifactError, publish
-from training.pipeline import index_version, train_from_graph
-from training.rl.logreplay import LogReplayConfig, pair_rewards
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ingest.frames import Dataset
-from ingest.synthetic import generate
-from training.evaluate import LeakageError, prepare, run
-from training.metrics import ranking_metrics
-from training.splits import make_split, stratified_split
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.training.evaluate import LeakageError, prepare, run
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.splits import make_split, stratified_split
 
 
 @pytest.fixture(scope="module")

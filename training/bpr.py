@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.data import TrainData
-from training.metrics import ranking_metrics
-from training.topk import top_k
+from graphrec.training.data import TrainData
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
 

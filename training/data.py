@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 from torch_geometric.data import HeteroData
 
-from graph.store import GraphStore
+from graphrec.graph.store import GraphStore
 
 
 @dataclass

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from training.anchors import anchors_for
-from training.data import Catalogue, TrainData, build_catalogue, collapse_pairs, relevance_matrix, train_data
-from training.metrics import ranking_metrics
-from training.models.base import Recommender
-from training.models.registry import MODELS, model_class
-from training.splits import Protocol, Split, make_split
-from training.topk import top_k
+from graphrec.training.anchors import anchors_for
+from graphrec.training.data import Catalogue, TrainData, build_catalogue, collapse_pairs, relevance_matrix, train_data
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.models.base import Recommender
+from graphrec.training.models.registry import MODELS, model_class
+from graphrec.training.splits import Protocol, Split, make_split
+from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5

@@ -11,15 +11,29 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graph.store import GraphStore
-from training.artifacts import ArtifactError, current_version, dataset_fingerprint, read_manifest, seal, write_version
-from training.data import Catalogue, build_catalogue, collapse_pairs, graph_frames, relevance_matrix, train_data
-from training.index import IndexKind, build_index, save_index
-from training.metrics import ranking_metrics
-from training.models.registry import model_class
-from training.models.torch_base import TorchRecommender
-from training.splits import holdout_split
-from training.topk import top_k
+from graphrec.graph.store import GraphStore
+from graphrec.training.artifacts import (
+    ArtifactError,
+    current_version,
+    dataset_fingerprint,
+    read_manifest,
+    seal,
+    write_version,
+)
+from graphrec.training.data import (
+    Catalogue,
+    build_catalogue,
+    collapse_pairs,
+    graph_frames,
+    relevance_matrix,
+    train_data,
+)
+from graphrec.training.index import IndexKind, build_index, save_index
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.models.registry import model_class
+from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.splits import holdout_split
+from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
 EMBEDDING_MODELS = ("lightgcn", "graphsage", "kgcn", "bpr")

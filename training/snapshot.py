@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from graph.store import GraphStore
-from training.data import graph_frames
+from graphrec.graph.store import GraphStore
+from graphrec.training.data import graph_frames
 
 FRAMES = ("interactions", "items", "triples")
 

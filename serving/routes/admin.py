@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from serving.dependencies import ResourcesDep, require_admin
-from serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
-from training.snapshot import write_snapshot
+from graphrec.serving.dependencies import ResourcesDep, require_admin
+from graphrec.serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
+from graphrec.training.snapshot import write_snapshot
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)],
                    responses={401: {"model": Problem}, 403: {"model": Problem}})

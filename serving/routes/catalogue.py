@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from serving.dependencies import Service, typed_id
-from serving.schemas import ExplainResponse, HistoryEntry, HistoryResponse, ItemResponse, PathOut, Problem
+from graphrec.serving.dependencies import Service, typed_id
+from graphrec.serving.schemas import ExplainResponse, HistoryEntry, HistoryResponse, ItemResponse, PathOut, Problem
 
 router = APIRouter(prefix="/v1", tags=["graph"])
 GRAPH_DOWN = {503: {"model": Problem, "description": "The graph database is unavailable"}}

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from serving.dependencies import ResourcesDep
-from serving.guard import Unavailable
-from serving.resources import Resources
-from serving.schemas import Check, Health, Readiness
-from training.artifacts import current_version
+from graphrec.serving.dependencies import ResourcesDep
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.resources import Resources
+from graphrec.serving.schemas import Check, Health, Readiness
+from graphrec.training.artifacts import current_version
 
 router = APIRouter(tags=["operations"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from serving.dependencies import ResourcesDep, Service, typed_id
-from serving.guard import Unavailable
-from serving.schemas import (
+from graphrec.serving.dependencies import ResourcesDep, Service, typed_id
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.schemas import (
     FeedbackAccepted,
     FeedbackRequest,
     Problem,
@@ -15,7 +15,7 @@ from serving.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from serving.sessions import now_ms
+from graphrec.serving.sessions import now_ms
 
 router = APIRouter(prefix="/v1", tags=["recommendations"])
 

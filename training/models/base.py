@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from training.data import TrainData
+from graphrec.training.data import TrainData
 
 
 class Recommender(ABC):

@@ -12,8 +12,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from training.data import TrainData
-from training.models.base import Recommender
+from graphrec.training.data import TrainData
+from graphrec.training.models.base import Recommender
 
 # Item-item models hold a dense n_items x n_items matrix: 40k items is 6.4 GB in float32.
 MAX_DENSE_ITEMS = 40_000

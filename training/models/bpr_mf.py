@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from training.bpr import BPRConfig, BPREncoder, squared_norm
-from training.data import TrainData
-from training.models.torch_base import TorchRecommender
+from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
+from graphrec.training.data import TrainData
+from graphrec.training.models.torch_base import TorchRecommender
 
 
 class MFEncoder(BPREncoder):

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 from torch_geometric.nn import SAGEConv
 
-from training.bpr import BPRConfig, BPREncoder, squared_norm
-from training.data import TrainData
-from training.graph_ops import adjacency, sample_fanout
-from training.models.torch_base import TorchRecommender
+from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
+from graphrec.training.data import TrainData
+from graphrec.training.graph_ops import adjacency, sample_fanout
+from graphrec.training.models.torch_base import TorchRecommender
 
 
 class SAGEEncoder(BPREncoder):

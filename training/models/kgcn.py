@@ -20,10 +20,10 @@ import torch
 from torch import nn
 from torch_geometric.nn import LGConv, RGCNConv
 
-from training.bpr import BPRConfig, BPREncoder, squared_norm
-from training.data import TrainData
-from training.graph_ops import normalized_user_item_adjacency
-from training.models.torch_base import TorchRecommender
+from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
+from graphrec.training.data import TrainData
+from graphrec.training.graph_ops import normalized_user_item_adjacency
+from graphrec.training.models.torch_base import TorchRecommender
 
 
 class KnowledgeEncoder(BPREncoder):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from training.models.base import Recommender
-from training.models.baselines import EASE, ItemKNN, KnowledgeEASE, Popularity
-from training.models.bpr_mf import BPRMF
-from training.models.graphsage import GraphSAGE
-from training.models.kgcn import KnowledgeGCN
-from training.models.lightgcn import LightGCN
+from graphrec.training.models.base import Recommender
+from graphrec.training.models.baselines import EASE, ItemKNN, KnowledgeEASE, Popularity
+from graphrec.training.models.bpr_mf import BPRMF
+from graphrec.training.models.graphsage import GraphSAGE
+from graphrec.training.models.kgcn import KnowledgeGCN
+from graphrec.training.models.lightgcn import LightGCN
 
 MODELS: dict[str, type[Recommender]] = {
     model.name: model for model in (Popularity, ItemKNN, EASE, KnowledgeEASE, BPRMF, LightGCN, GraphSAGE,

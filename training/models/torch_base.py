@@ -8,9 +8,9 @@ from typing import Any
 import scipy.sparse as sp
 import torch
 
-from training.bpr import BPRConfig, BPREncoder, FitHistory, fit_bpr
-from training.data import TrainData
-from training.models.base import EmbeddingRecommender
+from graphrec.training.bpr import BPRConfig, BPREncoder, FitHistory, fit_bpr
+from graphrec.training.data import TrainData
+from graphrec.training.models.base import EmbeddingRecommender
 
 
 class TorchRecommender(EmbeddingRecommender):

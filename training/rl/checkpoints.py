@@ -6,9 +6,9 @@ import copy
 import time
 from dataclasses import dataclass, field
 
-from training.rl.logreplay import Episodes, ReplayWorld
-from training.rl.nets import CandidatePolicy
-from training.rl.rollout import policy_scores, run_episodes
+from graphrec.training.rl.logreplay import Episodes, ReplayWorld
+from graphrec.training.rl.nets import CandidatePolicy
+from graphrec.training.rl.rollout import policy_scores, run_episodes
 
 
 @dataclass

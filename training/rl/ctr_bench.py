@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
-from training.rl.ctr_env import CTRConfig, CTREnv
+from graphrec.training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
+from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
 Bandit = LinUCB | LogisticThompson | Popularity | RandomPolicy
 POLICIES: dict[str, type[Bandit]] = {"linucb": LinUCB, "thompson": LogisticThompson, "popularity": Popularity,

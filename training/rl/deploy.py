@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training.artifacts import POLICY_FOLDER, ArtifactError, read_manifest, seal
-from training.data import Catalogue
-from training.rl.evaluate import TRAINERS
-from training.rl.logreplay import (
+from graphrec.training.artifacts import POLICY_FOLDER, ArtifactError, read_manifest, seal
+from graphrec.training.data import Catalogue
+from graphrec.training.rl.evaluate import TRAINERS
+from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     ReplayWorld,
     build_episodes,
@@ -35,9 +35,9 @@ from training.rl.logreplay import (
     item_quality,
     pair_rewards,
 )
-from training.rl.nets import save_policy
-from training.rl.rollout import greedy_scores, policy_scores, run_episodes
-from training.splits import holdout_split
+from graphrec.training.rl.nets import save_policy
+from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from graphrec.training.splits import holdout_split
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         raise ValueError(f"--env {env!r}: a checkpoint for the service trains in logreplay or gan")
     world = world_from_version(folder, interactions, triples)
     if env == "gan":
-        from training.rl.gan_env import UserSimulator, fit_user_model
+        from graphrec.training.rl.gan_env import UserSimulator, fit_user_model
 
         world.simulator = UserSimulator.for_world(*fit_user_model(interactions, None, triples), world)
     train, config_type = TRAINERS[name]

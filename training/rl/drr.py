@@ -19,11 +19,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.logreplay import ReplayWorld, slate_from_scores
-from training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action, soft_update
-from training.rl.replay_buffer import ReplayBuffer
-from training.rl.rollout import split_validation
+from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
+from graphrec.training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action, soft_update
+from graphrec.training.rl.replay_buffer import ReplayBuffer
+from graphrec.training.rl.rollout import split_validation
 
 
 @dataclass(frozen=True)

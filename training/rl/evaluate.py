@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
-from training.rl.checkpoints import TrainedPolicy
-from training.rl.drr import DRRConfig, train_drr
-from training.rl.kgdqn import KGDQNConfig, train_kgdqn
-from training.rl.logreplay import ReplayWorld
-from training.rl.ppo import PPOConfig, train_ppo
-from training.rl.rollout import EpisodeStats, greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.checkpoints import TrainedPolicy
+from graphrec.training.rl.drr import DRRConfig, train_drr
+from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
+from graphrec.training.rl.logreplay import ReplayWorld
+from graphrec.training.rl.ppo import PPOConfig, train_ppo
+from graphrec.training.rl.rollout import EpisodeStats, greedy_scores, policy_scores, run_episodes
 
 if TYPE_CHECKING:
-    from training.rl.gan_env import UserModel
+    from graphrec.training.rl.gan_env import UserModel
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +154,8 @@ def learning_curve(runs: list[SeedRun], path: Path, title: str) -> None:
 
 def ctr_results(policies: list[str], seeds: list[int], users: int = 2000) -> list[PolicyResult]:
     """The bandits' CTR in the CTR simulator as table rows: mean return = clicks per episode."""
-    from training.rl.ctr_bench import compare
-    from training.rl.ctr_env import CTRConfig
+    from graphrec.training.rl.ctr_bench import compare
+    from graphrec.training.rl.ctr_env import CTRConfig
 
     config = CTRConfig()
     steps = config.steps_per_user
@@ -169,7 +169,7 @@ def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, call
     code is kept between calls: every request runs the whole network, as a session's first request does."""
     import torch
 
-    from training.rl.nets import RequestScorer
+    from graphrec.training.rl.nets import RequestScorer
 
     torch.set_num_threads(1)  # one request runs on one handler thread
     scorer = RequestScorer(policy, world.test.history.shape[1], cache_size=0)
@@ -193,8 +193,8 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
     """Every seed: a new world (encoder) and every policy trained on it; the table over seeds under ``out``.
     With ``user_model`` (training.rl.gan_env.fit_user_model), the GAN user model answers the slates of training
     and evaluation alike (env "gan") instead of the logs."""
-    from training.rl.gan_env import UserSimulator
-    from training.rl.logreplay import build_world
+    from graphrec.training.rl.gan_env import UserSimulator
+    from graphrec.training.rl.logreplay import build_world
 
     runs = []
     for seed in seeds:

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from training.rl.gan_user import DisplayData, TrainedUserModel, build_display_data, train_gan_user_model
-from training.rl.logreplay import EpisodeBatch, Episodes, LogReplayConfig, ReplayWorld, check_slate
+from graphrec.training.rl.gan_user import DisplayData, TrainedUserModel, build_display_data, train_gan_user_model
+from graphrec.training.rl.logreplay import EpisodeBatch, Episodes, LogReplayConfig, ReplayWorld, check_slate
 
 log = logging.getLogger(__name__)
 UserModel = tuple[TrainedUserModel, DisplayData]  # the trained user model and the display sets it learned from

@@ -34,8 +34,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
-from training.data import Catalogue, build_catalogue
-from training.rl.logreplay import item_entity_matrix, pair_rewards
+from graphrec.training.data import Catalogue, build_catalogue
+from graphrec.training.rl.logreplay import item_entity_matrix, pair_rewards
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
-from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.logreplay import ReplayWorld, slate_from_scores
-from training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
-from training.rl.replay_buffer import ReplayBuffer
-from training.rl.rollout import split_validation
+from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
+from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
+from graphrec.training.rl.replay_buffer import ReplayBuffer
+from graphrec.training.rl.rollout import split_validation
 
 OUTSIDE_HOPS = -1.0e4  # added to candidates outside the KG neighbourhood: finite, always ranked last
 MIN_NEIGHBOURHOOD = 20  # two slates of 10: fewer KG neighbours than this and the filter is off

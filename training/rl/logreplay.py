@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph import behaviours
-from training.data import Catalogue, build_catalogue, relevance_matrix, train_data
-from training.metrics import ranking_metrics
-from training.models.registry import model_class
-from training.models.torch_base import TorchRecommender
-from training.splits import latest_split, stratified_split
-from training.topk import top_k
+from graphrec.graph import behaviours
+from graphrec.training.data import Catalogue, build_catalogue, relevance_matrix, train_data
+from graphrec.training.metrics import ranking_metrics
+from graphrec.training.models.registry import model_class
+from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.splits import latest_split, stratified_split
+from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from training.rl.checkpoints import CheckpointTracker, TrainedPolicy
-from training.rl.logreplay import ReplayWorld
-from training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
-from training.rl.rollout import split_validation
+from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.logreplay import ReplayWorld
+from graphrec.training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
+from graphrec.training.rl.rollout import split_validation
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from training.rl.drr import DRRPolicy
-from training.rl.kgdqn import KGDQNPolicy
-from training.rl.nets import CandidatePolicy
-from training.rl.ppo import PPOPolicy
+from graphrec.training.rl.drr import DRRPolicy
+from graphrec.training.rl.kgdqn import KGDQNPolicy
+from graphrec.training.rl.nets import CandidatePolicy
+from graphrec.training.rl.ppo import PPOPolicy
 
 POLICIES: dict[str, type[CandidatePolicy]] = {cls.name: cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}
 

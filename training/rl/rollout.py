@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.rl.logreplay import (
+from graphrec.training.rl.logreplay import (
     Episodes,
     LogReplayConfig,
     ReplayWorld,
     first_slate_metrics,
     slate_from_scores,
 )
-from training.rl.nets import CandidatePolicy
+from graphrec.training.rl.nets import CandidatePolicy
 
 # (user vectors (B, d), history rows (B, H), candidate rows (B, C)) -> scores (B, C)
 ScoreFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
