@@ -449,7 +449,7 @@ def _show_embedding_recommendations(user: str) -> None:
     """Top items for ``user`` from the published embeddings and FAISS index, seen items removed."""
     import numpy as np
 
-    from graphrec.training.artifacts import version_folder
+    from graphrec.training.artifacts import ArtifactVersion, version_folder
     from graphrec.training.data import Catalogue
     from graphrec.training.index import load_index, search
 
@@ -459,8 +459,9 @@ def _show_embedding_recommendations(user: str) -> None:
         user_id = store.coerce_id(user, "user")
         seen = set(store.history(user_id, limit=100_000)["item_id"])
         titles = store.items().set_index("id")["title"]
-    vector = np.load(folder / "user_embeddings.npy")[catalogue.user_index([user_id])]
-    _, found = search(load_index(folder / "index.faiss"), vector, 5 + len(seen))
+    version = ArtifactVersion(folder)
+    vector = np.load(version.user_embeddings)[catalogue.user_index([user_id])]
+    _, found = search(load_index(version.index), vector, 5 + len(seen))
     fresh = [catalogue.item_ids[i] for i in found[0] if i >= 0 and catalogue.item_ids[i] not in seen][:5]
     typer.echo(f"\nEmbedding (FAISS) recommendations for user {user} from version {folder.name}:")
     for rank, item in enumerate(fresh, start=1):
@@ -484,9 +485,12 @@ def train_policy(
     iterations: Annotated[int | None, typer.Option(min=1, help="Training iterations (default: the policy's).")]
     = None,
     users: Annotated[int, typer.Option(min=10, help="ctr: simulated users.")] = 2000,
+    publish_new: Annotated[bool, typer.Option("--publish/--no-publish", help="Publish the new version when the "
+                                              "one it derives from is the published one.")] = True,
 ) -> None:
-    """Train an RL policy. logreplay, gan: its checkpoint joins the artifact version and the service serves it
-    (GRAPHREC_POLICY). ctr: a bandit learns online in the simulator and its CTR is printed."""
+    """Train an RL policy. logreplay, gan: a new artifact version adds its checkpoint to the one it was trained
+    on, and is published when that one was; running services swap to it and serve the policy (GRAPHREC_POLICY).
+    ctr: a bandit learns online in the simulator and its CTR is printed."""
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -501,22 +505,28 @@ def train_policy(
         return
     if env not in ("logreplay", "gan"):
         _fail(ValueError(f"--env {env!r}: choose logreplay, gan or ctr"))
-    from graphrec.training.artifacts import ArtifactError, version_folder
+    from graphrec.training.artifacts import ArtifactError, current_version, version_folder
+    from graphrec.training.artifacts import publish as publish_version
     from graphrec.training.data import graph_frames
     from graphrec.training.rl.deploy import train_policy_for_version
 
+    root = _settings().artifacts_dir
     try:
-        folder = version_folder(_settings().artifacts_dir, version)
+        folder = version_folder(root, version)
         with _store(read_only=_settings().ladybug_path.exists()) as store:
             interactions, _, triples = graph_frames(store)
         overrides = {"iterations": iterations} if iterations else {}
-        record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides, env)
+        derived, record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides, env)
+        published = publish_new and current_version(root) == folder.name
+        if published:
+            publish_version(root, derived.name)
     except (ArtifactError, GraphError, ValueError) as error:
         _fail(error)
     typer.echo(f"{policy} trained in {record['seconds']:.0f} s ({env}) on {record['training_users']:,} users; on "
                f"{record['evaluation_users']:,} held-out users: return {record['evaluation_return']:.3f} (greedy "
                f"{record['greedy_evaluation_return']:.3f}), NDCG@10 {record['ndcg_at_10']:.4f} (greedy "
-               f"{record['greedy_ndcg_at_10']:.4f}). Checkpoint added to {folder.name}/policies.")
+               f"{record['greedy_ndcg_at_10']:.4f}). New version {derived.name} (from {folder.name}) holds the "
+               f"checkpoint{'; published' if published else ''}.")
 
 
 @app.command("evaluate-policy")

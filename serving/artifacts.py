@@ -9,7 +9,7 @@ import faiss
 import numpy as np
 
 from graphrec.serving.policy import GreedyPolicy, Policy, load_policy_for_version
-from graphrec.training.artifacts import ArtifactError, current_version, verify
+from graphrec.training.artifacts import ArtifactError, ArtifactVersion, current_version, verify
 from graphrec.training.data import Catalogue
 from graphrec.training.index import load_index
 
@@ -45,13 +45,14 @@ def load_current(root: Path, policy: str = "greedy") -> LoadedArtifacts:
 
 def load_version(folder: Path, policy: str = "greedy") -> LoadedArtifacts:
     verify(folder)
-    if not (folder / "index.faiss").is_file():
-        raise ArtifactError(f"{folder}: no index.faiss; run `graphrec index` before publishing")
+    version = ArtifactVersion(folder)
+    if not version.index.is_file():
+        raise ArtifactError(f"{folder}: no {version.index.name}; run `graphrec index` before publishing")
     catalogue = Catalogue.load(folder)
     return LoadedArtifacts(
-        version=folder.name, catalogue=catalogue,
-        user_vectors=np.load(folder / "user_embeddings.npy"), item_vectors=np.load(folder / "item_embeddings.npy"),
-        index=load_index(folder / "index.faiss"),
+        version=version.name, catalogue=catalogue,
+        user_vectors=np.load(version.user_embeddings), item_vectors=np.load(version.item_embeddings),
+        index=load_index(version.index),
         user_positions=positions(catalogue.user_ids), item_positions=positions(catalogue.item_ids),
         policy=load_policy_for_version(folder, policy))
 

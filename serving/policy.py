@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from graphrec.training.artifacts import POLICY_FOLDER
+from graphrec.training.artifacts import ArtifactVersion
 
 if TYPE_CHECKING:
     from graphrec.training.rl.nets import CandidatePolicy
@@ -91,17 +91,17 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
     back to greedy with a warning: a freshly trained version has none until `graphrec train-policy` runs on it."""
     if name == "greedy":
         return GreedyPolicy()
-    folder = folder / POLICY_FOLDER
+    version = ArtifactVersion(folder)
     if name == "auto":
-        records = json.loads((folder / "policies.json").read_text()) if (folder / "policies.json").is_file() else {}
+        records = json.loads(version.policy_records.read_text()) if version.policy_records.is_file() else {}
         if not records:
             return GreedyPolicy()
         # Returns are comparable within one environment only: the log replay's when there are any.
         replayed = [key for key in records if records[key].get("env", "logreplay") == "logreplay"]
         name = max(replayed or records, key=lambda key: records[key]["validation_return"])
-    path = folder / f"{name}.pt"
+    path = version.checkpoint(name)
     if not path.is_file():
-        log.warning("no %s policy in %s; serving the greedy ranking", name, folder.parent.name)
+        log.warning("no %s policy in %s; serving the greedy ranking", name, version.name)
         return GreedyPolicy()
     from graphrec.training.rl.registry import load_policy  # torch is only imported when an RL policy is served
 

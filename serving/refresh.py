@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from graphrec.serving.config import ServiceConfig
-from graphrec.training.artifacts import current_version, publish
+from graphrec.training.artifacts import ArtifactVersion, current_version, publish
 from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class RefreshReport:
 
 def _current_config(folder: Path) -> tuple[str, dict[str, Any]]:
     """The model and tuned configuration of the current version (the refresh starts from them)."""
-    config_file = folder / "config.json"
+    config_file = ArtifactVersion(folder).model_config
     if not config_file.is_file():
         return DEFAULT_MODEL, {}
     config = json.loads(config_file.read_text())

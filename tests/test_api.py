@@ -374,29 +374,37 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack
         assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
 
 
-def test_a_trained_rl_policy_joins_the_version_and_ranks_recommendations(data_dir: Path, stack: Stack,
-                                                                          small_dataset: Dataset) -> None:
-    from graphrec.training.artifacts import version_folder
+def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to(data_dir: Path, stack: Stack,
+                                                                                  small_dataset: Dataset) -> None:
+    from graphrec.training.artifacts import ArtifactVersion, version_folder
     from graphrec.training.rl.deploy import train_policy_for_version
 
-    folder = version_folder(data_dir / "artifacts")
-    record = train_policy_for_version(folder, small_dataset.interactions, small_dataset.triples, "ppo",
-                                      overrides={"iterations": 1})
-    assert (folder / "policies" / "ppo.pt").is_file() and record["training_users"] > 0
-    publish(data_dir / "artifacts", folder.name)  # verifies every checksum: the re-sealed set is whole
-    for configured in ("ppo", "auto"):
-        with client_for(data_dir, stack, policy=configured) as client:
-            body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
-            assert body["policy"] == "ppo" and len(body["items"]) == 10
-            assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
+    root = data_dir / "artifacts"
+    base = ArtifactVersion(version_folder(root))
+    base_manifest = base.manifest.read_bytes()
+    with client_for(data_dir, stack, policy="auto", reload_poll_s=3600) as client:
+        assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
+        derived, record = train_policy_for_version(base.folder, small_dataset.interactions, small_dataset.triples,
+                                                   "ppo", overrides={"iterations": 1})
+        assert derived.name != base.name and record["training_users"] > 0
+        assert ArtifactVersion(derived).checkpoint("ppo").is_file()
+        # The published version is immutable: no checkpoint joined it and its manifest is byte for byte the same.
+        assert not base.policies.exists() and base.manifest.read_bytes() == base_manifest
+        publish(root, derived.name)  # verifies every checksum of the new set
+        answer = client.post("/v1/admin/reload", headers=ADMIN).json()
+        assert answer == {"version": derived.name, "changed": True, "error": None}
+        body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
+        assert body["policy"] == "ppo" and body["artifact_version"] == derived.name and len(body["items"]) == 10
+        assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
     with client_for(data_dir, stack, policy="drr") as client:  # not trained for this version: greedy, with a warning
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
     # Trained in sessions simulated by a GAN user model: served when named; "auto" keeps to the log replay's
     # checkpoints, whose returns are comparable with each other.
-    record = train_policy_for_version(folder, small_dataset.interactions, small_dataset.triples, "kgdqn",
-                                      overrides={"iterations": 1}, env="gan")
-    assert record["env"] == "gan" and (folder / "policies" / "kgdqn.pt").is_file()
-    publish(data_dir / "artifacts", folder.name)
-    for configured, served in (("kgdqn", "kgdqn"), ("auto", "ppo")):
+    third, record = train_policy_for_version(derived, small_dataset.interactions, small_dataset.triples, "kgdqn",
+                                             overrides={"iterations": 1}, env="gan")
+    assert record["env"] == "gan" and {p.name for p in ArtifactVersion(third).policies.glob("*.pt")} == {
+        "ppo.pt", "kgdqn.pt"}
+    publish(root, third.name)
+    for configured, served in (("kgdqn", "kgdqn"), ("auto", "ppo"), ("ppo", "ppo")):
         with client_for(data_dir, stack, policy=configured) as client:
             assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == served

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphrec.training.artifacts import ArtifactError, current_version, publish, verify, write_version
+from graphrec.training.artifacts import (
+    ArtifactError,
+    current_version,
+    derive_version,
+    publish,
+    replace_file,
+    verify,
+    write_version,
+)
 from graphrec.training.index import build_index, load_index, recall_at_k, save_index, search
 
 
@@ -89,3 +97,25 @@ def test_failed_write_leaves_no_version(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="disk full"):
         write_version(tmp_path, write, {})
     assert list((tmp_path / "versions").iterdir()) == []
+
+
+def test_a_derived_version_adds_files_and_leaves_its_base_as_it_was(tmp_path: Path) -> None:
+    base = make_version(tmp_path)
+    publish(tmp_path, base.name)
+    before = {path.name: path.read_bytes() for path in base.iterdir()}
+
+    def add(folder: Path) -> None:
+        replace_file(folder / "weights.pt", lambda path: path.write_bytes(b"retrained"))  # shared by a hard link
+        (folder / "policies").mkdir()
+        (folder / "policies" / "ppo.pt").write_bytes(b"policy")
+
+    derived = derive_version(base, add, {"policy_added": "ppo"})
+    assert {path.name: path.read_bytes() for path in base.iterdir()} == before  # the published set is untouched
+    manifest = publish(tmp_path, derived.name)  # and the new one verifies whole
+    assert manifest["derived_from"] == base.name and manifest["model"] == "test" and manifest["version"] == derived.name
+    assert set(manifest["files"]) == {"weights.pt", "item_embeddings.npy", "policies/ppo.pt"}
+    assert (derived / "weights.pt").read_bytes() == b"retrained"
+    assert (derived / "item_embeddings.npy").stat().st_ino == (base / "item_embeddings.npy").stat().st_ino
+    with pytest.raises(ArtifactError, match="corrupt"):  # a damaged base is not copied into a new version
+        (base / "weights.pt").write_bytes(b"weightz")
+        derive_version(base, add, {})

@@ -1,12 +1,14 @@
 """Versioned artifact sets and the pointer that says which one is current.
 
     <root>/versions/<version>/manifest.json    what the set holds, with a sha256 and size per file
-    <root>/versions/<version>/...              weights, embeddings, id maps, metrics, config, index
+    <root>/versions/<version>/...              weights, embeddings, id maps, metrics, config, index, policies
     <root>/CURRENT                             the published version's name
 
-A version is written under a temporary name and renamed into place when complete, so a reader never sees
-half a set; publishing verifies every checksum first and then replaces CURRENT atomically (os.replace), so a
-service that re-reads the pointer swaps from one complete set to another.
+ArtifactVersion names every file of a version; nothing else spells a file name. A version is written under a
+temporary name and renamed into place when complete, so a reader never sees half a set; publishing verifies
+every checksum first and then replaces CURRENT atomically (os.replace), so a service that re-reads the pointer
+swaps from one complete set to another. A published version never changes: adding to one (an RL policy)
+derives a new version that links the base's files and adds its own, and a service follows it once published.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,80 @@ from typing import Any
 import pandas as pd
 
 MANIFEST = "manifest.json"
-POLICY_FOLDER = "policies"  # inside a version: <name>.pt checkpoints and policies.json (training.rl.deploy)
 POINTER = "CURRENT"
 
 
 class ArtifactError(RuntimeError):
     """An artifact set that is missing, partial or corrupt."""
+
+
+@dataclass(frozen=True)
+class ArtifactVersion:
+    """The folder of one artifact version and the path of every file it holds."""
+
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def root(self) -> Path:
+        return self.folder.parent.parent
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / MANIFEST
+
+    @property
+    def user_embeddings(self) -> Path:
+        return self.folder / "user_embeddings.npy"
+
+    @property
+    def item_embeddings(self) -> Path:
+        return self.folder / "item_embeddings.npy"
+
+    @property
+    def weights(self) -> Path:
+        return self.folder / "weights.pt"
+
+    @property
+    def model_config(self) -> Path:
+        """The encoder's name and tuned configuration (the refresh starts from them)."""
+        return self.folder / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.folder / "metrics.json"
+
+    @property
+    def index(self) -> Path:
+        return self.folder / "index.faiss"
+
+    @property
+    def index_info(self) -> Path:
+        return self.folder / "index.json"
+
+    def id_map(self, kind: str) -> Path:
+        """users or items: the typed id of each embedding row (Parquet; a version saved as CSV has .csv)."""
+        return self.folder / f"{kind}.parquet"
+
+    def table(self, name: str) -> Path:
+        """entities or relations: the KG id maps, as CSV."""
+        return self.folder / f"{name}.csv"
+
+    @property
+    def policies(self) -> Path:
+        """The RL checkpoints trained on this version's embeddings (training.rl.deploy)."""
+        return self.folder / "policies"
+
+    @property
+    def policy_records(self) -> Path:
+        """policies.json: per policy, how it was trained and what it scored."""
+        return self.policies / "policies.json"
+
+    def checkpoint(self, policy: str) -> Path:
+        return self.policies / f"{policy}.pt"
 
 
 def dataset_fingerprint(*frames: pd.DataFrame) -> str:
@@ -69,14 +140,46 @@ def write_version(root: Path, write_files: Callable[[Path], None], metadata: dic
     return final
 
 
+def derive_version(base: Path, add_files: Callable[[Path], None], metadata: dict[str, Any]) -> Path:
+    """A new version holding the files of ``base`` (hard links: a version's files are only ever replaced, never
+    written in place) plus what ``add_files(folder)`` writes or replaces; its manifest is the base's, with
+    ``derived_from`` and ``metadata`` added. ``base`` itself does not change."""
+    verify(base)
+    inherited = {key: value for key, value in read_manifest(base).items()
+                 if key not in ("files", "version", "created")}
+
+    def write(folder: Path) -> None:
+        for source in sorted(base.rglob("*")):
+            if not source.is_file() or source.name == MANIFEST:
+                continue
+            target = folder / source.relative_to(base)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:  # a file system without hard links
+                shutil.copy2(source, target)
+        add_files(folder)
+
+    return write_version(base.parent.parent, write, {**inherited, "derived_from": base.name, **metadata})
+
+
+def replace_file(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a temporary file and os.replace: a reader never sees it half written, and a file
+    that a derived version shares by hard link is replaced there, never changed in place."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def seal(folder: Path, metadata: dict[str, Any]) -> None:
     """(Re)write the manifest with a checksum of every file in ``folder``."""
     files = {str(p.relative_to(folder)): {"sha256": _sha256(p), "bytes": p.stat().st_size}
              for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
     manifest = {**metadata, "files": files}
-    temporary = folder / f".{MANIFEST}.tmp"
-    temporary.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(temporary, folder / MANIFEST)
+    replace_file(folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=2, default=str)))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import torch
 from torch_geometric.data import HeteroData
 
 from graphrec.graph.store import GraphStore
+from graphrec.training.artifacts import ArtifactVersion
 
 
 @dataclass
@@ -54,24 +55,27 @@ class Catalogue:
         """The id maps as Parquet, typed as the graph types them: a text id such as "007" or one of 19 digits
         stays text, which a CSV read back could not tell from an integer."""
         folder.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"user_id": _typed(self.user_ids)}).to_parquet(folder / "users.parquet", index=False)
-        pd.DataFrame({"item_id": _typed(self.item_ids)}).to_parquet(folder / "items.parquet", index=False)
-        self.entity_keys.to_csv(folder / "entities.csv", index=False)
-        pd.DataFrame({"relation": self.relations}).to_csv(folder / "relations.csv", index=False)
+        version = ArtifactVersion(folder)
+        pd.DataFrame({"user_id": _typed(self.user_ids)}).to_parquet(version.id_map("users"), index=False)
+        pd.DataFrame({"item_id": _typed(self.item_ids)}).to_parquet(version.id_map("items"), index=False)
+        self.entity_keys.to_csv(version.table("entities"), index=False)
+        pd.DataFrame({"relation": self.relations}).to_csv(version.table("relations"), index=False)
 
     @classmethod
     def load(cls, folder: Path) -> Catalogue:
+        version = ArtifactVersion(folder)
+
         def ids(name: str, column: str) -> np.ndarray:
-            if (folder / f"{name}.parquet").is_file():
-                values = pd.read_parquet(folder / f"{name}.parquet")[column]
+            if version.id_map(name).is_file():
+                values = pd.read_parquet(version.id_map(name))[column]
                 return values.to_numpy() if pd.api.types.is_integer_dtype(values) else values.to_numpy(dtype=object)
-            legacy = pd.read_csv(folder / f"{name}.csv", dtype={column: str})[column]  # a version saved as CSV
+            legacy = pd.read_csv(version.table(name), dtype={column: str})[column]  # a version saved as CSV
             return legacy.astype(np.int64).to_numpy() if legacy.str.fullmatch(r"-?\d+").all() else \
                 legacy.to_numpy(dtype=object)
 
         return cls(ids("users", "user_id"), ids("items", "item_id"),
-                   pd.read_csv(folder / "entities.csv", dtype=str),
-                   pd.read_csv(folder / "relations.csv", dtype=str)["relation"].tolist())
+                   pd.read_csv(version.table("entities"), dtype=str),
+                   pd.read_csv(version.table("relations"), dtype=str)["relation"].tolist())
 
 
 def _typed(ids: np.ndarray) -> pd.Series:

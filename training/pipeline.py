@@ -14,9 +14,11 @@ import torch
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import (
     ArtifactError,
+    ArtifactVersion,
     current_version,
     dataset_fingerprint,
     read_manifest,
+    replace_file,
     seal,
     write_version,
 )
@@ -74,12 +76,13 @@ def train_from_frames(interactions: pd.DataFrame, items: pd.DataFrame, triples: 
     assert isinstance(model, TorchRecommender)
 
     def write(folder: Path) -> None:
+        version = ArtifactVersion(folder)
         catalogue.save(folder)
-        np.save(folder / "user_embeddings.npy", model.user_vectors.astype(np.float32))
-        np.save(folder / "item_embeddings.npy", model.item_vectors.astype(np.float32))
-        torch.save(model.module.state_dict(), folder / "weights.pt")
-        (folder / "config.json").write_text(json.dumps({"model": model_name, **model.tuned_config()}, indent=2))
-        (folder / "metrics.json").write_text(json.dumps(
+        np.save(version.user_embeddings, model.user_vectors.astype(np.float32))
+        np.save(version.item_embeddings, model.item_vectors.astype(np.float32))
+        torch.save(model.module.state_dict(), version.weights)
+        version.model_config.write_text(json.dumps({"model": model_name, **model.tuned_config()}, indent=2))
+        version.metrics.write_text(json.dumps(
             {"valid_ndcg@10": valid_ndcg, "best_epoch": model.tuned_config().get("epochs"),
              "train_seconds": model.history.seconds, "losses": model.history.losses}, indent=2))
 
@@ -102,8 +105,9 @@ def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1,
     items = np.sort(pd.unique(pairs["item_id"]))
     user_rows = catalogue.user_positions(users)
     item_rows = catalogue.item_positions(items)
-    user_vectors = np.load(folder / "user_embeddings.npy")
-    item_vectors = np.load(folder / "item_embeddings.npy")
+    version = ArtifactVersion(folder)
+    user_vectors = np.load(version.user_embeddings)
+    item_vectors = np.load(version.item_embeddings)
     queries = np.where((user_rows >= 0)[:, None], user_vectors[np.maximum(user_rows, 0)], 0.0)
     scores = queries @ item_vectors[np.maximum(item_rows, 0)].T
     scores[:, item_rows < 0] = -np.inf
@@ -116,14 +120,14 @@ def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1,
 
 def index_version(folder: Path, kind: IndexKind = "auto") -> dict[str, Any]:
     """Build the FAISS index of a version's item embeddings and add it to the version (before publishing)."""
-    root = folder.parent.parent
-    if current_version(root) == folder.name:
-        raise ArtifactError(f"{folder.name} is published; index a new version and publish that instead")
+    version = ArtifactVersion(folder)
+    if current_version(version.root) == version.name:
+        raise ArtifactError(f"{version.name} is published; index a new version and publish that instead")
     manifest = read_manifest(folder)
-    vectors = np.load(folder / "item_embeddings.npy")
+    vectors = np.load(version.item_embeddings)
     index, info = build_index(vectors, kind)
-    save_index(index, folder / "index.faiss")
+    replace_file(version.index, lambda path: save_index(index, path))
     details = {"index": info.__dict__}
-    (folder / "index.json").write_text(json.dumps(details, indent=2))
+    replace_file(version.index_info, lambda path: path.write_text(json.dumps(details, indent=2)))
     seal(folder, {k: v for k, v in manifest.items() if k != "files"} | details)
     return details["index"]

@@ -1,4 +1,4 @@
-"""`graphrec train-policy --env logreplay|gan`: train a policy against an artifact version, add its checkpoint.
+"""`graphrec train-policy --env logreplay|gan`: train a policy against an artifact version; a new version holds it.
 
 The policy must rank with the embeddings the service serves, so the world is the version's own: its
 embeddings, and episodes whose targets are the version's holdout pairs (training.splits.holdout_split; the
@@ -7,15 +7,16 @@ hash: most train the policy (a share of them picks its checkpoint), the rest onl
 The graph's interactions include what /v1/feedback wrote into it (serving/feedback_writer.py), so each run
 learns from the feedback collected since the last.
 
-The checkpoint lands in <version>/policies/<name>.pt with a record in policies.json, and the manifest is
-re-sealed so the set stays verifiable; the service picks the policy up when it next loads the version.
+A published version never changes, so the checkpoint lands in a new version derived from the one it was
+trained on (training.artifacts.derive_version): the base's files, plus policies/<name>.pt and its record in
+policies.json. Once that version is published, running services swap to it like to any other.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec.training.artifacts import POLICY_FOLDER, ArtifactError, read_manifest, seal
+from graphrec.training.artifacts import (
+    ArtifactError,
+    ArtifactVersion,
+    derive_version,
+    read_manifest,
+    replace_file,
+)
 from graphrec.training.data import Catalogue
 from graphrec.training.rl.evaluate import TRAINERS
 from graphrec.training.rl.logreplay import (
@@ -59,8 +66,8 @@ def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.Dat
     fit, held = holdout_split(pairs, float(manifest.get("holdout", 0.1)))
     if held.empty:
         raise ArtifactError(f"{folder.name}: no holdout interactions to replay; ingest more data first")
-    user_vectors = np.load(folder / "user_embeddings.npy")
-    item_vectors = np.load(folder / "item_embeddings.npy")
+    user_vectors = np.load(ArtifactVersion(folder).user_embeddings)
+    item_vectors = np.load(ArtifactVersion(folder).item_embeddings)
     episodes = build_episodes(user_vectors @ item_vectors.T, catalogue, fit, held, config)
     if len(episodes) < 2:
         raise ArtifactError(f"{folder.name}: {len(episodes)} users have holdout interactions and {size} unseen "
@@ -75,9 +82,10 @@ def world_from_version(folder: Path, interactions: pd.DataFrame, triples: pd.Dat
 
 def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: pd.DataFrame, name: str,
                              seed: int = 0, overrides: dict[str, Any] | None = None,
-                             env: str = "logreplay") -> dict[str, Any]:
-    """Train ``name`` on the version's world, add the checkpoint to the version, and return its record.
-    ``env`` gan: a GAN user model is first trained on the same interactions and answers the slates."""
+                             env: str = "logreplay") -> tuple[Path, dict[str, Any]]:
+    """Train ``name`` on the version's world; returns the new version that adds the checkpoint (not yet
+    published) and the policy's record. ``env`` gan: a GAN user model is first trained on the same interactions
+    and answers the slates."""
     if name not in TRAINERS:
         raise ValueError(f"--policy {name!r} does not rank the catalogue; choose one of {', '.join(TRAINERS)}")
     if env not in ("logreplay", "gan"):
@@ -100,23 +108,21 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         "evaluation_return": policy_stats.mean_return, "greedy_evaluation_return": greedy_stats.mean_return,
         "ndcg_at_10": policy_stats.ndcg_at_10, "greedy_ndcg_at_10": greedy_stats.ndcg_at_10,
         "curve": trained.curve}
-    add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path), record)
-    return record
+    derived = add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path), record)
+    return derived, record
 
 
-def add_checkpoint(folder: Path, name: str, write: Any, record: dict[str, Any]) -> Path:
-    """Write <folder>/policies/<name>.pt and its record atomically, then re-seal the version's manifest."""
-    policies = folder / POLICY_FOLDER
-    policies.mkdir(exist_ok=True)
-    temporary = policies / f".{name}.pt.tmp"
-    write(temporary)
-    os.replace(temporary, policies / f"{name}.pt")
-    records_path = policies / "policies.json"
-    records = json.loads(records_path.read_text()) if records_path.is_file() else {}
-    records[name] = record
-    staged = policies / ".policies.json.tmp"
-    staged.write_text(json.dumps(records, indent=2, default=str))
-    os.replace(staged, records_path)
-    manifest = read_manifest(folder)
-    seal(folder, {key: value for key, value in manifest.items() if key != "files"})
-    return policies / f"{name}.pt"
+def add_checkpoint(base: Path, name: str, write: Callable[[Path], None], record: dict[str, Any]) -> Path:
+    """A new version derived from ``base`` with <name>.pt written by ``write(path)`` and its record added to
+    policies.json (a policy of the same name is replaced). Returns the new version's folder."""
+
+    def add(folder: Path) -> None:
+        version = ArtifactVersion(folder)
+        version.policies.mkdir(exist_ok=True)
+        replace_file(version.checkpoint(name), write)
+        records = json.loads(version.policy_records.read_text()) if version.policy_records.is_file() else {}
+        records[name] = record
+        replace_file(version.policy_records,
+                     lambda path: path.write_text(json.dumps(records, indent=2, default=str)))
+
+    return derive_version(base, add, {"policy_added": name})
