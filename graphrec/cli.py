@@ -301,10 +301,10 @@ def refresh(
     the refresh is handed to that service (POST /v1/admin/refresh), which snapshots the graph for it."""
     import logging
 
-    from graphrec.serving.refresh import run_refresh
     from graphrec.serving.resources import graph_owner
     from graphrec.training.artifacts import ArtifactError
     from graphrec.training.data import graph_frames
+    from graphrec.training.refresh import run_refresh
     from graphrec.training.snapshot import read_snapshot
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -322,7 +322,7 @@ def refresh(
         else:
             with open_store(settings.graph_config(), read_only=settings.ladybug_path.exists()) as store:
                 frames = graph_frames(store)
-        report = run_refresh(settings, frames, model=model, overrides=overrides, force=force)
+        report = run_refresh(settings.refresh_config(), frames, model=model, overrides=overrides, force=force)
     except (ArtifactError, GraphError, FileNotFoundError, ValueError) as error:
         _fail(error)
     typer.echo(json.dumps(asdict(report), indent=2))

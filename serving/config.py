@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from graphrec.graph.config import GraphConfig
+from graphrec.training.refresh import RefreshConfig
 
 
 class ServiceConfig(BaseModel):
@@ -104,6 +105,10 @@ class ServiceConfig(BaseModel):
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
     refresh_tolerance: float = Field(0.0, ge=0)
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
+
+    def refresh_config(self) -> RefreshConfig:
+        """The refresh job's part of the settings."""
+        return RefreshConfig(self.artifacts_dir, self.holdout_fraction, self.refresh_tolerance)
 
     def graph_config(self) -> GraphConfig:
         """The graph layer's part of the settings."""

@@ -2,7 +2,7 @@
 
 Ownership of the embedded database: LadybugDB admits one read-write process, so the service opens it and
 is its only writer while it runs (feedback consumer included); the refresh job gets a snapshot from it
-instead of opening the database (serving.refresh). Hence one worker process with the embedded graph; the
+instead of opening the database (serving.refresh_job). Hence one worker process with the embedded graph; the
 threads of that process share the database through one connection each.
 """
 
@@ -23,7 +23,7 @@ from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.metrics import ServiceMetrics
 from graphrec.serving.recommender import RecommendationService
 from graphrec.serving.redis_embedded import EmbeddedRedis
-from graphrec.serving.refresh import RefreshJob
+from graphrec.serving.refresh_job import RefreshJob
 from graphrec.serving.reloader import ArtifactReloader
 from graphrec.serving.sessions import SessionStore, connect
 from graphrec.serving.warmer import CacheWarmer

@@ -1,0 +1,106 @@
+"""The batch refresh job: retrain the encoder on the current graph, index, compare, publish if not worse.
+
+    graph snapshot -> train (the current version's model and tuned configuration, early stopping on the
+    holdout) -> FAISS index -> holdout NDCG@10 of the new and the current version -> publish when
+    new >= current - tolerance (or force) -> running services follow CURRENT (serving.reloader)
+
+Both versions are scored on the same stable hash holdout of the current graph (training.splits.holdout_split):
+neither was trained on it, so the comparison is fair. Who reads the graph: a running service owns the
+embedded database, so it writes a snapshot and starts this job as a child process (serving.refresh_job, behind
+POST /v1/admin/refresh); with no service running, `graphrec refresh` reads the database itself; with Neo4j,
+the compose job reads the server directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from graphrec.training.artifacts import ArtifactVersion, current_version, publish
+from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
+
+log = logging.getLogger(__name__)
+REPORT = "refresh.json"
+DEFAULT_MODEL = "lightgcn"
+
+
+@dataclass(frozen=True)
+class RefreshConfig:
+    artifacts_dir: Path
+    holdout_fraction: float = 0.1  # share of pairs held out, the same for training and the comparison
+    tolerance: float = 0.0  # the new version is published if its holdout NDCG@10 >= the current one's - this
+
+
+@dataclass
+class RefreshReport:
+    started: str
+    seconds: float
+    new_version: str
+    current_version: str | None
+    new_ndcg: float | None
+    current_ndcg: float | None
+    published: bool
+    reason: str
+
+
+def _current_config(folder: Path) -> tuple[str, dict[str, Any]]:
+    """The model and tuned configuration of the current version (the refresh starts from them)."""
+    config_file = ArtifactVersion(folder).model_config
+    if not config_file.is_file():
+        return DEFAULT_MODEL, {}
+    config = json.loads(config_file.read_text())
+    model = config.pop("model", DEFAULT_MODEL)
+    config.pop("seed", None)
+    # The best epoch count of the current version, with room to train longer on a larger graph.
+    if "epochs" in config:
+        config["epochs"] = max(2 * int(config["epochs"]), 10)
+    return model, config
+
+
+def run_refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
+                model: str | None = None, overrides: dict[str, Any] | None = None,
+                force: bool = False) -> RefreshReport:
+    started, clock = datetime.now(UTC), time.perf_counter()
+    root = config.artifacts_dir
+    interactions, items, triples = frames
+    current = current_version(root)
+    current_folder = root / "versions" / current if current else None
+    current_model, tuned = _current_config(current_folder) if current_folder else (DEFAULT_MODEL, {})
+    chosen = model or current_model
+    if chosen != current_model:
+        tuned = {}
+    folder = train_from_frames(interactions, items, triples, root, chosen, {**tuned, **(overrides or {})},
+                               holdout=config.holdout_fraction)
+    index_version(folder)
+    new_score = holdout_ndcg(folder, interactions, config.holdout_fraction)
+    current_score = holdout_ndcg(current_folder, interactions, config.holdout_fraction) if current_folder else None
+    tolerance = config.tolerance
+    if force:
+        publish_it, reason = True, "forced"
+    elif current_score is None or new_score is None:
+        publish_it, reason = True, "nothing to compare with"
+    elif new_score >= current_score - tolerance:
+        publish_it, reason = True, f"holdout NDCG@10 {new_score:.4f} >= {current_score:.4f} - {tolerance}"
+    else:
+        publish_it = False
+        reason = f"holdout NDCG@10 {new_score:.4f} < {current_score:.4f} - {tolerance}: kept {current}"
+    if publish_it:
+        publish(root, folder.name)
+    report = RefreshReport(started.isoformat(), time.perf_counter() - clock, folder.name, current, new_score,
+                           current_score, publish_it, reason)
+    (root / REPORT).write_text(json.dumps(asdict(report), indent=2))
+    log.info("refresh: %s", reason)
+    return report
+
+
+def last_report(artifacts_dir: Path) -> dict[str, Any] | None:
+    """What the last refresh under ``artifacts_dir`` did, as it wrote it."""
+    path = artifacts_dir / REPORT
+    return json.loads(path.read_text()) if path.is_file() else None
