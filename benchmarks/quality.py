@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from graphrec.ingest import movielens
-from graphrec.training.evaluate import BLEND, run
+from graphrec.training.evaluate import run
 from graphrec.training.models.registry import MODELS
+from graphrec.training.names import BLEND
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
 

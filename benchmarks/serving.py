@@ -45,7 +45,7 @@ import numpy as np
 import redis
 
 from benchmarks.loadgen import Samples, free_port, open_loop, process_counters, recommend_call
-from graphrec.serving.recommender import plain_ids
+from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 

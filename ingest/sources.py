@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from graphrec.ingest import generic, lastfm, movielens, msd, synthetic, taobao
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import Dataset
 
-SOURCE_NAMES = ("movielens", "taobao", "lastfm", "msd", "generic", "synthetic")
+SourceName = Literal["movielens", "taobao", "lastfm", "msd", "generic", "synthetic"]
+SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 # The files that identify a layout, checked in this order.
 MARKERS = (("u.data", "movielens"), ("ratings.dat", "movielens"), ("ratings.csv", "movielens"),
            ("user_artists.dat", "lastfm"), ("interactions.csv", "generic"), ("train_triplets.txt", "msd"))

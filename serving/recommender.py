@@ -30,7 +30,7 @@ from graphrec.graph.explain import Explanation
 from graphrec.graph.explain import explain as explain_paths
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving import graph_budget
-from graphrec.serving.artifacts import LoadedArtifacts
+from graphrec.serving.artifacts import LoadedArtifacts, plain_ids
 from graphrec.serving.bulkhead import Bulkhead
 from graphrec.serving.candidate_pool import CandidatePool
 from graphrec.serving.config import ServiceConfig
@@ -38,7 +38,6 @@ from graphrec.serving.graph_budget import GraphDeadline
 from graphrec.serving.guard import Guard, Unavailable
 from graphrec.serving.policy import GreedyPolicy, Policy, SessionState
 from graphrec.serving.sessions import SessionStore, UserState
-from graphrec.training.index import search
 
 T = TypeVar("T")
 # What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached (the store
@@ -253,10 +252,8 @@ class RecommendationService:
         query = policy_state.query()
         if artifacts is not None and query is not None:
             # Extra neighbours make room for the seen items removed afterwards.
-            _, rows = search(artifacts.index, query[None, :], self.settings.candidate_faiss_k + len(state.seen))
-            for row in rows[0]:
-                if row >= 0:
-                    pool.add(_plain_one(artifacts.catalogue.item_ids[row]), "faiss")
+            for item in artifacts.neighbours(query, self.settings.candidate_faiss_k + len(state.seen)):
+                pool.add(item, "faiss")
         pool.top_up(self.popular(len(state.seen) + self.settings.candidate_faiss_k), "popular", set(),
                     self.settings.candidate_faiss_k + len(state.seen))
         if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
@@ -403,12 +400,3 @@ class RecommendationService:
 
         return self.sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")),
                                              build_state)
-
-
-def plain_ids(values: Any) -> list[Any]:
-    """Ids as plain Python values (JSON and the drivers reject NumPy scalars)."""
-    return [_plain_one(value) for value in values]
-
-
-def _plain_one(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from graphrec.training.names import Encoder
+
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Ids travel as JSON integers or strings; the service turns them into the graph's id type (or answers 422).
 Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)] | Annotated[str, Field(min_length=1, max_length=256)]
@@ -124,7 +126,7 @@ class ReloadResponse(BaseModel):
 
 
 class RefreshRequest(Strict):
-    model: Literal["lightgcn", "graphsage", "kgcn", "bpr"] | None = None
+    model: Encoder | None = None
     epochs: int | None = Field(None, ge=1, le=1_000)
     force: bool = Field(False, description="Publish even if the new version scores worse on the holdout.")
 

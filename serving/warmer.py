@@ -11,9 +11,10 @@ import logging
 import math
 from typing import Self
 
+from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.guard import Unavailable
-from graphrec.serving.recommender import RecommendationService, plain_ids
+from graphrec.serving.recommender import RecommendationService
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,8 @@ def test_bad_input_exits_with_a_named_line(tmp_path: Path) -> None:
 
 def test_errors_are_clear() -> None:
     assert runner.invoke(app, ["ingest", "movielens"]).exit_code == 2
-    assert "unknown source" in runner.invoke(app, ["ingest", "nosuch", "--path", "."]).output
+    unknown = runner.invoke(app, ["ingest", "nosuch", "--path", "."])
+    assert unknown.exit_code == 2 and "'nosuch' is not one of" in unknown.output and "movielens" in unknown.output
     invoke("ingest", "synthetic", "--users", "20", "--items", "20", "--interactions", "100")
     result = runner.invoke(app, ["candidates", "--user", "abc"])
     assert result.exit_code == 2 and "integers" in result.output

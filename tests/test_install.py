@@ -35,7 +35,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def source_packages() -> set[str]:
     """Every package folder of the tree, as the path its modules install under (graph/rl -> graphrec/graph/rl)."""
-    found = {"graphrec"}
+    found = {init.parent.relative_to(ROOT).as_posix() for init in (ROOT / "graphrec").rglob("__init__.py")}
     for folder in ("cypher", "graph", "ingest", "serving", "training"):
         found |= {"/".join(("graphrec", *init.parent.relative_to(ROOT).parts))
                   for init in (ROOT / folder).rglob("__init__.py")}

@@ -26,13 +26,13 @@ from graphrec.training.data import Catalogue, TrainData, build_catalogue, collap
 from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.base import Recommender
 from graphrec.training.models.registry import MODELS, model_class
-from graphrec.training.splits import Protocol, Split, make_split
+from graphrec.training.names import BLEND, Protocol
+from graphrec.training.splits import Split, make_split
 from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5
 KG_MODELS = ("kgcn", "kgease")
-BLEND = "blend"  # a pseudo-model: the best two models before it in the list, blended
 SCORE_BATCH = 1_024
 
 

@@ -13,13 +13,13 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import faiss
 import numpy as np
 
+from graphrec.training.names import IndexKind
+
 log = logging.getLogger(__name__)
-IndexKind = Literal["auto", "flat", "ivf", "hnsw"]
 FLAT_LIMIT = 50_000
 
 

@@ -30,15 +30,16 @@ from graphrec.training.data import (
     relevance_matrix,
     train_data,
 )
-from graphrec.training.index import IndexKind, build_index, save_index
+from graphrec.training.index import build_index, save_index
 from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.registry import model_class
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.names import Encoder, IndexKind
 from graphrec.training.splits import holdout_split
 from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
-EMBEDDING_MODELS = ("lightgcn", "graphsage", "kgcn", "bpr")
+EMBEDDING_MODELS = tuple(Encoder)
 
 
 def train_from_graph(store: GraphStore, root: Path, model_name: str = "lightgcn",

@@ -13,13 +13,14 @@ influence a hyper-parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import get_args
 
 import numpy as np
 import pandas as pd
 
-Protocol = Literal["ms", "recbole", "temporal"]
-PROTOCOLS: tuple[Protocol, ...] = ("ms", "recbole", "temporal")
+from graphrec.training.names import Protocol
+
+PROTOCOLS: tuple[Protocol, ...] = get_args(Protocol)
 
 
 @dataclass

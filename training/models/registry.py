@@ -8,11 +8,13 @@ from graphrec.training.models.bpr_mf import BPRMF
 from graphrec.training.models.graphsage import GraphSAGE
 from graphrec.training.models.kgcn import KnowledgeGCN
 from graphrec.training.models.lightgcn import LightGCN
+from graphrec.training.names import Model
 
 MODELS: dict[str, type[Recommender]] = {
-    model.name: model for model in (Popularity, ItemKNN, EASE, KnowledgeEASE, BPRMF, LightGCN, GraphSAGE,
-                                    KnowledgeGCN)
+    Model(model.name): model for model in (Popularity, ItemKNN, EASE, KnowledgeEASE, BPRMF, LightGCN, GraphSAGE,
+                                           KnowledgeGCN)
 }
+assert set(MODELS) == set(Model), "training.names.Model names every model of the registry"
 
 
 def model_class(name: str) -> type[Recommender]:

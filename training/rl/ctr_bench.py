@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from graphrec.training.names import Bandit as BanditName
 from graphrec.training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
 from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
 Bandit = LinUCB | LogisticThompson | Popularity | RandomPolicy
-POLICIES: dict[str, type[Bandit]] = {"linucb": LinUCB, "thompson": LogisticThompson, "popularity": Popularity,
-                                     "random": RandomPolicy}
+POLICIES: dict[str, type[Bandit]] = {cls.name: cls for cls in (LinUCB, LogisticThompson, Popularity, RandomPolicy)}
+assert set(POLICIES) == set(BanditName), "training.names.Bandit names every bandit of the simulator"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from graphrec.training.names import RankingPolicy
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.drr import DRRConfig, train_drr
 from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRAINERS: dict[str, tuple[Callable[[ReplayWorld, Any], TrainedPolicy], type]] = {
-    "drr": (train_drr, DRRConfig), "ppo": (train_ppo, PPOConfig), "kgdqn": (train_kgdqn, KGDQNConfig)}
+    RankingPolicy.drr: (train_drr, DRRConfig), RankingPolicy.ppo: (train_ppo, PPOConfig),
+    RankingPolicy.kgdqn: (train_kgdqn, KGDQNConfig)}
 REPLAY_POLICIES = ("greedy", *TRAINERS)
 
 

@@ -7,12 +7,15 @@ from pathlib import Path
 
 import torch
 
+from graphrec.training.names import RankingPolicy
 from graphrec.training.rl.drr import DRRPolicy
 from graphrec.training.rl.kgdqn import KGDQNPolicy
 from graphrec.training.rl.nets import CandidatePolicy
 from graphrec.training.rl.ppo import PPOPolicy
 
-POLICIES: dict[str, type[CandidatePolicy]] = {cls.name: cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}
+POLICIES: dict[str, type[CandidatePolicy]] = {
+    RankingPolicy(cls.name): cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}
+assert set(POLICIES) == set(RankingPolicy), "training.names.RankingPolicy names every policy of the registry"
 
 
 def policy_class(name: str) -> type[CandidatePolicy]:

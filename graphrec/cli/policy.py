@@ -1,0 +1,107 @@
+"""RL policies: `graphrec train-policy`, `graphrec evaluate-policy`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
+from graphrec.graph.store import GraphError
+from graphrec.ingest.errors import IngestError
+from graphrec.training.artifacts import ArtifactError
+from graphrec.training.names import Bandit, PolicyEnv, RankingPolicy
+
+app = typer.Typer()
+PANEL = "Policy"
+
+
+@app.command("train-policy", rich_help_panel=PANEL)
+def train_policy(
+    policy: Annotated[str, typer.Option(help=f"{', '.join(RankingPolicy)} (rank the catalogue; logreplay, gan); "
+                                             f"{', '.join(Bandit)} (ctr)")] = RankingPolicy.ppo,
+    env: Annotated[PolicyEnv, typer.Option(help="logreplay: the graph's interactions against an artifact version; "
+                                                "gan: sessions simulated by a GAN user model trained on them; ctr: "
+                                                "the CTR simulator.")] = PolicyEnv.logreplay,
+    version: Annotated[str | None, typer.Option(help="Artifact version (default: the published one, else the "
+                                                     "newest).")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    iterations: Annotated[int | None, typer.Option(min=1, help="Training iterations (default: the policy's).")]
+    = None,
+    users: Annotated[int, typer.Option(min=10, help="ctr: simulated users.")] = 2000,
+    publish_new: Annotated[bool, typer.Option("--publish/--no-publish", help="Publish the new version when the "
+                                              "one it derives from is the published one.")] = True,
+) -> None:
+    """Train an RL policy. logreplay, gan: a new artifact version adds its checkpoint to the one it was trained
+    on, and is published when that one was; running services swap to it and serve the policy (GRAPHREC_POLICY).
+    ctr: a bandit learns online in the simulator and its CTR is printed."""
+    if env == PolicyEnv.ctr:
+        from graphrec.training.rl.ctr_bench import run_ctr
+        from graphrec.training.rl.ctr_env import CTRConfig
+
+        if policy not in set(Bandit):
+            fail(ValueError(f"--env ctr trains a bandit: --policy must be one of {', '.join(Bandit)}"))
+        ctr = run_ctr(policy, CTRConfig(), users, seed)
+        typer.echo(f"{policy} in the CTR simulator: CTR {ctr:.4f} over {users:,} users (seed {seed})")
+        return
+    if policy not in set(RankingPolicy):
+        fail(ValueError(f"--policy {policy!r} does not rank the catalogue; choose one of {', '.join(RankingPolicy)}"))
+    from graphrec.training.artifacts import current_version, version_folder
+    from graphrec.training.artifacts import publish as publish_version
+    from graphrec.training.data import graph_frames
+    from graphrec.training.rl.deploy import train_policy_for_version
+
+    root = settings().artifacts_dir
+    try:
+        folder = version_folder(root, version)
+        with open_graph_to_read() as store:
+            interactions, _, triples = graph_frames(store)
+        overrides = {"iterations": iterations} if iterations else {}
+        derived, record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides, env)
+        published = publish_new and current_version(root) == folder.name
+        if published:
+            publish_version(root, derived.name)
+    except (ArtifactError, GraphError, ValueError) as error:
+        fail(error)
+    typer.echo(f"{policy} trained in {record['seconds']:.0f} s ({env}) on {record['training_users']:,} users; on "
+               f"{record['evaluation_users']:,} held-out users: return {record['evaluation_return']:.3f} (greedy "
+               f"{record['greedy_evaluation_return']:.3f}), NDCG@10 {record['ndcg_at_10']:.4f} (greedy "
+               f"{record['greedy_ndcg_at_10']:.4f}). New version {derived.name} (from {folder.name}) holds the "
+               f"checkpoint{'; published' if published else ''}.")
+
+
+@app.command("evaluate-policy", rich_help_panel=PANEL)
+def evaluate_policy(
+    dataset: Annotated[str, typer.Option(help="'graph', a folder or file, or a dataset name under "
+                                              "GRAPHREC_DATASETS_DIR.")] = "graph",
+    policies: Annotated[str, typer.Option(help=f"Comma-separated: greedy, {', '.join(RankingPolicy)} (logreplay, "
+                                               f"gan); {', '.join(Bandit)} (ctr).")] = "greedy,drr,ppo,kgdqn",
+    env: Annotated[PolicyEnv, typer.Option(help="logreplay | gan (a GAN user model, trained first, answers the "
+                                                "slates) | ctr")] = PolicyEnv.logreplay,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds (at least 3 for a confidence interval).")]
+    = "1,2,3",
+    out: Annotated[Path, typer.Option(help="Folder for results.md, results.json, learning_curve.png.")] = Path(
+        "var/policies"),
+    source: Annotated[str | None, typer.Option(help="Source layout of --dataset (default: detected).")] = None,
+) -> None:
+    """Policies against greedy over seeds, each seed with its own encoder, split fixed; a table with 95% CIs."""
+    from graphrec.training.rl.evaluate import ctr_results, evaluate_logreplay, write_results
+
+    seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    try:
+        if env == PolicyEnv.ctr:
+            write_results(ctr_results(names, seed_list), None, out, f"CTR simulator, {len(seed_list)} seeds")
+        else:
+            name, interactions, items, triples = load_frames(dataset, source)
+            user_model = None
+            if env == PolicyEnv.gan:
+                from graphrec.training.rl.gan_env import fit_user_model
+
+                user_model = fit_user_model(interactions, items, triples)
+            evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name,
+                               user_model=user_model)
+    except (IngestError, GraphError, ValueError, KeyError) as error:
+        fail(error)
+    typer.echo((out / "results.md").read_text())

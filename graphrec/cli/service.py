@@ -1,0 +1,134 @@
+"""Running graphrec: `graphrec serve`, `graphrec doctor`, and `graphrec demo` (the main job of `make run`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from graphrec.cli.common import fail, open_graph, settings
+from graphrec.cli.data import ingest
+from graphrec.cli.graph import candidates, explain, stats
+from graphrec.cli.model import index, publish, train
+from graphrec.ingest.sources import SourceName
+
+app = typer.Typer()
+PANEL = "Service"
+
+
+@app.command(rich_help_panel=PANEL)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default GRAPHREC_SERVE_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default GRAPHREC_SERVE_PORT, 8000).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (Neo4j and an external Redis only).")] = 1,
+    log_level: Annotated[Literal["critical", "error", "warning", "info", "debug"], typer.Option(
+        help="uvicorn's log level.")] = "info",
+) -> None:
+    """Serve the API on the current published artifact version (it follows new versions as they are published)."""
+    import uvicorn
+
+    config = settings()
+    if workers > 1 and config.graph_backend == "ladybug":
+        fail(ValueError("the embedded LadybugDB admits one read-write process: serve with --workers 1 (threads "
+                        "answer concurrent requests) or use the Neo4j backend"))
+    if workers > 1 and config.redis_url is None:
+        fail(ValueError("each worker would start its own embedded Redis: set REDIS_URL to share one"))
+    host, port = host or config.serve_host, port or config.serve_port
+    # The app reads its settings from the environment; this is how the refresh job finds this service.
+    os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
+    uvicorn.run("graphrec.service:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level)
+
+
+@app.command(rich_help_panel=PANEL)
+def doctor() -> None:
+    """Installed versions, reachable backends, GPU or not."""
+    from graphrec.doctor import diagnose
+
+    healthy = True
+    for check in diagnose(settings()):
+        mark = "ok  " if check.ok else "FAIL" if check.required else "--  "
+        healthy &= check.ok or not check.required
+        typer.echo(f"[{mark}] {check.name:<22} {check.detail}")
+    if not healthy:
+        raise typer.Exit(code=1)
+
+
+@app.command(rich_help_panel=PANEL)
+def demo(
+    source: Annotated[SourceName, typer.Option(help="synthetic, or a source's layout, with --path.")] = "synthetic",
+    path: Annotated[Path | None, typer.Option()] = None,
+    user: Annotated[str | None, typer.Option(help="Sample user (default: one of median activity).")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs for the demo's LightGCN (0: skip training).")] = 40,
+    serve_after: Annotated[bool, typer.Option("--serve", help="Then serve the API on localhost.")] = False,
+) -> None:
+    """The main job of `make run`: build a dataset into the graph, show stats, candidates and a path, then
+    train an encoder, index its item embeddings, publish the artifact set and (--serve) serve the API."""
+    from graphrec.training.names import Encoder
+
+    if source == "synthetic":
+        ingest("synthetic", users=2_000, items=1_500, interactions=100_000, seed=42)
+    else:
+        ingest(source, path=path)
+    stats()
+    with open_graph(read_only=True) as store:
+        activity = store.interactions()["user_id"].value_counts(sort=True)
+        sample = user if user is not None else str(activity.index[len(activity) // 2])
+    typer.echo(f"\nKG candidates for user {sample}:")
+    candidates(user=sample, limit=5)
+    typer.echo(f"\nCollaborative candidates for user {sample}:")
+    candidates(user=sample, limit=5, source="collab")
+    with open_graph(read_only=True) as store:
+        top = store.candidates(store.coerce_id(sample, "user"), limit=1)
+    if len(top):
+        typer.echo(f"\nWhy item {top['item_id'].iloc[0]} for user {sample}:")
+        explain(user=sample, item=str(top["item_id"].iloc[0]))
+    if epochs > 0:
+        typer.echo(f"\nTraining LightGCN ({epochs} epochs at most), indexing, publishing:")
+        train(model=Encoder.lightgcn, epochs=epochs, dim=None, refit=False, seed=42)
+        index(version=None, kind="auto")
+        publish(version=None)
+        _show_embedding_recommendations(sample)
+    if serve_after:
+        with open_graph(read_only=True) as store:
+            item = store.popular(limit=1)["item_id"].iloc[0]
+        _print_curl_examples(sample, item)
+        serve(host=None, port=None, workers=1, log_level="warning")
+
+
+def _print_curl_examples(user: str, item: object) -> None:
+    config = settings()
+    url = f"http://{config.serve_host}:{config.serve_port}"
+    json_header = "-H 'Content-Type: application/json'"
+    item = item.item() if hasattr(item, "item") else item  # a NumPy scalar from the graph
+    recommend = json.dumps({"user_id": user, "k": 5, "explain": True})
+    feedback = json.dumps({"session_id": "demo", "user_id": user, "item_id": item, "event": "click"})
+    typer.echo(f"""
+Serving on {url} (Ctrl+C to stop). OpenAPI docs: {url}/docs. Try:
+  curl -s -X POST {url}/v1/recommend {json_header} -d '{recommend}'
+  curl -s -X POST {url}/v1/feedback {json_header} -d '{feedback}'
+  curl -s '{url}/v1/explain?user_id={user}&item_id={item}'
+  curl -s {url}/v1/users/{user}/history
+  curl -s {url}/readyz
+  curl -s {url}/metrics | grep graphrec_
+""")
+
+
+def _show_embedding_recommendations(user: str) -> None:
+    """Top items for ``user`` from the published embeddings and FAISS index, seen items removed, as the
+    service's FAISS candidates are (serving.artifacts)."""
+    from graphrec.serving.artifacts import load_current
+
+    artifacts = load_current(settings().artifacts_dir)
+    with open_graph(read_only=True) as store:
+        user_id = store.coerce_id(user, "user")
+        seen = set(store.history(user_id, limit=100_000)["item_id"])
+        titles = store.items().set_index("id")["title"]
+    vector = artifacts.user_vector(user_id)
+    found = [] if vector is None else artifacts.neighbours(vector, 5, seen)
+    typer.echo(f"\nEmbedding (FAISS) recommendations for user {user} from version {artifacts.version}:")
+    for rank, item in enumerate(found, start=1):
+        typer.echo(f"{rank:>3}. {item!s:<12} {titles.get(item) or ''}")

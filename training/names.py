@@ -1,0 +1,70 @@
+"""The names a user picks models and policies by: one enum each, which the registries key on and the settings,
+the API schemas and the command line offer as their choices. Importing this module loads no model code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+Protocol = Literal["ms", "recbole", "temporal"]  # evaluation protocols (training.splits)
+IndexKind = Literal["auto", "flat", "ivf", "hnsw"]  # FAISS index kinds (training.index)
+BLEND = "blend"  # an evaluation pseudo-model: the best two models before it in the list, blended
+
+
+class Model(StrEnum):
+    """Every model of the evaluation harness (training.models.registry)."""
+
+    popularity = "popularity"
+    itemknn = "itemknn"
+    ease = "ease"
+    kgease = "kgease"
+    bpr = "bpr"
+    lightgcn = "lightgcn"
+    graphsage = "graphsage"
+    kgcn = "kgcn"
+
+
+class Encoder(StrEnum):
+    """The models that write user and item embeddings: what `train` and the refresh publish and FAISS indexes."""
+
+    lightgcn = "lightgcn"
+    graphsage = "graphsage"
+    kgcn = "kgcn"
+    bpr = "bpr"
+
+
+class RankingPolicy(StrEnum):
+    """RL policies that rank a candidate set (training.rl.registry): trained by train-policy, served by name."""
+
+    drr = "drr"
+    ppo = "ppo"
+    kgdqn = "kgdqn"
+
+
+class ServedPolicy(StrEnum):
+    """What the service ranks with: auto (the version's checkpoint with the best validation return, greedy
+    when it has none), greedy (the encoder's dot product), or a ranking policy by name."""
+
+    auto = "auto"
+    greedy = "greedy"
+    drr = "drr"
+    ppo = "ppo"
+    kgdqn = "kgdqn"
+
+
+class Bandit(StrEnum):
+    """Policies of the CTR simulator (training.rl.ctr_bench)."""
+
+    linucb = "linucb"
+    thompson = "thompson"
+    popularity = "popularity"
+    random = "random"
+
+
+class PolicyEnv(StrEnum):
+    """Where a policy trains: the graph's interactions replayed against a version, sessions of a GAN user model
+    trained on them, or the CTR simulator."""
+
+    logreplay = "logreplay"
+    gan = "gan"
+    ctr = "ctr"
