@@ -2,10 +2,12 @@
 
 out/edges.npz      user_index, item_index, rating, count, last_ts (user-item edges) and
                    kg_item_index, kg_relation_index, kg_entity_index (item-entity edges), all int/float arrays
-out/users.csv, out/items.csv, out/entities.csv, out/relations.csv
-                   the id maps: row n of each file is index n in the arrays
-out/interactions.csv, out/triples.csv
-                   the same edges in the generic ingest layout, so `graphrec ingest generic` reloads them
+out/users.parquet, out/items.parquet, out/entities.parquet, out/relations.parquet
+                   the id maps: row n of each file is index n in the arrays. Parquet keeps each id's type, so a
+                   text id such as "007" stays text, which a CSV read back could not tell from an integer
+out/interactions.csv, out/items.csv, out/triples.csv
+                   the same edges and titles in the generic ingest layout, so `graphrec ingest generic` reloads
+                   them
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ def export(store: GraphStore, out: Path) -> dict[str, int]:
         kg_relation_index=relation_index.get_indexer(triples["relation"]).astype(np.int64),
         kg_entity_index=entity_index.get_indexer(pd.MultiIndex.from_frame(triples[["tail_kind", "tail"]])),
     )
-    users.to_frame(index=False).to_csv(out / "users.csv", index=False)
+    users.to_frame(index=False).to_parquet(out / "users.parquet", index=False)
+    items.to_parquet(out / "items.parquet", index=False)
+    entity_keys.rename(columns={"tail_kind": "kind", "tail": "id"}).to_parquet(out / "entities.parquet", index=False)
+    relation_index.to_frame(index=False).to_parquet(out / "relations.parquet", index=False)
     items.to_csv(out / "items.csv", index=False)
-    entity_keys.rename(columns={"tail_kind": "kind", "tail": "id"}).to_csv(out / "entities.csv", index=False)
-    relation_index.to_frame(index=False).to_csv(out / "relations.csv", index=False)
     generic_columns = ["user_id", "item_id", "rating", "behavior", "count", "timestamp"]
     interactions.rename(columns={"last_ts": "timestamp"})[generic_columns].to_csv(
         out / "interactions.csv", index=False)

@@ -1,4 +1,11 @@
-"""Prometheus metrics of one app instance (its own registry, so tests can build several apps)."""
+"""Prometheus metrics of one app instance (its own registry, so tests can build several apps).
+
+Rates and ratios are left to PromQL over the counters, which stay exact under concurrent requests and across
+restarts; the candidate cache's hit rate over five minutes, for example:
+
+    sum(rate(graphrec_candidate_cache_total{result="hit"}[5m]))
+      / sum(rate(graphrec_candidate_cache_total{result=~"hit|miss"}[5m]))
+"""
 
 from __future__ import annotations
 
@@ -25,17 +32,9 @@ class ServiceMetrics:
                               ["version"], registry=self.registry)
         self.up = Gauge("graphrec_dependency_up", "1 when the dependency answered its last call.",
                         ["dependency"], registry=self.registry)
-        self.cache_hit_rate = Gauge("graphrec_candidate_cache_hit_rate", "Hits / (hits + misses) since start.",
-                                    registry=self.registry)
-        self._hits = 0
-        self._lookups = 0
 
     def record_cache(self, result: str) -> None:
         self.cache.labels(result).inc()
-        if result != "off":
-            self._lookups += 1
-            self._hits += result == "hit"
-            self.cache_hit_rate.set(self._hits / self._lookups)
 
     def serving(self, version: str | None) -> None:
         self.artifact.clear()

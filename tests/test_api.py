@@ -250,7 +250,8 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
     client.post("/v1/recommend", json={"user_id": 4, "k": 3})
     text = client.get("/metrics").text
     assert 'graphrec_request_seconds_count{method="POST",route="/v1/recommend",status="200"} 2.0' in text
-    assert "graphrec_candidate_cache_hit_rate 0.5" in text
+    assert 'graphrec_candidate_cache_total{result="miss"} 1.0' in text
+    assert 'graphrec_candidate_cache_total{result="hit"} 1.0' in text
     assert f'graphrec_artifact_version_info{{version="{ready["artifact_version"]}"}} 1.0' in text
 
 

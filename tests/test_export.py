@@ -34,9 +34,9 @@ def test_arrays_index_the_id_maps(store: GraphStore, tmp_path: Path) -> None:
     ingest(store, lambda: taobao.read(fixtures.taobao(tmp_path / "t")))
     export(store, tmp_path / "out")
     arrays = np.load(tmp_path / "out" / "edges.npz")
-    users = pd.read_csv(tmp_path / "out" / "users.csv")["user_id"].to_numpy()
-    items = pd.read_csv(tmp_path / "out" / "items.csv")["item_id"].to_numpy()
-    entities = pd.read_csv(tmp_path / "out" / "entities.csv", dtype={"id": str})
+    users = pd.read_parquet(tmp_path / "out" / "users.parquet")["user_id"].to_numpy()
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")["item_id"].to_numpy()
+    entities = pd.read_parquet(tmp_path / "out" / "entities.parquet")
     edges = set(zip(users[arrays["user_index"]], items[arrays["item_index"]], arrays["count"], strict=True))
     assert edges == {(1, 100, 2), (1, 100, 1), (2, 101, 1), (2, 100, 1)}
     kg = set(zip(items[arrays["kg_item_index"]], entities["id"].to_numpy()[arrays["kg_entity_index"]], strict=True))
@@ -48,3 +48,7 @@ def test_export_of_text_ids(store: GraphStore, tmp_path: Path) -> None:
     ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
     counts = export(store, tmp_path / "out")
     assert counts == {"users": 2, "items": 3, "interactions": 3, "entities": 3, "triples": 3}
+    users = pd.read_parquet(tmp_path / "out" / "users.parquet")["user_id"]
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert users.tolist() == ["u1", "u2"] and items["item_id"].tolist() == ["i1", "i2", "i3"]
+    assert items.set_index("item_id")["title"].get("i1") == "So What"
