@@ -64,7 +64,7 @@ class TorchPolicy:
     def __init__(self, module: CandidatePolicy, history: int = 10) -> None:
         import torch
 
-        from graphrec.training.rl.nets import RequestScorer
+        from graphrec.training.rl.scorer import RequestScorer
 
         # Concurrent requests run on the service's handler threads, each scoring a batch of one; torch's own
         # intra-op threads only competed with them for the cores (at 200 requests/s plus explanations on 2
@@ -103,6 +103,6 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, version.name)
         return GreedyPolicy()
-    from graphrec.training.rl.registry import load_policy  # torch is only imported when an RL policy is served
+    from graphrec.training.rl.policy_files import load_policy  # torch is only imported when an RL policy is served
 
     return TorchPolicy(load_policy(path))

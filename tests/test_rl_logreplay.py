@@ -23,9 +23,9 @@ from graphrec.training.rl.logreplay import (
     pair_rewards,
     slate_from_scores,
 )
-from graphrec.training.rl.nets import RequestScorer, save_policy
-from graphrec.training.rl.registry import load_policy
+from graphrec.training.rl.policy_files import load_policy, save_policy
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.scorer import RequestScorer
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
 

@@ -42,7 +42,7 @@ from graphrec.training.rl.logreplay import (
     item_quality,
     pair_rewards,
 )
-from graphrec.training.rl.nets import save_policy
+from graphrec.training.rl.policy_files import save_policy
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.splits import holdout_split
 

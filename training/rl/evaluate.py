@@ -171,7 +171,7 @@ def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, call
     code is kept between calls: every request runs the whole network, as a session's first request does."""
     import torch
 
-    from graphrec.training.rl.nets import RequestScorer
+    from graphrec.training.rl.scorer import RequestScorer
 
     torch.set_num_threads(1)  # one request runs on one handler thread
     scorer = RequestScorer(policy, world.test.history.shape[1], cache_size=0)
