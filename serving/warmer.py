@@ -69,10 +69,7 @@ class CacheWarmer(BackgroundWorker):
                 try:
                     if not sessions.has_candidates(user):
                         with service.graph_budget(limited=False):  # measured: the request budget is derived from it
-                            state, degraded = service.user_state(user)
-                            artifacts = service.artifacts
-                            service.candidate_pool(user, state, artifacts, (), degraded,
-                                                   service.session_state(artifacts, user, state.positive))
+                            service.warm(user)
                 except Unavailable:
                     self._stop.wait(service.settings.dependency_retry_s)  # try the next user once the pause is over
                 self.done += 1

@@ -120,7 +120,7 @@ def test_a_fav_is_positive_in_the_served_state_and_in_rl_training(service: Recom
     store.run("record_feedback", {"rows": [{"user_id": 4, "item_id": item, "behavior": "fav", "rating": None,
                                             "count": 1, "last_ts": 2_000_000_000}],
                                   "applied_key": "feedback_applied/test", "applied_id": "1"}, write=True)
-    assert service.state_from_graph(4).positive[0] == item and service.is_positive("fav", None)
+    assert service.history.from_graph(4).positive[0] == item and service.is_positive("fav", None)
     events = pd.DataFrame({"user_id": [4, 4, 4], "item_id": [item, item + 1, item + 2], "last_ts": [1, 2, 3],
                            "behavior": ["fav", "skip", "rating"], "rating": [np.nan, np.nan, 2.0]})
     rewards = pair_rewards(events).set_index("item_id")["reward"]

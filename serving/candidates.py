@@ -1,0 +1,110 @@
+"""Step 2 of the request path: candidates, merged and deduplicated.
+
+Graph paths (Cypher: items sharing knowledge-graph entities with the recent positives and with any context
+items of the request), optionally co-interacting users' items, FAISS neighbours of the session's query vector
+(the user's embedding, or the mean of the recent positives for a user the model never saw), and popularity,
+which fills the list for a user with no history at all. The set is cached in Redis per user and artifact
+version; feedback invalidates it. Seen and excluded items are removed at request time, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from graphrec.graph.store import GraphStore
+from graphrec.serving.artifacts import LoadedArtifacts, plain_ids
+from graphrec.serving.candidate_pool import CandidatePool
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.degradation import Degradation
+from graphrec.serving.graph_access import GraphAccess
+from graphrec.serving.guard import Unavailable
+from graphrec.serving.policy import SessionState
+from graphrec.serving.sessions import SessionStore, UserState
+
+CacheResult = Literal["hit", "miss", "off"]  # from the cache, computed and cached, computed (not cacheable)
+
+
+class CandidateSources:
+    def __init__(self, settings: ServiceConfig, graph: GraphAccess, sessions: SessionStore | None) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.sessions = sessions
+        self.trial_user: Any = None  # a user served with positives: whose queries test a graph that returns
+        self._popular: list[Any] = []
+
+    def pool(self, user_id: Any, state: UserState, artifacts: LoadedArtifacts | None, context_items: Sequence[Any],
+             degradation: Degradation, policy_state: SessionState) -> tuple[CandidatePool, CacheResult]:
+        """Candidates before seen items are removed, and whether they came from the cache; FAISS searches
+        around the query of ``policy_state`` (the same state the policy then ranks with)."""
+        cacheable = self.sessions is not None and not context_items
+        if cacheable:
+            cached = self._cached(user_id, degradation)
+            if cached is not None:
+                return cached, "hit"
+            cacheable = "redis" not in degradation
+        pool = CandidatePool()
+        seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
+        if seeds:
+            try:
+                self._add(pool, self.graph.call(lambda store: self.kg(store, seeds)), "kg")
+                if state.positive:
+                    self.trial_user = user_id
+            except Unavailable:
+                degradation.mark("graph")
+        if self.settings.candidate_collab and "graph" not in degradation:
+            try:
+                self._add(pool, self.graph.call(lambda store: store.candidates(
+                    user_id, source="collab", limit=self.settings.candidate_kg_limit)), "collab")
+            except Unavailable:
+                degradation.mark("graph")
+        query = policy_state.query()
+        if artifacts is not None and query is not None:
+            # Extra neighbours make room for the seen items removed afterwards.
+            for item in artifacts.neighbours(query, self.settings.candidate_faiss_k + len(state.seen)):
+                pool.add(item, "faiss")
+        pool.top_up(self.popular(len(state.seen) + self.settings.candidate_faiss_k), "popular", set(),
+                    self.settings.candidate_faiss_k + len(state.seen))
+        if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
+            pool.missing = ["graph"] if "graph" in degradation else []
+            try:
+                self.sessions.put_candidates(user_id, artifacts.version if artifacts else None, pool)  # type: ignore[union-attr]
+            except Unavailable:
+                degradation.mark("redis")
+        return pool, "miss" if cacheable else "off"
+
+    def _cached(self, user_id: Any, degradation: Degradation) -> CandidatePool | None:
+        """The cached set (Redis, or the in-process copy while Redis is down); what it lacked is marked."""
+        assert self.sessions is not None
+        try:
+            if "redis" in degradation:
+                raise Unavailable("redis unavailable")
+            cached = self.sessions.candidates(user_id)
+        except Unavailable:
+            cached = self.sessions.fallback_candidates(user_id)
+            degradation.mark("redis")
+        if cached is not None:
+            for dependency in cached.missing:
+                degradation.mark(dependency)
+        return cached
+
+    @staticmethod
+    def _add(pool: CandidatePool, found: Any, source: str) -> None:
+        for item, paths in zip(found["item_id"].tolist(), found["paths"].tolist(), strict=True):
+            pool.add(item, source, int(paths))
+
+    def kg(self, store: GraphStore, seeds: Sequence[Any]) -> Any:
+        """Items sharing knowledge-graph entities with the first candidate_max_seeds ``seeds``, with their path
+        counts."""
+        return store.run("kg_item_neighbours", {"item_ids": list(seeds)[: self.settings.candidate_max_seeds],
+                                                "max_entities": self.settings.candidate_max_entities,
+                                                "limit": self.settings.candidate_kg_limit})
+
+    def popular(self, limit: int) -> list[Any]:
+        """The most interacted-with items, cached in-process (the cold-start fallback; kept when the graph
+        goes down)."""
+        if len(self._popular) < limit:
+            frame = self.graph.optional(lambda store: store.popular(limit=max(limit, 1_000)), None)
+            if frame is not None:
+                self._popular = plain_ids(frame["item_id"])
+        return self._popular[:limit]

@@ -1,0 +1,50 @@
+"""What a recommendation says about itself: its title, and reasons as graph paths from the user to the item
+(graph.explain, Cypher), or its candidate source when no path connects them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from cachetools import LRUCache
+
+from graphrec.graph.explain import Explanation
+from graphrec.graph.explain import explain as explain_paths
+from graphrec.serving.artifacts import plain_ids
+from graphrec.serving.graph_access import GraphAccess
+
+TITLE_CACHE_SIZE = 100_000
+
+
+class Explanations:
+    def __init__(self, graph: GraphAccess) -> None:
+        self.graph = graph
+        self._titles: LRUCache[Any, str | None] = LRUCache(maxsize=TITLE_CACHE_SIZE)
+        self._titles_lock = threading.Lock()
+
+    def titles(self, items: list[Any]) -> dict[Any, str | None]:
+        """Each item's title (None when it has none or the graph cannot say), cached in-process."""
+        with self._titles_lock:
+            missing = [item for item in items if item not in self._titles]
+        if missing:
+            rows = self.graph.optional(lambda store: store.run("items_by_id", {"item_ids": missing}), None)
+            if rows is not None:
+                with self._titles_lock:
+                    titles = rows["title"].where(rows["title"].notna(), None)
+                    self._titles.update(zip(plain_ids(rows["id"]), titles, strict=True))
+        with self._titles_lock:
+            return {item: self._titles.get(item) for item in items}
+
+    def reasons(self, user_id: Any, item_id: Any, sources: list[str]) -> list[str]:
+        """One sentence per reason: the shortest graph path, else what the candidate source says."""
+        reasons = [path.sentence for path in self.graph.optional(
+            lambda store: explain_paths(store, user_id, item_id, k=1), [])]
+        if "faiss" in sources and not reasons:
+            reasons.append("Close to what you liked in the learned embedding space.")
+        if sources == ["popular"]:
+            reasons.append("Popular with other users.")
+        return reasons
+
+    def paths(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
+        """The graph paths that connect the user to the item; serving.guard.Unavailable when the graph is down."""
+        return self.graph.call(lambda store: explain_paths(store, user_id, item_id, k))

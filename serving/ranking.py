@@ -1,0 +1,48 @@
+"""Step 3 of the request path: the policy scores the candidates that have embeddings, from the session state;
+the rest follow by their graph path counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from graphrec.serving.artifacts import LoadedArtifacts
+from graphrec.serving.candidate_pool import CandidatePool
+from graphrec.serving.config import ServiceConfig
+from graphrec.serving.policy import GreedyPolicy, Policy, SessionState
+
+GREEDY = GreedyPolicy()
+
+
+class Ranker:
+    def __init__(self, settings: ServiceConfig, policy: Policy | None = None) -> None:
+        self.settings = settings
+        self.policy_override = policy  # tests pin a policy; otherwise each artifact version brings its own
+
+    def session_state(self, artifacts: LoadedArtifacts | None, user_id: Any, positives: Sequence[Any]) -> SessionState:
+        """What the policy knows of the session: the user's embedding and the recent positives' rows."""
+        if artifacts is None:
+            return SessionState(user_vector=None)
+        rows = artifacts.item_rows(list(positives)[: self.settings.session_recent])
+        return SessionState(user_vector=artifacts.user_vector(user_id),
+                            recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]],
+                            recent_item_rows=rows[rows >= 0])
+
+    def policy_for(self, artifacts: LoadedArtifacts | None) -> Policy:
+        return self.policy_override or (artifacts.policy if artifacts is not None else GREEDY)
+
+    def rank(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
+             k: int) -> list[tuple[int, float]]:
+        """The k best positions in ``pool`` with their scores."""
+        scores = np.full(len(pool), -np.inf, dtype=np.float64)
+        if artifacts is not None and len(pool):
+            rows = artifacts.item_rows(pool.items)
+            known = rows >= 0
+            if known.any():
+                scores[known] = self.policy_for(artifacts).score(state, artifacts.item_vectors[rows[known]],
+                                                                 rows[known])
+        # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
+        order = np.lexsort((-pool.path_counts(), -scores))[:k]
+        return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
