@@ -43,9 +43,9 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
         anyio.to_thread.current_default_thread_limiter().total_tokens = served.serve_threads
         switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(served.serve_switch_interval_ms / 1000)
-        # The libraries loaded by now (torch, pandas, FAISS) leave ~400k long-lived objects; a full collection
-        # walking them held the GIL for ~190 ms, a stall every request in flight paid. Frozen objects are not
-        # scanned again.
+        # The libraries loaded by now (torch, pandas, FAISS) leave hundreds of thousands of long-lived objects; a
+        # full collection walking them holds the GIL long enough to stall every request in flight. Frozen
+        # objects are not scanned again.
         gc.collect()
         gc.freeze()
         try:

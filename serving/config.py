@@ -53,8 +53,8 @@ class ServiceConfig(BaseModel):
     session_recent: int = Field(20, ge=1, description="Recent positive items that make up the session state.")
     candidate_kg_limit: int = Field(200, ge=1)
     candidate_faiss_k: int = Field(100, ge=1)
-    # Collaborative Cypher candidates cost ~230 ms on a 1M-edge graph (BENCHMARKS.md): off the request path
-    # unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
+    # Collaborative Cypher candidates are the costliest query of a request on a large graph (BENCHMARKS.md): off
+    # the request path unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
     candidate_collab: bool = False
     policy: ServedPolicy = Field(ServedPolicy.auto, description=ServedPolicy.__doc__)
 
@@ -92,12 +92,12 @@ class ServiceConfig(BaseModel):
     api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
     reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
     # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the
-    # event loop waits behind all of them (40, the default of the thread pool, gave p99 ~200 ms at 100 req/s).
+    # event loop waits behind all of them (BENCHMARKS.md has the serving figures).
     serve_threads: int = Field(8, ge=1, le=256)
     # How long a thread holding the GIL runs before a waiting one may take it (Python's default is 5 ms). Each
     # request gives the GIL up and takes it back several times (Redis replies, traced scoring, the hand-offs
-    # to and from the event loop), and each time it could wait a whole interval behind a busy thread; at
-    # 200 req/s that built queues lasting seconds (recommend p99 80-740 ms in half the runs with KG-DQN).
+    # to and from the event loop), and each time it could wait a whole interval behind a busy thread: under a
+    # steady load those waits build queues that last seconds.
     serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
 

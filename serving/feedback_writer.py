@@ -8,7 +8,7 @@ same statement records the consumer's watermark in the graph, the last stream en
 its own entries in stream order, so on the retry those at or below the watermark are acknowledged without
 being written again. The entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its
 consumer name, with its watermark, by another replica. Skips and ratings below the positive threshold stay in
-the stream (the RL issue's training data) and are not written, because the encoders read every graph
+the stream (where RL training reads its rewards) and are not written, because the encoders read every graph
 interaction as a positive one.
 """
 

@@ -2,7 +2,7 @@
 
 A recommendation that waits on a slow graph (a Neo4j server starting, a cold page cache) falls back to FAISS
 candidates once its budget is spent (serving.bulkhead runs the calls). A fixed limit fits one graph: KG
-candidates take ~7 ms on MovieLens-100K and ~90 ms at p50 on a 1M-interaction Neo4j graph (BENCHMARKS.md). So
+candidates take ten times longer on a 1M-interaction Neo4j graph than on MovieLens-100K (BENCHMARKS.md). So
 unless the setting gives one, the limit is derived from the graph time the service itself measures:
 ``FACTOR`` times the p99 of the last ``DERIVE_AFTER`` requests that reached the graph when the cache warming
 ends (its requests run every candidate query; the last ones meet a server past its cold start), or of the

@@ -1,7 +1,7 @@
 """Cache warming: the candidate sets of the most recently active users, computed into Redis at start.
 
-A cold request runs the graph queries and a FAISS search (~12 ms of CPU on a 1M-edge graph, BENCHMARKS.md);
-a cached one does not (~3 ms). Warming moves that work out of the first request of each user into one
+A cold request runs the graph queries and a FAISS search; a cached one does not, and costs a fraction of it
+(BENCHMARKS.md). Warming moves that work out of the first request of each user into one
 background thread, which mostly waits on the graph with the GIL released.
 """
 

@@ -1,4 +1,4 @@
-"""Contextual bandits for the CTR simulator (seed 003's baselines): LinUCB, logistic Thompson sampling, and
+"""Contextual bandits for the CTR simulator (the baselines of RecoGym studies): LinUCB, logistic Thompson sampling, and
 the popularity and random references.
 
 Every policy reads a context vector and returns one score per arm (the product with the highest score is
@@ -41,8 +41,8 @@ class LinUCB:
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         arms, dim = self.b.shape
-        # A_a^-1 x for every arm as one matrix-vector product over the stacked inverses (one BLAS call). An
-        # einsum over three float64 operands took 15 ms (p50) for 200 arms of 201 features; this takes 1.9 ms.
+        # A_a^-1 x for every arm as one matrix-vector product over the stacked inverses: one BLAS call in
+        # float32, where an einsum over three float64 operands is several times slower.
         x32 = x.astype(np.float32)
         inverse_x = (self._inverse_for_scoring.reshape(arms * dim, dim) @ x32).reshape(arms, dim)
         width = np.sqrt(np.maximum(inverse_x @ x32, 0.0))  # rounding can leave x' A^-1 x a hair below 0

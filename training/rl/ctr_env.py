@@ -1,4 +1,4 @@
-"""A click-through simulator in the spirit of RecoGym (Rohde et al., 2018; seed 003's environment).
+"""A click-through simulator in the spirit of RecoGym (Rohde et al., 2018).
 
 Each user has a latent vector w_u ~ N(0, I_d). Products have organic embeddings G (P x d); the bandit
 (recommendation) embeddings are B = G + noise, so what a user browses organically says something about what

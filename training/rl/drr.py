@@ -1,4 +1,4 @@
-"""DRR (Liu et al. 2018; seed 001): DDPG actor-critic over item embeddings with the DRR-ave state module.
+"""DRR (Liu et al. 2018): DDPG actor-critic over item embeddings with the DRR-ave state module.
 
 The actor maps the state s = [u, h, u * h] to an action vector a; every candidate scores a . [e_i, q_i] (its
 embedding and its quality, training.rl.nets.ItemTable) and the slate is the best k. We parameterise

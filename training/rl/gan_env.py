@@ -1,4 +1,4 @@
-"""Sessions simulated by the GAN user model (Chen et al. 2019; seed 004): the environment its policies train in.
+"""Sessions simulated by the GAN user model (Chen et al. 2019): the environment its policies train in.
 
 The episodes are the log replay's (training/rl/logreplay.py): the same users, states (recent positives),
 candidates and slates, so every policy and the greedy baseline run unchanged. What differs is who answers a

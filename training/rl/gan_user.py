@@ -1,4 +1,4 @@
-"""The generative adversarial user model (Chen et al. 2019; seed 004), built from logs with display sets.
+"""The generative adversarial user model (Chen et al. 2019), built from logs with display sets.
 
 Display sets: each user's interactions in time order are the clicks; at step t the display set is the item
 clicked plus ``display - 1`` items the user had not touched yet, drawn by popularity (training counts ^ 0.75,

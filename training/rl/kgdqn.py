@@ -1,4 +1,4 @@
-"""KG-DQN, after KGQR (Zhou et al. 2020; seed 002): a dueling double DQN over knowledge-aware item embeddings.
+"""KG-DQN, after KGQR (Zhou et al. 2020): a dueling double DQN over knowledge-aware item embeddings.
 
 Items: z_i = e_i + W mean_{entities x of i} E_x, one graph-convolution step over the item-entity KG (E and W
 learned). State: a GRU over the knowledge-aware embeddings of the recent positives (oldest to newest) next to

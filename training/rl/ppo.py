@@ -1,5 +1,5 @@
-"""PPO actor-critic over candidate sets with the LightGCN (or GraphSAGE) embeddings as the state (GRAPPLE,
-seed 000), without its leaky evaluation: trained on the training episodes, checkpoints picked on validation
+"""PPO actor-critic over candidate sets with the LightGCN (or GraphSAGE) embeddings as the state
+(as in GRAPPLE), without a leaky evaluation: trained on the training episodes, checkpoints picked on validation
 users carved from them, scored once on the held-out interactions.
 
 Actor: the DRR-ave state of the encoder's user and recent-item embeddings -> an action vector a = [u, 0] +

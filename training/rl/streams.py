@@ -1,5 +1,5 @@
-"""The agent and the environment in different processes, talking only through Redis Streams (seed 003 used
-Kafka; a Redis Stream is the same append-only log).
+"""The agent and the environment in different processes, talking only through Redis Streams, an append-only
+log as Kafka is (the decoupled agent-environment pipeline of RecoGym-style studies).
 
 An environment worker owns gymnasium environments and reads requests from its stream
 ``<namespace>:env:<worker>``: {"session", "op": reset | step | close, "seed", "action"}. It answers on
