@@ -54,7 +54,8 @@ class ServiceConfig(BaseModel):
     candidate_kg_limit: int = Field(200, ge=1)
     candidate_faiss_k: int = Field(100, ge=1)
     # Collaborative Cypher candidates are the costliest query of a request on a large graph (BENCHMARKS.md): off
-    # the request path unless asked for; FAISS neighbours of the user's embedding carry the collaborative signal instead.
+    # the request path unless asked for; FAISS neighbours of the user's embedding carry the collaborative
+    # signal instead.
     candidate_collab: bool = False
     policy: ServedPolicy = Field(ServedPolicy.auto, description=ServedPolicy.__doc__)
 
