@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from torch_geometric.data import HeteroData
 
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import ArtifactVersion
@@ -131,26 +130,6 @@ class TrainData:
     def edge_index(self) -> torch.Tensor:
         """Bipartite user -> item edges, shape (2, E), for PyG layers."""
         return torch.from_numpy(np.vstack([self.users, self.items])).long()
-
-
-def to_hetero_data(data: TrainData) -> HeteroData:
-    """The training graph as PyG HeteroData: user -interacts-> item (weighted), item -RELATION-> entity for each
-    knowledge-graph relation, and the reverse of every edge type, as heterogeneous PyG models expect."""
-    graph = HeteroData()
-    graph["user"].num_nodes = data.n_users
-    graph["item"].num_nodes = data.n_items
-    edges = data.edge_index()
-    graph["user", "interacts", "item"].edge_index = edges
-    graph["user", "interacts", "item"].edge_weight = torch.from_numpy(data.weights)
-    graph["item", "rev_interacts", "user"].edge_index = edges.flip(0)
-    if data.kg is not None:
-        graph["entity"].num_nodes = data.kg.n_entities
-        for index, relation in enumerate(data.catalogue.relations):
-            chosen = data.kg.relation == index
-            kg_edges = torch.from_numpy(np.vstack([data.kg.item[chosen], data.kg.entity[chosen]])).long()
-            graph["item", relation, "entity"].edge_index = kg_edges
-            graph["entity", f"rev_{relation}", "item"].edge_index = kg_edges.flip(0)
-    return graph
 
 
 def collapse_pairs(interactions: pd.DataFrame) -> pd.DataFrame:

@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
+from torch_geometric.data import HeteroData
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
-from graphrec.training.data import build_catalogue, relevance_matrix, train_data
+from graphrec.training.data import TrainData, build_catalogue, relevance_matrix, train_data
 from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.graphsage import GraphSAGE
 from graphrec.training.models.registry import MODELS
@@ -94,9 +96,28 @@ def test_knowledge_encoder_gives_items_without_interactions_their_entities_signa
     assert sibling_similarity > (vectors[catalogue.item_index(others)] @ cold).mean()
 
 
-def test_hetero_data_export(dataset: Dataset) -> None:
-    from graphrec.training.data import to_hetero_data
+def to_hetero_data(data: TrainData) -> HeteroData:
+    """The training graph as PyG HeteroData: user -interacts-> item (weighted), item -RELATION-> entity for each
+    knowledge-graph relation, and the reverse of every edge type, as heterogeneous PyG models expect."""
+    graph = HeteroData()
+    graph["user"].num_nodes = data.n_users
+    graph["item"].num_nodes = data.n_items
+    edges = data.edge_index()
+    graph["user", "interacts", "item"].edge_index = edges
+    graph["user", "interacts", "item"].edge_weight = torch.from_numpy(data.weights)
+    graph["item", "rev_interacts", "user"].edge_index = edges.flip(0)
+    if data.kg is not None:
+        graph["entity"].num_nodes = data.kg.n_entities
+        for index, relation in enumerate(data.catalogue.relations):
+            chosen = data.kg.relation == index
+            kg_edges = torch.from_numpy(np.vstack([data.kg.item[chosen], data.kg.entity[chosen]])).long()
+            graph["item", relation, "entity"].edge_index = kg_edges
+            graph["entity", f"rev_{relation}", "item"].edge_index = kg_edges.flip(0)
+    return graph
 
+
+def test_the_training_data_make_a_valid_hetero_graph(dataset: Dataset) -> None:
+    """TrainData's edges and knowledge graph carry what a heterogeneous PyG model needs."""
     catalogue = build_catalogue(dataset.interactions, dataset.items, dataset.triples)
     data = train_data(catalogue, dataset.interactions, dataset.triples)
     graph = to_hetero_data(data)

@@ -1,0 +1,1 @@
+"""Tests of graphrec's command line."""
