@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphrec.graph.plan import INTEGER_ID
 from graphrec.ingest.errors import BadRow, IngestError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "behavior", "count", "last_ts")
@@ -76,7 +77,7 @@ def canonical_ids(values: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(values.dtype):
         return values.astype(np.int64)
     as_text = values.astype("str")
-    if len(as_text) and as_text.str.fullmatch(r"0|-?[1-9][0-9]{0,17}").all():
+    if len(as_text) and as_text.str.fullmatch(INTEGER_ID.pattern).all():
         return as_text.astype(np.int64)
     return as_text.astype(object)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.graph.model import USER
-from graphrec.graph.plan import IdTypes, UpsertPlan
+from graphrec.graph.plan import IdTypes, UpsertPlan, id_type
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.ingest.frames import INTERACTION_COLUMNS, Dataset
 
@@ -19,7 +19,7 @@ INTERACTION_KEY = ["user_id", "item_id", "behavior"]
 
 def plan_upsert(store: GraphStore, dataset: Dataset) -> UpsertPlan:
     stored_types = store.id_types()
-    data_types = IdTypes(user=_id_type(dataset.interactions["user_id"]), item=_id_type(dataset.items["item_id"]))
+    data_types = IdTypes(user=id_type(dataset.interactions["user_id"]), item=id_type(dataset.items["item_id"]))
     id_types = stored_types or data_types
     interactions = dataset.interactions.copy()
     items = dataset.items.copy()
@@ -88,10 +88,6 @@ def _diff_interactions(incoming: pd.DataFrame, stored: pd.DataFrame | None) -> t
                           & (merged["last_ts"] == merged["last_ts_stored"])).to_numpy()
     columns = list(INTERACTION_COLUMNS)
     return merged.loc[is_new, columns].reset_index(drop=True), merged.loc[changed, columns].reset_index(drop=True)
-
-
-def _id_type(ids: pd.Series) -> str:
-    return "int" if pd.api.types.is_integer_dtype(ids.dtype) else "str"
 
 
 def _coerce(ids: pd.Series, stored: str, which: str) -> pd.Series:

@@ -20,10 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-import numpy as np
-
 from graphrec.graph import behaviours
 from graphrec.graph.explain import Explanation
+from graphrec.graph.plan import id_type
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts
 from graphrec.serving.candidates import CandidateSources
@@ -107,8 +106,7 @@ class RecommendationService:
         artifacts = self._artifacts
         if artifacts is None:
             return "str"
-        ids = artifacts.catalogue.user_ids if which == "user" else artifacts.catalogue.item_ids
-        return "int" if np.issubdtype(ids.dtype, np.integer) else "str"
+        return id_type(artifacts.catalogue.user_ids if which == "user" else artifacts.catalogue.item_ids)
 
     # -- the graph ----------------------------------------------------------------------------------------
     def require_store(self) -> GraphStore:

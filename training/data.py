@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
+from graphrec.graph.plan import INTEGER_ID, id_type
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import ArtifactVersion
 
@@ -69,7 +70,7 @@ class Catalogue:
                 values = pd.read_parquet(version.id_map(name))[column]
                 return values.to_numpy() if pd.api.types.is_integer_dtype(values) else values.to_numpy(dtype=object)
             legacy = pd.read_csv(version.table(name), dtype={column: str})[column]  # a version saved as CSV
-            return legacy.astype(np.int64).to_numpy() if legacy.str.fullmatch(r"-?\d+").all() else \
+            return legacy.astype(np.int64).to_numpy() if legacy.str.fullmatch(INTEGER_ID.pattern).all() else \
                 legacy.to_numpy(dtype=object)
 
         return cls(ids("users", "user_id"), ids("items", "item_id"),
@@ -78,7 +79,7 @@ class Catalogue:
 
 
 def _typed(ids: np.ndarray) -> pd.Series:
-    return pd.Series(ids, dtype="int64") if np.issubdtype(ids.dtype, np.integer) else pd.Series(ids, dtype="string")
+    return pd.Series(ids, dtype="int64") if id_type(ids) == "int" else pd.Series(ids, dtype="string")
 
 
 def _lookup(known: np.ndarray, ids: pd.Series | np.ndarray, what: str) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from graphrec.graph.plan import id_type
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import (
     ArtifactError,
@@ -90,7 +91,8 @@ def train_from_frames(interactions: pd.DataFrame, items: pd.DataFrame, triples: 
     return write_version(root, write, {
         "model": model_name, "dataset_fingerprint": dataset_fingerprint(pairs, triples),
         "users": catalogue.n_users, "items": catalogue.n_items, "dim": int(model.item_vectors.shape[1]),
-        "valid_ndcg@10": valid_ndcg, "refit": refit, "holdout": holdout})
+        "valid_ndcg@10": valid_ndcg, "refit": refit, "holdout": holdout,
+        "id_types": {"user": id_type(catalogue.user_ids), "item": id_type(catalogue.item_ids)}})
 
 
 def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1, k: int = 10) -> float | None:

@@ -17,7 +17,7 @@ from graphrec.serving.artifacts import load_current
 from graphrec.serving.graph_budget import GraphDeadline
 from graphrec.serving.recommender import RecommendationService
 from graphrec.settings import Settings
-from graphrec.training.artifacts import ArtifactError, publish
+from graphrec.training.artifacts import ArtifactError, publish, read_manifest
 from graphrec.training.pipeline import index_version, train_from_graph
 from graphrec.training.rl.logreplay import LogReplayConfig, pair_rewards
 from tests import fixtures
@@ -144,6 +144,7 @@ def test_text_ids_that_look_like_integers_round_trip_through_training_and_servin
     artifacts = load_current(settings.artifacts_dir)
     assert {"007", long_id} <= set(artifacts.catalogue.user_ids.tolist())
     assert "001" in artifacts.catalogue.item_ids.tolist()
+    assert read_manifest(folder)["id_types"] == {"user": "str", "item": "str"}
     service = RecommendationService(settings, store, artifacts)
     for user in ("007", long_id):
         result = service.recommend(service.coerce_id(user, "user"), k=3)
