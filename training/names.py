@@ -68,3 +68,6 @@ class PolicyEnv(StrEnum):
     logreplay = "logreplay"
     gan = "gan"
     ctr = "ctr"
+
+
+assert {*ServedPolicy} == {"auto", "greedy", *RankingPolicy}, "the service serves every ranking policy by name"
