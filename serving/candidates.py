@@ -38,8 +38,9 @@ class CandidateSources:
         """Candidates before seen items are removed, and whether they came from the cache; FAISS searches
         around the query of ``policy_state`` (the same state the policy then ranks with)."""
         cacheable = self.sessions is not None and not context_items
+        generation = 0
         if cacheable:
-            cached = self._cached(user_id, degradation)
+            cached, generation = self._cached(user_id, degradation)
             if cached is not None:
                 return cached, "hit"
             cacheable = "redis" not in degradation
@@ -68,25 +69,28 @@ class CandidateSources:
         if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
             pool.missing = ["graph"] if "graph" in degradation else []
             try:
-                self.sessions.put_candidates(user_id, artifacts.version if artifacts else None, pool)  # type: ignore[union-attr]
+                self.sessions.put_candidates(  # type: ignore[union-attr]
+                    user_id, artifacts.version if artifacts else None, pool, generation)
             except Unavailable:
                 degradation.mark("redis")
         return pool, "miss" if cacheable else "off"
 
-    def _cached(self, user_id: Any, degradation: Degradation) -> CandidatePool | None:
-        """The cached set (Redis, or the in-process copy while Redis is down); what it lacked is marked."""
+    def _cached(self, user_id: Any, degradation: Degradation) -> tuple[CandidatePool | None, int]:
+        """The cached set (Redis, or the in-process copy while Redis is down) and the user's feedback generation;
+        what the set lacked is marked."""
         assert self.sessions is not None
+        generation = 0
         try:
             if "redis" in degradation:
                 raise Unavailable("redis unavailable")
-            cached = self.sessions.candidates(user_id)
+            cached, generation = self.sessions.candidates(user_id)
         except Unavailable:
             cached = self.sessions.fallback_candidates(user_id)
             degradation.mark("redis")
         if cached is not None:
             for dependency in cached.missing:
                 degradation.mark(dependency)
-        return cached
+        return cached, generation
 
     @staticmethod
     def _add(pool: CandidatePool, found: Any, source: str) -> None:

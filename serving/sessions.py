@@ -5,12 +5,16 @@
     <ns>:session:<session_id>      {"user_id", "slate": last items shown, "events": recent feedback}
     <ns>:cand:<user_id>            {"version", "items": [...], "sources": [...], "paths": [...]}: the candidate
                                    set as columns (serving.candidate_pool)
+    <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
+                                   it is the generation the set was computed from
     <ns>:feedback                  one entry per feedback event: the log that training consumes
 
 <ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s,
 candidate_cache_ttl_s). Feedback changes the user state, the session and the candidate cache and appends to
 the stream in one MULTI/EXEC transaction watched on the state, so concurrent feedback for one user cannot
-lose an update and an event is either fully recorded or not at all.
+lose an update and an event is either fully recorded or not at all. A request never overwrites what feedback
+wrote meanwhile: a state rebuilt from the graph is stored only where none is (SET NX), and a candidate set only
+while the user's generation is still the one it was computed from (WATCH on the generation).
 
 The store also keeps the last user states and candidate sets it saw in process memory (raw JSON, bounded):
 while Redis is down, requests read those instead of rebuilding everything from the graph, which a small
@@ -106,6 +110,9 @@ class SessionStore:
     def _candidates_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:cand:{user_id}"
 
+    def _generation_key(self, user_id: Any) -> str:
+        return f"{self.settings.redis_namespace}:gen:{user_id}"
+
     # -- reads and writes; every call raises serving.guard.Unavailable when Redis is down ------------------
     def ping(self) -> bool:
         return bool(self.guard.call(self.client.ping))
@@ -116,25 +123,43 @@ class SessionStore:
         self._remember(key, raw)
         return UserState.from_json(raw) if raw else None
 
-    def put_user_state(self, user_id: Any, state: UserState) -> None:
+    def put_user_state(self, user_id: Any, state: UserState) -> bool:
+        """Cache a state rebuilt from the graph, unless one is there already: a feedback event that wrote the
+        state since the request missed it knows more than the graph read before it. Whether it was stored."""
         key, raw = self._user_key(user_id), state.to_json()
-        self._remember(key, raw)
-        self.guard.call(lambda: self.client.set(key, raw, ex=self.settings.session_ttl_s))
+        stored = bool(self.guard.call(lambda: self.client.set(key, raw, ex=self.settings.session_ttl_s, nx=True)))
+        if stored:
+            self._remember(key, raw)
+        return stored
 
-    def candidates(self, user_id: Any) -> CandidatePool | None:
-        """The cached candidate set. It outlives a version swap on purpose: the graph part does not depend on
-        the version, FAISS neighbours of the previous embedding are still fair candidates, and the ranking
-        always uses the version being served; feedback and the TTL renew it."""
+    def candidates(self, user_id: Any) -> tuple[CandidatePool | None, int]:
+        """The cached candidate set and the user's feedback generation, for put_candidates. The set outlives a
+        version swap on purpose: the graph part does not depend on the version, FAISS neighbours of the previous
+        embedding are still fair candidates, and the ranking always uses the version being served; feedback and
+        the TTL renew it."""
         key = self._candidates_key(user_id)
-        raw = self.guard.call(lambda: self.client.get(key))
+        raw, generation = self.guard.call(lambda: self.client.mget(key, self._generation_key(user_id)))
         self._remember(key, raw)
-        return CandidatePool.from_json(raw) if raw else None
+        return (CandidatePool.from_json(raw) if raw else None), int(generation or 0)
 
-    def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool) -> None:
-        key, payload = self._candidates_key(user_id), pool.to_json(version)
-        self._remember(key, payload)
+    def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool, generation: int) -> bool:
+        """Cache a candidate set computed at the user's feedback ``generation``, unless feedback has changed the
+        user since (the set would hide that feedback until it expires). Whether it was stored."""
+        key, generation_key, payload = self._candidates_key(user_id), self._generation_key(user_id), \
+            pool.to_json(version)
         ttl_s = self.settings.degraded_cache_ttl_s if pool.missing else self.settings.candidate_cache_ttl_s
-        self.guard.call(lambda: self.client.set(key, payload, ex=ttl_s))
+        current: list[bool] = []
+
+        def store(pipe: redis.client.Pipeline) -> None:
+            current[:] = [int(pipe.get(generation_key) or 0) == generation]
+            if current[0]:
+                pipe.multi()
+                pipe.set(key, payload, ex=ttl_s)
+
+        self.guard.call(lambda: self.client.transaction(store, generation_key))
+        if current[0]:
+            self._remember(key, payload)
+        return current[0]
 
     def has_candidates(self, user_id: Any) -> bool:
         return bool(self.guard.call(lambda: self.client.exists(self._candidates_key(user_id))))
@@ -164,6 +189,7 @@ class SessionStore:
         """
         user_id, session_id = event["user_id"], event.get("session_id")
         user_key, candidates_key = self._user_key(user_id), self._candidates_key(user_id)
+        generation_key = self._generation_key(user_id)
         session_key = self._session_key(session_id) if session_id else None
         watched = [user_key] + ([session_key] if session_key else [])
         fields = {name: json.dumps(value) for name, value in event.items() if value is not None}
@@ -182,6 +208,8 @@ class SessionStore:
                       approximate=True)
             pipe.set(user_key, state.to_json(), ex=self.settings.session_ttl_s)
             pipe.delete(candidates_key)
+            pipe.incr(generation_key)
+            pipe.expire(generation_key, max(self.settings.session_ttl_s, self.settings.candidate_cache_ttl_s))
             if session_key:
                 pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
 
