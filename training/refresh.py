@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from graphrec.training.artifacts import ArtifactVersion, current_version, publish
 from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 
 log = logging.getLogger(__name__)
 REPORT = "refresh.json"
+LOCK = ".refresh.lock"  # held by the running refresh (filelock: an OS lock, released when its process dies)
 DEFAULT_MODEL = "lightgcn"
 
 
@@ -64,9 +66,30 @@ def _current_config(folder: Path) -> tuple[str, dict[str, Any]]:
     return model, config
 
 
+class RefreshRunning(RuntimeError):
+    """Another refresh holds the artifact folder's refresh lock."""
+
+
 def run_refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
                 model: str | None = None, overrides: dict[str, Any] | None = None,
                 force: bool = False) -> RefreshReport:
+    """One refresh at a time per artifact folder, across processes and the replicas that share the folder: a
+    second one fails at once with RefreshRunning instead of publishing over the first one's comparison."""
+    config.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(config.artifacts_dir / LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise RefreshRunning(f"another refresh is running on {config.artifacts_dir} (it holds {lock.lock_file}); "
+                             "wait for it to finish") from None
+    try:
+        return _refresh(config, frames, model=model, overrides=overrides, force=force)
+    finally:
+        lock.release()
+
+
+def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
+             model: str | None, overrides: dict[str, Any] | None, force: bool) -> RefreshReport:
     started, clock = datetime.now(UTC), time.perf_counter()
     root = config.artifacts_dir
     interactions, items, triples = frames

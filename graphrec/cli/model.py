@@ -124,7 +124,7 @@ def refresh(
     the refresh is handed to that service (POST /v1/admin/refresh), which snapshots the graph for it."""
     from graphrec.serving.resources import graph_owner
     from graphrec.training.data import graph_frames
-    from graphrec.training.refresh import run_refresh
+    from graphrec.training.refresh import RefreshRunning, run_refresh
     from graphrec.training.snapshot import read_snapshot
 
     config = settings()
@@ -142,7 +142,7 @@ def refresh(
             with open_graph_to_read() as store:
                 frames = graph_frames(store)
         report = run_refresh(config.refresh_config(), frames, model=model, overrides=overrides, force=force)
-    except (ArtifactError, GraphError, FileNotFoundError, ValueError) as error:
+    except (ArtifactError, GraphError, FileNotFoundError, ValueError, RefreshRunning) as error:
         fail(error)
     typer.echo(json.dumps(asdict(report), indent=2))
     if report.published and from_export is None:
