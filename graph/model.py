@@ -14,6 +14,32 @@ STAGED = {USER: "GraphrecStagedUser", ITEM: "GraphrecStagedItem"}
 INGEST_LOCK = "GraphrecIngestLock"
 STAGED_IDENTIFIERS = {"staged_user": STAGED[USER], "staged_item": STAGED[ITEM]}
 
+# Entity kinds and relation types become labels and table names, filled into query text from a validated list.
+# They may not be one of the model's own names, compared case-insensitively (LadybugDB's table names ignore
+# case), nor a Cypher keyword (openCypher's reserved words and LadybugDB's own), which would change what a
+# query means.
+MODEL_NAMES = frozenset(name.lower() for name in (USER, ITEM, META, INTERACTED, INGEST_LOCK, *STAGED.values()))
+CYPHER_KEYWORDS = frozenset({
+    "all", "and", "any", "as", "asc", "ascending", "attach", "begin", "by", "call", "case", "cast", "column",
+    "commit", "constraint", "contains", "copy", "count", "create", "database", "default", "delete", "desc",
+    "descending", "detach", "distinct", "do", "drop", "else", "end", "ends", "exists", "explain", "export",
+    "false", "for", "from", "glob", "graph", "group", "in", "index", "install", "is", "key", "limit", "load",
+    "macro", "match", "merge", "node", "none", "not", "null", "of", "on", "optional", "or", "order", "primary",
+    "profile", "rel", "remove", "rename", "require", "return", "rollback", "scalar", "set", "shortest",
+    "single", "skip", "starts", "table", "then", "to", "transaction", "true", "union", "unique", "unwind",
+    "use", "when", "where", "with", "xor", "yield",
+})
+
+
+def reserved_name(name: str) -> str | None:
+    """Why ``name`` cannot be an entity kind or a relation type, or None when it can."""
+    folded = name.lower()
+    if folded in MODEL_NAMES:
+        return "is a name of the graph model itself (compared ignoring case)"
+    if folded in CYPHER_KEYWORDS:
+        return "is a Cypher keyword"
+    return None
+
 # Readable phrases for explanation sentences, by relation type; anything else gets a generic phrase.
 RELATION_PHRASES = {
     "HAS_GENRE": "share the genre {entity}",

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphrec.graph.model import reserved_name
 from graphrec.graph.plan import INTEGER_ID
 from graphrec.ingest.errors import BadRow, IngestError
 
@@ -26,10 +27,8 @@ ITEM_COLUMNS = ("item_id", "title")
 TRIPLE_COLUMNS = ("head", "relation", "tail", "tail_kind")
 UNKNOWN_TS = -1
 
-KIND_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9]{0,47}$")
-RELATION_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,47}$")
-# Node labels the graph model reserves for itself; a triples file may not use them as entity kinds.
-RESERVED_KINDS = frozenset({"User", "Item", "GraphMeta"})
+KIND_PATTERN = re.compile(r"[A-Z][A-Za-z0-9]{0,47}")  # matched whole (fullmatch), as every identifier is
+RELATION_PATTERN = re.compile(r"[A-Z][A-Z0-9_]{0,47}")
 
 
 @dataclass
@@ -43,6 +42,9 @@ class Dataset:
     rows_read: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    # Knowledge-graph rows (tags, triples) naming an item that neither the source's item table nor its
+    # interactions have: skipped, since they would create items nobody can interact with, and reported.
+    unknown_item_rows: int = 0
 
 
 def make_dataset(
@@ -55,12 +57,16 @@ def make_dataset(
     bad_rows: list[BadRow] | None = None,
     files: list[Path] | None = None,
 ) -> Dataset:
-    """Normalise adapter output: column order, dtypes, aggregation per key, items implied by other frames."""
+    """Normalise adapter output: column order, dtypes, aggregation per key, items implied by the interactions;
+    knowledge-graph rows of items the source does not have are dropped and counted."""
     interactions = _normalise_interactions(interactions)
     triples = _normalise_triples(triples)
-    items = _normalise_items(items, interactions["item_id"], triples["head"])
+    items = _normalise_items(items, interactions["item_id"])
     triples["head"] = _cast_like(triples["head"], items["item_id"])
     interactions["item_id"] = _cast_like(interactions["item_id"], items["item_id"])
+    known = triples["head"].isin(items["item_id"]).to_numpy() if len(items) else np.zeros(len(triples), bool)
+    unknown_item_rows = int((~known).sum())
+    triples = triples.loc[known].reset_index(drop=True)
     return Dataset(
         name=name,
         interactions=interactions,
@@ -69,6 +75,7 @@ def make_dataset(
         rows_read=len(interactions) if rows_read is None else rows_read,
         bad_rows=list(bad_rows or []),
         files=list(files or []),
+        unknown_item_rows=unknown_item_rows,
     )
 
 
@@ -120,12 +127,12 @@ def _normalise_triples(frame: pd.DataFrame | None) -> pd.DataFrame:
     for column, pattern, what in (("relation", RELATION_PATTERN, "UPPER_SNAKE_CASE"),
                                   ("tail_kind", KIND_PATTERN, "CamelCase")):
         names = pd.unique(out[column])
-        bad = [n for n in names if not isinstance(n, str) or not pattern.match(n)]
+        bad = [n for n in names if not isinstance(n, str) or not pattern.fullmatch(n)]
         if bad:
             raise IngestError(f"{column} names must be {what} identifiers; got {bad[:5]}")
-    reserved = sorted(RESERVED_KINDS.intersection(pd.unique(out["tail_kind"])))
-    if reserved:
-        raise IngestError(f"tail_kind {reserved} is reserved by the graph model")
+        for name in sorted(names):
+            if why := reserved_name(name):
+                raise IngestError(f"{column} {name!r} {why}; nothing was written")
     return out.drop_duplicates(["head", "relation", "tail", "tail_kind"]).reset_index(drop=True)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from graphrec.graph.model import reserved_name
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
 from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value
@@ -82,6 +83,10 @@ def _triples(table: Table) -> pd.DataFrame:
     kind = kind.loc[keep]
     table.reject(~kind.str.fullmatch(KIND_PATTERN.pattern).to_numpy(), "tail_kind",
                  "tail_kind must be a CamelCase name, got " + kind.str.slice(0, 40))
+    for column, names in (("relation", relation), ("tail_kind", kind)):
+        names = names.loc[table.frame.index]
+        why = names.map(reserved_name)
+        table.reject(why.notna().to_numpy(), column, f"{column} " + names + " " + why.fillna(""))
     keep = table.frame.index
     return pd.DataFrame({"head": ids(table.frame["head"]), "relation": relation.loc[keep],
                          "tail": table.frame["tail"].astype(str).str.strip(), "tail_kind": kind.loc[keep]})

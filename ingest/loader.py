@@ -26,6 +26,7 @@ class IngestReport:
     seconds: float
     written: dict[str, int] = field(default_factory=dict)
     reject_file: Path | None = None
+    unknown_item_rows: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -36,6 +37,9 @@ class IngestReport:
         text = (f"{self.source}: read {self.rows_read:,} rows, wrote {self.rows_written:,} "
                 f"({parts or 'nothing new'}), rejected {self.rows_rejected:,}, "
                 f"{self.seconds:.2f} s, {self.rows_per_second:,.0f} rows/s")
+        if self.unknown_item_rows:
+            text += (f"\nskipped {self.unknown_item_rows:,} knowledge-graph rows naming items the source has neither "
+                     "in its item table nor in its interactions")
         return text + (f"\nrejected rows written to {self.reject_file}" if self.reject_file else "")
 
 
@@ -57,7 +61,7 @@ def ingest(store: GraphStore, read: Callable[[], Dataset], *, skip_bad: bool = F
         store.write(plan, progress)
     return IngestReport(source=dataset.name, rows_read=dataset.rows_read, rows_written=plan.rows_written,
                         rows_rejected=len(dataset.bad_rows), seconds=time.perf_counter() - started,
-                        written=plan.counts, reject_file=reject_file)
+                        written=plan.counts, reject_file=reject_file, unknown_item_rows=dataset.unknown_item_rows)
 
 
 def write_rejects(bad_rows: list[BadRow], folder: Path, source: str) -> Path:

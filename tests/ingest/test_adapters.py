@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from graphrec.ingest import generic, lastfm, movielens, msd, taobao
-from graphrec.ingest.frames import INTERACTION_COLUMNS
+from graphrec.ingest.errors import IngestError
+from graphrec.ingest.frames import INTERACTION_COLUMNS, make_dataset
 from graphrec.ingest.synthetic import generate
 from tests import fixtures
 
@@ -80,8 +82,24 @@ def test_generic(tmp_path: Path) -> None:
     data = generic.read(fixtures.generic(tmp_path))
     assert set(data.interactions["behavior"]) == {"rating", "click"}
     kinds = set(zip(data.triples["relation"], data.triples["tail_kind"], strict=True))
-    assert kinds == {("HAS_GENRE", "Genre"), ("HAS_MOOD", "Mood"), ("BY_ARTIST", "Artist")}
-    assert "i3" in set(data.items["item_id"])  # a triple's head becomes an item
+    assert kinds == {("HAS_GENRE", "Genre"), ("HAS_MOOD", "Mood")}
+    # i3 is in neither items.csv nor the interactions: its triple is skipped and counted, not made an item
+    assert "i3" not in set(data.items["item_id"]) and data.unknown_item_rows == 1
+
+
+@pytest.mark.parametrize(("column", "value"), [("tail_kind", "ITEM"), ("tail_kind", "USER"), ("relation", "ORDER"),
+                                                ("relation", "INTERACTED"), ("tail_kind", "Match")])
+def test_reserved_kinds_and_relations_are_refused_naming_the_line(tmp_path: Path, column: str, value: str) -> None:
+    folder = fixtures.generic(tmp_path)
+    row = {"tail_kind": f"i1,HAS_X,x,{value}", "relation": f"i1,{value},x,Thing"}[column]
+    fixtures.write(folder / "triples.csv", f"head,relation,tail,tail_kind\ni2,genre,Jazz,\n{row}\n")
+    data = generic.read(folder)
+    assert [(row.line, row.field) for row in data.bad_rows] == [(3, column)]
+    assert value in data.bad_rows[0].reason and len(data.triples) == 1
+    with pytest.raises(IngestError, match=f"{column} '{value}' is"):  # any other source: refused whole
+        make_dataset("t", data.interactions, data.items, pd.DataFrame(
+            {"head": ["i1"], "relation": [value if column == "relation" else "HAS_X"], "tail": ["x"],
+             "tail_kind": [value if column == "tail_kind" else "Thing"]}))
 
 
 def test_generic_rejects_bad_header(tmp_path: Path) -> None:

@@ -97,6 +97,23 @@ def test_unknown_behaviour_refused(store: GraphStore, tmp_path: Path) -> None:
     assert store.stats()["interactions"] == 0
 
 
+@pytest.mark.parametrize("row", ["i1,HAS_X,x,ITEM", "i1,HAS_X,x,USER", "i1,ORDER,x,Thing"])
+def test_a_reserved_kind_or_relation_is_refused_before_anything_is_written(store: GraphStore, tmp_path: Path,
+                                                                          row: str) -> None:
+    folder = fixtures.generic(tmp_path / "g")
+    fixtures.write(folder / "triples.csv", f"head,relation,tail,tail_kind\ni2,genre,Jazz,\n{row}\n")
+    with pytest.raises(IngestError, match=r"triples.csv:3: field '(tail_kind|relation)': .* (is a name of the graph "
+                                          r"model|is a Cypher keyword)"):
+        ingest(store, lambda: generic.read(folder))
+    assert store.stats()["interactions"] == 0 and store.stats()["entities"] == {}
+
+
+def test_knowledge_graph_rows_of_unknown_items_are_skipped_and_reported(store: GraphStore, tmp_path: Path) -> None:
+    report = ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))  # i3 has only a triple
+    assert report.unknown_item_rows == 1 and "skipped 1 knowledge-graph rows" in report.summary()
+    assert store.stats()["items"] == 2
+
+
 def test_skip_bad_writes_good_rows_and_a_reject_file(store: GraphStore, tmp_path: Path) -> None:
     folder = fixtures.movielens_100k(tmp_path / "ml")
     with (folder / "u.data").open("a") as handle:
