@@ -128,7 +128,7 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
                 samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
                 return
             if feedback:
-                samples.accepted_feedback.append(json.loads(payload)["event_id"])
+                samples.accepted_feedback.append(json.loads(payload)["stream_id"])
                 samples.accepted_bodies.append(body or {})
             elif name.startswith("recommend") and (degraded := json.loads(payload).get("degraded")):
                 samples.degraded.append((scheduled - started, name, degraded))

@@ -67,6 +67,8 @@ class ServiceConfig(BaseModel):
         "GRAPHREC_DEPENDENCY_RETRY_S", "GRAPHREC_REDIS_RETRY_S", "dependency_retry_s"), description=(
         "After a failure of Redis or the graph, how long requests skip it before one background trial tests it."))
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
+    event_id_ttl_s: int = Field(86_400, ge=1, description="How long a feedback event_id is remembered: a retry with "
+                                "the same id within it is answered as a duplicate and not counted again.")
     candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
     degraded_cache_ttl_s: int = Field(10, ge=1, description=(
         "Lifetime of a cached candidate set built while the graph was down or slow (no KG candidates): answers "

@@ -205,9 +205,9 @@ class RecommendationService:
     def is_positive(self, event: str, value: float | None) -> bool:
         return behaviours.is_positive(event, value if event == "rating" else None)
 
-    def record_feedback(self, event: dict[str, Any]) -> str:
-        """Append the event to the stream and update the session; Unavailable (never a silent drop) when
-        Redis is down."""
+    def record_feedback(self, event: dict[str, Any], event_id: str | None = None) -> tuple[str | None, bool]:
+        """Append the event to the stream and update the session: (stream entry id, whether ``event_id`` was
+        recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down."""
         if self.sessions is None:
             raise Unavailable("redis unavailable: the service runs without Redis")
 
@@ -218,4 +218,4 @@ class RecommendationService:
                 return UserState()
 
         return self.sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")),
-                                             build_state)
+                                             build_state, event_id)

@@ -55,11 +55,16 @@ class FeedbackRequest(Strict):
     event: Event
     value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False,
                                 description="The rating for event=rating; optional otherwise.")
+    event_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description=(
+        "The client's idempotency key: an event sent again with the id of one recorded in the last "
+        "GRAPHREC_EVENT_ID_TTL_S is answered as a duplicate and not counted again (send one after a timeout)."))
 
 
 class FeedbackAccepted(BaseModel):
     status: Literal["accepted"] = "accepted"
-    event_id: str = Field(description="Entry id in the feedback stream.")
+    stream_id: str | None = Field(description="The event's entry in the feedback stream (for a duplicate, the first "
+                                              "one's; null if it could not be noted).")
+    duplicate: bool = Field(False, description="The event_id was recorded before: this event was not counted again.")
 
 
 class PathNodeOut(BaseModel):

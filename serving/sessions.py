@@ -7,6 +7,8 @@
                                    set as columns (serving.candidate_pool)
     <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
                                    it is the generation the set was computed from
+    <ns>:event:<event_id>          the stream entry of a feedback event sent with a client event_id (expires
+                                   after event_id_ttl_s): a retry with the same id is not counted again
     <ns>:feedback                  one entry per feedback event: the log that training consumes
 
 <ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s,
@@ -24,6 +26,7 @@ is missed in this process meanwhile.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -38,7 +41,7 @@ from redis.retry import Retry
 
 from graphrec.serving.candidate_pool import CandidatePool
 from graphrec.serving.config import ServiceConfig
-from graphrec.serving.guard import Guard
+from graphrec.serving.guard import Guard, Unavailable
 
 SESSION_EVENTS_KEPT = 100
 REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -109,6 +112,9 @@ class SessionStore:
 
     def _candidates_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:cand:{user_id}"
+
+    def _event_key(self, event_id: str) -> str:
+        return f"{self.settings.redis_namespace}:event:{event_id}"
 
     def _generation_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:gen:{user_id}"
@@ -181,20 +187,27 @@ class SessionStore:
 
         self.guard.call(lambda: self.client.transaction(update, key))
 
-    def record_feedback(self, event: dict[str, Any], positive: bool,
-                        build_state: Callable[[], UserState]) -> str:
-        """Apply one feedback event and append it to the stream, atomically; returns the stream entry id.
+    def record_feedback(self, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
+                        event_id: str | None = None) -> tuple[str | None, bool]:
+        """Apply one feedback event and append it to the stream, atomically: (stream entry id, duplicate).
 
-        ``build_state`` rebuilds the user's state from the graph when Redis holds none.
+        ``build_state`` rebuilds the user's state from the graph when Redis holds none. An event sent again with
+        the ``event_id`` of one already recorded is not applied again: the answer is the first one's entry and
+        True (its entry is None if this process could not note it after the transaction).
         """
         user_id, session_id = event["user_id"], event.get("session_id")
         user_key, candidates_key = self._user_key(user_id), self._candidates_key(user_id)
         generation_key = self._generation_key(user_id)
         session_key = self._session_key(session_id) if session_id else None
-        watched = [user_key] + ([session_key] if session_key else [])
+        event_key = self._event_key(event_id) if event_id else None
+        watched = [user_key] + [key for key in (session_key, event_key) if key]
         fields = {name: json.dumps(value) for name, value in event.items() if value is not None}
+        first: list[bytes] = []
 
         def apply(pipe: redis.client.Pipeline) -> None:
+            if event_key and (recorded := pipe.get(event_key)) is not None:
+                first[:] = [recorded]  # no MULTI: the transaction writes nothing
+                return
             raw = pipe.get(user_key)
             state = UserState.from_json(raw) if raw else build_state()
             state.add(event["item_id"], positive, self.settings.session_recent)
@@ -212,12 +225,20 @@ class SessionStore:
             pipe.expire(generation_key, max(self.settings.session_ttl_s, self.settings.candidate_cache_ttl_s))
             if session_key:
                 pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
+            if event_key:
+                pipe.set(event_key, b"", ex=self.settings.event_id_ttl_s)
 
         results = self.guard.call(lambda: self.client.transaction(apply, *watched))
+        if first:
+            return first[0].decode() or None, True
         self._remember(candidates_key, None)
         self._remember(user_key, None)
         entry = results[0]
-        return entry.decode() if isinstance(entry, bytes) else str(entry)
+        entry = entry.decode() if isinstance(entry, bytes) else str(entry)
+        if event_key:  # which entry a retry duplicates; the id is already taken without it
+            with contextlib.suppress(Unavailable):
+                self.guard.call(lambda: self.client.set(event_key, entry, ex=self.settings.event_id_ttl_s, xx=True))
+        return entry, False
 
     def read_feedback(self, group: str, consumer: str, count: int, block_ms: int,
                       pending: bool = False) -> list[tuple[str, dict[str, Any]]]:

@@ -50,7 +50,8 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep)
 async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep) -> FeedbackAccepted:
     """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
     training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
-    when Redis is down the answer is 503 and nothing is kept, so the client knows to retry."""
+    when Redis is down the answer is 503 and nothing is kept, so the client knows to retry. With an ``event_id``,
+    a retry of an event that was recorded after all is answered 202 as a duplicate and not counted again."""
     user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
     item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
 
@@ -58,12 +59,13 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
         if not service.item_is_known(item_id):
             raise HTTPException(404, f"no item {item_id!r} in the graph")
         return service.record_feedback({"user_id": user_id, "item_id": item_id, "event": body.event,
-                                        "value": body.value, "session_id": body.session_id, "ts_ms": now_ms()})
+                                        "value": body.value, "session_id": body.session_id, "ts_ms": now_ms()},
+                                       body.event_id)
 
     try:
-        entry = await run_in_threadpool(record)
+        entry, duplicate = await run_in_threadpool(record)
     except Unavailable:
         resources.metrics.feedback.labels(body.event, "refused").inc()
         raise
-    resources.metrics.feedback.labels(body.event, "accepted").inc()
-    return FeedbackAccepted(event_id=entry)
+    resources.metrics.feedback.labels(body.event, "duplicate" if duplicate else "accepted").inc()
+    return FeedbackAccepted(stream_id=entry, duplicate=duplicate)

@@ -95,7 +95,7 @@ def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> 
     clicked = shown[0]["item_id"]
     answer = client.post("/v1/feedback", json={"session_id": "s-1", "user_id": 4, "item_id": clicked,
                                                "event": "click"})
-    assert answer.status_code == 202 and answer.json()["event_id"]
+    assert answer.status_code == 202 and answer.json()["stream_id"] and not answer.json()["duplicate"]
     after = client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()
     assert after["cache"] == "miss"  # feedback invalidated the cached candidates
     assert clicked not in [entry["item_id"] for entry in after["items"]]
@@ -109,6 +109,29 @@ def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> 
         return any(row["item_id"] == clicked and row["behavior"] == "click" for row in history)
 
     wait_for(in_graph)
+
+
+def test_a_feedback_event_sent_twice_with_one_event_id_counts_once(client: TestClient) -> None:
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    item = client.post("/v1/recommend", json={"user_id": 4, "k": 1}).json()["items"][0]["item_id"]
+    event = {"session_id": "s-i", "user_id": 4, "item_id": item, "event": "click", "event_id": "retry-1"}
+    first = client.post("/v1/feedback", json=event)
+    again = client.post("/v1/feedback", json=event)  # the client's retry after a timeout
+    assert first.status_code == again.status_code == 202
+    assert not first.json()["duplicate"] and again.json() == {**first.json(), "duplicate": True}
+    assert resources.sessions.stream_length() == 1
+    assert [e["item_id"] for e in resources.sessions.session("s-i")["events"]] == [item]
+    other = client.post("/v1/feedback", json={**event, "event_id": "retry-2"}).json()
+    assert not other["duplicate"] and resources.sessions.stream_length() == 2
+
+    def clicks() -> int:
+        history = resources.service.require_store().history(4, limit=1_000)
+        return int(history.loc[(history["item_id"] == item) & (history["behavior"] == "click"), "count"].sum())
+
+    wait_for(lambda: clicks() == 2)  # the graph counts the two events, not the retry
+    time.sleep(0.5)
+    assert clicks() == 2
+    assert client.post("/v1/feedback", json={**event, "event_id": "bad id!"}).status_code == 422
 
 
 def test_a_feedback_batch_written_but_never_acknowledged_counts_once_and_a_stopped_writers_entries_are_adopted(
