@@ -7,9 +7,11 @@ A write whose commit the writer never saw confirmed (the server stopped in betwe
 same statement records the consumer's watermark in the graph, the last stream entry it wrote: a consumer reads
 its own entries in stream order, so on the retry those at or below the watermark are acknowledged without
 being written again. The entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its
-consumer name, with its watermark, by another replica. Skips and ratings below the positive threshold stay in
-the stream (where RL training reads its rewards) and are not written, because the encoders read every graph
-interaction as a positive one.
+consumer name, with its watermark, by another replica. A batch the graph rejects ``ATTEMPTS`` times (not one
+it could not reach) is written again one event at a time, and only the events the graph still rejects go to
+the dead-letter stream: one poison event never takes its batch with it. Skips and ratings below the positive
+threshold stay in the stream (where RL training reads its rewards) and are not written, because the encoders
+read every graph interaction as a positive one.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from graphrec.serving.recommender import RecommendationService
 log = logging.getLogger(__name__)
 GROUP = "graph-writer"
 BATCH = 500
-ATTEMPTS = 3  # a batch the graph rejects this often goes to the dead-letter stream instead of blocking the rest
+ATTEMPTS = 3  # a batch the graph rejects this often is written event by event, the rejected ones dead-lettered
 BLOCK_MS = 100  # below the Redis socket timeout: a blocking read must not look like a dead server
 ADOPT_IDLE_MS = 60_000
 WATERMARK_KEY = "feedback_applied/{consumer}"
@@ -80,14 +82,7 @@ class FeedbackWriter(BackgroundWorker):
         if not entries:
             return 0
         try:
-            written_up_to = self.watermark(consumer)
-            rows = self.rows([event for entry, event in entries if entry_number(entry) > written_up_to])
-            last = entry_number(entries[-1][0])
-            if rows:
-                params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer),
-                          "applied_id": str(last)}
-                self.service.graph_call(lambda store: store.run("record_feedback", params, write=True))
-                self._watermarks[consumer] = last
+            written = self._write(consumer, entries)
         except Unavailable:
             self._watermarks.pop(consumer, None)  # the write may have committed: read the watermark again
             raise
@@ -96,15 +91,46 @@ class FeedbackWriter(BackgroundWorker):
             self._failures += 1
             if self._failures < ATTEMPTS:
                 raise
-            log.exception("feedback writer: the graph rejected a batch %d times; moved to %s", ATTEMPTS,
-                          sessions.dead_letter_stream)
-            sessions.dead_letter(entries)
-            self.dead_lettered += len(entries)
-            rows = []
+            log.exception("feedback writer: the graph rejected a batch %d times; writing it event by event",
+                          ATTEMPTS)
+            written = self._write_each(consumer, entries)
         self._failures = 0
         sessions.acknowledge(GROUP, [entry for entry, _ in entries])
-        self.written += len(rows)
+        self.written += written
         return len(entries)
+
+    def _write(self, consumer: str, entries: list[tuple[str, dict[str, Any]]]) -> int:
+        """Write the positive events of ``entries`` above the consumer's watermark, and move the watermark to the
+        last entry, in one statement; the rows written."""
+        written_up_to = self.watermark(consumer)
+        rows = self.rows([event for entry, event in entries if entry_number(entry) > written_up_to])
+        last = entry_number(entries[-1][0])
+        if rows:
+            params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer), "applied_id": str(last)}
+            self.service.graph_call(lambda store: store.run("record_feedback", params, write=True))
+            self._watermarks[consumer] = last
+        return len(rows)
+
+    def _write_each(self, consumer: str, entries: list[tuple[str, dict[str, Any]]]) -> int:
+        """``entries`` one at a time: what the graph still rejects goes to the dead-letter stream alone."""
+        sessions = self.service.sessions
+        assert sessions is not None
+        written, rejected = 0, []
+        for entry in entries:
+            try:
+                written += self._write(consumer, [entry])
+            except Unavailable:
+                self._watermarks.pop(consumer, None)
+                raise
+            except Exception as error:
+                self._watermarks.pop(consumer, None)
+                log.error("feedback writer: the graph rejects stream entry %s (%s); moved to %s", entry[0], error,
+                          sessions.dead_letter_stream)
+                rejected.append(entry)
+        if rejected:
+            sessions.dead_letter(rejected)
+            self.dead_lettered += len(rejected)
+        return written
 
     def adopt_idle(self) -> int:
         """Drains the unacknowledged entries of consumers idle for ADOPT_IDLE_MS; the number handled."""
