@@ -50,6 +50,24 @@ def graph_owner(settings: ServiceConfig) -> dict[str, Any] | None:
     return owner
 
 
+class ServiceConflict(RuntimeError):
+    """Another running service owns this data directory's embedded graph or Redis."""
+
+
+def ensure_sole_owner(settings: ServiceConfig) -> None:
+    """Refuse to start a service beside a running one that owns the same embedded graph or embedded Redis: the
+    second would find the database locked and start a second Redis server on the first one's files. Replicas
+    share a data directory only with Neo4j and an external Redis."""
+    if settings.graph_backend != "ladybug" and settings.redis_url is not None:
+        return
+    owner = graph_owner(settings)
+    if owner is not None and int(owner["pid"]) != os.getpid():
+        raise ServiceConflict(
+            f"another graphrec service (pid {owner['pid']}, {owner.get('service_url')}) serves "
+            f"{settings.data_dir} with the embedded graph or Redis; stop it, or give this one its own "
+            "GRAPHREC_DATA_DIR (replicas need Neo4j and an external Redis)")
+
+
 @dataclass
 class Resources:
     settings: ServiceConfig
@@ -65,7 +83,8 @@ class Resources:
     startup_problems: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
-        if self.store is not None and self.settings.graph_backend == "ladybug":
+        owner = graph_owner(self.settings)
+        if owner is not None and int(owner["pid"]) == os.getpid():
             owner_file(self.settings).unlink(missing_ok=True)
         self.reloader.stop()
         self.warmer.stop()
@@ -99,6 +118,7 @@ def _artifacts(settings: ServiceConfig) -> tuple[LoadedArtifacts | None, str | N
 def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resources:
     """Open everything the service needs. A missing graph or artifact set degrades the service (and /readyz
     says why) instead of stopping it; ``background`` starts the reloader and the feedback consumer."""
+    ensure_sole_owner(settings)
     problems: dict[str, str] = {}
     store, problem = _open_graph(settings)
     if problem:
@@ -108,7 +128,8 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     if problem:
         problems["index"] = problem
         log.warning("serving without embeddings: %s", problem)
-    if store is not None and settings.graph_backend == "ladybug":
+    if settings.graph_backend == "ladybug" or settings.redis_url is None:  # what ensure_sole_owner checks
+        owner_file(settings).parent.mkdir(parents=True, exist_ok=True)
         owner_file(settings).write_text(json.dumps({"pid": os.getpid(), "service_url": settings.service_url}))
     embedded = None
     url = settings.redis_url

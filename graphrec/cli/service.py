@@ -36,6 +36,12 @@ def serve(
                         "answer concurrent requests) or use the Neo4j backend"))
     if workers > 1 and config.redis_url is None:
         fail(ValueError("each worker would start its own embedded Redis: set REDIS_URL to share one"))
+    from graphrec.serving.resources import ServiceConflict, ensure_sole_owner
+
+    try:
+        ensure_sole_owner(config)
+    except ServiceConflict as error:
+        fail(error)
     host, port = host or config.serve_host, port or config.serve_port
     # The app reads its settings from the environment; this is how the refresh job finds this service.
     os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"

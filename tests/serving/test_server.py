@@ -89,3 +89,16 @@ def test_refresh_and_hot_swap_under_load_drop_nothing(server: tuple[str, dict[st
             thread.join()
     assert failures == []
     assert before in versions and len(versions) == 2
+
+
+def test_a_second_embedded_service_on_the_same_data_refuses_to_start_and_leaves_the_first_serving(
+        server: tuple[str, dict[str, str]]) -> None:
+    url, env = server
+    second = subprocess.run([sys.executable, "-m", "graphrec", "serve", "--port", "1"], env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert second.returncode != 0
+    assert "another graphrec service" in second.stdout + second.stderr and "GRAPHREC_DATA_DIR" in second.stderr
+    with httpx.Client(base_url=url) as client:  # the first one keeps its graph and its Redis
+        assert client.get("/readyz").json()["status"] == "ok"
+        assert client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 1,
+                                                 "event": "click"}).status_code == 202
