@@ -106,11 +106,15 @@ class ServiceConfig(BaseModel):
 
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
     refresh_tolerance: float = Field(0.0, ge=0)
+    artifact_versions_kept: int = Field(5, ge=1, description=(
+        "Publishing keeps this many newest artifact versions, plus the current one and any a running service "
+        "still serves; older ones are removed."))
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
 
     def refresh_config(self) -> RefreshConfig:
         """The refresh job's part of the settings."""
-        return RefreshConfig(self.artifacts_dir, self.holdout_fraction, self.refresh_tolerance)
+        return RefreshConfig(self.artifacts_dir, self.holdout_fraction, self.refresh_tolerance,
+                             self.artifact_versions_kept)
 
     def graph_config(self) -> GraphConfig:
         """The graph layer's part of the settings."""

@@ -10,7 +10,10 @@ that fails verification is refused, remembered (not retried until the pointer ch
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,7 @@ from pathlib import Path
 from graphrec.serving.artifacts import load_version
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.recommender import RecommendationService
-from graphrec.training.artifacts import ArtifactError, current_version
+from graphrec.training.artifacts import IN_USE_FRESH_S, ArtifactError, current_version, note_in_use
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ class ArtifactReloader(BackgroundWorker):
         self.poll_s = poll_s
         self.on_swap = on_swap
         self.refused: dict[str, str] = {}  # version -> why it was refused
+        self.holder = f"{socket.gethostname()}-{os.getpid()}"  # this process, in the artifact folder's in-use notes
+        self._noted_at = -float("inf")
         self._lock = threading.Lock()
 
     def check(self, force: bool = False) -> ReloadResult:
@@ -62,13 +67,28 @@ class ArtifactReloader(BackgroundWorker):
             self.refused.pop(published, None)
             self.service.swap(artifacts)
             log.info("now serving artifact version %s (was %s)", published, served)
+            self.note_in_use()
             if self.on_swap:
                 self.on_swap(published)
             return ReloadResult(published, changed=True)
 
+    def note_in_use(self) -> None:
+        """Tell pruning (training.artifacts.prune) which version this process serves."""
+        artifacts = self.service.artifacts
+        try:
+            note_in_use(self.root, self.holder, artifacts.version if artifacts else None)
+            self._noted_at = time.monotonic()
+        except OSError:
+            log.exception("artifact reloader: could not note the served version")
+
     def run(self) -> None:
-        while not self._stop.wait(self.poll_s):
+        while True:
+            if time.monotonic() - self._noted_at > IN_USE_FRESH_S / 4:
+                self.note_in_use()
+            if self._stop.wait(self.poll_s):
+                break
             try:
                 self.check()
             except Exception:  # the watcher must outlive a bad poll
                 log.exception("artifact reloader: check failed")
+        note_in_use(self.root, self.holder, None)

@@ -3,6 +3,7 @@
     <root>/versions/<version>/manifest.json    what the set holds, with a sha256 and size per file
     <root>/versions/<version>/...              weights, embeddings, id maps, metrics, config, index, policies
     <root>/CURRENT                             the published version's name
+    <root>/in-use/<host>-<pid>                 the version a running service serves, touched while it runs
 
 ArtifactVersion names every file of a version; nothing else spells a file name. A version is written under a
 temporary name and renamed into place when complete, so a reader never sees half a set; publishing verifies
@@ -17,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,9 @@ import pandas as pd
 
 MANIFEST = "manifest.json"
 POINTER = "CURRENT"
+IN_USE = "in-use"
+IN_USE_FRESH_S = 600  # a service's note older than this is one that stopped without removing it
+STALE_STAGING_S = 3_600  # a staging folder this old is a killed job's
 
 
 class ArtifactError(RuntimeError):
@@ -204,13 +209,24 @@ def verify(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+def oldest_first(versions: Path) -> list[Path]:
+    """The version folders by creation time (the manifest's, to the microsecond: names give only the second)."""
+    def created(folder: Path) -> tuple[str, str]:
+        try:
+            return str(read_manifest(folder).get("created", "")), folder.name
+        except ArtifactError:  # a damaged version sorts by its name
+            return "", folder.name
+
+    return sorted((p for p in versions.glob("*") if p.is_dir() and not p.name.startswith(".")), key=created)
+
+
 def newest_version(root: Path) -> Path:
-    """The most recently written version (names start with their UTC creation time)."""
+    """The most recently written version."""
     versions = root / "versions"
-    names = sorted(p.name for p in versions.glob("*") if p.is_dir() and not p.name.startswith("."))
-    if not names:
+    folders = oldest_first(versions)
+    if not folders:
         raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
-    return versions / names[-1]
+    return folders[-1]
 
 
 def version_folder(root: Path, version: str | None = None) -> Path:
@@ -223,6 +239,47 @@ def version_folder(root: Path, version: str | None = None) -> Path:
     if not folder.is_dir():
         raise ArtifactError(f"{folder}: no such artifact version")
     return folder
+
+
+def note_in_use(root: Path, holder: str, version: str | None) -> None:
+    """Say (and keep saying: call it again within IN_USE_FRESH_S) that ``holder`` serves ``version``; None
+    withdraws the note. Pruning never removes a version a fresh note names."""
+    note = root / IN_USE / holder
+    if version is None:
+        note.unlink(missing_ok=True)
+        return
+    note.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(note, lambda path: path.write_text(version + "\n"))
+
+
+def in_use(root: Path) -> set[str]:
+    """The versions that running services (fresh notes) serve."""
+    now, found = time.time(), set()
+    for note in (root / IN_USE).glob("*"):
+        try:
+            if note.is_file() and now - note.stat().st_mtime < IN_USE_FRESH_S:
+                found.add(note.read_text().strip())
+        except OSError:  # a note withdrawn meanwhile
+            continue
+    return found
+
+
+def prune(root: Path, keep: int) -> list[str]:
+    """Remove all but the newest ``keep`` versions, never the current one nor one a running service serves, and
+    the staging folders of jobs killed over STALE_STAGING_S ago; the names removed. A derived version holds
+    its own links to the files it shares, so removing its base takes nothing from it."""
+    versions = root / "versions"
+    if not versions.is_dir():
+        return []
+    protected = in_use(root) | {current_version(root)}
+    names = [folder.name for folder in oldest_first(versions)]
+    removed = [name for name in names[: max(len(names) - keep, 0)] if name not in protected]
+    for name in removed:
+        shutil.rmtree(versions / name, ignore_errors=True)
+    for staging in versions.glob(".staging-*"):
+        if time.time() - staging.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(staging, ignore_errors=True)
+    return removed
 
 
 def current_version(root: Path) -> str | None:

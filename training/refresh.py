@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from graphrec.training.artifacts import ArtifactVersion, current_version, publish
+from graphrec.training.artifacts import ArtifactVersion, current_version, prune, publish
 from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ class RefreshConfig:
     artifacts_dir: Path
     holdout_fraction: float = 0.1  # share of pairs held out, the same for training and the comparison
     tolerance: float = 0.0  # the new version is published if its holdout NDCG@10 >= the current one's - this
+    keep_versions: int = 5  # after publishing, older versions beyond this many are pruned (training.artifacts.prune)
 
 
 @dataclass
@@ -116,6 +117,7 @@ def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd
         reason = f"holdout NDCG@10 {new_score:.4f} < {current_score:.4f} - {tolerance}: kept {current}"
     if publish_it:
         publish(root, folder.name)
+        prune(root, config.keep_versions)
     report = RefreshReport(started.isoformat(), time.perf_counter() - clock, folder.name, current, new_score,
                            current_score, publish_it, reason)
     (root / REPORT).write_text(json.dumps(asdict(report), indent=2))

@@ -65,7 +65,7 @@ def index(
 @app.command(rich_help_panel=PANEL)
 def publish(version: Annotated[str | None, typer.Option(help="Version (default: the newest).")] = None) -> None:
     """Make a version current, atomically; a partial or corrupt version is refused."""
-    from graphrec.training.artifacts import newest_version
+    from graphrec.training.artifacts import newest_version, prune
     from graphrec.training.artifacts import publish as publish_version
 
     root = settings().artifacts_dir
@@ -74,7 +74,8 @@ def publish(version: Annotated[str | None, typer.Option(help="Version (default: 
         publish_version(root, name)
     except ArtifactError as error:
         fail(error)
-    typer.echo(f"published {name}")
+    removed = prune(root, settings().artifact_versions_kept)
+    typer.echo(f"published {name}" + (f"; removed {len(removed)} old versions" if removed else ""))
 
 
 @app.command(rich_help_panel=PANEL)

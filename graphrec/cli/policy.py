@@ -47,7 +47,7 @@ def train_policy(
         return
     if policy not in set(RankingPolicy):
         fail(ValueError(f"--policy {policy!r} does not rank the catalogue; choose one of {', '.join(RankingPolicy)}"))
-    from graphrec.training.artifacts import current_version, version_folder
+    from graphrec.training.artifacts import current_version, prune, version_folder
     from graphrec.training.artifacts import publish as publish_version
     from graphrec.training.data import graph_frames
     from graphrec.training.rl.deploy import train_policy_for_version
@@ -62,6 +62,7 @@ def train_policy(
         published = publish_new and current_version(root) == folder.name
         if published:
             publish_version(root, derived.name)
+            prune(root, settings().artifact_versions_kept)
     except (ArtifactError, GraphError, ValueError) as error:
         fail(error)
     typer.echo(f"{policy} trained in {record['seconds']:.0f} s ({env}) on {record['training_users']:,} users; on "

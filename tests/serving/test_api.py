@@ -18,7 +18,7 @@ from graphrec.serving.feedback_writer import ATTEMPTS, GROUP, FeedbackWriter
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.warmer import CacheWarmer
 from graphrec.settings import Settings
-from graphrec.training.artifacts import publish
+from graphrec.training.artifacts import in_use, publish
 from graphrec.training.pipeline import index_version, train_from_graph
 from tests.api_stack import wait_for
 from tests.neo4j_server import free_port
@@ -272,6 +272,8 @@ def test_hot_swap_follows_the_published_version(data_dir: Path, stack: Stack) ->
         answer = client.post("/v1/admin/reload", headers=ADMIN).json()
         assert answer == {"version": folder.name, "changed": True, "error": None}
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).json()["artifact_version"] == folder.name
+        assert in_use(data_dir / "artifacts") == {folder.name}  # what pruning keeps while this service runs
+    assert in_use(data_dir / "artifacts") == set()  # withdrawn when the service stops
 
 
 def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(client: TestClient, data_dir: Path) -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from graphrec.training.artifacts import (
+    IN_USE,
+    IN_USE_FRESH_S,
+    STALE_STAGING_S,
     ArtifactError,
     current_version,
     derive_version,
+    note_in_use,
+    prune,
     publish,
     replace_file,
     verify,
@@ -119,3 +126,23 @@ def test_a_derived_version_adds_files_and_leaves_its_base_as_it_was(tmp_path: Pa
     with pytest.raises(ArtifactError, match="corrupt"):  # a damaged base is not copied into a new version
         (base / "weights.pt").write_bytes(b"weightz")
         derive_version(base, add, {})
+
+
+def test_pruning_keeps_the_newest_the_current_and_the_served_versions(tmp_path: Path) -> None:
+    versions = [make_version(tmp_path) for _ in range(6)]
+    publish(tmp_path, versions[1].name)  # an old version can be the current one (a rollback)
+    note_in_use(tmp_path, "replica-a", versions[0].name)
+    note_in_use(tmp_path, "replica-b", versions[2].name)
+    stale = tmp_path / IN_USE / "replica-b"
+    os.utime(stale, (time.time() - 2 * IN_USE_FRESH_S,) * 2)  # a replica that died without withdrawing it
+    killed = tmp_path / "versions" / ".staging-killed"
+    killed.mkdir()
+    os.utime(killed, (time.time() - 2 * STALE_STAGING_S,) * 2)
+    running = tmp_path / "versions" / ".staging-running"
+    running.mkdir()
+    assert prune(tmp_path, keep=2) == [versions[2].name, versions[3].name]
+    left = {p.name for p in (tmp_path / "versions").iterdir()}
+    assert left == {versions[0].name, versions[1].name, versions[4].name, versions[5].name, ".staging-running"}
+    note_in_use(tmp_path, "replica-a", None)
+    assert prune(tmp_path, keep=2) == [versions[0].name]
+    verify(versions[1])  # the current one is whole
