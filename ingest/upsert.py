@@ -84,8 +84,10 @@ def _diff_interactions(incoming: pd.DataFrame, stored: pd.DataFrame | None) -> t
     is_new = (merged["_merge"] == "left_only").to_numpy()
     same_rating = (merged["rating"] == merged["rating_stored"]) | (
         merged["rating"].isna() & merged["rating_stored"].isna())
-    changed = ~is_new & ~(same_rating & (merged["count"] == merged["count_stored"])
-                          & (merged["last_ts"] == merged["last_ts_stored"])).to_numpy()
+    # Only what moves a stored interaction forward is a change: a higher count, a later time, or another rating
+    # at least as recent. Feedback adds to counts and times after an ingest, and re-ingesting keeps it.
+    changed = ~is_new & ((merged["count"] > merged["count_stored"]) | (merged["last_ts"] > merged["last_ts_stored"])
+                         | (~same_rating & (merged["last_ts"] >= merged["last_ts_stored"]))).to_numpy()
     columns = list(INTERACTION_COLUMNS)
     return merged.loc[is_new, columns].reset_index(drop=True), merged.loc[changed, columns].reset_index(drop=True)
 

@@ -97,6 +97,30 @@ def test_unknown_behaviour_refused(store: GraphStore, tmp_path: Path) -> None:
     assert store.stats()["interactions"] == 0
 
 
+def test_reingesting_the_source_after_feedback_keeps_the_feedback(store: GraphStore, tmp_path: Path) -> None:
+    source = fixtures.generic(tmp_path / "g")  # u1 clicked i2 at t=11
+    ingest(store, lambda: generic.read(source))
+    click = {"user_id": "u1", "item_id": "i2", "behavior": "click", "rating": None, "count": 1, "last_ts": 500}
+    rating = {"user_id": "u2", "item_id": "i1", "behavior": "rating", "rating": 5.0, "count": 1, "last_ts": 501}
+    store.run("record_feedback", {"rows": [click, rating], "applied_key": "feedback_applied/test",
+                                  "applied_id": "1"}, write=True)
+
+    def stored(user: str, item: str, behavior: str) -> tuple[int, int, float | None]:
+        frame = store.interactions()
+        row = frame[(frame["user_id"] == user) & (frame["item_id"] == item) & (frame["behavior"] == behavior)]
+        rating = row["rating"].iloc[0]
+        return int(row["count"].iloc[0]), int(row["last_ts"].iloc[0]), None if pd.isna(rating) else float(rating)
+
+    after_feedback = (stored("u1", "i2", "click"), stored("u2", "i1", "rating"))
+    assert after_feedback == ((2, 500, None), (2, 501, 5.0))
+    report = ingest(store, lambda: generic.read(source))  # the original files again
+    assert (stored("u1", "i2", "click"), stored("u2", "i1", "rating")) == after_feedback
+    assert report.rows_written == 0  # nothing in the source is newer than the graph
+    fixtures.write(source / "interactions.csv", "user_id,item_id,rating,behavior,timestamp\nu1,i2,,click,900\n")
+    ingest(store, lambda: generic.read(source))  # a newer source row still moves the time forward
+    assert stored("u1", "i2", "click") == (2, 900, None)
+
+
 @pytest.mark.parametrize("row", ["i1,HAS_X,x,ITEM", "i1,HAS_X,x,USER", "i1,ORDER,x,Thing"])
 def test_a_reserved_kind_or_relation_is_refused_before_anything_is_written(store: GraphStore, tmp_path: Path,
                                                                           row: str) -> None:
