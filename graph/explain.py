@@ -19,7 +19,7 @@ from graphrec.graph.store import GraphStore
 @dataclass
 class PathNode:
     kind: str
-    id: Any
+    id: Any  # None for the co-users of a collaborative path, who are counted and never named
     name: str | None = None
 
 
@@ -61,7 +61,7 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3) -> list[E
             found.append(Explanation(
                 kind="collab", sentence=f"You {_did(row, via)}; {who} who have {via} also have {title}.",
                 nodes=[PathNode(USER, user_id), PathNode(ITEM, row["via_item"], row["via_title"]),
-                       PathNode(USER, row["via_user"]), PathNode(ITEM, item_id, row["title"])],
+                       PathNode(USER, None, who), PathNode(ITEM, item_id, row["title"])],
                 relationships=[INTERACTED, INTERACTED, INTERACTED], weight=users))
     return found[:k]
 

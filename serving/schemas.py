@@ -69,7 +69,8 @@ class FeedbackAccepted(BaseModel):
 
 class PathNodeOut(BaseModel):
     kind: str
-    id: Id
+    id: Id | None = Field(description="null for the other users of a collaborative path: they are counted, never "
+                                      "named.")
     name: str | None
 
 

@@ -101,6 +101,7 @@ def test_explain_direct_and_collab_paths(loaded: GraphStore, small_dataset: Data
     collab = [p for item in loaded.candidates(user, source="collab", limit=5)["item_id"]
               for p in explain(loaded, user, item, k=50) if p.kind == "collab"]
     assert collab and all(p.weight >= 1 and "other user" in p.sentence for p in collab)
+    assert all(p.nodes[2].id is None and "other user" in p.nodes[2].name for p in collab)  # nobody is named
 
 
 def test_unknown_user_gets_no_candidates(loaded: GraphStore) -> None:
