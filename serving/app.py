@@ -67,8 +67,63 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
     async def unavailable(_: Request, error: Unavailable) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
 
+    app.add_middleware(BodyLimit, max_bytes=(settings or resources.settings).max_request_bytes)  # type: ignore[union-attr]
     app.add_middleware(LatencyMetrics)
     return app
+
+
+class BodyLimit:
+    """Answers 413 to a request body over ``max_bytes``: by its Content-Length before reading it, or, for a body
+    sent in chunks without one, as soon as what was read passes the limit. Bounds what one request can make the
+    service hold."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = JSONResponse({"detail": f"the request body is over {self.max_bytes:,} bytes"}, status_code=413)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await too_large(scope, receive, send)
+            return
+        if declared is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        # A body sent in chunks, with no length: read it here, up to the limit, and hand it on whole.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay(bytes(body), message, receive), send)
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), None, receive), send)
+
+
+def _replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
+    """A receive that gives the body read ahead as one message, then what the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent, pending
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        if pending is not None:
+            message, pending = pending, None
+            return message
+        return await receive()
+
+    return replay
 
 
 class LatencyMetrics:

@@ -92,6 +92,10 @@ class ServiceConfig(BaseModel):
     feedback_to_graph: bool = True
 
     # The API.
+    max_request_bytes: int = Field(65_536, ge=1_024, description="Largest request body accepted (413 above).")
+    explain_max_items: int = Field(10, ge=1, le=100, description=(
+        "With explain, the top items of a slate that get reasons (each costs explanation queries); the rest get "
+        "none."))
     api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
     reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
     # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the

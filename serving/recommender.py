@@ -46,6 +46,7 @@ class Recommendation:
     sources: list[str]
     title: str | None = None
     reasons: list[str] = field(default_factory=list)
+    explained: bool = False  # reasons were looked for (explain, within the top explain_max_items)
 
 
 @dataclass
@@ -163,10 +164,11 @@ class RecommendationService:
         titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
         items = [Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
                  for i, score in ranked]
-        if explain:
-            for recommendation in items:
+        if explain:  # each costs explanation queries: the top of the slate only
+            for recommendation in items[: self.settings.explain_max_items]:
                 recommendation.reasons = self.explanations.reasons(user_id, recommendation.item_id,
                                                                    recommendation.sources)
+                recommendation.explained = True
         if session_id and self.sessions is not None and "redis" not in degradation:
             try:
                 self.sessions.record_slate(session_id, user_id, [r.item_id for r in items])

@@ -26,7 +26,7 @@ class RecommendRequest(Strict):
     exclude: list[Id] = Field(default_factory=list, max_length=1_000, description="Items never to return.")
     context_items: list[Id] = Field(default_factory=list, max_length=100, description=(
         "Items the user is looking at now: they seed graph candidates (the cold-start path) and are not returned."))
-    explain: bool = Field(False, description="Add a short reason to each item.")
+    explain: bool = Field(False, description="Add short reasons to the top items (GRAPHREC_EXPLAIN_MAX_ITEMS, 10).")
 
 
 class RecommendedItem(BaseModel):
@@ -34,7 +34,7 @@ class RecommendedItem(BaseModel):
     score: float
     title: str | None
     sources: list[str] = Field(description="kg (graph paths), faiss (embedding neighbours), popular, collab.")
-    reasons: list[str] | None = None
+    reasons: list[str] | None = Field(None, description="With explain, for the top items; null for the rest.")
 
 
 class RecommendResponse(BaseModel):

@@ -41,7 +41,7 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep)
         user_id=user_id, policy=result.policy, artifact_version=result.artifact_version,
         known_user=result.known_user, candidates=result.candidates, cache=result.cache, degraded=result.degraded,
         items=[RecommendedItem(item_id=r.item_id, score=r.score, title=r.title, sources=r.sources,
-                               reasons=r.reasons if body.explain else None) for r in result.items])
+                               reasons=r.reasons if r.explained else None) for r in result.items])
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackAccepted, responses={

@@ -7,6 +7,7 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,25 @@ def test_explained_recommendations_and_exclusions(client: TestClient) -> None:
     banned = first["items"][0]["item_id"]
     second = client.post("/v1/recommend", json={"user_id": 7, "k": 5, "exclude": [banned]}).json()
     assert banned not in [entry["item_id"] for entry in second["items"]]
+    long = client.post("/v1/recommend", json={"user_id": 7, "k": 25, "explain": True}).json()["items"]
+    limit = client.app.state.resources.settings.explain_max_items  # type: ignore[attr-defined]
+    assert all(entry["reasons"] for entry in long[:limit]) and all(e["reasons"] is None for e in long[limit:])
+
+
+def test_a_request_body_over_the_limit_is_refused_with_413(client: TestClient) -> None:
+    limit = client.app.state.resources.settings.max_request_bytes  # type: ignore[attr-defined]
+    padded = {"user_id": 4, "k": 5, "exclude": list(range(1, 1_000)), "session_id": "s" * 100}
+    assert client.post("/v1/recommend", json=padded).status_code == 200
+    huge = b'{"user_id": 4, "exclude": [' + b"1, " * limit + b"1]}"
+    answer = client.post("/v1/recommend", content=huge, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413 and f"{limit:,} bytes" in answer.json()["detail"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it is read
+        yield huge[: limit // 2]
+        yield huge[limit // 2:]
+
+    streamed = client.post("/v1/recommend", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
 
 
 @pytest.mark.parametrize(("body", "says"), [
