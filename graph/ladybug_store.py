@@ -41,9 +41,10 @@ class LadybugStore(GraphStore):
                              "(only one read-write process may hold it)") from error
         # One connection per thread: LadybugDB runs queries on different connections in parallel (the GIL is
         # released), while an explicit transaction belongs to one connection. Writers take the write lock
-        # because the database admits one write transaction at a time.
+        # because the database admits one write transaction at a time. Thread pools retire idle threads and start
+        # new ones, so the connections of threads that have ended are closed whenever a new one opens.
         self._local = threading.local()
-        self._connections: list[ladybug.Connection] = []
+        self._connections: dict[threading.Thread, ladybug.Connection] = {}
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         if not read_only:
@@ -52,11 +53,18 @@ class LadybugStore(GraphStore):
     def _connection(self) -> ladybug.Connection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = ladybug.Connection(self._db)
-            self._local.connection = connection
             with self._connections_lock:
-                self._connections.append(connection)
+                for thread in [thread for thread in self._connections if not thread.is_alive()]:
+                    self._connections.pop(thread).close()
+                connection = ladybug.Connection(self._db)
+                self._connections[threading.current_thread()] = connection
+            self._local.connection = connection
         return connection
+
+    @property
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return len(self._connections)
 
     def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         result = self._connection().execute(text, params or {})
@@ -139,7 +147,7 @@ class LadybugStore(GraphStore):
 
     def close(self) -> None:
         with self._write_lock, self._connections_lock:
-            for connection in self._connections:
+            for connection in self._connections.values():
                 connection.close()
             self._connections.clear()
             self._db.close()
