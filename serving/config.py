@@ -49,7 +49,8 @@ class ServiceConfig(BaseModel):
     candidate_max_rows: int = Field(20_000, ge=1, description="Rows one collaborative expansion may touch.")
 
     # Serving: how much history and how many candidates one request uses.
-    history_limit: int = Field(1_000, ge=1, description="Most recent interactions read per request.")
+    history_limit: int = Field(1_000, ge=1, description="Most recent interactions read per request and kept in a "
+                               "user's session state (its seen items, which bound the FAISS neighbours asked for).")
     session_recent: int = Field(20, ge=1, description="Recent positive items that make up the session state.")
     candidate_kg_limit: int = Field(200, ge=1)
     candidate_faiss_k: int = Field(100, ge=1)
@@ -73,6 +74,7 @@ class ServiceConfig(BaseModel):
     degraded_cache_ttl_s: int = Field(10, ge=1, description=(
         "Lifetime of a cached candidate set built while the graph was down or slow (no KG candidates): answers "
         "from it say `graph` in their degraded list, and it is rebuilt this soon after the graph returns."))
+    title_cache_items: int = Field(100_000, ge=0, description="Item titles the process keeps in memory.")
     fallback_cache_users: int = Field(20_000, ge=0, description="Users whose state and candidates the process "
                                       "keeps in memory to serve from while Redis is down.")
     graph_request_deadline_s: float | None = Field(None, ge=0, description=(

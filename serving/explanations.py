@@ -13,13 +13,11 @@ from graphrec.graph.explain import explain as explain_paths
 from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.graph_access import GraphAccess
 
-TITLE_CACHE_SIZE = 100_000
-
 
 class Explanations:
-    def __init__(self, graph: GraphAccess) -> None:
+    def __init__(self, graph: GraphAccess, title_cache_items: int) -> None:
         self.graph = graph
-        self._titles: LRUCache[Any, str | None] = LRUCache(maxsize=TITLE_CACHE_SIZE)
+        self._titles: LRUCache[Any, str | None] = LRUCache(maxsize=max(title_cache_items, 1))
         self._titles_lock = threading.Lock()
 
     def titles(self, items: list[Any]) -> dict[Any, str | None]:

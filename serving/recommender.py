@@ -72,7 +72,7 @@ class RecommendationService:
         self.history = History(settings, self.graph_access, sessions)
         self.candidates = CandidateSources(settings, self.graph_access, sessions)
         self.ranker = Ranker(settings, policy)
-        self.explanations = Explanations(self.graph_access)
+        self.explanations = Explanations(self.graph_access, settings.title_cache_items)
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._id_types = self.graph_access.optional(lambda store: store.id_types(), None)

@@ -49,8 +49,8 @@ REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 @dataclass
 class UserState:
-    seen: list[Any] = field(default_factory=list)
-    positive: list[Any] = field(default_factory=list)  # newest first
+    seen: list[Any] = field(default_factory=list)  # newest first, at most history_limit
+    positive: list[Any] = field(default_factory=list)  # newest first, at most session_recent
 
     def to_json(self) -> str:
         return json.dumps({"seen": self.seen, "positive": self.positive})
@@ -60,9 +60,10 @@ class UserState:
         data = json.loads(raw)
         return cls(seen=data["seen"], positive=data["positive"])
 
-    def add(self, item_id: Any, positive: bool, keep: int) -> None:
-        if item_id not in self.seen:
-            self.seen.append(item_id)
+    def add(self, item_id: Any, positive: bool, keep: int, keep_seen: int) -> None:
+        """Note a new interaction: it becomes the newest seen item (and positive one), the oldest beyond the
+        bounds are dropped, as the graph's read of a state keeps the newest history_limit."""
+        self.seen = [item_id, *(i for i in self.seen if i != item_id)][:keep_seen]
         if positive:
             self.positive = [item_id, *(i for i in self.positive if i != item_id)][:keep]
 
@@ -210,7 +211,7 @@ class SessionStore:
                 return
             raw = pipe.get(user_key)
             state = UserState.from_json(raw) if raw else build_state()
-            state.add(event["item_id"], positive, self.settings.session_recent)
+            state.add(event["item_id"], positive, self.settings.session_recent, self.settings.history_limit)
             session = None
             if session_key:
                 raw_session = pipe.get(session_key)

@@ -16,6 +16,7 @@ from graphrec.serving import graph_budget
 from graphrec.serving.artifacts import load_current
 from graphrec.serving.graph_budget import GraphDeadline
 from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.sessions import UserState
 from graphrec.settings import Settings
 from graphrec.training.artifacts import ArtifactError, publish, read_manifest
 from graphrec.training.pipeline import index_version, train_from_graph
@@ -149,3 +150,12 @@ def test_text_ids_that_look_like_integers_round_trip_through_training_and_servin
     for user in ("007", long_id):
         result = service.recommend(service.coerce_id(user, "user"), k=3)
         assert result.known_user and len(result.items) == 3
+
+
+def test_a_session_state_keeps_its_newest_items_within_its_bounds() -> None:
+    state = UserState(seen=[3, 2, 1], positive=[3])  # newest first, as the graph reads it
+    for item in (4, 5):
+        state.add(item, True, keep=2, keep_seen=3)
+    assert state.seen == [5, 4, 3] and state.positive == [5, 4]
+    state.add(3, False, keep=2, keep_seen=3)
+    assert state.seen == [3, 5, 4] and state.positive == [5, 4]
