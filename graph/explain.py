@@ -54,6 +54,7 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3) -> list[E
                 relationships=[INTERACTED, row["via_relation"], row["relation"]]))
     if len(found) < k:
         params["k"] = k - len(found)
+        params["max_rows"] = store.settings.candidate_max_rows  # the cap of the collaborative expansion too
         for row in store.run("explain_collab", params).to_dict("records"):
             via, title = _name(row["via_title"], row["via_item"]), _name(row["title"], item_id)
             users = int(row["co_users"])

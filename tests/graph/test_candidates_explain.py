@@ -64,6 +64,10 @@ def test_collaborative_expansion_is_capped(tmp_path: Path, backend: str, small_d
         owners = {u for u, items in positives.groupby("user_id")["item_id"] if set(found["item_id"]) <= set(items)}
         assert len(found) and owners - {1}
         assert (found["paths"] == 1).all()
+        # The collaborative explanation is capped the same way: one user of the item counted at most.
+        collab = [p for item in store.candidates(1, source="kg", limit=20)["item_id"]
+                  for p in explain(store, 1, item, k=50) if p.kind == "collab"]
+        assert collab and all(p.weight == 1 for p in collab)
 
 
 def test_explanations_are_real_paths(loaded: GraphStore, small_dataset: Dataset) -> None:
