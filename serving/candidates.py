@@ -59,13 +59,13 @@ class CandidateSources:
                     user_id, source="collab", limit=self.settings.candidate_kg_limit)), "collab")
             except Unavailable:
                 degradation.mark("graph")
+        # Extra neighbours and popular items make room for the seen items removed afterwards.
+        wanted = self.settings.candidate_faiss_k + len(state.seen)
         query = policy_state.query()
         if artifacts is not None and query is not None:
-            # Extra neighbours make room for the seen items removed afterwards.
-            for item in artifacts.neighbours(query, self.settings.candidate_faiss_k + len(state.seen)):
+            for item in artifacts.neighbours(query, wanted):
                 pool.add(item, "faiss")
-        pool.top_up(self.popular(len(state.seen) + self.settings.candidate_faiss_k), "popular", set(),
-                    self.settings.candidate_faiss_k + len(state.seen))
+        pool.top_up(self.popular(wanted), "popular", set(), wanted)
         if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
             pool.missing = ["graph"] if "graph" in degradation else []
             try:

@@ -54,11 +54,17 @@ class ServiceConflict(RuntimeError):
     """Another running service owns this data directory's embedded graph or Redis."""
 
 
+def holds_embedded_state(settings: ServiceConfig) -> bool:
+    """Whether the service holds something of its data directory's that one process may hold: the embedded
+    graph or the embedded Redis."""
+    return settings.graph_backend == "ladybug" or settings.redis_url is None
+
+
 def ensure_sole_owner(settings: ServiceConfig) -> None:
     """Refuse to start a service beside a running one that owns the same embedded graph or embedded Redis: the
     second would find the database locked and start a second Redis server on the first one's files. Replicas
     share a data directory only with Neo4j and an external Redis."""
-    if settings.graph_backend != "ladybug" and settings.redis_url is not None:
+    if not holds_embedded_state(settings):
         return
     owner = graph_owner(settings)
     if owner is not None and int(owner["pid"]) != os.getpid():
@@ -128,7 +134,7 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     if problem:
         problems["index"] = problem
         log.warning("serving without embeddings: %s", problem)
-    if settings.graph_backend == "ladybug" or settings.redis_url is None:  # what ensure_sole_owner checks
+    if holds_embedded_state(settings):
         owner_file(settings).parent.mkdir(parents=True, exist_ok=True)
         owner_file(settings).write_text(json.dumps({"pid": os.getpid(), "service_url": settings.service_url}))
     embedded = None
