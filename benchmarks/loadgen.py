@@ -19,7 +19,20 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
+from graphrec.serving.keys import Scope, new_key
+
 TIMELINE_S = 10.0
+ADMIN_KEY = "bench-admin-key"
+# The load runs as a client key (a server-side client: its synthetic feedback names no slate), the admin calls
+# with the admin key: the service checks a key and counts its rate on every request, as in production.
+CLIENT_KEY, CLIENT_ENTRY = new_key("bench-client", {Scope.recommend, Scope.feedback, Scope.ingest, Scope.history})
+CLIENT_HEADERS = {"X-API-Key": CLIENT_KEY}
+ADMIN_HEADERS = {"X-API-Key": ADMIN_KEY}
+
+
+def keys_env() -> dict[str, str]:
+    """The service's key settings for a benchmark."""
+    return {"GRAPHREC_API_KEY": ADMIN_KEY, "GRAPHREC_API_KEYS": json.dumps([CLIENT_ENTRY.model_dump(mode="json")])}
 
 
 @dataclass

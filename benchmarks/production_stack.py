@@ -52,7 +52,6 @@ from graphrec.settings import Settings
 from tests import neo4j_server
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-API_KEY = "bench-key"
 NEO4J_HEAP, NEO4J_PAGE_CACHE = "2g", "1g"
 
 
@@ -181,7 +180,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     data_dir = root / "var"
     os.environ.update(server.environment())  # this script's own store reads the same server
     env = {**os.environ, **server.environment(), "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_GRAPH_BACKEND": "neo4j",
-           "REDIS_URL": redis_server.url, "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5",
+           "REDIS_URL": redis_server.url, **loadgen.keys_env(), "GRAPHREC_RELOAD_POLL_S": "0.5",
            **({"GRAPHREC_GRAPH_REQUEST_DEADLINE_S": str(args.graph_deadline_s)}
               if args.graph_deadline_s is not None else {})}
     replicas: list[Replica] = []
@@ -199,7 +198,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
         replicas = [Replica(name, env, root / f"replica-{name}.log").start() for name in ("A", "B")]
         gc.collect()
         gc.freeze()
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30),
+        async with aiohttp.ClientSession(headers=loadgen.CLIENT_HEADERS, timeout=aiohttp.ClientTimeout(total=30),
                                          connector=aiohttp.TCPConnector(limit=256)) as session:
             ready = await asyncio.gather(*(replica.ready(session) for replica in replicas))
             print(f"# replicas ready (first 200 of /readyz, cache warmed) in {ready[0]:.1f} s and {ready[1]:.1f} s")

@@ -44,12 +44,19 @@ import aiohttp
 import numpy as np
 import redis
 
-from benchmarks.loadgen import Samples, free_port, open_loop, process_counters, recommend_call
+from benchmarks.loadgen import (
+    ADMIN_HEADERS,
+    CLIENT_HEADERS,
+    Samples,
+    free_port,
+    keys_env,
+    open_loop,
+    process_counters,
+    recommend_call,
+)
 from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
-
-API_KEY = "bench-key"
 
 
 class Service:
@@ -57,7 +64,7 @@ class Service:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
-               "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.5"}
+               **keys_env(), "GRAPHREC_RELOAD_POLL_S": "0.5"}
         if not warm:
             env["GRAPHREC_WARM_USERS"] = "0"
         self.process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(self.port),
@@ -146,7 +153,8 @@ async def run(args: argparse.Namespace) -> dict:
     gc.collect()
     gc.freeze()
     try:
-        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=256)) as session:
+        async with aiohttp.ClientSession(headers=CLIENT_HEADERS, timeout=timeout,
+                                         connector=aiohttp.TCPConnector(limit=256)) as session:
             if {"cold", "warm", "sequential"} & set(phases):
                 service = Service(Path(args.data_dir), bench_redis.url, log, warm=False)
                 try:
@@ -233,7 +241,7 @@ async def refresh_phase(session: aiohttp.ClientSession, args: argparse.Namespace
         before = (await answer.json())["artifact_version"]
     samples = Samples()
     start = time.perf_counter()
-    async with session.post(f"{url}/v1/admin/refresh", headers={"X-API-Key": API_KEY},
+    async with session.post(f"{url}/v1/admin/refresh", headers=ADMIN_HEADERS,
                             json={"force": True, "epochs": args.refresh_epochs}) as answer:
         assert answer.status == 202, await answer.text()
     swapped_at = None

@@ -8,9 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from graphrec.graph.config import GraphConfig
+from graphrec.serving.keys import ApiKey, KeyRing, Rate
 from graphrec.training.names import ServedPolicy
 from graphrec.training.refresh import RefreshConfig
 
@@ -98,7 +99,23 @@ class ServiceConfig(BaseModel):
     explain_max_items: int = Field(10, ge=1, le=100, description=(
         "With explain, the top items of a slate that get reasons (each costs explanation queries); the rest get "
         "none."))
-    api_key: SecretStr | None = Field(None, description="Key for /v1/admin/*; admin routes are off without one.")
+    api_key: SecretStr | None = Field(None, description=(
+        "Shorthand for one client key named `admin` with the admin scope (every route)."))
+    api_keys: list[ApiKey] = Field(default_factory=list, description=(
+        "Client keys as a JSON list of {name, sha256, scopes, rate_limit} (`graphrec keys new` makes one). With no "
+        "key here or in GRAPHREC_API_KEY the service is open, and `graphrec serve` binds loopback only."))
+    allow_open_bind: bool = Field(False, description="Let `graphrec serve` bind a non-loopback address with no API "
+                                  "keys configured (anyone who reaches it may then recommend and send feedback).")
+    rate_limit: Rate = Field("1000/second", description=(
+        "Requests per key (per client address when open), shared by the replicas through Redis; 429 with "
+        "Retry-After above it. A key may set its own."))
+    slate_secret: SecretStr | None = Field(None, description=(
+        "Signs slate ids. Unset: a random secret in data_dir/slate.key; replicas that do not share a data "
+        "directory must share this setting."))
+    slate_ttl_s: int = Field(86_400, ge=60, description="How long feedback may name a slate after it was shown.")
+    rating_range: tuple[float, float] | None = Field(None, description=(
+        "Ratings feedback may carry, [low, high]; unset: the range of the ratings in the graph (1-5 when it has "
+        "none)."))
     reload_poll_s: float = Field(2.0, gt=0, description="How often the service checks for a newly published version.")
     # Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the
     # event loop waits behind all of them (BENCHMARKS.md has the serving figures).
@@ -116,6 +133,13 @@ class ServiceConfig(BaseModel):
         "Publishing keeps this many newest artifact versions, plus the current one and any a running service "
         "still serves; older ones are removed."))
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
+
+    @model_validator(mode="after")
+    def _keys_differ(self) -> ServiceConfig:
+        KeyRing(self.api_keys, self.api_key)  # ValueError for two equal keys or names
+        if self.rating_range is not None and not self.rating_range[0] < self.rating_range[1]:
+            raise ValueError(f"rating_range must be [low, high] with low < high; got {list(self.rating_range)}")
+        return self
 
     def refresh_config(self) -> RefreshConfig:
         """The refresh job's part of the settings."""

@@ -1,17 +1,22 @@
-"""Shared resources handed to routes through FastAPI dependencies (nothing global)."""
+"""Shared resources handed to routes through FastAPI dependencies (nothing global), and who may call them."""
 
 from __future__ import annotations
 
-import secrets
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
+from graphrec.serving.keys import OPEN_SCOPES, Principal, Scope
 from graphrec.serving.recommender import RecommendationService
 from graphrec.serving.resources import Resources
+from graphrec.serving.schemas import Problem
 
-api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="The value of GRAPHREC_API_KEY.")
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description=(
+    "A client key (GRAPHREC_API_KEYS, or GRAPHREC_API_KEY for the admin key); not needed when the service runs "
+    "open, without keys."))
 
 
 # Dependencies that do no blocking work are async: FastAPI would run a plain def in the thread pool, one
@@ -24,13 +29,38 @@ async def get_service(resources: Annotated[Resources, Depends(get_resources)]) -
     return resources.service
 
 
-async def require_admin(resources: Annotated[Resources, Depends(get_resources)],
-                  key: Annotated[str | None, Security(api_key_header)]) -> None:
-    expected = resources.settings.api_key
-    if expected is None:
-        raise HTTPException(403, "admin routes are disabled: set GRAPHREC_API_KEY to enable them")
-    if key is None or not secrets.compare_digest(key.encode(), expected.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong X-API-Key header")
+def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that lets through callers whose key has ``scope`` (401 without a valid key, 403 without the
+    scope) and within their rate limit (429 with Retry-After), and answers who they are."""
+
+    async def check(request: Request, resources: Annotated[Resources, Depends(get_resources)],
+                    key: Annotated[str | None, Security(api_key_header)]) -> Principal:
+        keys = resources.keys
+        if keys.open:
+            if scope is Scope.admin:
+                raise HTTPException(403, "admin routes are disabled: configure a key with the admin scope "
+                                         "(GRAPHREC_API_KEY or GRAPHREC_API_KEYS)")
+            address = request.client.host if request.client else "unknown"
+            principal = Principal(f"address:{address}", OPEN_SCOPES)
+        else:
+            if key is None:
+                raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
+            found = keys.identify(key)
+            if found is None:
+                raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "X-API-Key"})
+            if not found.allows(scope):
+                raise HTTPException(403, f"the key {found.name!r} lacks the {scope.value!r} scope")
+            principal = found
+        limit = principal.rate_limit or resources.settings.rate_limit
+        # The limiter's Redis call blocks: off the event loop, like every other Redis call of a request.
+        retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name, limit)
+        if retry_after is not None:
+            resources.metrics.rate_limited.labels("open" if keys.open else principal.name).inc()
+            raise HTTPException(429, f"over the rate limit of {limit} for {principal.name}",
+                                headers={"Retry-After": str(retry_after)})
+        return principal
+
+    return check
 
 
 def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "item"],
@@ -45,3 +75,10 @@ def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "i
 
 Service = Annotated[RecommendationService, Depends(get_service)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+Recommender = Annotated[Principal, Depends(require(Scope.recommend))]
+FeedbackSender = Annotated[Principal, Depends(require(Scope.feedback))]
+HistoryReader = Annotated[Principal, Depends(require(Scope.history))]
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing or unknown X-API-Key"},
+    403: {"model": Problem, "description": "The key lacks the route's scope"},
+    429: {"model": Problem, "description": "Over the key's rate limit; Retry-After says when to try again"}}

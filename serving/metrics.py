@@ -30,6 +30,9 @@ class ServiceMetrics:
                                 ["event", "outcome"], registry=self.registry)
         self.artifact = Gauge("graphrec_artifact_version_info", "The artifact version being served (value 1).",
                               ["version"], registry=self.registry)
+        self.rate_limited = Counter("graphrec_rate_limited_requests", "Requests refused (429) over a client's rate "
+                                    "limit, by key name (or client address when open).", ["client"],
+                                    registry=self.registry)
         self.up = Gauge("graphrec_dependency_up", "1 when the dependency answered its last call.",
                         ["dependency"], registry=self.registry)
 

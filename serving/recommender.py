@@ -37,6 +37,7 @@ from graphrec.serving.ranking import Ranker
 from graphrec.serving.sessions import SessionStore, UserState
 
 T = TypeVar("T")
+DEFAULT_RATING_RANGE = (1.0, 5.0)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class RecommendationService:
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._id_types = self.graph_access.optional(lambda store: store.id_types(), None)
+        self._rating_range: tuple[float, float] | None = None
 
     # -- artifacts -----------------------------------------------------------------------------------------
     @property
@@ -204,6 +206,21 @@ class RecommendationService:
             return True
 
     # -- feedback ------------------------------------------------------------------------------------------
+    def rating_range(self) -> tuple[float, float]:
+        """The ratings feedback may carry: GRAPHREC_RATING_RANGE, else the range of the graph's ratings (read
+        once), else 1-5, the scale the rewards assume (graph.behaviours), while the graph has none or is down."""
+        if self.settings.rating_range is not None:
+            return self.settings.rating_range
+        if self._rating_range is None:
+            try:
+                rows = self.graph_call(lambda store: store.run("rating_range"))
+            except Unavailable:
+                return DEFAULT_RATING_RANGE
+            low, high = (rows.iloc[0]["low"], rows.iloc[0]["high"]) if len(rows) else (None, None)
+            found = low is not None and high is not None and low == low and high == high  # not null, not NaN
+            self._rating_range = (float(low), float(high)) if found else DEFAULT_RATING_RANGE
+        return self._rating_range
+
     def is_positive(self, event: str, value: float | None) -> bool:
         return behaviours.is_positive(event, value if event == "rating" else None)
 

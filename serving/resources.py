@@ -20,12 +20,15 @@ from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts, load_current
 from graphrec.serving.config import ServiceConfig
 from graphrec.serving.feedback_writer import FeedbackWriter
+from graphrec.serving.keys import KeyRing
 from graphrec.serving.metrics import ServiceMetrics
+from graphrec.serving.rate_limits import RateLimiter
 from graphrec.serving.recommender import RecommendationService
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.serving.refresh_job import RefreshJob
 from graphrec.serving.reloader import ArtifactReloader
 from graphrec.serving.sessions import SessionStore, connect
+from graphrec.serving.slates import SlateSigner, slate_secret
 from graphrec.serving.warmer import CacheWarmer
 from graphrec.training.artifacts import ArtifactError
 
@@ -82,6 +85,9 @@ class Resources:
     reloader: ArtifactReloader
     refresh: RefreshJob
     warmer: CacheWarmer
+    keys: KeyRing
+    slates: SlateSigner
+    limiter: RateLimiter
     store: GraphStore | None = None
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
@@ -150,8 +156,13 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
                                 policy=settings.policy)
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
     warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
-    resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, store, sessions,
-                          embedded, writer, problems)
+    keys = KeyRing(settings.api_keys, settings.api_key)
+    if keys.open:
+        log.warning("no API keys configured: the service is open to every client that reaches it (serve on "
+                    "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
+    slates = SlateSigner(slate_secret(settings.slate_secret, settings.data_dir), settings.slate_ttl_s)
+    resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
+                          RateLimiter(sessions), store, sessions, embedded, writer, problems)
     if background:
         reloader.start()
         warmer.start()

@@ -39,6 +39,8 @@ class RecommendedItem(BaseModel):
 
 class RecommendResponse(BaseModel):
     user_id: Id
+    slate_id: str = Field(description="Names this slate (user, session, items), signed: feedback on its items sends "
+                                      "it back.")
     items: list[RecommendedItem]
     policy: str
     artifact_version: str | None
@@ -53,8 +55,10 @@ class FeedbackRequest(Strict):
     user_id: Id
     item_id: Id
     event: Event
-    value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False,
-                                description="The rating for event=rating; optional otherwise.")
+    slate_id: str | None = Field(None, min_length=1, max_length=60_000, description=(
+        "The slate_id of the recommendation that showed the item; required unless the key has the ingest scope."))
+    value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False, description=(
+        "The rating for event=rating, on the dataset's scale (GRAPHREC_RATING_RANGE); optional otherwise."))
     event_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description=(
         "The client's idempotency key: an event sent again with the id of one recorded in the last "
         "GRAPHREC_EVENT_ID_TTL_S is answered as a duplicate and not counted again (send one after a timeout)."))
@@ -122,6 +126,7 @@ class Readiness(BaseModel):
         "the candidate cache is not warm enough to hold the request rate yet (503)."))
     artifact_version: str | None
     checks: dict[str, Check]
+    access: str = Field(description="Who may call: the configured API keys, or open (no keys: loopback only).")
     cache_warming: str = Field(description="Users whose candidates are cached at start: done/total, or done.")
 
 

@@ -20,6 +20,7 @@ from graphrec.training.pipeline import index_version, train_from_graph
 from tests.neo4j_server import free_port
 
 API_KEY = "test-admin-key"
+ADMIN = {"X-API-Key": API_KEY}
 
 
 def build_data_dir(folder: Path, dataset: Dataset) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -43,10 +44,49 @@ def serve(
     except ServiceConflict as error:
         fail(error)
     host, port = host or config.serve_host, port or config.serve_port
+    from graphrec.serving.keys import KeyRing
+
+    if KeyRing(config.api_keys, config.api_key).open and not is_loopback(host) and not config.allow_open_bind:
+        fail(ValueError(f"no API keys are configured, so the service would be open to every client that reaches "
+                        f"{host}: set GRAPHREC_API_KEY or GRAPHREC_API_KEYS (`graphrec new-key`), serve on "
+                        f"127.0.0.1, or set GRAPHREC_ALLOW_OPEN_BIND=true"))
     # The app reads its settings from the environment; this is how the refresh job finds this service.
     os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
     uvicorn.run("graphrec.service:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command(rich_help_panel=PANEL)
+def new_key(
+    name: Annotated[str, typer.Option(help="Who holds the key (metrics and logs name it).")],
+    scope: Annotated[list[str], typer.Option(help="recommend, feedback, ingest, history or admin; repeat for "
+                                                  "several.")],
+    rate_limit: Annotated[str | None, typer.Option(help="This key's request rate, e.g. 50/second (default "
+                                                        "GRAPHREC_RATE_LIMIT).")] = None,
+) -> None:
+    """Make a client API key: prints the key (give it to the client; it is not kept) and its entry for the
+    GRAPHREC_API_KEYS list (only its SHA-256 is kept)."""
+    from pydantic import ValidationError
+
+    from graphrec.serving.keys import ApiKey, Scope
+    from graphrec.serving.keys import new_key as make_key
+
+    try:
+        key, entry = make_key(name, {Scope(value) for value in scope})
+        entry = ApiKey(**{**entry.model_dump(), "rate_limit": rate_limit})
+    except (ValueError, ValidationError) as error:
+        fail(ValueError(f"--name/--scope/--rate-limit: {error}"))
+    typer.echo(f"key (shown once): {key}")
+    typer.echo("GRAPHREC_API_KEYS entry: " + entry.model_dump_json(exclude_none=True))
 
 
 @app.command(rich_help_panel=PANEL)

@@ -1,16 +1,17 @@
-"""Admin routes behind the API key: reload the published version, run the refresh job."""
+"""Admin routes, for keys with the admin scope: reload the published version, run the refresh job."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from graphrec.serving.dependencies import ResourcesDep, require_admin
+from graphrec.serving.dependencies import AUTH_ERRORS, ResourcesDep, require
+from graphrec.serving.keys import Scope
 from graphrec.serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
 from graphrec.training.snapshot import write_snapshot
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)],
-                   responses={401: {"model": Problem}, 403: {"model": Problem}})
+router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(Scope.admin))],
+                   responses=AUTH_ERRORS)
 
 
 @router.post("/reload", response_model=ReloadResponse)

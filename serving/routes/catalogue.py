@@ -7,18 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from graphrec.serving.dependencies import Service, typed_id
+from graphrec.serving.dependencies import AUTH_ERRORS, HistoryReader, Recommender, Service, typed_id
 from graphrec.serving.schemas import ExplainResponse, HistoryEntry, HistoryResponse, ItemResponse, PathOut, Problem
 
-router = APIRouter(prefix="/v1", tags=["graph"])
+router = APIRouter(prefix="/v1", tags=["graph"],
+                   responses=AUTH_ERRORS)
 GRAPH_DOWN = {503: {"model": Problem, "description": "The graph database is unavailable"}}
 IdText = Annotated[str, Query(min_length=1, max_length=256)]
 
 
 @router.get("/explain", response_model=ExplainResponse, responses=GRAPH_DOWN)
-def explain(user_id: IdText, item_id: IdText, service: Service,
+def explain(user_id: IdText, item_id: IdText, service: Service, _: Recommender,
             k: Annotated[int, Query(ge=1, le=20, description="Most paths to return.")] = 3) -> ExplainResponse:
-    """The graph paths that connect the user to the item (shortest first), as nodes and as sentences."""
+    """The graph paths that connect the user to the item (shortest first), as nodes and as sentences. Other users
+    on a collaborative path are counted, never named."""
     user = typed_id(service, user_id, "user", ("query", "user_id"))
     item = typed_id(service, item_id, "item", ("query", "item_id"))
     paths = service.explain(user, item, k)
@@ -27,7 +29,7 @@ def explain(user_id: IdText, item_id: IdText, service: Service,
 
 @router.get("/items/{item_id}", response_model=ItemResponse,
             responses={**GRAPH_DOWN, 404: {"model": Problem}})
-def item(item_id: str, service: Service) -> ItemResponse:
+def item(item_id: str, service: Service, _: Recommender) -> ItemResponse:
     typed = typed_id(service, item_id, "item", ("path", "item_id"))
     found = service.item(typed)
     if found is None:
@@ -37,9 +39,10 @@ def item(item_id: str, service: Service) -> ItemResponse:
 
 @router.get("/users/{user_id}/history", response_model=HistoryResponse,
             responses={**GRAPH_DOWN, 404: {"model": Problem}})
-def history(user_id: str, service: Service,
+def history(user_id: str, service: Service, _: HistoryReader,
             limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> HistoryResponse:
-    """The user's interactions in the graph, newest first."""
+    """The user's interactions in the graph, newest first: for keys with the history scope, since they name any
+    user's items."""
     typed = typed_id(service, user_id, "user", ("path", "user_id"))
     rows = service.graph_call(lambda store: store.history(typed, limit=limit))
     if rows.empty:

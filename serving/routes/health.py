@@ -67,7 +67,7 @@ def readiness(resources: Resources) -> Readiness:
         checks["warming"] = Check(ok=False, detail=f"candidates cached for {warmer.done:,} of {total} users; ready "
                                                    f"at {share:.0%} (GRAPHREC_READY_WARM_SHARE)")
     return Readiness(status=status, artifact_version=artifacts.version if artifacts else None, checks=checks,
-                     cache_warming=warming)
+                     access=resources.keys.describe(), cache_warming=warming)
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from graphrec.serving.dependencies import ResourcesDep, Service, typed_id
+from graphrec.serving.artifacts import plain_ids
+from graphrec.serving.dependencies import AUTH_ERRORS, FeedbackSender, Recommender, ResourcesDep, Service, typed_id
 from graphrec.serving.guard import Unavailable
+from graphrec.serving.keys import Principal, Scope
 from graphrec.serving.schemas import (
     FeedbackAccepted,
     FeedbackRequest,
@@ -16,12 +18,13 @@ from graphrec.serving.schemas import (
     RecommendResponse,
 )
 from graphrec.serving.sessions import now_ms
+from graphrec.serving.slates import InvalidSlate
 
-router = APIRouter(prefix="/v1", tags=["recommendations"])
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses=AUTH_ERRORS)
 
 
 @router.post("/recommend", response_model=RecommendResponse)
-def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep) -> RecommendResponse:
+def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: Recommender) -> RecommendResponse:
     """The top k unseen items for a user, with the policy and artifact version that chose them.
 
     A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
@@ -37,25 +40,35 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep)
     metrics.candidates.observe(result.candidates)
     for dependency in result.degraded:
         metrics.degraded.labels(dependency).inc()
+    slate_id = resources.slates.sign(user_id, body.session_id, plain_ids([r.item_id for r in result.items]))
     return RecommendResponse(
-        user_id=user_id, policy=result.policy, artifact_version=result.artifact_version,
+        user_id=user_id, slate_id=slate_id, policy=result.policy, artifact_version=result.artifact_version,
         known_user=result.known_user, candidates=result.candidates, cache=result.cache, degraded=result.degraded,
         items=[RecommendedItem(item_id=r.item_id, score=r.score, title=r.title, sources=r.sources,
                                reasons=r.reasons if r.explained else None) for r in result.items])
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackAccepted, responses={
+    403: {"model": Problem, "description": "The item is not in the slate_id's slate for this user and session (or "
+                                           "the slate_id is missing, forged or expired)"},
     404: {"model": Problem, "description": "No such item"},
     503: {"model": Problem, "description": "Redis is down: the event was NOT recorded; send it again later"}})
-async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep) -> FeedbackAccepted:
+async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep,
+                   principal: FeedbackSender) -> FeedbackAccepted:
     """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
     training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
     when Redis is down the answer is 503 and nothing is kept, so the client knows to retry. With an ``event_id``,
-    a retry of an event that was recorded after all is answered 202 as a duplicate and not counted again."""
+    a retry of an event that was recorded after all is answered 202 as a duplicate and not counted again.
+
+    The event names the ``slate_id`` of the recommendation that showed the item to this user in this session;
+    only keys with the ingest scope may send feedback without one. Items a client picks itself (cold start) go
+    to /v1/recommend as ``context_items`` instead."""
     user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
     item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
+    check_attribution(resources, principal, body, user_id, item_id)
 
     def record() -> str:
+        check_rating(service, body)
         if not service.item_is_known(item_id):
             raise HTTPException(404, f"no item {item_id!r} in the graph")
         return service.record_feedback({"user_id": user_id, "item_id": item_id, "event": body.event,
@@ -69,3 +82,28 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
         raise
     resources.metrics.feedback.labels(body.event, "duplicate" if duplicate else "accepted").inc()
     return FeedbackAccepted(stream_id=entry, duplicate=duplicate)
+
+
+def check_attribution(resources: ResourcesDep, principal: Principal, body: FeedbackRequest, user_id: object,
+                      item_id: object) -> None:
+    """403 unless the event's slate showed the item to its user in its session (a slate_id is checked whenever
+    one is sent; only the ingest scope may leave it out)."""
+    if body.slate_id is None:
+        if principal.allows(Scope.ingest):
+            return
+        raise HTTPException(403, "feedback needs the slate_id of the recommendation that showed the item (only keys "
+                                 "with the ingest scope may send feedback without one)")
+    try:
+        resources.slates.check_feedback(body.slate_id, user_id, body.session_id, item_id)
+    except InvalidSlate as error:
+        raise HTTPException(403, f"slate_id: {error}") from None
+
+
+def check_rating(service: Service, body: FeedbackRequest) -> None:
+    """422 for a rating without a value or off the dataset's scale."""
+    if body.event != "rating":
+        return
+    low, high = service.rating_range()
+    if body.value is None or not low <= body.value <= high:
+        raise HTTPException(422, [{"type": "value_error", "loc": ["body", "value"], "input": body.value,
+                                   "msg": f"a rating needs a value from {low:g} to {high:g} (the dataset's scale)"}])

@@ -17,10 +17,8 @@ from graphrec.ingest.loader import ingest
 from graphrec.serving.app import create_app
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
-from tests.api_stack import API_KEY, api_settings, build_data_dir, copy_data_dir
+from tests.api_stack import ADMIN, api_settings, build_data_dir, copy_data_dir
 from tests.conftest import redis7_url, wipe_neo4j
-
-ADMIN = {"X-API-Key": API_KEY}
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +55,12 @@ def stack(request: pytest.FixtureRequest, small_dataset: Dataset) -> Stack:
     return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis)}, redis)
 
 
-def client_for(data_dir: Path, stack: Stack, **overrides: object) -> TestClient:
+def client_for(data_dir: Path, stack: Stack, headers: dict[str, str] | None = ADMIN,
+               **overrides: object) -> TestClient:
+    """A client of the stack's service, sending the admin key unless ``headers`` says otherwise."""
     # A namespace per test keeps tests apart on a shared Redis.
     return TestClient(create_app(api_settings(data_dir, redis_namespace=f"t{uuid.uuid4().hex[:8]}",
-                                              **{**stack.overrides, **overrides})))
+                                              **{**stack.overrides, **overrides})), headers=headers)
 
 
 @pytest.fixture

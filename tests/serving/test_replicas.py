@@ -18,7 +18,7 @@ from graphrec.ingest.frames import Dataset
 from graphrec.ingest.loader import ingest
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
-from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
+from tests.api_stack import ADMIN, API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 from tests.conftest import redis7_url, wipe_neo4j
 
 pytestmark = pytest.mark.neo4j
@@ -52,16 +52,16 @@ def replicas(built: Path, tmp_path: Path, small_dataset: Dataset, neo4j_server: 
 def test_feedback_to_one_replica_changes_the_next_answer_of_the_other(
         replicas: tuple[list[Replica], dict[str, str]]) -> None:
     ((_, first), (_, second)), _ = replicas
-    shown = httpx.post(f"{second}/v1/recommend", json={"user_id": 4, "k": 5}).json()
+    shown = httpx.post(f"{second}/v1/recommend", headers=ADMIN, json={"user_id": 4, "k": 5}).json()
     clicked = shown["items"][0]["item_id"]
-    answer = httpx.post(f"{first}/v1/feedback", json={"session_id": "s-r", "user_id": 4, "item_id": clicked,
-                                                      "event": "click"})
+    answer = httpx.post(f"{first}/v1/feedback", headers=ADMIN, json={
+        "session_id": "s-r", "user_id": 4, "item_id": clicked, "event": "click"})
     assert answer.status_code == 202
-    after = httpx.post(f"{second}/v1/recommend", json={"user_id": 4, "k": 5}).json()
+    after = httpx.post(f"{second}/v1/recommend", headers=ADMIN, json={"user_id": 4, "k": 5}).json()
     assert after["cache"] == "miss" and clicked not in [entry["item_id"] for entry in after["items"]]
 
     def in_graph(url: str) -> bool:
-        history = httpx.get(f"{url}/v1/users/4/history", params={"limit": 1000}).json()["items"]
+        history = httpx.get(f"{url}/v1/users/4/history", headers=ADMIN, params={"limit": 1000}).json()["items"]
         return sum(row["item_id"] == clicked and row["behavior"] == "click" for row in history) == 1
 
     wait_for(lambda: in_graph(first) and in_graph(second), message="the click did not reach Neo4j once")
@@ -78,7 +78,7 @@ def test_a_refresh_swaps_both_and_a_killed_replica_leaves_the_other_serving(
     stop = threading.Event()
 
     def load(url: str) -> None:
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, headers=ADMIN, timeout=10) as client:
             i = 0
             while not stop.is_set():
                 try:

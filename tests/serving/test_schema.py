@@ -18,7 +18,7 @@ from schemathesis.checks import (
 from graphrec.ingest.frames import Dataset
 from graphrec.serving.app import create_app
 from graphrec.serving.resources import open_resources
-from tests.api_stack import api_settings, build_data_dir
+from tests.api_stack import ADMIN, api_settings, build_data_dir
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +38,8 @@ def test_no_server_errors_and_no_schema_violations(api_schema: schemathesis.Base
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def generated(case: schemathesis.Case) -> None:
-            case.call_and_validate(checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                           response_schema_conformance])
+            case.call_and_validate(headers=ADMIN, checks=[
+                not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance])
 
         generated()
 

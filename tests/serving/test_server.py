@@ -15,9 +15,7 @@ import httpx
 import pytest
 
 from graphrec.ingest.frames import Dataset
-from tests.api_stack import API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
-
-ADMIN = {"X-API-Key": API_KEY}
+from tests.api_stack import ADMIN, API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +39,7 @@ def server(built: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
 
 def test_real_http_under_a_bounded_loopback_load(server: tuple[str, dict[str, str]]) -> None:
     url, _ = server
-    with httpx.Client(base_url=url) as client:
+    with httpx.Client(base_url=url, headers=ADMIN) as client:
         first = client.post("/v1/recommend", json={"user_id": 4, "k": 5})
         assert first.status_code == 200 and len(first.json()["items"]) == 5
 
@@ -60,7 +58,7 @@ def test_refresh_and_hot_swap_under_load_drop_nothing(server: tuple[str, dict[st
     stop = threading.Event()
 
     def load() -> None:
-        with httpx.Client(base_url=url) as client:
+        with httpx.Client(base_url=url, headers=ADMIN) as client:
             i = 0
             while not stop.is_set():
                 answer = client.post("/v1/recommend", json={"user_id": 1 + i % 100, "k": 10})
@@ -98,7 +96,7 @@ def test_a_second_embedded_service_on_the_same_data_refuses_to_start_and_leaves_
                             capture_output=True, text=True, timeout=120, check=False)
     assert second.returncode != 0
     assert "another graphrec service" in second.stdout + second.stderr and "GRAPHREC_DATA_DIR" in second.stderr
-    with httpx.Client(base_url=url) as client:  # the first one keeps its graph and its Redis
+    with httpx.Client(base_url=url, headers=ADMIN) as client:  # the first one keeps its graph and its Redis
         assert client.get("/readyz").json()["status"] == "ok"
         assert client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 1,
                                                  "event": "click"}).status_code == 202
