@@ -7,11 +7,13 @@ A write whose commit the writer never saw confirmed (the server stopped in betwe
 same statement records the consumer's watermark in the graph, the last stream entry it wrote: a consumer reads
 its own entries in stream order, so on the retry those at or below the watermark are acknowledged without
 being written again. The entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its
-consumer name, with its watermark, by another replica. A batch the graph rejects ``ATTEMPTS`` times (not one
-it could not reach) is written again one event at a time, and only the events the graph still rejects go to
-the dead-letter stream: one poison event never takes its batch with it. Skips and ratings below the positive
-threshold stay in the stream (where RL training reads its rewards) and are not written, because the encoders
-read every graph interaction as a positive one.
+consumer name, with its watermark, by another replica, which then removes the name from the group. A batch the
+graph rejects ``ATTEMPTS`` times (not one it could not reach) is written again one event at a time, and only the
+events the graph still rejects go to the dead-letter stream: one poison event never takes its batch with it
+(`graphrec replay-dead-letters` moves them back once the cause is fixed). The writer also trims the stream to
+its cap, never past an entry the group has not acknowledged (SessionStore.trim_feedback). Skips and ratings
+below the positive threshold stay in the stream (where RL training reads its rewards) and are not written,
+because the encoders read every graph interaction as a positive one.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.sessions import entry_number
 
 log = logging.getLogger(__name__)
 GROUP = "graph-writer"
@@ -32,13 +35,8 @@ BATCH = 500
 ATTEMPTS = 3  # a batch the graph rejects this often is written event by event, the rejected ones dead-lettered
 BLOCK_MS = 100  # below the Redis socket timeout: a blocking read must not look like a dead server
 ADOPT_IDLE_MS = 60_000
+TRIM_EVERY_S = 10.0
 WATERMARK_KEY = "feedback_applied/{consumer}"
-
-
-def entry_number(entry_id: str) -> int:
-    """A stream entry id ("<ms>-<seq>") as one integer in the same order."""
-    ms, seq = entry_id.split("-")
-    return int(ms) * 1_000_000 + int(seq)
 
 
 class FeedbackWriter(BackgroundWorker):
@@ -141,16 +139,21 @@ class FeedbackWriter(BackgroundWorker):
             if consumer != self.consumer:
                 while (batch := self.drain_once(pending=True, consumer=consumer)) > 0:
                     handled += batch
+        for consumer in sessions.remove_idle_consumers(GROUP, ADOPT_IDLE_MS, keep=self.consumer):
+            log.info("feedback writer: removed consumer %s (idle, nothing pending)", consumer)
         return handled
 
     def run(self) -> None:
         pending = True  # first what an earlier run read and never acknowledged
-        adopt_at = 0.0
+        adopt_at = trim_at = 0.0
         while not self._stop.is_set():
             try:
                 if pending or time.monotonic() >= adopt_at:
                     adopt_at = time.monotonic() + ADOPT_IDLE_MS / 2_000
                     self.adopt_idle()
+                if time.monotonic() >= trim_at:
+                    trim_at = time.monotonic() + TRIM_EVERY_S
+                    self.service.sessions.trim_feedback(GROUP)  # type: ignore[union-attr]
                 handled = self.drain_once(pending)
                 pending = pending and handled > 0
             except Unavailable as error:

@@ -224,11 +224,15 @@ class RecommendationService:
     def is_positive(self, event: str, value: float | None) -> bool:
         return behaviours.is_positive(event, value if event == "rating" else None)
 
+    def require_sessions(self) -> SessionStore:
+        if self.sessions is None:
+            raise Unavailable("redis unavailable: the service runs without Redis")
+        return self.sessions
+
     def record_feedback(self, event: dict[str, Any], event_id: str | None = None) -> tuple[str | None, bool]:
         """Append the event to the stream and update the session: (stream entry id, whether ``event_id`` was
         recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down."""
-        if self.sessions is None:
-            raise Unavailable("redis unavailable: the service runs without Redis")
+        sessions = self.require_sessions()
 
         def build_state() -> UserState:
             try:
@@ -236,5 +240,5 @@ class RecommendationService:
             except Unavailable:
                 return UserState()
 
-        return self.sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")),
-                                             build_state, event_id)
+        return sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")), build_state,
+                                        event_id)

@@ -155,6 +155,7 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving,
                                 policy=settings.policy)
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
+    sessions.trim_on_append = writer is None  # a writer trims the stream behind what it has consumed
     warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
     keys = KeyRing(settings.api_keys, settings.api_key)
     if keys.open:

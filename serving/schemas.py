@@ -151,5 +151,16 @@ class RefreshStatus(BaseModel):
     last_report: dict[str, object] | None
 
 
+class DeadLetters(BaseModel):
+    total: int = Field(description="Events in the dead-letter stream.")
+    events: list[dict[str, object]] = Field(description="The oldest ones: dead_letter_id, entry (their id in the "
+                                                        "feedback stream) and the event's fields.")
+
+
+class Replayed(BaseModel):
+    replayed: int
+    left: int
+
+
 class Problem(BaseModel):
     detail: str

@@ -44,7 +44,16 @@ from graphrec.serving.config import ServiceConfig
 from graphrec.serving.guard import Guard, Unavailable
 
 SESSION_EVENTS_KEPT = 100
+TRIM_STEP = 10_000  # most entries one trim_feedback removes
 REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
+# Removes a consumer only while it holds no unacknowledged entry: XGROUP DELCONSUMER drops the entries a consumer
+# holds, so the check and the removal are one atomic step.
+DELETE_IF_IDLE = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+end
+return -1
+"""
 
 
 @dataclass
@@ -82,6 +91,10 @@ class SessionStore:
         # key -> the JSON last read or written; LRU, two keys (state, candidates) per user kept
         self._local: LRUCache[str, bytes] = LRUCache(maxsize=max(2 * settings.fallback_cache_users, 1))
         self._local_lock = threading.Lock()
+        # Whether appending to the stream caps its length. A service that consumes the stream into the graph
+        # trims it itself (trim_feedback), never past what its consumer group has not acknowledged.
+        self.trim_on_append = True
+        self._delete_if_idle = client.register_script(DELETE_IF_IDLE)
 
     def _remember(self, key: str, raw: bytes | str | None) -> None:
         with self._local_lock:
@@ -218,8 +231,8 @@ class SessionStore:
                 session = json.loads(raw_session) if raw_session else {"user_id": user_id, "slate": [], "events": []}
                 session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
             pipe.multi()
-            pipe.xadd(self.settings.feedback_stream, fields, maxlen=self.settings.feedback_stream_maxlen,
-                      approximate=True)
+            pipe.xadd(self.settings.feedback_stream, fields, approximate=True,
+                      maxlen=self.settings.feedback_stream_maxlen if self.trim_on_append else None)
             pipe.set(user_key, state.to_json(), ex=self.settings.session_ttl_s)
             pipe.delete(candidates_key)
             pipe.incr(generation_key)
@@ -281,6 +294,80 @@ class SessionStore:
         if entries:
             self.guard.call(lambda: self.client.xack(self.settings.feedback_stream, group, *entries))
 
+    def remove_idle_consumers(self, group: str, min_idle_ms: int, keep: str) -> list[str]:
+        """Remove the consumers of ``group`` (other than ``keep``) idle for ``min_idle_ms`` and holding no entry:
+        the names of stopped processes would otherwise pile up in the group. A live one that was only idle is
+        added again by its next read."""
+        def remove() -> list[str]:
+            try:
+                found = self.client.xinfo_consumers(self.settings.feedback_stream, group)
+            except redis.ResponseError:
+                return []
+            removed = []
+            for entry in found:
+                name = entry["name"].decode() if isinstance(entry["name"], bytes) else entry["name"]
+                if name != keep and not entry["pending"] and entry["idle"] >= min_idle_ms and \
+                        self._delete_if_idle(keys=[self.settings.feedback_stream], args=[group, name]) != -1:
+                    removed.append(name)
+            return removed
+
+        return self.guard.call(remove)
+
+    def trim_feedback(self, group: str) -> int:
+        """Trim the stream to about feedback_stream_maxlen entries, oldest first, but never an entry ``group`` has
+        not acknowledged or not yet read; the entries removed."""
+        stream, maxlen = self.settings.feedback_stream, self.settings.feedback_stream_maxlen
+
+        def trim() -> int:
+            excess = int(self.client.xlen(stream)) - maxlen
+            if excess <= 0:
+                return 0
+            # Streams have no "id at position n": read up to TRIM_STEP of the oldest ids per call instead (the
+            # writer trims every few seconds, so the excess is small; a larger one goes in steps).
+            oldest = self.client.xrange(stream, count=min(excess, TRIM_STEP))
+            keep_from = entry_number(oldest[-1][0]) + 1
+            for found in self._groups(stream):
+                if found["name"] == group:
+                    keep_from = min(keep_from, entry_number(found["last-delivered-id"]) + 1)
+                    oldest_pending = self.client.xpending(stream, group)["min"]
+                    if oldest_pending is not None:
+                        keep_from = min(keep_from, entry_number(oldest_pending))
+            return int(self.client.xtrim(stream, minid=entry_id(keep_from), approximate=True))
+
+        return self.guard.call(trim)
+
+    def _groups(self, stream: str) -> list[dict[str, Any]]:
+        return [{key: value.decode() if isinstance(value, bytes) else value for key, value in found.items()}
+                for found in self.client.xinfo_groups(stream)]
+
+    def dead_letters(self, count: int) -> list[tuple[str, dict[str, Any]]]:
+        """The oldest ``count`` dead-lettered events (each with ``entry``, its id in the feedback stream)."""
+        entries = self.guard.call(lambda: self.client.xrange(self.dead_letter_stream, count=count))
+        return [(entry.decode(), {k.decode(): json.loads(v) for k, v in values.items()}) for entry, values in entries]
+
+    def dead_letter_count(self) -> int:
+        return int(self.guard.call(lambda: self.client.xlen(self.dead_letter_stream)))
+
+    def replay_dead_letters(self, entries: list[str]) -> int:
+        """Move dead-lettered events back onto the feedback stream (after the cause is fixed), each with
+        ``replayed_from``, the entry it was first appended as; the events moved."""
+        def move() -> int:
+            moved = 0
+            for entry in entries:
+                found = self.client.xrange(self.dead_letter_stream, entry, entry)
+                if not found:
+                    continue
+                values = dict(found[0][1])
+                values[b"replayed_from"] = values.pop(b"entry")
+                pipe = self.client.pipeline(transaction=True)
+                pipe.xadd(self.settings.feedback_stream, values)
+                pipe.xdel(self.dead_letter_stream, entry)
+                pipe.execute()
+                moved += 1
+            return moved
+
+        return self.guard.call(move)
+
     @property
     def dead_letter_stream(self) -> str:
         return f"{self.settings.feedback_stream}:dead"
@@ -290,13 +377,25 @@ class SessionStore:
         def move() -> None:
             pipe = self.client.pipeline(transaction=True)
             for entry, event in entries:
-                pipe.xadd(self.dead_letter_stream, {"entry": entry, **{k: json.dumps(v) for k, v in event.items()}})
+                pipe.xadd(self.dead_letter_stream, {"entry": json.dumps(entry),
+                                                    **{k: json.dumps(v) for k, v in event.items()}})
             pipe.execute()
 
         self.guard.call(move)
 
     def stream_length(self) -> int:
         return int(self.guard.call(lambda: self.client.xlen(self.settings.feedback_stream)))
+
+
+def entry_number(entry_id: str | bytes) -> int:
+    """A stream entry id ("<ms>-<seq>") as one integer in the same order."""
+    ms, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).split("-")
+    return int(ms) * 1_000_000 + int(seq)
+
+
+def entry_id(number: int) -> str:
+    """entry_number's inverse."""
+    return f"{number // 1_000_000}-{number % 1_000_000}"
 
 
 def now_ms() -> int:

@@ -1,10 +1,10 @@
 """The graphrec command line: one subcommand per task, one module per area.
 
-    data      ingest, export
+    data      ingest, export, replay-dead-letters
     graph     stats, candidates, explain
     model     train, index, publish, evaluate, refresh
     policy    train-policy, evaluate-policy
-    service   serve, doctor, demo
+    service   serve, new-key, doctor, demo
 
 The commands stay at the top level (`graphrec train`); `graphrec --help` lists them under their area. Logging
 is set up once, here, for every command.

@@ -55,3 +55,8 @@ def load_frames(dataset: str, source: str | None) -> tuple[str, Any, Any, Any]:
         raise ValueError(f"no dataset {dataset!r}: not a path, and not in {settings().datasets_dir}")
     data = read_source(source or detect_source(path), path)
     return path.name, data.interactions, data.items, data.triples
+
+
+def admin_headers(config: Settings) -> dict[str, str]:
+    """The admin key's header for calls to the running service (GRAPHREC_API_KEY)."""
+    return {"X-API-Key": config.api_key.get_secret_value()} if config.api_key else {}

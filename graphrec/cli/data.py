@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from graphrec.cli.common import fail, open_graph, settings
+from graphrec.cli.common import admin_headers, fail, open_graph, settings
 from graphrec.graph.store import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.sources import SourceName
@@ -61,3 +62,24 @@ def export(out: Annotated[Path, typer.Option(help="Folder to write.")]) -> None:
     with open_graph(read_only=True) as store:
         counts = run_export(store, out)
     typer.echo(f"exported to {out}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@app.command(rich_help_panel=PANEL)
+def replay_dead_letters(
+    limit: Annotated[int, typer.Option(min=1, help="Most events to move back.")] = 10_000,
+    dry_run: Annotated[bool, typer.Option(help="Only list the oldest dead-lettered events.")] = False,
+) -> None:
+    """Move feedback events the graph refused back onto the feedback stream, through the running service
+    (GRAPHREC_SERVICE_URL, with GRAPHREC_API_KEY): its writer applies them again."""
+    import httpx
+
+    config = settings()
+    try:
+        with httpx.Client(base_url=config.service_url, headers=admin_headers(config), timeout=60) as client:
+            answer = client.get("/v1/admin/dead-letters", params={"limit": min(limit, 1_000)}) if dry_run else \
+                client.post("/v1/admin/dead-letters/replay", params={"limit": limit})
+    except httpx.HTTPError as error:
+        fail(ConnectionError(f"no service at {config.service_url} ({error}); set GRAPHREC_SERVICE_URL"))
+    if answer.status_code != 200:
+        fail(RuntimeError(f"the service answered {answer.status_code}: {answer.text}"))
+    typer.echo(json.dumps(answer.json(), indent=2))

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
+from graphrec.cli.common import admin_headers, fail, load_frames, open_graph_to_read, settings
 from graphrec.graph.store import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.settings import Settings
@@ -150,10 +150,6 @@ def refresh(
         _ask_service_to_reload(config)
 
 
-def _admin_headers(config: Settings) -> dict[str, str]:
-    return {"X-API-Key": config.api_key.get_secret_value()} if config.api_key else {}
-
-
 def _refresh_through_service(config: Settings, url: str, model: str | None, epochs: int | None, force: bool,
                              timeout_s: float) -> None:
     import httpx
@@ -161,7 +157,7 @@ def _refresh_through_service(config: Settings, url: str, model: str | None, epoc
     body = {"model": model, "epochs": epochs, "force": force}
     deadline = time.monotonic() + timeout_s
     try:
-        with httpx.Client(base_url=url, headers=_admin_headers(config), timeout=30) as client:
+        with httpx.Client(base_url=url, headers=admin_headers(config), timeout=30) as client:
             answer = client.post("/v1/admin/refresh", json=body)
             if answer.status_code != 202:
                 fail(RuntimeError(f"the service refused the refresh: {answer.status_code} {answer.text}"))
@@ -184,7 +180,7 @@ def _ask_service_to_reload(config: Settings) -> None:
     import httpx
 
     try:
-        answer = httpx.post(f"{config.service_url}/v1/admin/reload", headers=_admin_headers(config), timeout=30)
+        answer = httpx.post(f"{config.service_url}/v1/admin/reload", headers=admin_headers(config), timeout=30)
         typer.echo(f"service at {config.service_url}: {answer.status_code} {answer.text}")
     except httpx.HTTPError:
         typer.echo(f"no service at {config.service_url}; running services pick the version up by themselves")

@@ -1,13 +1,16 @@
-"""Admin routes, for keys with the admin scope: reload the published version, run the refresh job."""
+"""Admin routes, for keys with the admin scope: reload the published version, run the refresh job, look at and
+replay the feedback the graph refused."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from graphrec.serving.dependencies import AUTH_ERRORS, ResourcesDep, require
 from graphrec.serving.keys import Scope
-from graphrec.serving.schemas import Problem, RefreshRequest, RefreshStatus, ReloadResponse
+from graphrec.serving.schemas import DeadLetters, Problem, RefreshRequest, RefreshStatus, ReloadResponse, Replayed
 from graphrec.training.snapshot import write_snapshot
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(Scope.admin))],
@@ -43,3 +46,23 @@ async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -
 @router.get("/refresh", response_model=RefreshStatus)
 def refresh_status(resources: ResourcesDep) -> RefreshStatus:
     return RefreshStatus(**resources.refresh.status())
+
+
+@router.get("/dead-letters", response_model=DeadLetters, responses={503: {"model": Problem}})
+def dead_letters(resources: ResourcesDep,
+                 limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> DeadLetters:
+    """Feedback events the graph refused (each alone, after its batch was refused ATTEMPTS times), oldest first."""
+    sessions = resources.service.require_sessions()
+    entries = sessions.dead_letters(limit)
+    return DeadLetters(total=sessions.dead_letter_count(), events=[{"dead_letter_id": entry, **event}
+                                                                   for entry, event in entries])
+
+
+@router.post("/dead-letters/replay", response_model=Replayed, responses={503: {"model": Problem}})
+def replay_dead_letters(resources: ResourcesDep,
+                        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> Replayed:
+    """Move the oldest ``limit`` dead-lettered events back onto the feedback stream (after fixing what the graph
+    refused them for): the writer applies them again, and dead-letters again those still refused."""
+    sessions = resources.service.require_sessions()
+    moved = sessions.replay_dead_letters([entry for entry, _ in sessions.dead_letters(limit)])
+    return Replayed(replayed=moved, left=sessions.dead_letter_count())

@@ -344,6 +344,8 @@ def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: Tes
     during = client.post("/v1/recommend", json={"user_id": user, "k": 5})
     assert during.status_code == 200 and "graph" in during.json()["degraded"] and len(during.json()["items"]) == 5
     assert time.monotonic() - stopped < 10
+    # Down for 30 s: the writer retries the pending batch every GRAPHREC_DEPENDENCY_RETRY_S meanwhile.
+    time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
     server.start()
     returned = time.monotonic()
     wait_for(lambda: client.get("/readyz").json()["status"] == "ok", timeout_s=10,
