@@ -20,7 +20,7 @@ INTEGER_ID = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 def id_type(ids: pd.Series | np.ndarray) -> IdType:
     """How a column of ids is typed: "int" for an integer dtype, else "str"."""
-    return "int" if np.issubdtype(ids.dtype, np.integer) else "str"
+    return "int" if pd.api.types.is_integer_dtype(ids.dtype) else "str"  # numpy's and pandas' own dtypes
 
 
 @dataclass(frozen=True)

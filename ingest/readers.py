@@ -109,7 +109,10 @@ def _fast_parse(data: bytes, spec: TableSpec, sep: str) -> pd.DataFrame | None:
 def _check_header(path: Path, data: bytes, spec: TableSpec, sep: str) -> None:
     first = data.split(b"\n", 1)[0].decode(spec.encoding, errors="replace").rstrip("\r")
     quoting = csv.QUOTE_MINIMAL if spec.quoting else csv.QUOTE_NONE
-    found = [f.strip() for f in next(csv.reader([first], delimiter=sep, quoting=quoting), [])]
+    try:
+        found = [f.strip() for f in next(csv.reader([first], delimiter=sep, quoting=quoting), [])]
+    except csv.Error as error:
+        raise IngestError(f"{path}:1: the header is not readable as CSV ({error})") from None
     names = [c.name for c in spec.columns]
     low = spec.min_columns if spec.min_columns is not None else len(names)
     if found[: len(names)] != names[: len(found)] or not low <= len(found) <= len(names):
