@@ -82,3 +82,6 @@ AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown X-API-Key"},
     403: {"model": Problem, "description": "The key lacks the route's scope"},
     429: {"model": Problem, "description": "Over the key's rate limit; Retry-After says when to try again"}}
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The request body is not readable (not UTF-8 JSON)"},
+    413: {"model": Problem, "description": "The request body is over GRAPHREC_MAX_REQUEST_BYTES"}}

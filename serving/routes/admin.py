@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
-from graphrec.serving.dependencies import AUTH_ERRORS, ResourcesDep, require
+from graphrec.serving.dependencies import AUTH_ERRORS, BODY_ERRORS, ResourcesDep, require
 from graphrec.serving.keys import Scope
 from graphrec.serving.schemas import DeadLetters, Problem, RefreshRequest, RefreshStatus, ReloadResponse, Replayed
 from graphrec.training.snapshot import write_snapshot
@@ -26,7 +26,7 @@ async def reload(resources: ResourcesDep, force: bool = False) -> ReloadResponse
 
 
 @router.post("/refresh", status_code=202, response_model=RefreshStatus,
-             responses={409: {"model": Problem}, 503: {"model": Problem}})
+             responses={**BODY_ERRORS, 409: {"model": Problem}, 503: {"model": Problem}})
 async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -> RefreshStatus:
     """Snapshot the graph and start the refresh job (retrain, index, compare on the holdout, publish if not
     worse) in a child process; the service swaps to the new version when it is published."""

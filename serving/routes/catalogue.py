@@ -37,7 +37,7 @@ def item(item_id: str, service: Service, _: Recommender) -> ItemResponse:
     return ItemResponse(item_id=typed, title=found["title"])
 
 
-@router.get("/users/{user_id}/history", response_model=HistoryResponse,
+@router.get("/users/{user_id}/history", response_model=HistoryResponse, operation_id="history",
             responses={**GRAPH_DOWN, 404: {"model": Problem}})
 def history(user_id: str, service: Service, _: HistoryReader,
             limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> HistoryResponse:

@@ -6,7 +6,15 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from graphrec.serving.artifacts import plain_ids
-from graphrec.serving.dependencies import AUTH_ERRORS, FeedbackSender, Recommender, ResourcesDep, Service, typed_id
+from graphrec.serving.dependencies import (
+    AUTH_ERRORS,
+    BODY_ERRORS,
+    FeedbackSender,
+    Recommender,
+    ResourcesDep,
+    Service,
+    typed_id,
+)
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.keys import Principal, Scope
 from graphrec.serving.schemas import (
@@ -20,10 +28,21 @@ from graphrec.serving.schemas import (
 from graphrec.serving.sessions import now_ms
 from graphrec.serving.slates import InvalidSlate
 
-router = APIRouter(prefix="/v1", tags=["recommendations"], responses=AUTH_ERRORS)
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses={**AUTH_ERRORS, **BODY_ERRORS})
 
 
-@router.post("/recommend", response_model=RecommendResponse)
+# OpenAPI links: how a client goes on from a slate (and how schemathesis' stateful tests chain the calls). The
+# feedback's session is a constant: a slate recommended without a session accepts feedback from any session.
+SLATE_LINKS = {
+    "FeedbackOnTheTopItem": {"operationId": "feedback", "requestBody": {
+        "session_id": "linked", "user_id": "$response.body#/user_id",
+        "item_id": "$response.body#/items/0/item_id", "slate_id": "$response.body#/slate_id", "event": "click"}},
+    "HistoryOfTheUser": {"operationId": "history", "parameters": {"path.user_id": "$response.body#/user_id"}},
+}
+
+
+@router.post("/recommend", response_model=RecommendResponse, operation_id="recommend",
+             responses={200: {"links": SLATE_LINKS}})
 def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: Recommender) -> RecommendResponse:
     """The top k unseen items for a user, with the policy and artifact version that chose them.
 
@@ -48,7 +67,8 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep,
                                reasons=r.reasons if r.explained else None) for r in result.items])
 
 
-@router.post("/feedback", status_code=202, response_model=FeedbackAccepted, responses={
+@router.post("/feedback", status_code=202, response_model=FeedbackAccepted, operation_id="feedback",
+             responses={
     403: {"model": Problem, "description": "The item is not in the slate_id's slate for this user and session (or "
                                            "the slate_id is missing, forged or expired)"},
     404: {"model": Problem, "description": "No such item"},
