@@ -2,7 +2,8 @@
 
     <ns>:user:<user_id>            {"seen": [...], "positive": [...]}: items the user has interacted with and
                                    their recent positive items, newest first (rebuilt from the graph on a miss)
-    <ns>:session:<session_id>      {"user_id", "slate": last items shown, "events": recent feedback}
+    <ns>:session:<session_id>      {"user_id", "events": recent feedback}
+    <ns>:slate:<session_id>        {"user_id", "items"}: the last slate shown in the session
     <ns>:cand:<user_id>            {"version", "items": [...], "sources": [...], "paths": [...]}: the candidate
                                    set as columns (serving.candidate_pool)
     <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
@@ -127,6 +128,9 @@ class SessionStore:
     def _candidates_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:cand:{user_id}"
 
+    def _slate_key(self, session_id: str) -> str:
+        return f"{self.settings.redis_namespace}:slate:{session_id}"
+
     def _event_key(self, event_id: str) -> str:
         return f"{self.settings.redis_namespace}:event:{event_id}"
 
@@ -185,21 +189,21 @@ class SessionStore:
         return bool(self.guard.call(lambda: self.client.exists(self._candidates_key(user_id))))
 
     def session(self, session_id: str) -> dict[str, Any] | None:
-        raw = self.guard.call(lambda: self.client.get(self._session_key(session_id)))
-        return json.loads(raw) if raw else None
+        """The session's user, last slate and recent feedback events (None for a session never seen)."""
+        raw, slate = self.guard.call(lambda: self.client.mget(self._session_key(session_id),
+                                                              self._slate_key(session_id)))
+        if raw is None and slate is None:
+            return None
+        session = json.loads(raw) if raw else {"user_id": None, "events": []}
+        shown = json.loads(slate) if slate else {"user_id": session["user_id"], "items": []}
+        user_id = session["user_id"] if session["user_id"] is not None else shown["user_id"]
+        return {**session, "user_id": user_id, "slate": shown["items"]}
 
     def record_slate(self, session_id: str, user_id: Any, items: list[Any]) -> None:
-        """Remember the slate shown in this session (what feedback and the RL policies refer to)."""
-        key = self._session_key(session_id)
-
-        def update(pipe: redis.client.Pipeline) -> None:
-            raw = pipe.get(key)
-            session = json.loads(raw) if raw else {"user_id": user_id, "slate": [], "events": []}
-            session["slate"] = items
-            pipe.multi()
-            pipe.set(key, json.dumps(session), ex=self.settings.session_ttl_s)
-
-        self.guard.call(lambda: self.client.transaction(update, key))
+        """Remember the slate shown in this session (what the RL policies refer to): a key of its own, written
+        in one call, since a slate replaces the last one and needs no read first."""
+        payload = json.dumps({"user_id": user_id, "items": items})
+        self.guard.call(lambda: self.client.set(self._slate_key(session_id), payload, ex=self.settings.session_ttl_s))
 
     def record_feedback(self, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
                         event_id: str | None = None) -> tuple[str | None, bool]:
@@ -228,7 +232,7 @@ class SessionStore:
             session = None
             if session_key:
                 raw_session = pipe.get(session_key)
-                session = json.loads(raw_session) if raw_session else {"user_id": user_id, "slate": [], "events": []}
+                session = json.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
                 session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
             pipe.multi()
             pipe.xadd(self.settings.feedback_stream, fields, approximate=True,

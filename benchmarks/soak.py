@@ -1,0 +1,168 @@
+"""Soak: the embedded stack under a steady mixed load for minutes, to show that nothing grows without bound.
+
+One `graphrec serve` (LadybugDB, its own Redis server) with client keys, and an open-loop load of --rate
+requests a second for --minutes: 85% POST /v1/recommend (k=10, a session per user), 10% POST /v1/feedback (a
+click on an item of a slate the service showed that user and session, with its slate_id and an event_id, as an
+app sends it) and 5% GET /v1/explain. Per minute: requests, errors, p99 per route, the service's resident
+memory (RSS, its process), Redis' used memory and the feedback stream's length.
+
+Bounded means: RSS at the end minus RSS after the first minute <= 50 MB, and Redis' used memory within 10% over
+the last five minutes (max / min - 1 <= 0.10), with 0 errors.
+
+    python -m benchmarks.soak --data-dir var/ml100k [--minutes 10 --rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import redis
+
+from benchmarks.loadgen import CLIENT_HEADERS, Samples, free_port, keys_env, routed_loop
+from graphrec.graph.factory import open_store
+from graphrec.serving.artifacts import plain_ids
+from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.settings import Settings
+
+# Caps the soak runs with: the stream keeps about this many entries behind what the graph writer acknowledged,
+# and an event_id is remembered this long (a client's retry window).
+STREAM_MAXLEN, EVENT_ID_TTL_S = 5_000, 120
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1_024
+    return float("nan")
+
+
+class Load:
+    """The mixed requests, with the slates each user was last shown (feedback clicks an item of one)."""
+
+    def __init__(self, url: str, users: list, rng: random.Random) -> None:
+        self.url, self.users, self.rng = url, users, rng
+        self.slates: dict[object, tuple[str, list]] = {}
+
+    def call(self, i: int) -> tuple[str, str, str, dict | None]:
+        user = self.rng.choice(self.users)
+        roll = self.rng.random()
+        if roll < 0.10 and user in self.slates:
+            slate_id, items = self.slates[user]
+            return "feedback", "POST", f"{self.url}/v1/feedback", {
+                "session_id": f"soak-{user}", "user_id": user, "item_id": self.rng.choice(items), "event": "click",
+                "slate_id": slate_id, "event_id": f"soak-{i}"}
+        if roll < 0.15 and user in self.slates:
+            return "explain", "GET", f"{self.url}/v1/explain?user_id={user}&item_id={self.slates[user][1][0]}", None
+        return "recommend", "POST", f"{self.url}/v1/recommend", {"user_id": user, "k": 10,
+                                                                  "session_id": f"soak-{user}"}
+
+
+async def remember_slates(session: aiohttp.ClientSession, load: Load) -> None:
+    """One slate per user before the load starts, so feedback and explain have items from the first second."""
+    for user in load.users:
+        async with session.post(f"{load.url}/v1/recommend", json={"user_id": user, "k": 10,
+                                                                  "session_id": f"soak-{user}"}) as answer:
+            body = await answer.json()
+        load.slates[user] = (body["slate_id"], [entry["item_id"] for entry in body["items"]])
+
+
+async def run(args: argparse.Namespace) -> dict:
+    work = Path(tempfile.mkdtemp(prefix="soak-"))
+    data_dir = work / "var"
+    shutil.copytree(args.data_dir, data_dir, ignore=shutil.ignore_patterns("redis", "service.json", "exports"))
+    bench_redis = EmbeddedRedis(work / "redis").start()
+    client = redis.Redis.from_url(bench_redis.url)
+    with open_store(Settings(data_dir=data_dir).graph_config(), read_only=True) as store:
+        users = plain_ids(store.run("user_ids")["id"])
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": bench_redis.url, **keys_env(),
+           "GRAPHREC_FEEDBACK_STREAM_MAXLEN": str(STREAM_MAXLEN), "GRAPHREC_EVENT_ID_TTL_S": str(EVENT_ID_TTL_S)}
+    log = (work / "service.log").open("wb")
+    service = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port), "--log-level",
+                                "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    minutes: list[dict] = []
+    try:
+        async with aiohttp.ClientSession(headers=CLIENT_HEADERS, timeout=aiohttp.ClientTimeout(total=30),
+                                         connector=aiohttp.TCPConnector(limit=256)) as session:
+            deadline = time.monotonic() + 600
+            while True:
+                assert service.poll() is None and time.monotonic() < deadline, (work / "service.log").read_text()
+                try:
+                    async with session.get(f"{url}/readyz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.2)
+            load = Load(url, users, random.Random(args.seed))
+            await remember_slates(session, load)
+            print(f"# {len(users):,} users, slates shown; soak: {args.rate:g} requests/s for {args.minutes:g} min "
+                  f"(stream cap {STREAM_MAXLEN:,}, event ids kept {EVENT_ID_TTL_S} s)")
+            for minute in range(int(args.minutes)):
+                samples = Samples()
+                started = time.perf_counter()
+                await routed_loop(session, samples, args.rate, 60, load.call, started)
+                row = {"minute": minute + 1, "rss_mb": rss_mb(service.pid),
+                       "redis_used_mb": client.info("memory")["used_memory"] / 2**20,
+                       "stream_length": client.xlen("graphrec:feedback")}
+                for name in ("recommend", "feedback", "explain"):
+                    latencies = np.array(samples.latencies[name]) * 1_000
+                    row[f"{name}_requests"] = len(latencies) + len(samples.errors[name]) + samples.refused[name]
+                    row[f"{name}_errors"] = len(samples.errors[name]) + samples.refused[name]
+                    row[f"{name}_p99_ms"] = float(np.percentile(latencies, 99)) if len(latencies) else float("nan")
+                    for when, what in samples.errors[name][:2]:
+                        print(f"  {name} error at {when:.1f} s: {what[:160]}")
+                minutes.append(row)
+                print("  ".join(f"{key} {value:,.2f}" if isinstance(value, float) else f"{key} {value:,}"
+                                for key, value in row.items()), flush=True)
+    finally:
+        service.terminate()
+        service.wait(timeout=60)
+        client.close()
+        bench_redis.stop()
+    return summarise(minutes, work)
+
+
+def summarise(minutes: list[dict], work: Path) -> dict:
+    errors = sum(row[f"{name}_errors"] for row in minutes for name in ("recommend", "feedback", "explain"))
+    rss_growth = minutes[-1]["rss_mb"] - minutes[0]["rss_mb"]
+    last = [row["redis_used_mb"] for row in minutes[-5:]]
+    redis_spread = max(last) / min(last) - 1
+    summary = {"errors": errors, "rss_after_first_minute_mb": minutes[0]["rss_mb"], "rss_end_mb": minutes[-1]["rss_mb"],
+               "rss_growth_mb": rss_growth, "redis_last_5_min_spread": redis_spread, "minutes": minutes}
+    print(f"\nerrors {errors}; RSS {minutes[0]['rss_mb']:.1f} MB after minute 1, {minutes[-1]['rss_mb']:.1f} MB at the "
+          f"end (+{rss_growth:.1f} MB, bar 50); Redis used memory over the last 5 minutes {min(last):.2f}-"
+          f"{max(last):.2f} MB ({redis_spread:.1%}, bar 10%); bounded: "
+          f"{'met' if errors == 0 and rss_growth <= 50 and redis_spread <= 0.10 else 'NOT met'}; log {work}")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=Path("var/ml100k"),
+                        help="A data folder with a graph and a published version (copied; the original is kept).")
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
