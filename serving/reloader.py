@@ -20,6 +20,7 @@ from pathlib import Path
 
 from graphrec.serving.artifacts import load_version
 from graphrec.serving.background import BackgroundWorker
+from graphrec.serving.policy import SESSION_CODES
 from graphrec.serving.recommender import RecommendationService
 from graphrec.training.artifacts import IN_USE_FRESH_S, ArtifactError, current_version, note_in_use
 
@@ -37,11 +38,13 @@ class ArtifactReloader(BackgroundWorker):
     thread_name = "artifact-reloader"
 
     def __init__(self, service: RecommendationService, root: Path, poll_s: float,
-                 on_swap: Callable[[str], None] | None = None, policy: str = "greedy") -> None:
+                 on_swap: Callable[[str], None] | None = None, policy: str = "greedy",
+                 session_codes: int = SESSION_CODES) -> None:
         super().__init__()
         self.service = service
         self.root = root
         self.policy = policy  # which policy each new version is served with (GRAPHREC_POLICY)
+        self.session_codes = session_codes
         self.poll_s = poll_s
         self.on_swap = on_swap
         self.refused: dict[str, str] = {}  # version -> why it was refused
@@ -59,7 +62,7 @@ class ArtifactReloader(BackgroundWorker):
             if published in self.refused and not force:
                 return ReloadResult(served, changed=False, error=self.refused[published])
             try:
-                artifacts = load_version(self.root / "versions" / published, self.policy)
+                artifacts = load_version(self.root / "versions" / published, self.policy, self.session_codes)
             except (ArtifactError, OSError, ValueError) as error:
                 self.refused[published] = str(error)
                 log.error("refused artifact version %s: %s; still serving %s", published, error, served)

@@ -122,7 +122,7 @@ def _open_graph(settings: ServiceConfig) -> tuple[GraphStore | None, str | None]
 
 def _artifacts(settings: ServiceConfig) -> tuple[LoadedArtifacts | None, str | None]:
     try:
-        return load_current(settings.artifacts_dir, settings.policy), None
+        return load_current(settings.artifacts_dir, settings.policy, settings.policy_session_codes), None
     except (ArtifactError, OSError) as error:
         return None, str(error)
 
@@ -153,7 +153,7 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     service = RecommendationService(settings, store, artifacts, sessions=sessions)
     metrics.serving(artifacts.version if artifacts else None)
     reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving,
-                                policy=settings.policy)
+                                policy=settings.policy, session_codes=settings.policy_session_codes)
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
     sessions.trim_on_append = writer is None  # a writer trims the stream behind what it has consumed
     warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
