@@ -14,6 +14,7 @@ class GraphConfig:
     graph_backend: Literal["ladybug", "neo4j"]
     ladybug_path: Path
     ladybug_buffer_pool_mb: int
+    ladybug_checkpoint_kb: int
     neo4j_uri: str | None
     neo4j_user: str
     neo4j_password: str

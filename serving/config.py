@@ -23,6 +23,9 @@ class ServiceConfig(BaseModel):
     graph_backend: Literal["ladybug", "neo4j"] = "ladybug"
     # LadybugDB's buffer pool defaults to 80% of RAM; a fixed size keeps a laptop usable.
     ladybug_buffer_pool_mb: int = Field(1024, ge=64)
+    ladybug_checkpoint_kb: int = Field(512, ge=64, description=(
+        "Write-ahead log that triggers a LadybugDB checkpoint. Committed writes hold memory until one: a stream "
+        "of small feedback writes grows the service by ~30 KB per write in between."))
 
     neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI", "GRAPHREC_NEO4J_URI"))
     neo4j_user: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USER", "GRAPHREC_NEO4J_USER"))
@@ -128,6 +131,9 @@ class ServiceConfig(BaseModel):
     # to and from the event loop), and each time it could wait a whole interval behind a busy thread: under a
     # steady load those waits build queues that last seconds.
     serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
+    malloc_arenas: int = Field(2, ge=0, le=64, description=(
+        "glibc malloc arenas the service's threads share (0: glibc's default of 8 per core, which lets a steady "
+        "load grow the process by whole 64 MB arenas; serving/app.py)."))
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
 
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
