@@ -9,7 +9,6 @@ opened once per process in the lifespan, never per request.
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import logging
 import sys
@@ -25,11 +24,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from graphrec.serving.config import ServiceConfig
 from graphrec.serving.guard import Unavailable
+from graphrec.serving.memory import limit_malloc_arenas
 from graphrec.serving.resources import Resources, open_resources
 from graphrec.serving.routes import admin, catalogue, health, recommend
 
 log = logging.getLogger(__name__)
-M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def create_app(settings: ServiceConfig | None = None, resources: Resources | None = None) -> FastAPI:
@@ -73,22 +72,6 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
     app.add_middleware(BodyLimit, max_bytes=(settings or resources.settings).max_request_bytes)  # type: ignore[union-attr]
     app.add_middleware(LatencyMetrics)
     return app
-
-
-def limit_malloc_arenas(arenas: int) -> None:
-    """Cap glibc's malloc arenas for the threads started from now on (0: glibc's default, 8 per core).
-
-    glibc gives threads arenas of their own, up to 8 per core, and returns little of a thread arena's freed
-    memory to the system: the service's handler, graph and background threads, and the pool threads that
-    replace idle ones, each fill one with short-lived frames and JSON, and the process grows by tens of MB a
-    minute under a steady load until every arena is full. With the GIL, threads rarely allocate at the same
-    moment, so two arenas cost no measurable throughput."""
-    if arenas <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):  # not glibc
-        log.debug("mallopt is not available; malloc arenas left as they are")
 
 
 class BodyLimit:

@@ -132,8 +132,7 @@ class ServiceConfig(BaseModel):
     # steady load those waits build queues that last seconds.
     serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     malloc_arenas: int = Field(2, ge=0, le=64, description=(
-        "glibc malloc arenas the service's threads share (0: glibc's default of 8 per core, which lets a steady "
-        "load grow the process by whole 64 MB arenas; serving/app.py)."))
+        "glibc malloc arenas the service's threads share (0: glibc's default, 8 per core; serving/app.py)."))
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
 
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.

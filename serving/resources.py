@@ -21,6 +21,7 @@ from graphrec.serving.artifacts import LoadedArtifacts, load_current
 from graphrec.serving.config import ServiceConfig
 from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.keys import KeyRing
+from graphrec.serving.memory import MemoryTrimmer
 from graphrec.serving.metrics import ServiceMetrics
 from graphrec.serving.rate_limits import RateLimiter
 from graphrec.serving.recommender import RecommendationService
@@ -92,6 +93,7 @@ class Resources:
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
     writer: FeedbackWriter | None = None
+    trimmer: MemoryTrimmer = field(default_factory=MemoryTrimmer)
     startup_problems: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -101,6 +103,7 @@ class Resources:
         self.reloader.stop()
         self.warmer.stop()
         self.refresh.stop()
+        self.trimmer.stop()
         if self.writer:
             self.writer.stop()
         if self.sessions:
@@ -163,10 +166,12 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
     slates = SlateSigner(slate_secret(settings.slate_secret, settings.data_dir), settings.slate_ttl_s)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
-                          RateLimiter(sessions), store, sessions, embedded, writer, problems)
+                          RateLimiter(sessions), store, sessions, embedded, writer,
+                          startup_problems=problems)
     if background:
         reloader.start()
         warmer.start()
+        resources.trimmer.start()
         if writer:
             writer.start()
     return resources
