@@ -21,7 +21,6 @@ from graphrec.serving.artifacts import LoadedArtifacts, load_current
 from graphrec.serving.config import ServiceConfig
 from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.keys import KeyRing
-from graphrec.serving.memory import MemoryTrimmer
 from graphrec.serving.metrics import ServiceMetrics
 from graphrec.serving.rate_limits import RateLimiter
 from graphrec.serving.recommender import RecommendationService
@@ -93,7 +92,6 @@ class Resources:
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
     writer: FeedbackWriter | None = None
-    trimmer: MemoryTrimmer = field(default_factory=MemoryTrimmer)
     startup_problems: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -103,7 +101,6 @@ class Resources:
         self.reloader.stop()
         self.warmer.stop()
         self.refresh.stop()
-        self.trimmer.stop()
         if self.writer:
             self.writer.stop()
         if self.sessions:
@@ -171,7 +168,6 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     if background:
         reloader.start()
         warmer.start()
-        resources.trimmer.start()
         if writer:
             writer.start()
     return resources

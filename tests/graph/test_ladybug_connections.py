@@ -1,4 +1,5 @@
-"""LadybugDB's per-thread connections: a thread pool that retires threads and starts new ones leaks none."""
+"""LadybugDB held by a long-running service: a thread pool that retires threads and starts new ones leaks no
+connections, and a stream of small writes is checkpointed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 
 from graphrec.graph.factory import open_store
 from graphrec.graph.ladybug_store import LadybugStore
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.loader import ingest
 from tests.conftest import make_settings
 
 
@@ -19,3 +22,23 @@ def test_the_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
             thread.join()
         store.run("meta_get")
         assert store.open_connections <= 2  # this thread's, and at most the last ended thread's
+
+
+def test_small_writes_are_checkpointed_once_the_log_passes_the_threshold(tmp_path: Path,
+                                                                         small_dataset: Dataset) -> None:
+    """Committed writes hold memory until a checkpoint folds the write-ahead log into the database: a stream of
+    small feedback writes keeps the log under GRAPHREC_LADYBUG_CHECKPOINT_KB instead of LadybugDB's 16 MB."""
+    settings = make_settings(tmp_path, "ladybug", ladybug_checkpoint_kb=64)
+    wal = Path(f"{settings.ladybug_path}.wal")
+    with open_store(settings.graph_config()) as store:
+        ingest(store, lambda: small_dataset, show_progress=False)
+        item = int(small_dataset.items["item_id"].iloc[0])
+        largest = 0
+        for entry in range(300):  # about 0.9 KB of log each: four checkpoints' worth
+            row = {"user_id": 10_000 + entry, "item_id": item, "behavior": "click", "rating": None, "count": 1,
+                   "last_ts": entry}
+            store.run("record_feedback", {"rows": [row], "applied_key": "feedback_applied/t",
+                                          "applied_id": str(entry)}, write=True)
+            largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+        assert largest <= 80 * 1024
+        assert int(store.stats()["users"]) >= 300  # every write is there

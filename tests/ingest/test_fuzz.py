@@ -25,8 +25,8 @@ from graphrec.ingest.loader import ingest
 from graphrec.ingest.sources import read_source
 from tests import fixtures
 
-EXAMPLES = 150
-WRITE_EXAMPLES = 40
+EXAMPLES = 100
+WRITE_EXAMPLES = 25
 # name -> (writes the seed files into a folder, source, reader options)
 LAYOUTS: dict[str, tuple[Callable[[Path], Path], str, dict[str, Any]]] = {
     "movielens-100k": (fixtures.movielens_100k, "movielens", {}),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -136,13 +135,21 @@ def test_without_keys_the_service_is_open_but_admin_is_off(data_dir: Path, stack
         assert client.get("/readyz").json()["access"].startswith("open")
 
 
-def test_serving_a_public_address_without_keys_is_refused(tmp_path: Path) -> None:
-    env = {**os.environ, "GRAPHREC_DATA_DIR": str(tmp_path / "var")}
+def test_serving_a_public_address_without_keys_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from graphrec.cli import app
+    from graphrec.settings import get_settings
+
+    monkeypatch.setenv("GRAPHREC_DATA_DIR", str(tmp_path / "var"))
     for name in ("GRAPHREC_API_KEY", "GRAPHREC_API_KEYS", "GRAPHREC_ALLOW_OPEN_BIND"):
-        env.pop(name, None)
-    done = subprocess.run([sys.executable, "-m", "graphrec", "serve", "--host", "0.0.0.0", "--port", "1"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 2 and "no API keys are configured" in done.stderr
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "1"])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 2 and "no API keys are configured" in done.output
 
 
 def test_keys_are_kept_as_digests_and_made_by_the_cli(tmp_path: Path) -> None:
