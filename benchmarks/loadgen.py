@@ -6,6 +6,7 @@ server cannot hide its queueing.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import json
@@ -112,6 +113,16 @@ def process_counters(pid: int) -> tuple[float, int]:
     except OSError:
         return float("nan"), 0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[9])
+
+
+def run_benchmark(parser: argparse.ArgumentParser, run) -> None:  # type: ignore[no-untyped-def]
+    """Parse the command line (with --out), run the benchmark's ``run(args)`` and write its figures as JSON to
+    --out when given."""
+    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
+    args = parser.parse_args()
+    results = asyncio.run(run(args))
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2, default=str))
 
 
 def free_port() -> int:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import platform
 import random
@@ -53,6 +52,7 @@ from benchmarks.loadgen import (
     open_loop,
     process_counters,
     recommend_call,
+    run_benchmark,
 )
 from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
@@ -60,11 +60,15 @@ from graphrec.settings import Settings
 
 
 class Service:
-    def __init__(self, data_dir: Path, redis_url: str, log: Path, warm: bool) -> None:
+    """`graphrec serve` on a free port with the benchmark keys, its output appended to ``log``; ``settings`` are
+    more GRAPHREC_ variables."""
+
+    def __init__(self, data_dir: Path, redis_url: str, log: Path, warm: bool,
+                 settings: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
-               **keys_env(), "GRAPHREC_RELOAD_POLL_S": "0.5"}
+               **keys_env(), "GRAPHREC_RELOAD_POLL_S": "0.5", **(settings or {})}
         if not warm:
             env["GRAPHREC_WARM_USERS"] = "0"
         self.process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(self.port),
@@ -330,11 +334,7 @@ def main() -> None:
     parser.add_argument("--redis-stop-at", type=float, default=10)
     parser.add_argument("--redis-down-s", type=float, default=10)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
-    args = parser.parse_args()
-    results = asyncio.run(run(args))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+    run_benchmark(parser, run)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,8 @@ the last five minutes (max / min - 1 <= 0.10), with 0 errors.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
-import os
 import random
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +25,8 @@ import aiohttp
 import numpy as np
 import redis
 
-from benchmarks.loadgen import CLIENT_HEADERS, Samples, free_port, keys_env, routed_loop
+from benchmarks.loadgen import CLIENT_HEADERS, Samples, routed_loop, run_benchmark
+from benchmarks.serving import Service
 from graphrec.graph.factory import open_store
 from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
@@ -86,27 +82,14 @@ async def run(args: argparse.Namespace) -> dict:
     client = redis.Redis.from_url(bench_redis.url)
     with open_store(Settings(data_dir=data_dir).graph_config(), read_only=True) as store:
         users = plain_ids(store.run("user_ids")["id"])
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": bench_redis.url, **keys_env(),
-           "GRAPHREC_FEEDBACK_STREAM_MAXLEN": str(STREAM_MAXLEN), "GRAPHREC_EVENT_ID_TTL_S": str(EVENT_ID_TTL_S)}
-    log = (work / "service.log").open("wb")
-    service = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port), "--log-level",
-                                "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    service = Service(data_dir, bench_redis.url, work / "service.log", warm=True, settings={
+        "GRAPHREC_FEEDBACK_STREAM_MAXLEN": str(STREAM_MAXLEN), "GRAPHREC_EVENT_ID_TTL_S": str(EVENT_ID_TTL_S)})
+    url = service.url
     minutes: list[dict] = []
     try:
         async with aiohttp.ClientSession(headers=CLIENT_HEADERS, timeout=aiohttp.ClientTimeout(total=30),
                                          connector=aiohttp.TCPConnector(limit=256)) as session:
-            deadline = time.monotonic() + 600
-            while True:
-                assert service.poll() is None and time.monotonic() < deadline, (work / "service.log").read_text()
-                try:
-                    async with session.get(f"{url}/readyz") as answer:
-                        if answer.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.2)
+            await service.ready(session)
             load = Load(url, users, random.Random(args.seed))
             await remember_slates(session, load)
             print(f"# {len(users):,} users, slates shown; soak: {args.rate:g} requests/s for {args.minutes:g} min "
@@ -115,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict:
                 samples = Samples()
                 started = time.perf_counter()
                 await routed_loop(session, samples, args.rate, 60, load.call, started)
-                row = {"minute": minute + 1, "rss_mb": rss_mb(service.pid),
+                row = {"minute": minute + 1, "rss_mb": rss_mb(service.process.pid),
                        "redis_used_mb": client.info("memory")["used_memory"] / 2**20,
                        "stream_length": client.xlen("graphrec:feedback")}
                 for name in ("recommend", "feedback", "explain"):
@@ -129,8 +112,7 @@ async def run(args: argparse.Namespace) -> dict:
                 print("  ".join(f"{key} {value:,.2f}" if isinstance(value, float) else f"{key} {value:,}"
                                 for key, value in row.items()), flush=True)
     finally:
-        service.terminate()
-        service.wait(timeout=60)
+        service.stop()
         client.close()
         bench_redis.stop()
     return summarise(minutes, work)
@@ -157,11 +139,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--out", type=Path, help="Also write the figures as JSON here.")
-    args = parser.parse_args()
-    results = asyncio.run(run(args))
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2, default=str))
+    run_benchmark(parser, run)
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ class ServiceConfig(BaseModel):
     api_key: SecretStr | None = Field(None, description=(
         "Shorthand for one client key named `admin` with the admin scope (every route)."))
     api_keys: list[ApiKey] = Field(default_factory=list, description=(
-        "Client keys as a JSON list of {name, sha256, scopes, rate_limit} (`graphrec keys new` makes one). With no "
+        "Client keys as a JSON list of {name, sha256, scopes, rate_limit} (`graphrec new-key` makes one). With no "
         "key here or in GRAPHREC_API_KEY the service is open, and `graphrec serve` binds loopback only."))
     allow_open_bind: bool = Field(False, description="Let `graphrec serve` bind a non-loopback address with no API "
                                   "keys configured (anyone who reaches it may then recommend and send feedback).")
@@ -132,7 +132,7 @@ class ServiceConfig(BaseModel):
     # steady load those waits build queues that last seconds.
     serve_switch_interval_ms: float = Field(1.0, gt=0, le=100)
     malloc_arenas: int = Field(2, ge=0, le=64, description=(
-        "glibc malloc arenas the service's threads share (0: glibc's default, 8 per core; serving/app.py)."))
+        "glibc malloc arenas the service's threads share (0: glibc's default, 8 per core; serving/memory.py)."))
     service_url: str = Field("http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
 
     # Refresh: a new version is published only if its holdout NDCG@10 is at least the current one's minus this.
@@ -143,11 +143,15 @@ class ServiceConfig(BaseModel):
     holdout_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of pairs held out for validation.")
 
     @model_validator(mode="after")
-    def _keys_differ(self) -> ServiceConfig:
-        KeyRing(self.api_keys, self.api_key)  # ValueError for two equal keys or names
+    def _check_keys_and_rating_range(self) -> ServiceConfig:
+        self.key_ring()  # ValueError for two equal keys or names
         if self.rating_range is not None and not self.rating_range[0] < self.rating_range[1]:
             raise ValueError(f"rating_range must be [low, high] with low < high; got {list(self.rating_range)}")
         return self
+
+    def key_ring(self) -> KeyRing:
+        """The client keys: GRAPHREC_API_KEYS and the admin key GRAPHREC_API_KEY."""
+        return KeyRing(self.api_keys, self.api_key)
 
     def refresh_config(self) -> RefreshConfig:
         """The refresh job's part of the settings."""

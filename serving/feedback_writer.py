@@ -153,7 +153,7 @@ class FeedbackWriter(BackgroundWorker):
                     self.adopt_idle()
                 if time.monotonic() >= trim_at:
                     trim_at = time.monotonic() + TRIM_EVERY_S
-                    self.service.sessions.trim_feedback(GROUP)  # type: ignore[union-attr]
+                    self.service.require_sessions().trim_feedback(GROUP)
                 handled = self.drain_once(pending)
                 pending = pending and handled > 0
             except Unavailable as error:

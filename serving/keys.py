@@ -2,7 +2,7 @@
 
 A key is 32 random bytes (url-safe base64), so an unsalted SHA-256 is as hard to invert as the key is to guess;
 settings hold only the digest, and a presented key is hashed and compared against every digest in constant time.
-`graphrec keys new` makes one and prints the entry for GRAPHREC_API_KEYS.
+`graphrec new-key` makes one and prints the entry for GRAPHREC_API_KEYS.
 """
 
 from __future__ import annotations
@@ -53,10 +53,10 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def new_key(name: str, scopes: set[Scope]) -> tuple[str, ApiKey]:
+def new_key(name: str, scopes: set[Scope], rate_limit: str | None = None) -> tuple[str, ApiKey]:
     """A fresh random key and its settings entry."""
     key = secrets.token_urlsafe(32)
-    return key, ApiKey(name=name, sha256=digest(key), scopes=frozenset(scopes))
+    return key, ApiKey(name=name, sha256=digest(key), scopes=frozenset(scopes), rate_limit=rate_limit)
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
     writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
     sessions.trim_on_append = writer is None  # a writer trims the stream behind what it has consumed
     warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
-    keys = KeyRing(settings.api_keys, settings.api_key)
+    keys = settings.key_ring()
     if keys.open:
         log.warning("no API keys configured: the service is open to every client that reaches it (serve on "
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")

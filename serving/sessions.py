@@ -281,18 +281,20 @@ class SessionStore:
 
         return self.guard.call(read)
 
+    def _consumers(self, group: str) -> list[dict[str, Any]]:
+        """XINFO CONSUMERS of ``group`` (name, pending, idle), names as text; none before the group exists."""
+        try:
+            found = self.client.xinfo_consumers(self.settings.feedback_stream, group)
+        except redis.ResponseError:  # no stream or group yet
+            return []
+        return [{**entry, "name": entry["name"].decode() if isinstance(entry["name"], bytes) else entry["name"]}
+                for entry in found]
+
     def idle_consumers(self, group: str, min_idle_ms: int) -> list[str]:
         """Consumers of ``group`` holding unacknowledged entries that have not read for ``min_idle_ms`` (a replica
         that stopped): another replica drains their entries under their name."""
-        def consumers() -> list[str]:
-            try:
-                found = self.client.xinfo_consumers(self.settings.feedback_stream, group)
-            except redis.ResponseError:  # no stream or group yet
-                return []
-            return [entry["name"].decode() if isinstance(entry["name"], bytes) else entry["name"] for entry in found
-                    if entry["pending"] and entry["idle"] >= min_idle_ms]
-
-        return self.guard.call(consumers)
+        return self.guard.call(lambda: [entry["name"] for entry in self._consumers(group)
+                                        if entry["pending"] and entry["idle"] >= min_idle_ms])
 
     def acknowledge(self, group: str, entries: list[str]) -> None:
         if entries:
@@ -303,17 +305,9 @@ class SessionStore:
         the names of stopped processes would otherwise pile up in the group. A live one that was only idle is
         added again by its next read."""
         def remove() -> list[str]:
-            try:
-                found = self.client.xinfo_consumers(self.settings.feedback_stream, group)
-            except redis.ResponseError:
-                return []
-            removed = []
-            for entry in found:
-                name = entry["name"].decode() if isinstance(entry["name"], bytes) else entry["name"]
-                if name != keep and not entry["pending"] and entry["idle"] >= min_idle_ms and \
-                        self._delete_if_idle(keys=[self.settings.feedback_stream], args=[group, name]) != -1:
-                    removed.append(name)
-            return removed
+            return [entry["name"] for entry in self._consumers(group)
+                    if entry["name"] != keep and not entry["pending"] and entry["idle"] >= min_idle_ms
+                    and self._delete_if_idle(keys=[self.settings.feedback_stream], args=[group, entry["name"]]) != -1]
 
         return self.guard.call(remove)
 
@@ -352,23 +346,19 @@ class SessionStore:
     def dead_letter_count(self) -> int:
         return int(self.guard.call(lambda: self.client.xlen(self.dead_letter_stream)))
 
-    def replay_dead_letters(self, entries: list[str]) -> int:
-        """Move dead-lettered events back onto the feedback stream (after the cause is fixed), each with
-        ``replayed_from``, the entry it was first appended as; the events moved."""
+    def replay_dead_letters(self, count: int) -> int:
+        """Move the oldest ``count`` dead-lettered events back onto the feedback stream (after the cause is fixed),
+        each with ``replayed_from``, the entry it was first appended as, in one transaction; the events moved."""
         def move() -> int:
-            moved = 0
-            for entry in entries:
-                found = self.client.xrange(self.dead_letter_stream, entry, entry)
-                if not found:
-                    continue
-                values = dict(found[0][1])
-                values[b"replayed_from"] = values.pop(b"entry")
-                pipe = self.client.pipeline(transaction=True)
-                pipe.xadd(self.settings.feedback_stream, values)
+            found = self.client.xrange(self.dead_letter_stream, count=count)
+            pipe = self.client.pipeline(transaction=True)
+            for entry, values in found:
+                replayed = dict(values)
+                replayed[b"replayed_from"] = replayed.pop(b"entry")
+                pipe.xadd(self.settings.feedback_stream, replayed)
                 pipe.xdel(self.dead_letter_stream, entry)
-                pipe.execute()
-                moved += 1
-            return moved
+            pipe.execute()
+            return len(found)
 
         return self.guard.call(move)
 

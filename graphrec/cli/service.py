@@ -44,9 +44,7 @@ def serve(
     except ServiceConflict as error:
         fail(error)
     host, port = host or config.serve_host, port or config.serve_port
-    from graphrec.serving.keys import KeyRing
-
-    if KeyRing(config.api_keys, config.api_key).open and not is_loopback(host) and not config.allow_open_bind:
+    if config.key_ring().open and not is_loopback(host) and not config.allow_open_bind:
         fail(ValueError(f"no API keys are configured, so the service would be open to every client that reaches "
                         f"{host}: set GRAPHREC_API_KEY or GRAPHREC_API_KEYS (`graphrec new-key`), serve on "
                         f"127.0.0.1, or set GRAPHREC_ALLOW_OPEN_BIND=true"))
@@ -77,12 +75,11 @@ def new_key(
     GRAPHREC_API_KEYS list (only its SHA-256 is kept)."""
     from pydantic import ValidationError
 
-    from graphrec.serving.keys import ApiKey, Scope
+    from graphrec.serving.keys import Scope
     from graphrec.serving.keys import new_key as make_key
 
     try:
-        key, entry = make_key(name, {Scope(value) for value in scope})
-        entry = ApiKey(**{**entry.model_dump(), "rate_limit": rate_limit})
+        key, entry = make_key(name, {Scope(value) for value in scope}, rate_limit)
     except (ValueError, ValidationError) as error:
         fail(ValueError(f"--name/--scope/--rate-limit: {error}"))
     typer.echo(f"key (shown once): {key}")

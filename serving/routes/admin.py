@@ -64,5 +64,5 @@ def replay_dead_letters(resources: ResourcesDep,
     """Move the oldest ``limit`` dead-lettered events back onto the feedback stream (after fixing what the graph
     refused them for): the writer applies them again, and dead-letters again those still refused."""
     sessions = resources.service.require_sessions()
-    moved = sessions.replay_dead_letters([entry for entry, _ in sessions.dead_letters(limit)])
+    moved = sessions.replay_dead_letters(limit)
     return Replayed(replayed=moved, left=sessions.dead_letter_count())
