@@ -25,7 +25,7 @@ class ServiceConfig(BaseModel):
     ladybug_buffer_pool_mb: int = Field(1024, ge=64)
     ladybug_checkpoint_kb: int = Field(512, ge=64, description=(
         "Write-ahead log that triggers a LadybugDB checkpoint. Committed writes hold memory until one: a stream "
-        "of small feedback writes grows the service by ~30 KB per write in between."))
+        "of small feedback writes grows the service by ~27 KB per write in between."))
 
     neo4j_uri: str | None = Field(None, validation_alias=AliasChoices("NEO4J_URI", "GRAPHREC_NEO4J_URI"))
     neo4j_user: str = Field("neo4j", validation_alias=AliasChoices("NEO4J_USER", "GRAPHREC_NEO4J_USER"))
