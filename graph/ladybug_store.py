@@ -35,8 +35,8 @@ class LadybugStore(GraphStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             # Committed writes stay in memory until a checkpoint folds the write-ahead log into the database;
-            # the default threshold (16 MB of log) lets a stream of small feedback writes hold ~27 KB of memory
-            # each, about 500 MB, before the first one.
+            # the default threshold (16 MB of log) lets a stream of small feedback writes hold hundreds of MB
+            # before the first one (settings.ladybug_checkpoint_kb).
             self._db = ladybug.Database(str(path), buffer_pool_size=settings.ladybug_buffer_pool_mb * 1024**2,
                                         checkpoint_threshold=settings.ladybug_checkpoint_kb * 1024,
                                         read_only=read_only)

