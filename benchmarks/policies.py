@@ -57,6 +57,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     policies = args.policies.split(",")
     skip = set(filter(None, args.skip.split(",")))
+    args.out.mkdir(parents=True, exist_ok=True)
     print(f"# policy benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
           f"{os.cpu_count()} cores")
     if "ctr" not in skip:

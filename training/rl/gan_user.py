@@ -150,13 +150,16 @@ class LogisticUserModel:
         self.entities = np.asarray(data.item_entities.todense(), dtype=np.float32)
         self.weights = torch.zeros(3, requires_grad=True)
         self.no_click = torch.zeros(1, requires_grad=True)
+        self.match_scale = 1.0  # the spread of the profile match on the training steps (set by fit)
+
+    def _match(self, mask: np.ndarray) -> np.ndarray:
+        """How well each shown item's entities match the user's profile, (N, D)."""
+        return np.einsum("nde,ne->nd", self.entities[self.data.displays[mask]], self.profiles[mask])
 
     def features(self, mask: np.ndarray) -> torch.Tensor:
-        data = self.data
-        shown = data.displays[mask]  # (N, D)
-        match = np.einsum("nde,ne->nd", self.entities[shown], self.profiles[mask])
-        base = data.item_features[shown]
-        stacked = np.stack([base[..., 0], match / (match.std() + 1e-6), base[..., 1]], axis=-1)
+        """The steps' features, the match scaled by the training steps' spread (never by the scored rows')."""
+        base = self.data.item_features[self.data.displays[mask]]
+        stacked = np.stack([base[..., 0], self._match(mask) / self.match_scale, base[..., 1]], axis=-1)
         return torch.from_numpy(stacked.astype(np.float32))
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
@@ -164,6 +167,7 @@ class LogisticUserModel:
         return torch.cat([items, self.no_click.expand(len(items), 1)], dim=1)
 
     def fit(self, mask: np.ndarray, steps: int = 300) -> LogisticUserModel:
+        self.match_scale = float(self._match(mask).std()) + 1e-6
         features = self.features(mask)
         label = torch.from_numpy(self.data.label[mask])
         optimiser = torch.optim.LBFGS([self.weights, self.no_click], max_iter=steps)
@@ -342,8 +346,8 @@ def train_gan_user_model(data: DisplayData, config: GANConfig | None = None) -> 
 
 def compare_user_models(data: DisplayData, config: GANConfig | None = None,
                         trained: TrainedUserModel | None = None) -> dict[str, dict[str, float]]:
-    """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here) and the two simple
-    user models."""
+    """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here), the two simple user
+    models and random scores (the floor: 1 / (D + 1) at prec@1 for D shown items and "no click")."""
     users = np.arange(len(data.label))
     held = (data.label >= 0) & data.test
     train_mask = (data.label >= 0) & ~data.test
@@ -352,7 +356,9 @@ def compare_user_models(data: DisplayData, config: GANConfig | None = None,
     gan = model_scores(trained.generator, data, users)[held]
     logistic = LogisticUserModel(data).fit(train_mask).predict(held)
     popular = popular_in_display(data, held)
+    random = np.random.default_rng((config or GANConfig()).seed).random(popular.shape)
     results = {name: {"prec@1": precision_at(scores, label, 1), "prec@2": precision_at(scores, label, 2)}
-               for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular))}
+               for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular),
+                                    ("random", random))}
     results["gan"]["train_seconds"] = trained.seconds
     return results

@@ -1,4 +1,4 @@
-"""The GAN user model's display sets, the two simple user models and one short adversarial run."""
+"""The GAN user model's display sets, the simple user models and one short adversarial run."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from graphrec.ingest.synthetic import generate
 from graphrec.training.rl.gan_user import (
     DisplayConfig,
     GANConfig,
+    LogisticUserModel,
     build_display_data,
     compare_user_models,
     precision_at,
@@ -41,6 +42,18 @@ def test_the_adversarial_user_model_trains_and_is_compared_with_both_simple_mode
     data = generate(users=60, items=150, interactions=3_000, seed=9)
     display = build_display_data(data.interactions, data.items, data.triples)
     figures = compare_user_models(display, GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8))
-    assert set(figures) == {"gan", "logistic", "popular"}
+    assert set(figures) == {"gan", "logistic", "popular", "random"}
     assert all(0 <= values["prec@1"] <= values["prec@2"] <= 1 for values in figures.values())
     assert figures["gan"]["train_seconds"] > 0
+
+
+def test_the_logistic_model_scores_a_step_the_same_whichever_steps_are_scored_with_it() -> None:
+    """Its features are scaled with the training steps' statistics, never with those of the rows it scores."""
+    data = generate(users=60, items=150, interactions=3_000, seed=9)
+    display = build_display_data(data.interactions, data.items, data.triples)
+    steps = display.label >= 0
+    model = LogisticUserModel(display).fit(steps & ~display.test)
+    held = steps & display.test
+    first = np.zeros_like(held)
+    first[tuple(index[:1] for index in np.nonzero(held))] = True
+    np.testing.assert_allclose(model.predict(held)[:1], model.predict(first), rtol=1e-6)
