@@ -97,6 +97,7 @@ def main() -> None:
             print("user models on held-out display sets (10 items + no click):")
             for name, values in figures.items():
                 print(f"  {name}: prec@1 {values['prec@1']:.4f}, prec@2 {values['prec@2']:.4f}")
+            print(f"GAN checkpoint kept (best validation prec@1): {figures['gan']['kept']}")
             print(f"user models part {time.perf_counter() - started:.0f} s")
         if "gan-env" not in skip:
             gan_seeds = [int(s) for s in args.gan_seeds.split(",")]

@@ -260,6 +260,12 @@ class TrainedUserModel:
     curve: list[tuple[str, int, float]]  # (phase, epoch, validation prec@1)
     seconds: float
 
+    @property
+    def kept(self) -> str:
+        """The checkpoint the generator holds: the first epoch of the best validation prec@1."""
+        phase, epoch, _ = max(self.curve, key=lambda point: point[2])  # max keeps the first of equals
+        return phase if phase == "start" else f"{phase} epoch {epoch}"
+
 
 def _batches(users: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
     order = rng.permutation(users)
@@ -345,9 +351,10 @@ def train_gan_user_model(data: DisplayData, config: GANConfig | None = None) -> 
 
 
 def compare_user_models(data: DisplayData, config: GANConfig | None = None,
-                        trained: TrainedUserModel | None = None) -> dict[str, dict[str, float]]:
-    """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here), the two simple user
-    models and random scores (the floor: 1 / (D + 1) at prec@1 for D shown items and "no click")."""
+                        trained: TrainedUserModel | None = None) -> dict[str, dict[str, float | str]]:
+    """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here, with the checkpoint
+    kept), the two simple user models and random scores (the floor: 1 / (D + 1) at prec@1 for D shown items and
+    "no click")."""
     users = np.arange(len(data.label))
     held = (data.label >= 0) & data.test
     train_mask = (data.label >= 0) & ~data.test
@@ -357,8 +364,8 @@ def compare_user_models(data: DisplayData, config: GANConfig | None = None,
     logistic = LogisticUserModel(data).fit(train_mask).predict(held)
     popular = popular_in_display(data, held)
     random = np.random.default_rng((config or GANConfig()).seed).random(popular.shape)
-    results = {name: {"prec@1": precision_at(scores, label, 1), "prec@2": precision_at(scores, label, 2)}
-               for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular),
-                                    ("random", random))}
-    results["gan"]["train_seconds"] = trained.seconds
+    results: dict[str, dict[str, float | str]] = {
+        name: {"prec@1": precision_at(scores, label, 1), "prec@2": precision_at(scores, label, 2)}
+        for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular), ("random", random))}
+    results["gan"] |= {"train_seconds": trained.seconds, "kept": trained.kept}
     return results

@@ -45,6 +45,7 @@ def test_the_adversarial_user_model_trains_and_is_compared_with_both_simple_mode
     assert set(figures) == {"gan", "logistic", "popular", "random"}
     assert all(0 <= values["prec@1"] <= values["prec@2"] <= 1 for values in figures.values())
     assert figures["gan"]["train_seconds"] > 0
+    assert figures["gan"]["kept"] in {"start", "mle epoch 1", "adversarial epoch 1"}
 
 
 def test_the_logistic_model_scores_a_step_the_same_whichever_steps_are_scored_with_it() -> None:
