@@ -25,10 +25,20 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
-from graphrec.training.rl.evaluate import PolicyResult, ctr_results, evaluate_logreplay, scoring_latency, write_results
+from graphrec.training.rl.ctr_env import CTRConfig
+from graphrec.training.rl.evaluate import (
+    PolicyResult,
+    confidence_interval,
+    ctr_results,
+    evaluate_logreplay,
+    scoring_latency,
+    write_results,
+)
 from graphrec.training.rl.gan_env import UserModel, fit_user_model
 from graphrec.training.rl.gan_user import compare_user_models
 from graphrec.training.rl.logreplay import LogReplayConfig
@@ -62,9 +72,15 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     if "ctr" not in skip:
         started = time.perf_counter()
-        results = ctr_results(["linucb", "thompson", "popularity", "random"], [1, 2, 3])
+        results = ctr_results(["linucb", "thompson", "organic_count", "popularity", "random"], [1, 2, 3])
         write_results(results, None, args.out / "ctr", "CTR simulator: 2,000 users x 10 steps, 3 seeds")
         print((args.out / "ctr" / "results.md").read_text())
+        # Paired over seeds (the same users in the same world): each learner against showing what they browse.
+        by_policy = {r.policy: np.array(r.per_seed_return) for r in results}
+        for policy in ("linucb", "thompson"):
+            clicks = (by_policy[policy] - by_policy["organic_count"]) / CTRConfig().steps_per_user
+            mean, low, high = confidence_interval(clicks)
+            print(f"{policy} minus organic_count, CTR paired over seeds: {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
         # The simulator's context (10 products), then one as wide as the candidates (200 products).
         for policy in ("linucb", "thompson"):
             for products in (10, 200):

@@ -57,6 +57,7 @@ class Bandit(StrEnum):
 
     linucb = "linucb"
     thompson = "thompson"
+    organic_count = "organic_count"
     popularity = "popularity"
     random = "random"
 

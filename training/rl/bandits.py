@@ -1,5 +1,5 @@
 """Contextual bandits for the CTR simulator (the baselines of RecoGym studies): LinUCB, logistic Thompson sampling, and
-the popularity and random references.
+the organic-count, popularity and random references.
 
 Every policy reads a context vector and returns one score per arm (the product with the highest score is
 shown), then learns from (context, arm, reward). Context: the user's organic view counts, scaled to shares,
@@ -107,6 +107,22 @@ class Popularity:
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return self.views.copy()
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass
+
+
+class OrganicCount:
+    """Shows the product this user has viewed most organically: RecoGym's organic count agent (Rohde et al.,
+    2018), the reference a policy must beat to show it learns more than "recommend what they browse"."""
+
+    name = "organic_count"
+
+    def __init__(self, arms: int, dim: int) -> None:
+        self.arms = arms
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return x[: self.arms].copy()  # the view shares; the constant feature is not an arm
 
     def update(self, x: np.ndarray, arm: int, reward: float) -> None:
         pass

@@ -9,11 +9,12 @@ import numpy as np
 from scipy import stats
 
 from graphrec.training.names import Bandit as BanditName
-from graphrec.training.rl.bandits import LinUCB, LogisticThompson, Popularity, RandomPolicy, features
+from graphrec.training.rl.bandits import LinUCB, LogisticThompson, OrganicCount, Popularity, RandomPolicy, features
 from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
-Bandit = LinUCB | LogisticThompson | Popularity | RandomPolicy
-POLICIES: dict[str, type[Bandit]] = {cls.name: cls for cls in (LinUCB, LogisticThompson, Popularity, RandomPolicy)}
+Bandit = LinUCB | LogisticThompson | OrganicCount | Popularity | RandomPolicy
+POLICIES: dict[str, type[Bandit]] = {cls.name: cls for cls in (LinUCB, LogisticThompson, OrganicCount, Popularity,
+                                                               RandomPolicy)}
 assert set(POLICIES) == set(BanditName), "training.names.Bandit names every bandit of the simulator"
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from graphrec.training.rl.bandits import LinUCB, features
+from graphrec.training.rl.bandits import LinUCB, OrganicCount, features
 from graphrec.training.rl.ctr_bench import compare
 from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
@@ -53,3 +53,9 @@ def test_linucb_scores_are_the_textbook_formula_after_updates() -> None:
     expected = [np.linalg.solve(a, b) @ x + policy.config.alpha * np.sqrt(x @ np.linalg.solve(a, x))
                 for a, b in zip(designs, rewards, strict=True)]
     assert np.allclose(policy.scores(x), expected)
+
+
+def test_organic_count_shows_the_product_the_user_viewed_most() -> None:
+    policy = OrganicCount(arms=3, dim=4)
+    assert int(np.argmax(policy.scores(features(np.array([1.0, 4.0, 2.0]))))) == 1
+    assert len(policy.scores(features(np.zeros(3)))) == 3
