@@ -156,10 +156,12 @@ class LogisticUserModel:
         """How well each shown item's entities match the user's profile, (N, D)."""
         return np.einsum("nde,ne->nd", self.entities[self.data.displays[mask]], self.profiles[mask])
 
-    def features(self, mask: np.ndarray) -> torch.Tensor:
-        """The steps' features, the match scaled by the training steps' spread (never by the scored rows')."""
+    def features(self, mask: np.ndarray, match: np.ndarray | None = None) -> torch.Tensor:
+        """The steps' features, the match (``_match(mask)`` unless given) scaled by the training steps' spread,
+        never by the scored rows'."""
+        match = self._match(mask) if match is None else match
         base = self.data.item_features[self.data.displays[mask]]
-        stacked = np.stack([base[..., 0], self._match(mask) / self.match_scale, base[..., 1]], axis=-1)
+        stacked = np.stack([base[..., 0], match / self.match_scale, base[..., 1]], axis=-1)
         return torch.from_numpy(stacked.astype(np.float32))
 
     def scores(self, features: torch.Tensor) -> torch.Tensor:
@@ -167,8 +169,9 @@ class LogisticUserModel:
         return torch.cat([items, self.no_click.expand(len(items), 1)], dim=1)
 
     def fit(self, mask: np.ndarray, steps: int = 300) -> LogisticUserModel:
-        self.match_scale = float(self._match(mask).std()) + 1e-6
-        features = self.features(mask)
+        match = self._match(mask)
+        self.match_scale = float(match.std()) + 1e-6
+        features = self.features(mask, match)
         label = torch.from_numpy(self.data.label[mask])
         optimiser = torch.optim.LBFGS([self.weights, self.no_click], max_iter=steps)
 
