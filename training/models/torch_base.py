@@ -24,6 +24,7 @@ class TorchRecommender(EmbeddingRecommender):
 
     def fit(self, data: TrainData, valid: sp.csr_matrix | None = None) -> None:
         config = BPRConfig.from_config(self.config)
+        torch.manual_seed(config.seed)  # the initial weights too: one seed, one encoder
         self.module = self.build(data, config)
         self.history = fit_bpr(self.module, data, config, valid, self.name)
         self.module.eval()

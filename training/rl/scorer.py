@@ -107,7 +107,8 @@ class RequestScorer:
             code = self._codes.get(key)
         if code is None:
             code = self.code(*session)
-            with self._codes_lock:
-                self._codes[key] = code
+            if self.cache_size > 0:  # cachetools refuses any item into a cache of size 0
+                with self._codes_lock:
+                    self._codes[key] = code
         candidates = torch.from_numpy(np.ascontiguousarray(candidate_rows[None], dtype=np.int64))
         return self.score(code, *session, candidates).numpy()[0]
