@@ -1,18 +1,20 @@
-"""RL policies against greedy: log replay on MovieLens-100K and on the Taobao excerpt, the GAN user model and
-policies trained in the sessions it simulates, and the CTR simulator's bandits.
+"""RL policies against the strongest non-RL ranker: log replay on MovieLens-100K and on the Taobao excerpt, the
+GAN user model and policies trained in the sessions it simulates, and the CTR simulator's bandits.
 
-    python -m benchmarks.policies [--data ../shared/data/movielens-100k] [--seeds 1,2,3,4,5]
+    python -m benchmarks.policies [--data ../shared/data/movielens-100k] [--seeds 1,2,3]
                                   [--taobao ../shared/data/taobao-userbehavior-sample] [--gan-seeds 1,2,3]
-                                  [--policies greedy,drr,ppo,kgdqn] [--out var/policies] [--skip PARTS]
+                                  [--policies greedy,greedy_quality,...,kgdqn] [--out var/policies] [--skip PARTS]
 
-Log replay: each seed trains a LightGCN encoder on the fit part and each policy on the training episodes
-(checkpoints picked on validation users carved from them), then scores the held-out episodes once
-(training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json,
-learning_curve.png), the acceptance checks, training time per policy and the scoring latency of each
-trained policy for 200 candidates (batch of one, one thread, the service's traced scorer). The GAN user
-model is trained once; its held-out prec@1/prec@2 is compared with two simple user models, and then it is
-the environment (training/rl/gan_env.py) of the same policies over --gan-seeds (OUT/gan).
-"""
+Log replay: each seed is a new split (fit / tune / test per user), a LightGCN encoder on its fit part, the
+baselines (greedy, greedy_quality, greedy_folded, ease: training/rl/baselines.py) tuned and each RL policy trained
+on the training episodes (checkpoints picked on validation users carved from them), then all scored once on the
+held-out episodes (training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json,
+learning_curve.png) with every row's paired difference to the baseline of best validation return (per-user
+bootstrap over seeds), each RL policy's verdict, and the scoring latency of the last seed's checkpoints for 200
+candidates (batch of one, one thread, the service's traced scorer). Every (seed, model) is stored under
+OUT/<part>/runs as it ends: run the command again to resume. The GAN user model is trained once; its held-out
+prec@1/prec@2 is compared with simpler user models, and then it is the environment (training/rl/gan_env.py) of
+the same models over --gan-seeds (OUT/gan)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import logging
 import os
 import platform
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,19 +33,17 @@ import numpy as np
 
 from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
+from graphrec.training.names import Bandit
+from graphrec.training.paired import paired_difference
+from graphrec.training.rl.ctr_bench import TUNING_WORLDS, ctr_results, tune
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
 from graphrec.training.rl.ctr_env import CTRConfig
-from graphrec.training.rl.evaluate import (
-    PolicyResult,
-    confidence_interval,
-    ctr_results,
-    evaluate_logreplay,
-    scoring_latency,
-    write_results,
-)
-from graphrec.training.rl.gan_env import UserModel, fit_user_model
+from graphrec.training.rl.evaluate import REPLAY_POLICIES, TRAINERS, evaluate_logreplay, scoring_latency
+from graphrec.training.rl.gan_env import UserModel, split_user_model
 from graphrec.training.rl.gan_user import compare_user_models
 from graphrec.training.rl.logreplay import LogReplayConfig
+from graphrec.training.rl.policy_files import load_policy
+from graphrec.training.rl.tables import PolicyResult, write_results
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The excerpt is the head of the 100M-row log (815 users): GRAPPLE's filters (>= 20 interactions per user,
@@ -50,15 +52,20 @@ TAOBAO_MIN_ITEM, TAOBAO_MIN_USER = 3, 5
 # Every behaviour is a positive signal there (a page view is a click), so every target joins the state; rewards
 # are buy 1 > cart 0.6 > fav 0.5 > pv 0.1 (graph.behaviours.BEHAVIOUR_REWARDS).
 TAOBAO_REPLAY = LogReplayConfig(positive_reward=0.1)
+# Sessions of the GAN user model run 10 slates (the log replay's 5 end where its held-out targets run out): long
+# enough that what a slate does to the user's next state matters.
+GAN_REPLAY = LogReplayConfig(steps=10)
+CTR_USERS = 2_000  # users per world
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED_DATA / "movielens-100k")
     parser.add_argument("--taobao", type=Path, default=SHARED_DATA / "taobao-userbehavior-sample")
-    parser.add_argument("--seeds", default="1,2,3,4,5")
+    parser.add_argument("--seeds", default="1,2,3", help="split seeds (each: a split, an encoder, every model)")
+    parser.add_argument("--ctr-seeds", default="1,2,3,4,5", help="world seeds of the CTR simulator")
     parser.add_argument("--gan-seeds", default="1,2,3", help="seeds of the policies in the GAN environment")
-    parser.add_argument("--policies", default="greedy,drr,ppo,kgdqn")
+    parser.add_argument("--policies", default=",".join(REPLAY_POLICIES))
     parser.add_argument("--out", type=Path, default=Path("var/policies"))
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: ctr, logreplay, taobao, "
                         "gan (the user models), gan-env (policies in it)")
@@ -72,15 +79,16 @@ def main() -> None:
           f"{os.cpu_count()} cores")
     if "ctr" not in skip:
         started = time.perf_counter()
-        results = ctr_results(["linucb", "thompson", "organic_count", "popularity", "random"], [1, 2, 3])
-        write_results(results, None, args.out / "ctr", "CTR simulator: 2,000 users x 10 steps, 3 seeds")
+        config = CTRConfig()
+        tuning = tune(config, CTR_USERS)
+        print(f"CTR tuning worlds {', '.join(map(str, TUNING_WORLDS))}: LinUCB alpha {tuning.knobs['linucb'].alpha}, "
+              f"Thompson prior precision {tuning.knobs['thompson'].prior_precision}, strongest reference "
+              f"{tuning.baseline}; mean CTR there: " + ", ".join(f"{k} {v:.4f}" for k, v in tuning.ctr.items()))
+        world_seeds = [int(s) for s in args.ctr_seeds.split(",")]
+        results = ctr_results(list(Bandit), world_seeds, CTR_USERS, config, tuning)
+        write_results(results, None, args.out / "ctr", f"CTR simulator: {CTR_USERS:,} users x "
+                      f"{config.steps_per_user} steps per world, world seeds {', '.join(map(str, world_seeds))}")
         print((args.out / "ctr" / "results.md").read_text())
-        # Paired over seeds (the same users in the same world): each learner against showing what they browse.
-        by_policy = {r.policy: np.array(r.per_seed_return) for r in results}
-        for policy in ("linucb", "thompson"):
-            clicks = (by_policy[policy] - by_policy["organic_count"]) / CTRConfig().steps_per_user
-            mean, low, high = confidence_interval(clicks)
-            print(f"{policy} minus organic_count, CTR paired over seeds: {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
         # The simulator's context (10 products), then one as wide as the candidates (200 products).
         for policy in ("linucb", "thompson"):
             for products in (10, 200):
@@ -103,35 +111,75 @@ def main() -> None:
         logreplay_part(data, "taobao-userbehavior-sample", policies, seeds, args.out / "taobao",
                        TAOBAO_REPLAY)
     if not {"gan", "gan-env"} <= skip:
-        started = time.perf_counter()
         movies = movielens.read(args.data)
-        user_model, display = fit_user_model(movies.interactions, movies.items, movies.triples)
-        print(f"GAN user model trained in {user_model.seconds:.0f} s")
+        gan_seeds = [int(s) for s in args.gan_seeds.split(",")]
+        user_models = SplitUserModels(movies)
         if "gan" not in skip:
-            figures = compare_user_models(display, trained=user_model)
-            (args.out / "gan_user_model.json").write_text(json.dumps(figures, indent=2))
-            print("user models on held-out display sets (10 items + no click):")
-            for name, values in figures.items():
-                print(f"  {name}: prec@1 {values['prec@1']:.4f}, prec@2 {values['prec@2']:.4f}")
-            print(f"GAN checkpoint kept (best validation prec@1): {figures['gan']['kept']}")
-            print(f"user models part {time.perf_counter() - started:.0f} s")
+            user_model_part(user_models, gan_seeds, args.out / "gan_user_model")
         if "gan-env" not in skip:
-            gan_seeds = [int(s) for s in args.gan_seeds.split(",")]
-            logreplay_part(movies, "movielens-100k", policies, gan_seeds, args.out / "gan",
-                           None, user_model=(user_model, display))
+            logreplay_part(movies, "movielens-100k", policies, gan_seeds, args.out / "gan", GAN_REPLAY,
+                           user_model=user_models)
+
+
+class SplitUserModels:
+    """The GAN user model of each split seed (training.rl.gan_env.split_user_model), trained once when asked."""
+
+    def __init__(self, data: Dataset) -> None:
+        self.data = data
+        self.models: dict[int, UserModel] = {}
+
+    def __call__(self, seed: int) -> UserModel:
+        if seed not in self.models:
+            self.models[seed] = split_user_model(self.data.interactions, self.data.items, self.data.triples,
+                                                 replace(GAN_REPLAY, split_seed=seed))
+            print(f"GAN user model of split seed {seed} trained in {self.models[seed][0].seconds:.0f} s")
+        return self.models[seed]
+
+
+def user_model_part(user_models: SplitUserModels, seeds: list[int], out: Path) -> None:
+    """Each split's user models on its held-out display sets (the log replay's test pairs of that split, 10 items
+    plus "no click"): prec@1 and prec@2 over the split seeds with bootstrap 95% intervals (display steps
+    resampled within each seed), and which checkpoint each GAN kept. Each seed is stored as it ends."""
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    for seed in seeds:
+        path = out / f"seed-{seed}.json"
+        if not path.is_file():
+            model, display = user_models(seed)
+            result = compare_user_models(display, trained=model)
+            path.write_text(json.dumps({name: {key: value.tolist() if isinstance(value, np.ndarray) else value
+                                               for key, value in values.items()} for name, values in result.items()}))
+        figures[seed] = json.loads(path.read_text())
+    print(f"user models on held-out display sets (10 items + no click), split seeds {', '.join(map(str, seeds))}:")
+    print("| user model | prec@1 | 95% CI | prec@2 | 95% CI | checkpoint kept per seed |\n|---|---|---|---|---|---|")
+    for name in figures[seeds[0]]:
+        cells = []
+        for k in ("hits@1", "hits@2"):
+            hits = [np.asarray(figures[s][name][k], dtype=np.float64) for s in seeds]
+            level = paired_difference(hits, [np.zeros_like(h) for h in hits])
+            cells.append(f"{level.mean:.4f} | [{level.ci95_low:.4f}, {level.ci95_high:.4f}]")
+        kept = ", ".join(str(figures[s][name].get("kept", "")) for s in seeds) if "kept" in figures[seeds[0]][name] \
+            else ""
+        print(f"| {name} | {cells[0]} | {cells[1]} | {kept} |")
+    print(f"user models part {time.perf_counter() - started:.0f} s")
 
 
 def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[int], out: Path,
-                   config: LogReplayConfig | None, user_model: UserModel | None = None) -> None:
+                   config: LogReplayConfig | None, user_model: Callable[[int], UserModel] | None = None) -> None:
     """One dataset's log replay (or, with ``user_model``, its sessions simulated by the GAN user model): the
-    table, the acceptance checks and the trained policies' scoring latency."""
+    table with every row's paired difference to the strongest baseline, and the scoring latency of the last
+    seed's checkpoints. Stored (seed, model) runs under ``out``/runs are read back, not run again."""
     started = time.perf_counter()
-    results, runs = evaluate_logreplay(data.interactions, data.items, data.triples, policies, seeds, out,
-                                       config=config, dataset=name, user_model=user_model)
+    results, _ = evaluate_logreplay(data.interactions, data.items, data.triples, policies, seeds, out,
+                                    config=config, dataset=name, user_model=user_model)
     print((out / "results.md").read_text())
+    steps = (config or LogReplayConfig()).steps
+    print(f"return per slate over the {steps} slates: " + ", ".join(f"{r.policy} {r.mean_return / steps:.4f}"
+                                                                  for r in results))
     report_acceptance(results)
-    last = runs[-1]
-    latency = {policy: scoring_latency(trained.policy, last.world) for policy, trained in last.trained.items()}
+    latency = {path.stem: scoring_latency(load_policy(path))
+               for path in sorted((out / "runs" / f"seed-{seeds[-1]}").glob("*.pt"))}
     (out / "latency.json").write_text(json.dumps(latency, indent=2))
     for policy, figures in latency.items():
         print(f"scoring 200 candidates, {policy}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
@@ -139,20 +187,14 @@ def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[in
 
 
 def report_acceptance(results: list[PolicyResult]) -> None:
-    by_name = {r.policy: r for r in results}
-    greedy = by_name.get("greedy")
-    if greedy is None:
-        return
+    """Each RL policy against the table's strongest baseline: the paired difference and whether its interval
+    lies above 0; and its training time per seed."""
     for r in results:
-        if r.policy == "greedy":
+        if r.policy not in TRAINERS or r.paired_diff is None:
             continue
-        if len(r.seeds) < 2:  # one seed has no interval to compare
-            verdict = "one seed, no confidence interval"
-        else:
-            verdict = "CIs do not overlap" if r.ci95_low > greedy.ci95_high else "CIs overlap"
-        ndcg_change = (r.ndcg_at_10 - greedy.ndcg_at_10) / greedy.ndcg_at_10
-        print(f"{r.policy}: return {r.mean_return:.4f} vs greedy {greedy.mean_return:.4f} "
-              f"({verdict}); NDCG@10 {ndcg_change:+.1%} vs greedy; training {r.train_seconds:.0f} s per seed")
+        verdict = "above 0" if (r.paired_ci95_low or 0) > 0 else "not above 0"
+        print(f"{r.policy} minus {r.baseline}: {r.paired_diff:+.4f} [{r.paired_ci95_low:+.4f}, "
+              f"{r.paired_ci95_high:+.4f}] ({verdict}); training {r.train_seconds:.0f} s per seed")
 
 
 if __name__ == "__main__":

@@ -88,19 +88,20 @@ class TorchPolicy:
 
 def load_policy_for_version(folder: Path, name: str, session_codes: int = SESSION_CODES) -> Policy:
     """The policy to serve with the artifact version in ``folder``: ``greedy``; a policy name (its checkpoint
-    in the version's policies/ folder); or ``auto``, the checkpoint with the best validation return recorded
-    in policies.json (among those trained in the log replay, when there are any). A missing checkpoint falls
+    in the version's policies/ folder); or ``auto``, what training.rl.choice.choose_served picks from policies.json
+    (an RL policy only when it beats the best baseline ranker beyond the noise). A missing checkpoint falls
     back to greedy with a warning: a freshly trained version has none until `graphrec train-policy` runs on it."""
     if name == "greedy":
         return GreedyPolicy()
     version = ArtifactVersion(folder)
     if name == "auto":
+        from graphrec.training.rl.choice import choose_served
+
         records = json.loads(version.policy_records.read_text()) if version.policy_records.is_file() else {}
-        if not records:
+        name, why = choose_served(records)
+        log.info("policy auto for %s: %s (%s)", version.name, name, why)
+        if name == "greedy":
             return GreedyPolicy()
-        # Returns are comparable within one environment only: the log replay's when there are any.
-        replayed = [key for key in records if records[key].get("env", "logreplay") == "logreplay"]
-        name = max(replayed or records, key=lambda key: records[key]["validation_return"])
     path = version.checkpoint(name)
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, version.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,13 +69,16 @@ def test_the_installed_package_trains_a_policy_and_serves(installed: Path, tmp_p
     run_graphrec(installed, tmp_path, "train", "--model", "lightgcn", "--epochs", "3", "--dim", "16")
     run_graphrec(installed, tmp_path, "index")
     run_graphrec(installed, tmp_path, "publish")
-    assert "ppo" in run_graphrec(installed, tmp_path, "train-policy", "--policy", "ppo", "--iterations", "1")
+    trained = run_graphrec(installed, tmp_path, "train-policy", "--policy", "ppo", "--iterations", "1")
+    # The paired test on the held-out users decides what "auto" serves: the ppo or the best baseline ranker.
+    chosen = re.search(r"GRAPHREC_POLICY=auto serves (\w+)", trained)
+    assert "ppo" in trained and chosen is not None
 
     env = {**installed_env(installed, tmp_path), "GRAPHREC_WARM_USERS": "0", "GRAPHREC_POLICY": "auto"}
     service, url = start_service(env, cwd=tmp_path)
     try:
         body = httpx.post(f"{url}/v1/recommend", json={"user_id": 3, "k": 5}).json()
-        assert body["policy"] == "ppo" and len(body["items"]) == 5
+        assert body["policy"] == chosen.group(1) and len(body["items"]) == 5
     finally:
         service.terminate()
         service.wait(timeout=30)

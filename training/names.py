@@ -41,15 +41,32 @@ class RankingPolicy(StrEnum):
     kgdqn = "kgdqn"
 
 
+class BaselineRanker(StrEnum):
+    """Non-RL rankers with weights tuned like a policy is trained (training.rl.baselines): the RL policies'
+    baselines, stored and served as checkpoints too."""
+
+    greedy_quality = "greedy_quality"
+    greedy_folded = "greedy_folded"
+
+
 class ServedPolicy(StrEnum):
-    """What the service ranks with: auto (the version's checkpoint with the best validation return, greedy
-    when it has none), greedy (the encoder's dot product), or a ranking policy by name."""
+    """What the service ranks with: auto (what the version's paired test on held-out users chose: an RL policy
+    that beats the best baseline ranker, else that ranker; greedy when the version has no checkpoint), greedy
+    (the encoder's dot product), or a ranker by name."""
 
     auto = "auto"
     greedy = "greedy"
+    greedy_quality = "greedy_quality"
+    greedy_folded = "greedy_folded"
     drr = "drr"
     ppo = "ppo"
     kgdqn = "kgdqn"
+
+
+# The log replay's non-RL rankers (training.rl.baselines; ease scores with the quality table's EASE) and every
+# ranker a log-replay table can hold, baselines first.
+REPLAY_BASELINES = ("greedy", *BaselineRanker, "ease")
+REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy)
 
 
 class Bandit(StrEnum):
@@ -58,8 +75,11 @@ class Bandit(StrEnum):
     linucb = "linucb"
     thompson = "thompson"
     organic_count = "organic_count"
+    best_fixed_arm = "best_fixed_arm"
+    logistic = "logistic"
     popularity = "popularity"
     random = "random"
+    oracle = "oracle"
 
 
 class PolicyEnv(StrEnum):
@@ -71,4 +91,4 @@ class PolicyEnv(StrEnum):
     ctr = "ctr"
 
 
-assert {*ServedPolicy} == {"auto", "greedy", *RankingPolicy}, "the service serves every ranking policy by name"
+assert {*ServedPolicy} == {"auto", "greedy", *BaselineRanker, *RankingPolicy}, "the service serves every ranker"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,7 +11,7 @@ from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
 from graphrec.graph.store import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.training.artifacts import ArtifactError
-from graphrec.training.names import Bandit, PolicyEnv, RankingPolicy
+from graphrec.training.names import REPLAY_POLICIES, Bandit, PolicyEnv, RankingPolicy
 
 app = typer.Typer()
 PANEL = "Policy"
@@ -42,7 +42,7 @@ def train_policy(
 
         if policy not in set(Bandit):
             fail(ValueError(f"--env ctr trains a bandit: --policy must be one of {', '.join(Bandit)}"))
-        ctr = run_ctr(policy, CTRConfig(), users, seed)
+        ctr = float(run_ctr(policy, CTRConfig(), users, seed).mean()) / CTRConfig().steps_per_user
         typer.echo(f"{policy} in the CTR simulator: CTR {ctr:.4f} over {users:,} users (seed {seed})")
         return
     if policy not in set(RankingPolicy):
@@ -70,14 +70,21 @@ def train_policy(
                f"{record['greedy_evaluation_return']:.3f}), NDCG@10 {record['ndcg_at_10']:.4f} (greedy "
                f"{record['greedy_ndcg_at_10']:.4f}). New version {derived.name} (from {folder.name}) holds the "
                f"checkpoint{'; published' if published else ''}.")
+    import json
+
+    from graphrec.training.artifacts import ArtifactVersion
+    from graphrec.training.rl.choice import choose_served
+
+    chosen, why = choose_served(json.loads(ArtifactVersion(derived).policy_records.read_text()))
+    typer.echo(f"GRAPHREC_POLICY=auto serves {chosen} with this version: {why}.")
 
 
 @app.command("evaluate-policy", rich_help_panel=PANEL)
 def evaluate_policy(
     dataset: Annotated[str, typer.Option(help="'graph', a folder or file, or a dataset name under "
                                               "GRAPHREC_DATASETS_DIR.")] = "graph",
-    policies: Annotated[str, typer.Option(help=f"Comma-separated: greedy, {', '.join(RankingPolicy)} (logreplay, "
-                                               f"gan); {', '.join(Bandit)} (ctr).")] = "greedy,drr,ppo,kgdqn",
+    policies: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(REPLAY_POLICIES)} (logreplay, gan); "
+                                               f"{', '.join(Bandit)} (ctr).")] = ",".join(REPLAY_POLICIES),
     env: Annotated[PolicyEnv, typer.Option(help="logreplay | gan (a GAN user model, trained first, answers the "
                                                 "slates) | ctr")] = PolicyEnv.logreplay,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds (at least 3 for a confidence interval).")]
@@ -86,8 +93,12 @@ def evaluate_policy(
         "var/policies"),
     source: Annotated[str | None, typer.Option(help="Source layout of --dataset (default: detected).")] = None,
 ) -> None:
-    """Policies against greedy over seeds, each seed with its own encoder, split fixed; a table with 95% CIs."""
-    from graphrec.training.rl.evaluate import ctr_results, evaluate_logreplay, write_results
+    """Policies against the strongest non-RL ranker over split seeds (each its own split and encoder): a table of
+    returns and paired differences with bootstrap 95% CIs. Runs are kept under --out/runs: run it again to
+    resume."""
+    from graphrec.training.rl.ctr_bench import ctr_results
+    from graphrec.training.rl.evaluate import evaluate_logreplay
+    from graphrec.training.rl.tables import write_results
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     names = [p.strip() for p in policies.split(",") if p.strip()]
@@ -98,9 +109,13 @@ def evaluate_policy(
             name, interactions, items, triples = load_frames(dataset, source)
             user_model = None
             if env == PolicyEnv.gan:
-                from graphrec.training.rl.gan_env import fit_user_model
+                from dataclasses import replace
 
-                user_model = fit_user_model(interactions, items, triples)
+                from graphrec.training.rl.gan_env import split_user_model
+                from graphrec.training.rl.logreplay import LogReplayConfig
+
+                def user_model(seed: int) -> Any:  # each split's own, trained without its test pairs
+                    return split_user_model(interactions, items, triples, replace(LogReplayConfig(), split_seed=seed))
             evaluate_logreplay(interactions, items, triples, names, seed_list, out, dataset=name,
                                user_model=user_model)
     except (IngestError, GraphError, ValueError, KeyError) as error:

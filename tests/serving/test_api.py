@@ -3,6 +3,7 @@ production (a Neo4j server and a Redis 7 server), both with FAISS."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import threading
@@ -387,6 +388,7 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack
 def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to(data_dir: Path, stack: Stack,
                                                                                   small_dataset: Dataset) -> None:
     from graphrec.training.artifacts import ArtifactVersion, version_folder
+    from graphrec.training.rl.choice import choose_served
     from graphrec.training.rl.deploy import train_policy_for_version
 
     root = data_dir / "artifacts"
@@ -398,13 +400,21 @@ def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to
                                                    "ppo", overrides={"iterations": 1})
         assert derived.name != base.name and record["training_users"] > 0
         assert ArtifactVersion(derived).checkpoint("ppo").is_file()
+        # The baselines were tuned beside it and recorded with the same evaluation users; "auto" serves the ppo
+        # only if its paired difference to the best of them is above 0, else that baseline.
+        records = json.loads(ArtifactVersion(derived).policy_records.read_text())
+        assert set(records) == {"greedy", "greedy_quality", "greedy_folded", "ppo"}
+        assert len({len(r["evaluation_returns"]) for r in records.values()}) == 1
+        assert {p.name for p in ArtifactVersion(derived).policies.glob("*.pt")} == {
+            "ppo.pt", "greedy_quality.pt", "greedy_folded.pt"}
+        chosen, _ = choose_served(records)
         # The published version is immutable: no checkpoint joined it and its manifest is byte for byte the same.
         assert not base.policies.exists() and base.manifest.read_bytes() == base_manifest
         publish(root, derived.name)  # verifies every checksum of the new set
         answer = client.post("/v1/admin/reload", headers=ADMIN).json()
         assert answer == {"version": derived.name, "changed": True, "error": None}
         body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
-        assert body["policy"] == "ppo" and body["artifact_version"] == derived.name and len(body["items"]) == 10
+        assert body["policy"] == chosen and body["artifact_version"] == derived.name and len(body["items"]) == 10
         assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
     with client_for(data_dir, stack, policy="drr") as client:  # not trained for this version: greedy, with a warning
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
@@ -413,8 +423,8 @@ def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to
     third, record = train_policy_for_version(derived, small_dataset.interactions, small_dataset.triples, "kgdqn",
                                              overrides={"iterations": 1}, env="gan")
     assert record["env"] == "gan" and {p.name for p in ArtifactVersion(third).policies.glob("*.pt")} == {
-        "ppo.pt", "kgdqn.pt"}
+        "ppo.pt", "kgdqn.pt", "greedy_quality.pt", "greedy_folded.pt"}
     publish(root, third.name)
-    for configured, served in (("kgdqn", "kgdqn"), ("auto", "ppo"), ("ppo", "ppo")):
+    for configured, served in (("kgdqn", "kgdqn"), ("auto", chosen), ("ppo", "ppo")):
         with client_for(data_dir, stack, policy=configured) as client:
             assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == served

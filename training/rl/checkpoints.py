@@ -39,7 +39,7 @@ class CheckpointTracker:
         self.evaluate(0)
 
     def evaluate(self, iteration: int) -> float:
-        stats = run_episodes(policy_scores(self.policy), self.world, self.valid)
+        stats = run_episodes(policy_scores(self.policy, self.world), self.world, self.valid)
         value = stats.mean_return
         self.policy.train()
         self.result.curve.append((iteration, value))

@@ -33,7 +33,9 @@ from graphrec.training.artifacts import (
     replace_file,
 )
 from graphrec.training.data import Catalogue
-from graphrec.training.rl.evaluate import TRAINERS
+from graphrec.training.names import BaselineRanker
+from graphrec.training.rl.baselines import tune_blend
+from graphrec.training.rl.evaluate import TRAINERS, world_fingerprint
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     ReplayWorld,
@@ -84,8 +86,10 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
                              seed: int = 0, overrides: dict[str, Any] | None = None,
                              env: str = "logreplay") -> tuple[Path, dict[str, Any]]:
     """Train ``name`` on the version's world; returns the new version that adds the checkpoint (not yet
-    published) and the policy's record. ``env`` gan: a GAN user model is first trained on the same interactions
-    and answers the slates."""
+    published) and the policy's record. In the log replay the baseline rankers are tuned on the same training
+    users and recorded (greedy_quality and greedy_folded with their checkpoints) with every evaluation user's
+    return, so ``choose_served`` can compare the policy with them user by user. ``env`` gan: a GAN user model is
+    first trained on the same interactions and answers the slates."""
     if name not in TRAINERS:
         raise ValueError(f"--policy {name!r} does not rank the catalogue; choose one of {', '.join(TRAINERS)}")
     if env not in ("logreplay", "gan"):
@@ -95,11 +99,15 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         from graphrec.training.rl.gan_env import UserSimulator, fit_user_model
 
         world.simulator = UserSimulator.for_world(*fit_user_model(interactions, None, triples), world)
-    train, config_type = TRAINERS[name]
-    config = replace(config_type(), seed=seed, **(overrides or {}))
-    trained = train(world, config)
-    policy_stats = run_episodes(policy_scores(trained.policy), world, world.test)
     greedy_stats = run_episodes(greedy_scores(world), world, world.test)
+    users = world_fingerprint(world)  # records are compared user by user only when equal
+    baselines = baseline_checkpoints(world, seed, greedy_stats.returns, users) if env == "logreplay" else {}
+    # The policy starts as the tuned greedy_quality ranks (training.rl.nets.residual_action).
+    start = baselines[BaselineRanker.greedy_quality][1]["config"]["quality_weight"] if baselines else 0.0
+    train, config_type = TRAINERS[name]
+    config = replace(config_type(), seed=seed, quality_start=start, **(overrides or {}))
+    trained = train(world, config)
+    policy_stats = run_episodes(policy_scores(trained.policy, world), world, world.test)
     record = {
         "policy": name, "env": env, "trained": datetime.now(UTC).isoformat(), "seconds": trained.seconds, "seed": seed,
         "config": asdict(config), "best_iteration": trained.best_iteration,
@@ -107,22 +115,44 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         "evaluation_users": len(world.test), "training_users": len(world.train),
         "evaluation_return": policy_stats.mean_return, "greedy_evaluation_return": greedy_stats.mean_return,
         "ndcg_at_10": policy_stats.ndcg_at_10, "greedy_ndcg_at_10": greedy_stats.ndcg_at_10,
-        "curve": trained.curve}
-    derived = add_checkpoint(folder, name, lambda path: save_policy(trained.policy, path), record)
+        "evaluation_returns": policy_stats.returns.tolist(), "evaluation_fingerprint": users, "curve": trained.curve}
+    checkpoints = {name: (lambda path: save_policy(trained.policy, path), record), **baselines}
+    derived = add_checkpoints(folder, checkpoints, name)
     return derived, record
 
 
-def add_checkpoint(base: Path, name: str, write: Callable[[Path], None], record: dict[str, Any]) -> Path:
-    """A new version derived from ``base`` with <name>.pt written by ``write(path)`` and its record added to
-    policies.json (a policy of the same name is replaced). Returns the new version's folder."""
+def baseline_checkpoints(world: ReplayWorld, seed: int, greedy_returns: np.ndarray,
+                         users: str) -> dict[str, tuple[Callable[[Path], None] | None, dict[str, Any]]]:
+    """The baseline rankers' records (and the tuned blends' checkpoint writers), scored on the evaluation users."""
+    entries: dict[str, tuple[Callable[[Path], None] | None, dict[str, Any]]] = {
+        "greedy": (None, {"policy": "greedy", "env": "logreplay", "baseline": True,
+                          "evaluation_return": float(greedy_returns.mean()),
+                          "evaluation_returns": greedy_returns.tolist(), "evaluation_fingerprint": users})}
+    for name in BaselineRanker:
+        tuned = tune_blend(world, name, seed)
+        stats = run_episodes(policy_scores(tuned.policy, world), world, world.test)
+        entries[name] = (lambda path, policy=tuned.policy: save_policy(policy, path), {
+            "policy": str(name), "env": "logreplay", "baseline": True, "config": asdict(tuned.policy.config),
+            "validation_return": dict(tuned.curve)[tuned.best_iteration], "evaluation_return": stats.mean_return,
+            "evaluation_returns": stats.returns.tolist(), "evaluation_fingerprint": users})
+    return entries
+
+
+def add_checkpoints(base: Path, checkpoints: dict[str, tuple[Callable[[Path], None] | None, dict[str, Any]]],
+                    added: str) -> Path:
+    """A new version derived from ``base`` with each <name>.pt written by its writer (None: a record without a
+    checkpoint, the greedy ranking's) and each record added to policies.json (one of the same name is replaced).
+    Returns the new version's folder."""
 
     def add(folder: Path) -> None:
         version = ArtifactVersion(folder)
         version.policies.mkdir(exist_ok=True)
-        replace_file(version.checkpoint(name), write)
         records = json.loads(version.policy_records.read_text()) if version.policy_records.is_file() else {}
-        records[name] = record
+        for name, (write, record) in checkpoints.items():
+            if write is not None:
+                replace_file(version.checkpoint(name), write)
+            records[name] = record
         replace_file(version.policy_records,
                      lambda path: path.write_text(json.dumps(records, indent=2, default=str)))
 
-    return derive_version(base, add, {"policy_added": name})
+    return derive_version(base, add, {"policy_added": added})

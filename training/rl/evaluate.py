@@ -1,11 +1,18 @@
-"""Policies against greedy over several seeds: the table (markdown and results.json) and the learning curves.
+"""Policies against the strongest non-RL ranker, over split seeds: the table (markdown and results.json), the
+paired differences and the learning curves.
 
-Each seed trains its own encoder (a new world) and every policy on it; the held-out figures of a policy are
-averaged over seeds with a t-based 95% confidence interval of the mean (n - 1 degrees of freedom).
+Each seed is a new split of every user's interactions (fit / tune / test), a new encoder on its fit part and
+every model trained or tuned on its training episodes. A model's held-out return is the mean over its users; the
+95% intervals are the stratified per-user bootstrap of training.paired (users resampled within each seed, seeds
+averaged), and each row carries its paired difference to the strongest baseline: the non-RL ranker with the best
+mean validation return (validation users carved from the training episodes, as the RL checkpoints are picked).
+Every (seed, model) is stored under OUT/runs/seed-<seed>/ as it finishes, beside the seed's encoder, so a long
+benchmark resumes where it stopped, in the very same world.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -15,15 +22,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy import stats
 
-from graphrec.training.names import RankingPolicy
+from graphrec.training.names import REPLAY_BASELINES, REPLAY_POLICIES, BaselineRanker, RankingPolicy
+from graphrec.training.rl.baselines import fit_ease_ranker, tune_blend
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.drr import DRRConfig, train_drr
 from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
-from graphrec.training.rl.logreplay import ReplayWorld
+from graphrec.training.rl.logreplay import EncoderVectors, LogReplayConfig, ReplayWorld
+from graphrec.training.rl.policy_files import save_policy
 from graphrec.training.rl.ppo import PPOConfig, train_ppo
-from graphrec.training.rl.rollout import EpisodeStats, greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.rollout import (
+    EpisodeStats,
+    ScoreFn,
+    greedy_scores,
+    policy_scores,
+    run_episodes,
+    split_validation,
+)
+from graphrec.training.rl.tables import PolicyResult, paired_rows, write_results
 
 if TYPE_CHECKING:
     from graphrec.training.rl.gan_env import UserModel
@@ -33,181 +49,189 @@ log = logging.getLogger(__name__)
 TRAINERS: dict[str, tuple[Callable[[ReplayWorld, Any], TrainedPolicy], type]] = {
     RankingPolicy.drr: (train_drr, DRRConfig), RankingPolicy.ppo: (train_ppo, PPOConfig),
     RankingPolicy.kgdqn: (train_kgdqn, KGDQNConfig)}
-REPLAY_POLICIES = ("greedy", *TRAINERS)
-
-
-def confidence_interval(values: list[float] | np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high): the t-based 95% interval of the mean; a single value has no width."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), float(values.mean()), float(values.mean())
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+EASE = "ease"
+BASELINES = REPLAY_BASELINES  # the non-RL rankers, each given what the policies are given
+assert set(REPLAY_POLICIES) == {*BASELINES, *TRAINERS}
+VALIDATION_FRACTION = 0.2  # the RL trainers' default: baselines are compared on the same validation users
+ENCODER_FILE = "encoder.npz"  # a seed's encoder, kept so that resumed models meet the very same world
 
 
 @dataclass
-class PolicyResult:
-    """One row of the table: the keys results.json promises, plus the per-seed values."""
+class ModelRun:
+    """One (dataset, seed, model): everything the table needs, stored so that a benchmark resumes."""
 
     policy: str
-    env: str
-    mean_return: float
-    ci95_low: float
-    ci95_high: float
-    ndcg_at_10: float | None
-    precision_at_10: float | None
+    seed: int
+    world: str  # fingerprint of the held-out episodes: runs of one seed must have scored the same ones
+    returns: list[float]  # per held-out user, in the world's order
+    validation_return: float
+    ndcg_at_10: float
+    precision_at_10: float
     ctr: float
-    seeds: list[int] = field(default_factory=list)
-    per_seed_return: list[float] = field(default_factory=list)
-    train_seconds: float = 0.0  # mean over seeds
+    seconds: float
+    best_iteration: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
+    curve: list[tuple[int, float]] = field(default_factory=list)
 
     @classmethod
-    def from_seeds(cls, policy: str, env: str, seeds: list[int], runs: list[EpisodeStats],
-                   seconds: list[float]) -> PolicyResult:
-        mean, low, high = confidence_interval([r.mean_return for r in runs])
-        return cls(policy, env, mean, low, high, float(np.mean([r.ndcg_at_10 for r in runs])),
-                   float(np.mean([r.precision_at_10 for r in runs])), float(np.mean([r.ctr for r in runs])),
-                   seeds, [r.mean_return for r in runs], float(np.mean(seconds)))
+    def load(cls, path: Path) -> ModelRun:
+        return cls(**json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(self)))
+        temporary.replace(path)
 
 
-@dataclass
-class SeedRun:
-    """What one seed produced: held-out stats and learning curves per policy, and the trained policies."""
-
-    seed: int
-    stats: dict[str, EpisodeStats]
-    curves: dict[str, list[tuple[int, float]]]
-    trained: dict[str, TrainedPolicy]
-    seconds: dict[str, float]
-    world: ReplayWorld | None = None  # what the policies were trained and scored in (latency probes use it)
+def load_encoder(path: Path) -> EncoderVectors | None:
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        return EncoderVectors(stored["user_vectors"], stored["item_vectors"], float(stored["seconds"]))
 
 
-def run_seed(world: ReplayWorld, seed: int, policies: list[str], configs: dict[str, Any] | None = None) -> SeedRun:
-    """Greedy and each named policy, trained on ``world``'s training episodes, scored on its test episodes."""
-    configs = configs or {}
-    run = SeedRun(seed, {}, {}, {}, {}, world)
-    for name in policies:
-        if name == "greedy":
-            run.stats[name] = run_episodes(greedy_scores(world), world, world.test)
-            run.seconds[name] = world.encoder_seconds
-            continue
+def save_encoder(path: Path, world: ReplayWorld) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.tmp.npz")
+    np.savez(temporary, user_vectors=world.user_vectors, item_vectors=world.item_vectors,
+             seconds=world.encoder_seconds)
+    temporary.replace(path)
+
+
+def world_fingerprint(world: ReplayWorld) -> str:
+    digest = hashlib.sha256(world.test.users.tobytes() + world.test.candidates.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Path,
+              quality_start: float = 0.0) -> ModelRun:
+    """Train or tune ``name`` on ``world``'s training episodes and score it once on the held-out ones; a model
+    with a checkpoint writes it to ``folder``/<name>.pt. An RL policy starts from ``quality_start`` (the tuned
+    greedy_quality's weight: training.rl.nets.residual_action)."""
+    _, valid = split_validation(world.train, VALIDATION_FRACTION, seed)
+    started = time.perf_counter()
+    trained: TrainedPolicy | None = None
+    extra: dict[str, Any] = {}
+    if name == "greedy":
+        score: ScoreFn = greedy_scores(world)
+        seconds = world.encoder_seconds
+    elif name == EASE:
+        ranker, seconds = fit_ease_ranker(world)
+        score, extra = ranker, {"model": ranker.model, **ranker.config}
+    elif name in set(BaselineRanker):
+        trained = tune_blend(world, name, seed)
+    else:
         train, config_type = TRAINERS[name]
-        config = replace(configs.get(name, config_type()), seed=seed)
-        started = time.perf_counter()
-        trained = train(world, config)
-        run.seconds[name] = time.perf_counter() - started
-        run.trained[name] = trained
-        run.curves[name] = trained.curve
-        run.stats[name] = run_episodes(policy_scores(trained.policy), world, world.test)
-        log.info("seed %d %s: return %.3f, NDCG@10 %.4f, %.0f s (best iteration %d)", seed, name,
-                 run.stats[name].mean_return, run.stats[name].ndcg_at_10, run.seconds[name], trained.best_iteration)
+        trained = train(world, replace(config or config_type(), seed=seed, quality_start=quality_start))
+    if trained is not None:
+        seconds = time.perf_counter() - started
+        score = policy_scores(trained.policy, world)
+        extra = asdict(trained.policy.config)
+        save_policy(trained.policy, folder / f"{name}.pt")
+    validation = (dict(trained.curve)[trained.best_iteration] if name in TRAINERS and trained is not None
+                  else run_episodes(score, world, valid).mean_return)
+    test: EpisodeStats = run_episodes(score, world, world.test)
+    run = ModelRun(name, seed, world_fingerprint(world), test.returns.tolist(), validation, test.ndcg_at_10,
+                   test.precision_at_10, test.ctr, seconds, trained.best_iteration if trained else 0, extra,
+                   list(trained.curve) if trained and name in TRAINERS else [])
+    log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, run.returns and
+             float(np.mean(run.returns)), validation, test.ndcg_at_10, seconds)
     return run
 
 
-def summarise(runs: list[SeedRun], env: str) -> list[PolicyResult]:
-    names = list(runs[0].stats)
-    return [PolicyResult.from_seeds(name, env, [r.seed for r in runs], [r.stats[name] for r in runs],
-                                    [r.seconds[name] for r in runs]) for name in names]
+def summarise(runs: dict[int, dict[str, ModelRun]], policies: list[str], env: str,
+              dataset: str) -> list[PolicyResult]:
+    """A row per model: the mean held-out return with its bootstrap interval over users and seeds, and the
+    paired difference to the baseline with the best mean validation return."""
+    seeds = sorted(runs)
+
+    def mean(name: str, key: str) -> float:
+        return float(np.mean([getattr(runs[s][name], key) for s in seeds]))
+
+    strongest = max([name for name in policies if name in BASELINES], key=lambda name: mean(name, "validation_return"),
+                    default=None)
+    values = {name: [np.asarray(runs[s][name].returns) for s in seeds] for name in policies}
+    rows = paired_rows(values, strongest, env=env, dataset=dataset, split_seeds=seeds)
+    for row in rows:
+        row.ndcg_at_10, row.precision_at_10, row.ctr = (
+            mean(row.policy, "ndcg_at_10"), mean(row.policy, "precision_at_10"), mean(row.policy, "ctr"))
+        row.validation_return, row.train_seconds = mean(row.policy, "validation_return"), mean(row.policy, "seconds")
+    return rows
 
 
-def write_results(results: list[PolicyResult], runs: list[SeedRun] | None, out: Path, title: str) -> None:
-    """results.md, results.json and learning_curve.png under ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
-    (out / "results.md").write_text(markdown_table(results, title))
-    if runs and any(r.curves for r in runs):
-        learning_curve(runs, out / "learning_curve.png", title)
-
-
-def markdown_table(results: list[PolicyResult], title: str) -> str:
-    def number(value: float | None) -> str:
-        return "n/a" if value is None or np.isnan(value) else f"{value:.4f}"
-
-    lines = [f"# {title}", "", "| policy | env | mean return | 95% CI | NDCG@10 | precision@10 | CTR | seeds | "
-             "train s/seed |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        lines.append(f"| {r.policy} | {r.env} | {r.mean_return:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | "
-                     f"{number(r.ndcg_at_10)} | {number(r.precision_at_10)} | {r.ctr:.4f} | {len(r.seeds)} | "
-                     f"{r.train_seconds:.1f} |")
-    return "\n".join(lines) + "\n"
-
-
-def learning_curve(runs: list[SeedRun], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for name in runs[0].curves:
-        curves = [np.array(r.curves[name]) for r in runs if name in r.curves]
-        length = min(len(c) for c in curves)
-        values = np.stack([c[:length, 1] for c in curves])
-        axis.plot(curves[0][:length, 0], values.mean(axis=0), label=name)
-        axis.fill_between(curves[0][:length, 0], values.min(axis=0), values.max(axis=0), alpha=0.2)
-    axis.set_xlabel("training iteration (0: untrained = greedy ranking)")
-    axis.set_ylabel("validation mean episode return")
-    axis.set_title(title)
-    axis.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
-def ctr_results(policies: list[str], seeds: list[int], users: int = 2000) -> list[PolicyResult]:
-    """The bandits' CTR in the CTR simulator as table rows: mean return = clicks per episode."""
-    from graphrec.training.rl.ctr_bench import compare
-    from graphrec.training.rl.ctr_env import CTRConfig
-
-    config = CTRConfig()
-    steps = config.steps_per_user
-    return [PolicyResult(r.policy, "ctr", r.ctr * steps, r.ci95_low * steps, r.ci95_high * steps, None, None, r.ctr,
-                         seeds, [v * steps for v in r.per_seed]) for r in compare(policies, config, users, seeds)]
-
-
-def scoring_latency(policy: Any, world: ReplayWorld, candidates: int = 200, calls: int = 2000) -> dict[str, float]:
+def scoring_latency(policy: Any, candidates: int = 200, calls: int = 2000) -> dict[str, float]:
     """Milliseconds to score ``candidates`` items for one request as the service does (batch of one, no grad,
-    the traced RequestScorer), over ``calls`` requests drawn from the test episodes: p50 and p99. No session
-    code is kept between calls: every request runs the whole network, as a session's first request does."""
+    the traced RequestScorer), over ``calls`` requests of random item rows with full histories: p50 and p99. No
+    session code is kept between calls: every request runs the whole network, as a session's first one does."""
     import torch
 
     from graphrec.training.rl.scorer import RequestScorer
 
     torch.set_num_threads(1)  # one request runs on one handler thread
-    scorer = RequestScorer(policy, world.test.history.shape[1], cache_size=0)
+    history = int(getattr(policy.config, "history", 10))
+    scorer = RequestScorer(policy, history, cache_size=0)
+    table = policy.items.table.numpy()[:-1]
     rng = np.random.default_rng(0)
     timings = []
     for _ in range(calls):
-        row = int(rng.integers(len(world.test)))
-        user = world.user_vectors[world.test.users[row]]
-        history = world.test.history[row]
-        rows = world.test.candidates[row][:candidates]
+        user = table[rng.integers(len(table), size=history)].mean(axis=0)
+        rows = rng.choice(len(table), size=history + candidates, replace=False)
         started = time.perf_counter()
-        scorer(user, history, rows)
+        scorer(user, rows[:history], rows[history:])
         timings.append((time.perf_counter() - started) * 1000)
     return {"p50_ms": float(np.percentile(timings, 50)), "p99_ms": float(np.percentile(timings, 99))}
 
 
 def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: list[str], seeds: list[int],
-                       out: Path, config: Any = None, configs: dict[str, Any] | None = None,
-                       dataset: str = "dataset",
-                       user_model: UserModel | None = None) -> tuple[list[PolicyResult], list[SeedRun]]:
-    """Every seed: a new world (encoder) and every policy trained on it; the table over seeds under ``out``.
-    With ``user_model`` (training.rl.gan_env.fit_user_model), the GAN user model answers the slates of training
-    and evaluation alike (env "gan") instead of the logs."""
+                       out: Path, config: LogReplayConfig | None = None, configs: dict[str, Any] | None = None,
+                       dataset: str = "dataset", user_model: Callable[[int], UserModel] | None = None,
+                       ) -> tuple[list[PolicyResult], dict[int, dict[str, ModelRun]]]:
+    """Every seed: a new split and encoder, every model trained or tuned on it, each stored under
+    ``out``/runs/seed-<seed>/ (a stored one is read back, not run again); then the table over seeds. With
+    ``user_model``, the GAN user model answers the slates of training and
+    evaluation alike (env "gan") instead of the logs: ``user_model(seed)`` is the one for that seed's split
+    (training.rl.gan_env.split_user_model), asked for only when a model of the seed has to run."""
     from graphrec.training.rl.gan_env import UserSimulator
     from graphrec.training.rl.logreplay import build_world
 
-    runs = []
+    unknown = [name for name in policies if name not in REPLAY_POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policies {', '.join(unknown)}; choose from {', '.join(REPLAY_POLICIES)}")
+    config = config or LogReplayConfig()
+    configs = configs or {}
+    runs: dict[int, dict[str, ModelRun]] = {}
     for seed in seeds:
-        world = build_world(interactions, items, triples, config, seed=seed)
-        if user_model is not None:
-            world.simulator = UserSimulator.for_world(*user_model, world)
-        log.info("seed %d: encoder %.0f s, %d training and %d test episodes", seed, world.encoder_seconds,
-                 len(world.train), len(world.test))
-        runs.append(run_seed(world, seed, policies, configs))
+        folder = out / "runs" / f"seed-{seed}"
+        done = {name: ModelRun.load(folder / f"{name}.json") for name in policies
+                if (folder / f"{name}.json").is_file()}
+        if len({run.world for run in done.values()}) > 1:
+            raise ValueError(f"{folder}: stored runs of one seed scored different episodes; delete the folder")
+        missing = [name for name in policies if name not in done]
+        if missing:
+            world = build_world(interactions, items, triples, replace(config, split_seed=seed), seed=seed,
+                                encoder=load_encoder(folder / ENCODER_FILE))
+            save_encoder(folder / ENCODER_FILE, world)
+            if user_model is not None:
+                world.simulator = UserSimulator.for_world(*user_model(seed), world)
+            fingerprint = world_fingerprint(world)
+            if any(run.world != fingerprint for run in done.values()):
+                log.warning("seed %d: the stored runs scored other episodes (changed data or code); running all "
+                            "models again", seed)
+                done, missing = {}, list(policies)
+            log.info("seed %d: encoder %.0f s, %d training and %d test episodes; running %s", seed,
+                     world.encoder_seconds, len(world.train), len(world.test), ", ".join(missing))
+            for name in sorted(missing, key=lambda name: name not in BASELINES):  # baselines first
+                start = done[BaselineRanker.greedy_quality].config["quality_weight"] \
+                    if BaselineRanker.greedy_quality in done else 0.0
+                done[name] = run_model(world, name, seed, configs.get(name), folder, start)
+                done[name].save(folder / f"{name}.json")
+        else:
+            log.info("seed %d: every model read from %s", seed, folder)
+        runs[seed] = done
     env = "logreplay" if user_model is None else "gan"
-    results = summarise(runs, env)
+    results = summarise(runs, policies, env, dataset)
     what = "log replay, held-out episodes" if user_model is None else "sessions simulated by the GAN user model"
-    write_results(results, runs, out, f"{what} on {dataset}, {len(seeds)} seeds")
+    write_results(results, runs, out, f"{what} on {dataset}, split seeds {', '.join(map(str, seeds))}")
     return results, runs
+

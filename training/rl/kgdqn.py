@@ -47,6 +47,7 @@ class KGDQNConfig:
     iterations: int = 10
     khop_filter: bool = True
     validation_fraction: float = 0.2
+    quality_start: float = 0.0  # the quality prior's weight at the start (the tuned greedy_quality's, see nets)
     seed: int = 0
 
 
@@ -151,7 +152,8 @@ class KGDQNPolicy(CandidatePolicy):
         value, phi = code[:, :1], code[:, 1:]
         dim = self.items.dim
         knowledge = self.knowledge_vectors(inputs.candidate_rows)
-        advantage = self.alpha * self.greedy_scores(inputs) + (knowledge * phi[:, None, :dim]).sum(-1) \
+        start = self.greedy_scores(inputs) + self.config.quality_start * self.items.item_quality(inputs.candidate_rows)
+        advantage = self.alpha * start + (knowledge * phi[:, None, :dim]).sum(-1) \
             + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
         return value + advantage - advantage.mean(dim=1, keepdim=True)
 

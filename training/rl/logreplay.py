@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.graph import behaviours
-from graphrec.training.data import Catalogue, build_catalogue, relevance_matrix, train_data
+from graphrec.training.data import Catalogue, TrainData, build_catalogue, relevance_matrix, train_data
 from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.registry import model_class
 from graphrec.training.models.torch_base import TorchRecommender
@@ -48,7 +48,7 @@ class LogReplayConfig:
     test_fraction: float = 0.2  # each user's share of interactions: evaluation targets
     tune_fraction: float = 0.25  # share of the rest: policy-training targets
     split: Literal["random", "temporal"] = "random"
-    split_seed: int = 42  # the protocol: fixed, so seeds vary the encoder and the policy, not the test set
+    split_seed: int = 42  # the benchmark sets it to each seed: seeds vary the split, the encoder and the policies
     quality_shrinkage: float = 5.0  # pseudo-count pulling an item's mean reward towards 0
     encoder: str = "lightgcn"
     encoder_epochs: int = 300  # upper bound; early stopping on the tune part ends sooner
@@ -74,13 +74,14 @@ class Episodes:
     candidates: np.ndarray  # (U, C) item rows, the encoder's best first
     rewards: np.ndarray  # (U, C) reward of each candidate if it is a target, else NaN
     relevant: sp.csr_matrix  # (U, items) every target of the user, inside the candidates or not
+    seen: sp.csr_matrix  # (U, items) the context: every interaction of the user before the replayed part
 
     def __len__(self) -> int:
         return len(self.users)
 
     def subset(self, rows: np.ndarray) -> Episodes:
         return Episodes(self.users[rows], self.history[rows], self.candidates[rows], self.rewards[rows],
-                        self.relevant[rows])
+                        self.relevant[rows], self.seen[rows])
 
 
 @dataclass
@@ -96,6 +97,7 @@ class ReplayWorld:
     train: Episodes
     test: Episodes
     encoder_seconds: float
+    fit_data: TrainData | None = None  # what the encoder was fit on: what offline baselines (EASE) fit on too
     simulator: UserSimulator | None = None  # set: the GAN user model answers the slates (training/rl/gan_env.py)
 
     @property
@@ -139,7 +141,7 @@ def build_episodes(world_scores: np.ndarray, catalogue: Catalogue, context: pd.D
     rewards = np.where(dense > 0, dense - 10.0, np.nan)
     relevant = (target_matrix > 0).astype(np.float32)
     history = latest_history(context, catalogue, users, config.history, config.positive_reward)
-    return Episodes(users, history, candidates, rewards, sp.csr_matrix(relevant))
+    return Episodes(users, history, candidates, rewards, sp.csr_matrix(relevant), sp.csr_matrix(seen))
 
 
 def item_entity_matrix(catalogue: Catalogue, triples: pd.DataFrame) -> sp.csr_matrix:
@@ -163,30 +165,58 @@ def item_quality(catalogue: Catalogue, pairs: pd.DataFrame, shrinkage: float) ->
     return (total / (count + shrinkage)).astype(np.float32)
 
 
-def build_world(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
-                config: LogReplayConfig | None = None, seed: int = 42) -> ReplayWorld:
-    """Split, train the encoder (seeded by ``seed``) on the fit part with early stopping on the tune part, and
-    build the episodes."""
-    config = config or LogReplayConfig()
-    pairs = pair_rewards(interactions)
+def split_parts(pairs: pd.DataFrame, config: LogReplayConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(fit, tune, test) pairs of ``config``'s split: what every model of a world, and the GAN user model that
+    simulates its sessions (training.rl.gan_env), may learn from, and what only evaluation sees."""
     if config.split == "temporal":
         train, test = latest_split(pairs, config.test_fraction)
         fit, tune = latest_split(train.reset_index(drop=True), config.tune_fraction)
     else:
         train, test = stratified_split(pairs, 1 - config.test_fraction, config.split_seed)
         fit, tune = stratified_split(train.reset_index(drop=True), 1 - config.tune_fraction, config.split_seed + 1)
-    catalogue = build_catalogue(pairs.assign(count=1), items, triples)
+    return fit, tune, test
+
+
+@dataclass(frozen=True)
+class EncoderVectors:
+    """A trained encoder's embeddings and training time: what a world needs of it, and what is stored so a
+    resumed benchmark rebuilds the very same world."""
+
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    seconds: float
+
+
+def train_encoder(config: LogReplayConfig, catalogue: Catalogue, fit_data: TrainData, tune: pd.DataFrame,
+                  seed: int) -> EncoderVectors:
     cls = model_class(config.encoder)
     encoder = cls(**{**cls.grid[0], "epochs": config.encoder_epochs, "seed": seed})
     assert isinstance(encoder, TorchRecommender)
-    encoder.fit(train_data(catalogue, fit.assign(count=1), triples), relevance_matrix(catalogue, tune))
+    encoder.fit(fit_data, relevance_matrix(catalogue, tune))
+    return EncoderVectors(encoder.user_vectors.astype(np.float32), encoder.item_vectors.astype(np.float32),
+                          encoder.history.seconds)
+
+
+def build_world(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
+                config: LogReplayConfig | None = None, seed: int = 42,
+                encoder: EncoderVectors | None = None) -> ReplayWorld:
+    """Split, train the encoder (seeded by ``seed``; or take ``encoder``, trained on this split before) on the fit
+    part with early stopping on the tune part, and build the episodes."""
+    config = config or LogReplayConfig()
+    pairs = pair_rewards(interactions)
+    fit, tune, test = split_parts(pairs, config)
+    catalogue = build_catalogue(pairs.assign(count=1), items, triples)
+    fit_data = train_data(catalogue, fit.assign(count=1), triples)
+    encoder = encoder or train_encoder(config, catalogue, fit_data, tune, seed)
+    if encoder.user_vectors.shape[0] != catalogue.n_users or encoder.item_vectors.shape[0] != catalogue.n_items:
+        raise ValueError("the stored encoder was trained on another catalogue")
     scores = encoder.user_vectors @ encoder.item_vectors.T
     return ReplayWorld(
-        config, catalogue, encoder.user_vectors.astype(np.float32), encoder.item_vectors.astype(np.float32),
+        config, catalogue, encoder.user_vectors, encoder.item_vectors,
         item_entity_matrix(catalogue, triples), item_quality(catalogue, fit, config.quality_shrinkage),
         train=build_episodes(scores, catalogue, fit, tune, config),
         test=build_episodes(scores, catalogue, pd.concat([fit, tune]), test, config),
-        encoder_seconds=encoder.history.seconds)
+        encoder_seconds=encoder.seconds, fit_data=fit_data)
 
 
 def slate_from_scores(scores: np.ndarray, available: np.ndarray, k: int) -> np.ndarray:

@@ -4,7 +4,8 @@ classes and the pieces they share (the serving scorer is training.rl.scorer, che
 A policy is a torch module holding the artifact version's item embeddings (so a checkpoint belongs to one
 version). Its ``forward(user_vectors (B, d), history_rows (B, H), candidate_rows (B, C))`` returns one score
 per candidate; history rows are item rows newest first, -1 for padding, and an unknown user has a zero
-vector. Scores start at the encoder's own ranking (the greedy policy) and training moves them from there.
+vector. Scores start at the encoder's own ranking plus ``quality_start`` times the item-quality prior (greedy, or
+the tuned greedy_quality ranker) and training moves them from there.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class CandidatePolicy(nn.Module):
 
 
 class ActionPolicy(CandidatePolicy):
-    """A policy whose session code is one action vector [w, w_q], the greedy action [u, 0] moved by an actor
+    """A policy whose session code is one action vector [w, w_q], the start action [u, q0] moved by an actor
     over the session's state; a candidate scores w . e_i + w_q q_i (DRR, PPO). Subclasses define ``state``
     and the ``actor`` network."""
 
@@ -137,7 +138,7 @@ class ActionPolicy(CandidatePolicy):
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor: ...
 
     def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return residual_action(user, self.actor(self.state(user, history_rows)))
+        return residual_action(user, self.actor(self.state(user, history_rows)), self.config.quality_start)
 
     def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         return self.action(user, history_rows)
@@ -146,9 +147,12 @@ class ActionPolicy(CandidatePolicy):
         return score_action(code, self.items, inputs.candidate_rows)
 
 
-def residual_action(user: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
-    """[u, 0] + residual: the greedy action (the user's vector, no weight on quality) moved by the actor."""
-    return torch.cat([user, torch.zeros_like(user[:, :1])], dim=-1) + residual
+def residual_action(user: torch.Tensor, residual: torch.Tensor, quality_start: float = 0.0) -> torch.Tensor:
+    """[u, quality_start] + residual: the starting action (the user's vector and the quality weight the strongest
+    non-RL ranker tuned, training.rl.baselines) moved by the actor. Residual policy learning (Silver et al.
+    2018, "Residual Policy Learning"): the policy starts as that ranker, so what training adds is measured
+    against it, and checkpoint selection can always fall back to it (iteration 0)."""
+    return torch.cat([user, torch.full_like(user[:, :1], quality_start)], dim=-1) + residual
 
 
 def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,8 @@
 (as in GRAPPLE), without a leaky evaluation: trained on the training episodes, checkpoints picked on validation
 users carved from them, scored once on the held-out interactions.
 
-Actor: the DRR-ave state of the encoder's user and recent-item embeddings -> an action vector a = [u, 0] +
-residual(s) (residual zero at the start, so the untrained policy is the greedy ranking), candidate logits
+Actor: the DRR-ave state of the encoder's user and recent-item embeddings -> an action vector a = [u, q0] +
+residual(s) (residual zero at the start, so the untrained policy is the starting ranker), candidate logits
 a . [e_i, q_i] / temperature. A slate is k draws without replacement (Plackett-Luce, sampled with Gumbel
 top-k); its log-probability is the sum of the sequential choice log-probabilities. Critic: V(s) from its own
 DRR-ave state. Advantages: GAE; loss: the clipped surrogate, the value error and an entropy bonus.
@@ -40,6 +40,7 @@ class PPOConfig:
     minibatch: int = 256
     iterations: int = 40  # rollouts over all training episodes
     validation_fraction: float = 0.2
+    quality_start: float = 0.0  # the quality prior's weight at the start (the tuned greedy_quality's, see nets)
     seed: int = 0
 
 

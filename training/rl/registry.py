@@ -1,16 +1,17 @@
-"""Ranking policies by name (training.names.RankingPolicy) -> their classes, for checkpoints and training."""
+"""Rankers with checkpoints by name (training.names.RankingPolicy and BaselineRanker) -> their classes."""
 
 from __future__ import annotations
 
-from graphrec.training.names import RankingPolicy
+from graphrec.training.names import BaselineRanker, RankingPolicy
+from graphrec.training.rl.baselines import BLENDS
 from graphrec.training.rl.drr import DRRPolicy
 from graphrec.training.rl.kgdqn import KGDQNPolicy
 from graphrec.training.rl.nets import CandidatePolicy
 from graphrec.training.rl.ppo import PPOPolicy
 
 POLICIES: dict[str, type[CandidatePolicy]] = {
-    RankingPolicy(cls.name): cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}
-assert set(POLICIES) == set(RankingPolicy), "training.names.RankingPolicy names every policy of the registry"
+    **{RankingPolicy(cls.name): cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}, **BLENDS}
+assert set(POLICIES) == {*RankingPolicy, *BaselineRanker}, "training.names names every ranker of the registry"
 
 
 def policy_class(name: str) -> type[CandidatePolicy]:

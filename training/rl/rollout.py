@@ -16,19 +16,22 @@ from graphrec.training.rl.logreplay import (
 )
 from graphrec.training.rl.nets import CandidatePolicy
 
-# (user vectors (B, d), history rows (B, H), candidate rows (B, C)) -> scores (B, C)
-ScoreFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+# (a batch of episodes, their current states' history rows (B, H)) -> scores of their candidates (B, C)
+ScoreFn = Callable[[Episodes, np.ndarray], np.ndarray]
 
 
 def greedy_scores(world: ReplayWorld) -> ScoreFn:
-    def score(user: np.ndarray, history: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-        return np.einsum("bd,bcd->bc", user, world.item_vectors[candidates])
+    def score(part: Episodes, history: np.ndarray) -> np.ndarray:
+        return np.einsum("bd,bcd->bc", world.user_vectors[part.users], world.item_vectors[part.candidates])
 
     return score
 
 
-def policy_scores(policy: CandidatePolicy) -> ScoreFn:
-    return policy.score_numpy
+def policy_scores(policy: CandidatePolicy, world: ReplayWorld) -> ScoreFn:
+    def score(part: Episodes, history: np.ndarray) -> np.ndarray:
+        return policy.score_numpy(world.user_vectors[part.users], history, part.candidates)
+
+    return score
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,9 @@ def run_episodes(score: ScoreFn, world: ReplayWorld, episodes: Episodes, batch_s
         part = episodes.subset(np.arange(start, min(start + batch_size, len(episodes))))
         batch = world.batch(part, seed=start)
         total = np.zeros(len(part))
-        user = world.user_vectors[part.users]
         first = None
         while not batch.done:
-            slate = slate_from_scores(score(user, batch.history, part.candidates), batch.available, config.slate_size)
+            slate = slate_from_scores(score(part, batch.history), batch.available, config.slate_size)
             first = slate if first is None else first
             reward, item_rewards = batch.step(slate)
             total += reward

@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
+from graphrec.training.rl import logreplay
 from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
@@ -90,13 +91,13 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
     # The residual starts at zero: the untrained policy ranks as the encoder does.
     first = world.test.subset(np.arange(10))
     user = world.user_vectors[first.users]
-    greedy = greedy_scores(world)(user, first.history, first.candidates)
+    greedy = greedy_scores(world)(first, first.history)
     scores = untrained.policy.score_numpy(user, first.history, first.candidates)
     if name != "kgdqn":  # KG-DQN's k-hop filter may move non-neighbours down; compare its raw Q order instead
         assert (np.argsort(-scores, axis=1)[:, :5] == np.argsort(-greedy, axis=1)[:, :5]).all()
     trained = train(world, replace(config_type(), iterations=2, seed=3))
     assert [i for i, _ in trained.curve] == [0, 1, 2] and trained.seconds > 0
-    stats = run_episodes(policy_scores(trained.policy), world, world.test)
+    stats = run_episodes(policy_scores(trained.policy, world), world, world.test)
     assert np.isfinite(stats.mean_return) and 0 <= stats.ndcg_at_10 <= 1
     path = tmp_path / f"{name}.pt"
     save_policy(trained.policy, path)
@@ -121,16 +122,42 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
     assert scorer.cached_codes == 2
 
 
-def test_evaluate_writes_the_table_json_and_learning_curve(rated: Dataset, tmp_path: Path) -> None:
+def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
+        rated: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = {"ppo": replace(TRAINERS["ppo"][1](), iterations=1)}
-    evaluate_logreplay(rated.interactions, rated.items, rated.triples, ["greedy", "ppo"], [1, 2, 3],
-                       tmp_path, SMALL, configs)
+    names = ["greedy", "greedy_quality", "greedy_folded", "ease", "ppo"]
+    results, runs = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
+                                       SMALL, configs, dataset="rated")
     rows = json.loads((tmp_path / "results.json").read_text())
-    keys = {"policy", "env", "mean_return", "ci95_low", "ci95_high", "ndcg_at_10", "precision_at_10", "ctr"}
-    assert [r["policy"] for r in rows] == ["greedy", "ppo"] and all(keys <= set(r) for r in rows)
-    assert all(r["ci95_low"] <= r["mean_return"] <= r["ci95_high"] for r in rows)
+    keys = {"policy", "env", "dataset", "split_seeds", "mean_return", "ci95_low", "ci95_high", "ndcg_at_10",
+            "precision_at_10", "ctr", "baseline", "paired_diff", "paired_ci95_low", "paired_ci95_high"}
+    assert [r["policy"] for r in rows] == names and all(keys <= set(r) for r in rows)
+    assert all(r["ci95_low"] <= r["mean_return"] <= r["ci95_high"] and r["split_seeds"] == [1, 2, 3] for r in rows)
+    # The baseline is the non-RL ranker with the best mean validation return, and its own difference is 0.
+    baseline = max(rows[:4], key=lambda r: r["validation_return"])
+    assert {r["baseline"] for r in rows} == {baseline["policy"]} and baseline["paired_diff"] == 0
+    ppo = rows[-1]
+    assert ppo["paired_ci95_low"] <= ppo["paired_diff"] <= ppo["paired_ci95_high"]
+    expected = np.mean([np.mean(np.subtract(runs[s]["ppo"].returns, runs[s][baseline["policy"]].returns))
+                        for s in (1, 2, 3)])
+    assert ppo["paired_diff"] == pytest.approx(expected)
+    # Each seed is its own split: the held-out episodes differ.
+    assert len({runs[s]["greedy"].world for s in (1, 2, 3)}) == 3
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
-    assert "| ppo | logreplay |" in (tmp_path / "results.md").read_text()
+    assert "| ppo |" in (tmp_path / "results.md").read_text()
+    # A second run reads every (seed, model) back instead of building a world; one removed is run again.
+    (tmp_path / "runs" / "seed-2" / "ppo.json").unlink()
+    built: list[int] = []
+    original = logreplay.build_world
+
+    def counting(*args: object, **kwargs: object) -> ReplayWorld:
+        built.append(int(kwargs["seed"]))  # type: ignore[call-overload]
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(logreplay, "build_world", counting)
+    again, _ = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
+                                  SMALL, configs, dataset="rated")
+    assert built == [2] and [r.mean_return for r in again[:4]] == [r.mean_return for r in results[:4]]
 
 
 def test_a_checkpoint_that_needs_pickled_code_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,89 @@
+"""The non-RL rankers the policies are measured against: what they score, how they are tuned, how they are served."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from graphrec.ingest.frames import Dataset
+from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.baselines import (
+    BLENDS,
+    BlendConfig,
+    GreedyFoldedPolicy,
+    GreedyQualityPolicy,
+    fit_ease_ranker,
+    tune_blend,
+)
+from graphrec.training.rl.logreplay import LogReplayConfig, ReplayWorld, build_world
+from graphrec.training.rl.policy_files import load_policy, save_policy
+from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.scorer import RequestScorer
+
+SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
+
+
+@pytest.fixture(scope="module")
+def world() -> ReplayWorld:
+    data: Dataset = generate(users=150, items=120, interactions=6_000, seed=3)
+    ratings = 1.0 + (data.interactions.index.to_numpy() * 7919 % 5)
+    return build_world(data.interactions.assign(rating=ratings), data.items, data.triples, SMALL, seed=1)
+
+
+def test_a_blend_scores_the_user_folded_with_the_history_mean_plus_the_quality_prior(world: ReplayWorld) -> None:
+    part = world.test.subset(np.arange(8))
+    history = part.history.copy()
+    history[0] = -1  # no history: nothing is folded in
+    zero = GreedyFoldedPolicy(world.item_vectors, world.item_quality, BlendConfig())
+    assert np.allclose(policy_scores(zero, world)(part, history), greedy_scores(world)(part, history), atol=1e-4)
+    config = BlendConfig(quality_weight=0.7, fold_weight=0.3)
+    scores = policy_scores(GreedyFoldedPolicy(world.item_vectors, world.item_quality, config), world)(part, history)
+    for row in range(len(part)):
+        kept = history[row][history[row] >= 0]
+        mean = world.item_vectors[kept].mean(axis=0) if len(kept) else np.zeros(world.item_vectors.shape[1])
+        user = world.user_vectors[part.users[row]] + 0.3 * mean
+        expected = world.item_vectors[part.candidates[row]] @ user + 0.7 * world.item_quality[part.candidates[row]]
+        assert np.allclose(scores[row], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(BLENDS))
+def test_tuning_keeps_the_grid_point_of_the_best_training_return_and_the_checkpoint_serves(
+        name: str, world: ReplayWorld, tmp_path: Path) -> None:
+    tuned = tune_blend(world, name, seed=1)
+    cls = BLENDS[name]
+    assert len(tuned.curve) == len(cls.fold_grid) * len(cls.quality_grid)
+    assert dict(tuned.curve)[tuned.best_iteration] == max(value for _, value in tuned.curve)
+    again = run_episodes(policy_scores(tuned.policy, world), world, world.train).mean_return
+    assert again == pytest.approx(max(value for _, value in tuned.curve))
+    if name == GreedyQualityPolicy.name:
+        assert tuned.policy.config.fold_weight == 0
+    path = tmp_path / f"{name}.pt"
+    save_policy(tuned.policy, path)
+    loaded = load_policy(path)
+    assert type(loaded) is cls and loaded.config == replace(tuned.policy.config)
+    scorer = RequestScorer(loaded, SMALL.history, cache_size=0)
+    part = world.test.subset(np.arange(3))
+    eager = policy_scores(tuned.policy, world)(part, part.history)
+    for row in range(3):
+        served = scorer(world.user_vectors[part.users[row]], part.history[row], part.candidates[row])
+        assert np.allclose(served, eager[row], atol=1e-4)
+
+
+def test_ease_scores_candidates_from_the_context_and_the_positives_revealed_in_the_episode(
+        world: ReplayWorld) -> None:
+    ranker, seconds = fit_ease_ranker(world, l2_grid=(50.0, 500.0))
+    assert seconds > 0 and ranker.model == "kgease" and ranker.config["l2"] in (50.0, 500.0)
+    part = world.test.subset(np.arange(6))
+    history = part.history.copy()
+    revealed = part.candidates[:, :2]  # as if the first two candidates were liked during the episode
+    history = np.concatenate([revealed, history], axis=1)[:, : history.shape[1]]
+    scores = ranker(part, history)
+    for row in range(len(part)):
+        row_vector = part.seen[row].toarray().ravel()
+        kept = history[row][history[row] >= 0]
+        row_vector[kept] = 1.0
+        expected = (row_vector @ ranker.b)[part.candidates[row]]
+        assert np.allclose(scores[row], expected, atol=1e-4)

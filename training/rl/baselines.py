@@ -1,0 +1,159 @@
+"""The non-RL rankers every RL policy is measured against, given the same information and the same candidates.
+
+An RL policy scores the encoder's candidates from the user's vector, the session's recent positives (the
+context's and those revealed during the episode) and an item-quality prior. Each of those can also be used
+without learning a policy, so each gets a baseline with one or two weights tuned on the training episodes (whose
+targets no encoder and no test episode uses):
+
+    greedy_quality   u . e_i + lambda q_i: the encoder's ranking plus the quality prior
+    greedy_folded    (u + beta h) . e_i + lambda q_i: also folds the session's positives h (the mean of the
+                     state's item vectors, what the service does for a user it has no vector for) into the user
+    ease             the strongest offline model of the quality table (EASE, Steck 2019, or its knowledge-graph
+                     variant kgease) scoring the same candidates from the context plus the revealed positives
+
+The first two are CandidatePolicy modules, so the service can serve them like any checkpoint (a paired test can
+make one the default); EASE holds an items x items matrix and stays a benchmark baseline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from graphrec.training.names import BaselineRanker, Model
+from graphrec.training.rl.checkpoints import TrainedPolicy
+from graphrec.training.rl.logreplay import Episodes, ReplayWorld
+from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
+from graphrec.training.rl.rollout import policy_scores, run_episodes
+
+# Grids relative to the world's scales (a quality weight of 1 moves a score by one standard deviation of the
+# greedy scores over a user's candidates; a fold weight of 1 gives the history mean the user vector's norm).
+QUALITY_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+FOLD_GRID = (0.0, 0.25, 0.5, 1.0, 2.0)
+EASE_L2_GRID = (100.0, 300.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class BlendConfig:
+    """The tuned weights, in the world's score units (the grids' relative values times its scales)."""
+
+    quality_weight: float = 0.0
+    fold_weight: float = 0.0
+    history: int = 10
+    seed: int = 0
+
+
+class BlendPolicy(CandidatePolicy):
+    """Scores (u + beta h) . e_i + lambda q_i: h the mean item vector of the state's history (padding left out),
+    q_i the item's quality prior. Fixed weights and no network: a ranker, not a learner."""
+
+    config_type = BlendConfig
+    quality_grid: ClassVar[Sequence[float]] = QUALITY_GRID
+    fold_grid: ClassVar[Sequence[float]] = (0.0,)
+
+    @classmethod
+    def build(cls, item_vectors: np.ndarray, item_quality: np.ndarray, config: BlendConfig,
+              **_: Any) -> BlendPolicy:
+        return cls(item_vectors, item_quality, config)
+
+    def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        mask = (history_rows >= 0).float().unsqueeze(-1)
+        mean = (self.items(history_rows) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        folded = user + self.config.fold_weight * mean
+        return torch.cat([folded, torch.full_like(user[:, :1], self.config.quality_weight)], dim=-1)
+
+    def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
+        return score_action(code, self.items, inputs.candidate_rows)
+
+
+class GreedyQualityPolicy(BlendPolicy):
+    name = BaselineRanker.greedy_quality.value
+
+
+class GreedyFoldedPolicy(BlendPolicy):
+    name = BaselineRanker.greedy_folded.value
+    fold_grid = FOLD_GRID
+
+
+BLENDS: dict[str, type[BlendPolicy]] = {cls.name: cls for cls in (GreedyQualityPolicy, GreedyFoldedPolicy)}
+assert set(BLENDS) == set(BaselineRanker), "every baseline ranker has its class"
+
+
+def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
+    """(standard deviation of the greedy scores over a user's candidates, mean user norm / mean item norm),
+    averaged over ``episodes``: the units of the quality and fold weights."""
+    scores = np.einsum("bd,bcd->bc", world.user_vectors[episodes.users], world.item_vectors[episodes.candidates])
+    norms = np.linalg.norm(world.user_vectors, axis=1).mean() / max(
+        float(np.linalg.norm(world.item_vectors, axis=1).mean()), 1e-12)
+    return float(scores.std(axis=1).mean()), float(norms)
+
+
+def tune_blend(world: ReplayWorld, name: str, seed: int = 0) -> TrainedPolicy:
+    """The blend named ``name`` with the grid's weights of the best mean return over the training episodes;
+    the curve lists every grid point's return (in grid order) and best_iteration the chosen one."""
+    started = time.perf_counter()
+    cls = BLENDS[name]
+    quality_unit, fold_unit = world_scales(world, world.train)
+    result = TrainedPolicy(cls(world.item_vectors, world.item_quality, BlendConfig(seed=seed)))
+    best = float("-inf")
+    for index, (fold, quality) in enumerate(itertools.product(cls.fold_grid, cls.quality_grid)):
+        config = BlendConfig(quality_weight=quality * quality_unit, fold_weight=fold * fold_unit,
+                             history=world.config.history, seed=seed)
+        policy = cls(world.item_vectors, world.item_quality, config)
+        value = run_episodes(policy_scores(policy, world), world, world.train).mean_return
+        result.curve.append((index, value))
+        if value > best:
+            best, result.policy, result.best_iteration = value, policy, index
+    result.policy.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class EaseRanker:
+    """EASE's item-item weights ``b`` scoring a batch's candidates from each user's context plus the state's
+    positives that are not in it (revealed during the episode)."""
+
+    b: np.ndarray  # (items, items), zero diagonal
+    model: str
+    config: dict[str, float]
+
+    def __call__(self, part: Episodes, history: np.ndarray) -> np.ndarray:
+        rows = np.arange(len(part))[:, None]
+        base = np.asarray(part.seen @ self.b, dtype=np.float32)[rows, part.candidates]
+        valid = history >= 0
+        safe = np.where(valid, history, 0)
+        revealed = valid & (np.asarray(part.seen[rows, safe].todense()) == 0)
+        extra = self.b[safe[:, :, None], part.candidates[:, None, :]]  # (B, H, C)
+        return base + (extra * revealed[:, :, None]).sum(axis=1)
+
+
+def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID) -> tuple[EaseRanker, float]:
+    """kgease (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight picked by the
+    mean return over the training episodes; returns the ranker and the seconds it took."""
+    from graphrec.training.models.registry import model_class
+
+    if world.fit_data is None:
+        raise ValueError("the world keeps no training data (fit_data) for EASE to fit on")
+    started = time.perf_counter()
+    name = Model.kgease if world.fit_data.kg is not None else Model.ease
+    cls = model_class(name)
+    default = dict(cls.grid[0])
+    best: tuple[float, EaseRanker] | None = None
+    for l2 in l2_grid:
+        config = {**default, "l2": l2}
+        model = cls(**config)
+        model.fit(world.fit_data)
+        ranker = EaseRanker(model.b, name, config)
+        value = run_episodes(ranker, world, world.train).mean_return
+        if best is None or value > best[0]:
+            best = (value, ranker)
+    assert best is not None
+    return best[1], time.perf_counter() - started
+
