@@ -2,10 +2,12 @@
 tuned on validation carved from train, refit, scored once on test, beside the published anchors.
 
     python -m benchmarks.quality [--data ../shared/data/movielens-100k] [--out var/quality] [--quick]
-                                 [--stratify user|item] [--models all]
+                                 [--stratify user|item] [--models all] [--seeds 42 | --seeds 1,2,3,4,5]
 
-Prints the results table (also written to OUT/results.md, results.json, results.png) and the long-tail
-comparison: recall@20 on test interactions whose item has <= 5 training interactions.
+One seed: prints the results table (also written to OUT/results.md, results.json, results.png) and the long-tail
+comparison: recall@20 on test interactions whose item has <= 5 training interactions. Several seeds: each seed's
+run under OUT/seed-<seed>/ (a finished seed is read back), then per model NDCG@10 over the seeds with its
+bootstrap 95% interval and the paired difference to EASE (OUT/seeds.md, seeds.json).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from graphrec.ingest import movielens
 from graphrec.training.evaluate import run
 from graphrec.training.models.registry import MODELS
 from graphrec.training.names import BLEND
+from graphrec.training.quality_seeds import run_seeds
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "movielens-100k"
 
@@ -32,7 +35,7 @@ def main() -> None:
     parser.add_argument("--models", default="all")
     parser.add_argument("--stratify", choices=["user", "item"], default="user")
     parser.add_argument("--quick", action="store_true", help="default configurations only")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seeds", default="42", help="comma-separated split seeds")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if not args.data.is_dir():
@@ -42,8 +45,15 @@ def main() -> None:
           f"{__import__('os').cpu_count()} cores")
     started = time.perf_counter()
     data = movielens.read(args.data)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if len(seeds) > 1:
+        run_seeds(data.interactions, data.items, data.triples, dataset="movielens-100k", protocol="ms",
+                  models=models, out=args.out, seeds=seeds, stratify=args.stratify, quick=args.quick)
+        print((args.out / "seeds.md").read_text())
+        print(f"total {time.perf_counter() - started:.0f} s")
+        return
     results = run(data.interactions, data.items, data.triples, dataset="movielens-100k", protocol="ms",
-                  models=models, out=args.out, seed=args.seed, stratify=args.stratify, quick=args.quick)
+                  models=models, out=args.out, seed=seeds[0], stratify=args.stratify, quick=args.quick)
     print((args.out / "results.md").read_text())
     by_name = {r.model: r for r in results}
     if "kgcn" in by_name and "lightgcn" in by_name:

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from graphrec.training.anchors import anchors_for
 from graphrec.training.data import Catalogue, TrainData, build_catalogue, collapse_pairs, relevance_matrix, train_data
-from graphrec.training.metrics import ranking_metrics
+from graphrec.training.metrics import ndcg_per_user, ranking_metrics
 from graphrec.training.models.base import Recommender
 from graphrec.training.models.registry import MODELS, model_class
 from graphrec.training.names import BLEND, Protocol
@@ -206,6 +206,7 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
     log.info(split.summary())
     data = prepare(split, items, triples)
     results: list[ModelResult] = []
+    per_user: dict[str, list[float]] = {}  # NDCG@k of every test user, per model (for paired comparisons)
     fitted: dict[str, Fitted] = {}
     test_users = np.flatnonzero(data.test.getnnz(axis=1))
     for name in models:
@@ -219,6 +220,8 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
         else:
             result, top, fitted[name] = evaluate_model(name, data, k=k, quick=quick, seed=seed)
         results.append(result)
+        per_user[name] = ndcg_per_user(top, data.test[test_users], k).tolist()
+        (out / "ndcg_per_user.json").write_text(json.dumps(per_user))
         if dump:
             dump_recs(out / f"recs_{name}.csv", data.catalogue, test_users, top)
         write_reports(results, out, dataset=dataset, protocol=protocol, split=split, k=k)

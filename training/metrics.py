@@ -19,6 +19,16 @@ def hit_matrix(top_items: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     return np.asarray(relevant[rows, top_items].todense() > 0, dtype=np.float64)
 
 
+def ndcg_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int = 10) -> np.ndarray:
+    """NDCG@k of each row of ``relevant`` that has a relevant item, in row order: what paired comparisons of two
+    rankers over the same users resample (training.paired)."""
+    n_relevant = np.asarray(relevant.getnnz(axis=1))
+    users = np.flatnonzero(n_relevant > 0)
+    hits = hit_matrix(top_items[users, :k], relevant[users])
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    return (hits @ discounts) / np.cumsum(discounts)[np.minimum(n_relevant[users], k).astype(int) - 1]
+
+
 def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int = 10) -> dict[str, float]:
     """Average metrics over the users (rows) of ``relevant`` that have at least one relevant item."""
     n_relevant = np.asarray(relevant.getnnz(axis=1))

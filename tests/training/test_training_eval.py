@@ -15,6 +15,7 @@ from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
 from graphrec.training.evaluate import LeakageError, prepare, run
 from graphrec.training.metrics import ranking_metrics
+from graphrec.training.quality_seeds import run_seeds
 from graphrec.training.splits import make_split, stratified_split
 
 
@@ -68,6 +69,30 @@ def test_dumped_recommendations_recompute_to_the_reported_metrics(dataset: Datas
             assert reported[model][ours] == pytest.approx(mine[theirs], abs=1e-9), (model, ours)
     assert reported["ease"]["ndcg@10"] > reported["popularity"]["ndcg@10"]
     assert (tmp_path / "results.md").read_text().count("|") > 10 and (tmp_path / "results.png").stat().st_size
+    # Per-user NDCG (what paired comparisons resample) averages to the reported figure.
+    per_user = json.loads((tmp_path / "ndcg_per_user.json").read_text())
+    assert all(np.mean(per_user[m]) == pytest.approx(reported[m]["ndcg@10"]) for m in ("popularity", "ease", "bpr"))
+
+
+def test_the_table_over_split_seeds_pairs_every_model_with_ease_and_resumes(dataset: Dataset,
+                                                                            tmp_path: Path) -> None:
+    models = ["popularity", "ease", "itemknn"]
+    rows = run_seeds(dataset.interactions, dataset.items, dataset.triples, dataset="synthetic", protocol="ms",
+                     models=models, out=tmp_path, seeds=[1, 2, 3], quick=True)
+    by_model = {r.model: r for r in rows}
+    assert set(by_model) == set(models) and by_model["ease"].paired_diff == 0
+    for row in rows:
+        assert row.ci95_low <= row.ndcg_at_10 <= row.ci95_high and len(row.per_seed_ndcg) == 3
+        assert row.paired_ci95_low <= row.paired_diff <= row.paired_ci95_high
+    # Each seed is its own split; the popularity ranker is far below EASE beyond the noise.
+    assert len(set(by_model["ease"].per_seed_ndcg)) == 3 and by_model["popularity"].paired_ci95_high < 0
+    assert "minus ease" in (tmp_path / "seeds.md").read_text()
+    # A second call reads the seeds back: nothing is refit (the per-seed files stay as they were).
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("seed-*/results.json")}
+    again = run_seeds(dataset.interactions, dataset.items, dataset.triples, dataset="synthetic", protocol="ms",
+                      models=models, out=tmp_path, seeds=[1, 2, 3], quick=True)
+    assert [r.ndcg_at_10 for r in again] == [r.ndcg_at_10 for r in rows]
+    assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.glob("seed-*/results.json")}
 
 
 def test_planted_test_interaction_makes_the_evaluator_refuse(dataset: Dataset) -> None:

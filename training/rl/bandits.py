@@ -1,5 +1,6 @@
 """Contextual bandits for the CTR simulator (the baselines of RecoGym studies): LinUCB, logistic Thompson sampling, and
-the organic-count, popularity and random references.
+the references: organic count, best fixed arm, logistic regression on organic features, popularity, random and
+the oracle.
 
 Every policy reads a context vector and returns one score per arm (the product with the highest score is
 shown), then learns from (context, arm, reward). Context: the user's organic view counts, scaled to shares,
@@ -137,6 +138,79 @@ class RandomPolicy:
 
     def scores(self, x: np.ndarray) -> np.ndarray:
         return self.rng.random(self.arms)
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass
+
+
+class BestFixedArm:
+    """Shows every user the one product with the highest click probability over the population: the best a
+    policy that ignores the user can do (found from the simulator's own click model, so an upper bound for
+    popularity-style policies)."""
+
+    name = "best_fixed_arm"
+
+    def __init__(self, arms: int, dim: int, arm: int = 0) -> None:
+        self.choice = np.zeros(arms)
+        self.choice[arm] = 1.0
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.choice.copy()
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass
+
+
+class LogisticOrganic:
+    """Per-product logistic regressions of a click on the organic features, fit offline on a log of random
+    recommendations to other users (RecoGym's likelihood agent); shows the product of highest predicted click
+    probability and does not learn online."""
+
+    name = "logistic"
+
+    def __init__(self, arms: int, dim: int, weights: np.ndarray | None = None) -> None:
+        self.weights = np.zeros((arms, dim)) if weights is None else weights
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.weights @ x  # the logits: the same order as the probabilities
+
+    def update(self, x: np.ndarray, arm: int, reward: float) -> None:
+        pass
+
+
+def fit_logistic(contexts: np.ndarray, arms: np.ndarray, clicks: np.ndarray, n_arms: int,
+                 l2: float = 1.0) -> np.ndarray:
+    """(n_arms, dim) weights: for each arm, the L2-regularised logistic regression of ``clicks`` on the
+    ``contexts`` of the rows that showed it (L-BFGS)."""
+    from scipy.optimize import minimize
+
+    weights = np.zeros((n_arms, contexts.shape[1]))
+    for arm in range(n_arms):
+        x, y = contexts[arms == arm], clicks[arms == arm]
+        if not len(x):
+            continue
+
+        def loss(w: np.ndarray, x: np.ndarray = x, y: np.ndarray = y) -> tuple[float, np.ndarray]:
+            logits = x @ w
+            p = 1.0 / (1.0 + np.exp(-logits))
+            value = np.logaddexp(0.0, logits).sum() - y @ logits + 0.5 * l2 * w @ w
+            return float(value), x.T @ (p - y) + l2 * w
+
+        weights[arm] = minimize(loss, weights[arm], jac=True, method="L-BFGS-B").x
+    return weights
+
+
+class Oracle:
+    """Shows the product with the current user's highest true click probability: the ceiling, with knowledge no
+    policy has (the simulator sets ``probabilities`` before each choice)."""
+
+    name = "oracle"
+
+    def __init__(self, arms: int, dim: int) -> None:
+        self.probabilities = np.zeros(arms)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.probabilities.copy()
 
     def update(self, x: np.ndarray, arm: int, reward: float) -> None:
         pass

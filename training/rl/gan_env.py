@@ -9,9 +9,9 @@ network (the discriminator): how much better than not clicking the model believe
 without a click pays 0. A click joins the user model's history and the policy's state, and the next slate is
 answered from there.
 
-The simulator is the environment, trained once and fixed while seeds vary the encoder and the policies; the
-random choices come from a generator seeded per batch, so every policy evaluated with one seed meets the same
-random numbers.
+The simulator is the environment, trained per split on the parts the split lets models learn from (fit and
+tune; split_user_model) and fixed while the policies train; the random choices come from a generator seeded
+per batch, so every policy evaluated with one seed meets the same random numbers.
 """
 
 from __future__ import annotations
@@ -24,16 +24,34 @@ import pandas as pd
 import torch
 
 from graphrec.training.rl.gan_user import DisplayData, TrainedUserModel, build_display_data, train_gan_user_model
-from graphrec.training.rl.logreplay import EpisodeBatch, Episodes, LogReplayConfig, ReplayWorld, check_slate
+from graphrec.training.rl.logreplay import (
+    EpisodeBatch,
+    Episodes,
+    LogReplayConfig,
+    ReplayWorld,
+    check_slate,
+    pair_rewards,
+    split_parts,
+)
 
 log = logging.getLogger(__name__)
 UserModel = tuple[TrainedUserModel, DisplayData]  # the trained user model and the display sets it learned from
 
 
-def fit_user_model(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame) -> UserModel:
-    """Display sets from the logs and the GAN user model trained on them (training/rl/gan_user.py)."""
-    display = build_display_data(interactions, items, triples)
+def fit_user_model(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
+                   held_out: pd.DataFrame | None = None) -> UserModel:
+    """Display sets from the logs and the GAN user model trained on them (training/rl/gan_user.py), without
+    ever seeing the ``held_out`` pairs (default: each user's latest steps)."""
+    display = build_display_data(interactions, items, triples, held_out=held_out)
     return train_gan_user_model(display), display
+
+
+def split_user_model(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
+                     config: LogReplayConfig) -> UserModel:
+    """The user model of one log-replay split: trained on the split's fit and tune parts only, so the sessions
+    it simulates are never answered from what the world's test episodes hold out."""
+    _, _, test = split_parts(pair_rewards(interactions), config)
+    return fit_user_model(interactions, items, triples, held_out=test)
 
 
 @dataclass

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -66,10 +67,21 @@ class DisplayData:
 
 
 def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
-                       config: DisplayConfig | None = None) -> DisplayData:
+                       config: DisplayConfig | None = None, held_out: pd.DataFrame | None = None) -> DisplayData:
+    """Display sets from the logs. Held out: each user's latest ``test_fraction`` of steps, or, with
+    ``held_out`` (user_id, item_id pairs: a log replay's test part, training.rl.logreplay.split_parts), exactly
+    those pairs, placed after the user's other steps so that no training step has one in its history."""
     config = config or DisplayConfig()
     rng = np.random.default_rng(config.seed)
-    pairs = pair_rewards(interactions).sort_values(["user_id", "last_ts", "item_id"], kind="stable")
+    pairs = pair_rewards(interactions)
+    if held_out is None:
+        pairs = pairs.sort_values(["user_id", "last_ts", "item_id"], kind="stable")
+        held = None
+    else:
+        keys = pd.MultiIndex.from_frame(held_out[["user_id", "item_id"]])
+        pairs = pairs.assign(held=pd.MultiIndex.from_frame(pairs[["user_id", "item_id"]]).isin(keys))
+        pairs = pairs.sort_values(["user_id", "held", "last_ts", "item_id"], kind="stable")
+        held = pairs["held"].to_numpy()
     catalogue = build_catalogue(pairs.assign(count=1), items, triples)
     users = catalogue.user_index(pairs["user_id"])
     rows = catalogue.item_index(pairs["item_id"])
@@ -79,7 +91,7 @@ def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, t
     clicks = np.full((catalogue.n_users, longest), -1, dtype=np.int64)
     clicks[users, step] = rows
     test = np.zeros_like(clicks, dtype=bool)
-    test[users, step] = step >= np.ceil((1 - config.test_fraction) * length[users])
+    test[users, step] = step >= np.ceil((1 - config.test_fraction) * length[users]) if held is None else held
     train_counts = np.bincount(rows[~test[users, step]], minlength=catalogue.n_items).astype(np.float64)
     weights = (train_counts + 1.0) ** 0.75
     probabilities = weights / weights.sum()
@@ -353,22 +365,77 @@ def train_gan_user_model(data: DisplayData, config: GANConfig | None = None) -> 
     return TrainedUserModel(generator, reward, curve, time.perf_counter() - started)
 
 
-def compare_user_models(data: DisplayData, config: GANConfig | None = None,
-                        trained: TrainedUserModel | None = None) -> dict[str, dict[str, float | str]]:
+def history_matrix(data: DisplayData, mask: np.ndarray) -> sp.csr_matrix:
+    """(steps of ``mask``, items): how often each item was clicked before each step."""
+    user, step = np.nonzero(mask)
+    lengths = step.astype(np.int64)
+    rows = np.repeat(np.arange(len(user)), lengths)
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    items = data.clicks[np.repeat(user, lengths), offsets]
+    keep = items >= 0
+    return sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.float32), (rows[keep], items[keep])),
+                         shape=(len(user), data.n_items))
+
+
+class ItemKNNUserModel:
+    """The collaborative scorer: a shown item scores its summed cosine similarity (co-clicks in the training
+    steps) to the items the user clicked before; "no click" scores a constant set so that it wins on about
+    ``no_click_rate`` of the training steps."""
+
+    def __init__(self, data: DisplayData, no_click_rate: float = DisplayConfig.no_click_rate) -> None:
+        self.data = data
+        train = (data.clicks >= 0) & ~data.test
+        user, step = np.nonzero(train)
+        matrix = sp.csr_matrix((np.ones(len(user), dtype=np.float32), (user, data.clicks[user, step])),
+                               shape=(len(data.clicks), data.n_items))
+        norms = np.sqrt(np.asarray(matrix.sum(axis=0)).ravel()) + 1e-6
+        similarity = (matrix.T @ matrix).toarray() / np.outer(norms, norms)
+        np.fill_diagonal(similarity, 0.0)
+        self.similarity = similarity.astype(np.float32)
+        sample = train & (data.label >= 0)
+        best = self._item_scores(sample).max(axis=1)
+        self.no_click = float(np.quantile(best, no_click_rate))
+
+    def _item_scores(self, mask: np.ndarray) -> np.ndarray:
+        history = history_matrix(self.data, mask)
+        displays = self.data.displays[mask]
+        out = np.zeros(displays.shape, dtype=np.float32)
+        for start in range(0, len(displays), 2_000):
+            part = slice(start, start + 2_000)
+            dense = np.asarray(history[part] @ self.similarity)
+            out[part] = np.take_along_axis(dense, displays[part], axis=1)
+        return out
+
+    def predict(self, mask: np.ndarray) -> np.ndarray:
+        items = self._item_scores(mask)
+        return np.concatenate([items, np.full((len(items), 1), self.no_click, dtype=np.float32)], axis=1)
+
+
+def compare_user_models(data: DisplayData, config: GANConfig | None = None, trained: TrainedUserModel | None = None,
+                        mle_only: TrainedUserModel | None = None) -> dict[str, dict[str, Any]]:
     """Held-out prec@1 and prec@2 of the GAN user model (``trained``, else trained here, with the checkpoint
-    kept), the two simple user models and random scores (the floor: 1 / (D + 1) at prec@1 for D shown items and
-    "no click")."""
+    kept), the same LSTM trained by maximum likelihood only (``mle_only``, else trained here), the collaborative
+    and logistic user models, the most popular item and random scores (the floor: 1 / (D + 1) at prec@1 for D
+    shown items and "no click"). ``hits@1`` and ``hits@2`` hold every held-out step's outcome, for intervals."""
+    config = config or GANConfig()
     users = np.arange(len(data.label))
     held = (data.label >= 0) & data.test
     train_mask = (data.label >= 0) & ~data.test
     label = data.label[held]
     trained = trained or train_gan_user_model(data, config)
-    gan = model_scores(trained.generator, data, users)[held]
-    logistic = LogisticUserModel(data).fit(train_mask).predict(held)
+    mle_only = mle_only or train_gan_user_model(data, replace(config, adversarial_epochs=0))
     popular = popular_in_display(data, held)
-    random = np.random.default_rng((config or GANConfig()).seed).random(popular.shape)
-    results: dict[str, dict[str, float | str]] = {
-        name: {"prec@1": precision_at(scores, label, 1), "prec@2": precision_at(scores, label, 2)}
-        for name, scores in (("gan", gan), ("logistic", logistic), ("popular", popular), ("random", random))}
+    scores = {"gan": model_scores(trained.generator, data, users)[held],
+              "mle_only": model_scores(mle_only.generator, data, users)[held],
+              "item_knn": ItemKNNUserModel(data).predict(held),
+              "logistic": LogisticUserModel(data).fit(train_mask).predict(held),
+              "popular": popular, "random": np.random.default_rng(config.seed).random(popular.shape)}
+    results: dict[str, dict[str, Any]] = {}
+    for name, values in scores.items():
+        top = np.argsort(-values, axis=-1, kind="stable")[:, :2]
+        hits = top == label[:, None]
+        results[name] = {"prec@1": float(hits[:, 0].mean()), "prec@2": float(hits.any(axis=1).mean()),
+                         "hits@1": hits[:, 0], "hits@2": hits.any(axis=1)}
     results["gan"] |= {"train_seconds": trained.seconds, "kept": trained.kept}
+    results["mle_only"] |= {"train_seconds": mle_only.seconds, "kept": mle_only.kept}
     return results

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from graphrec.training.rl.bandits import LinUCB, OrganicCount, features
-from graphrec.training.rl.ctr_bench import compare
+from graphrec.training.rl.bandits import LinUCB, LinUCBConfig, OrganicCount, ThompsonConfig, features, fit_logistic
+from graphrec.training.rl.ctr_bench import LINUCB_ALPHAS, Tuning, ctr_results, tune
 from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 
 
@@ -32,11 +32,37 @@ def test_linucb_learns_a_single_best_arm() -> None:
     assert features(np.array([3.0, 1.0])).tolist() == [0.75, 0.25, 1.0]
 
 
-def test_linucb_beats_popularity_and_random_in_ctr_with_confidence_intervals() -> None:
-    results = {r.policy: r for r in compare(["linucb", "popularity", "random"], CTRConfig(), users=600,
-                                            seeds=[1, 2, 3])}
-    for baseline in ("popularity", "random"):
-        assert results["linucb"].ci95_low > results[baseline].ci95_high, results
+def test_the_table_pairs_every_policy_with_the_strongest_reference_over_worlds() -> None:
+    tuning = Tuning({"linucb": LinUCBConfig(alpha=0.1), "thompson": ThompsonConfig()}, "organic_count", {})
+    names = ["linucb", "organic_count", "best_fixed_arm", "popularity", "random", "oracle"]
+    rows = {r.policy: r for r in ctr_results(names, [1, 2, 3], users=400, tuning=tuning)}
+    assert {r.baseline for r in rows.values()} == {"organic_count"} and rows["organic_count"].paired_diff == 0
+    for name, row in rows.items():
+        assert row.split_seeds == [1, 2, 3] and row.ci95_low <= row.mean_return <= row.ci95_high, name
+        assert row.ctr == pytest.approx(row.mean_return / CTRConfig().steps_per_user)
+    # Users differ by taste: whoever reads the user beats one product for all, and nothing beats the oracle.
+    assert rows["oracle"].paired_ci95_low > 0 and rows["best_fixed_arm"].paired_ci95_high < 0
+    assert rows["linucb"].ci95_low > rows["random"].ci95_high
+    assert all(rows["oracle"].mean_return >= row.mean_return for row in rows.values())
+
+
+def test_tuning_uses_other_worlds_and_keeps_the_best_knob_and_reference() -> None:
+    tuning = tune(CTRConfig(), users=150, worlds=(101,), references=("organic_count", "random"))
+    alphas = {key: value for key, value in tuning.ctr.items() if key.startswith("linucb")}
+    assert len(alphas) == len(LINUCB_ALPHAS) and f"linucb alpha={tuning.knobs['linucb'].alpha}" == max(
+        alphas, key=alphas.__getitem__)
+    assert tuning.baseline == max(("organic_count", "random"), key=tuning.ctr.__getitem__)
+
+
+def test_the_logistic_reference_learns_which_context_makes_each_arm_clicked() -> None:
+    rng = np.random.default_rng(0)
+    contexts = np.column_stack([rng.random(4000), np.ones(4000)])
+    arms = rng.integers(0, 2, 4000)
+    # arm 0 is clicked when the feature is high, arm 1 when it is low
+    logits = np.where(arms == 0, 6 * contexts[:, 0] - 3, 3 - 6 * contexts[:, 0])
+    clicks = (rng.random(4000) < 1 / (1 + np.exp(-logits))).astype(float)
+    weights = fit_logistic(contexts, arms, clicks, 2, l2=0.1)
+    assert weights[0, 0] > 3 and weights[1, 0] < -3
 
 
 def test_linucb_scores_are_the_textbook_formula_after_updates() -> None:

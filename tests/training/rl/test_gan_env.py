@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
 from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
-from graphrec.training.rl.gan_env import UserSimulator
+from graphrec.training.rl.gan_env import UserSimulator, split_user_model
 from graphrec.training.rl.gan_user import (
     DisplayData,
     GANConfig,
@@ -22,7 +22,15 @@ from graphrec.training.rl.gan_user import (
     build_display_data,
     train_gan_user_model,
 )
-from graphrec.training.rl.logreplay import LogReplayConfig, LogReplayEnv, ReplayWorld, build_world, slate_from_scores
+from graphrec.training.rl.logreplay import (
+    LogReplayConfig,
+    LogReplayEnv,
+    ReplayWorld,
+    build_world,
+    pair_rewards,
+    slate_from_scores,
+    split_parts,
+)
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
 TINY_GAN = GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8)
@@ -106,9 +114,16 @@ def test_policies_train_and_are_evaluated_in_the_gan_environment(
         data: Dataset, user_model: tuple[TrainedUserModel, DisplayData], tmp_path: Path) -> None:
     configs = {"ppo": replace(TRAINERS["ppo"][1](), iterations=1),
                "kgdqn": replace(TRAINERS["kgdqn"][1](), iterations=1)}
+    asked: list[int] = []
+
+    def per_split(seed: int) -> tuple[TrainedUserModel, DisplayData]:
+        asked.append(seed)
+        return user_model
+
     results, runs = evaluate_logreplay(data.interactions, data.items, data.triples, ["greedy", "ppo", "kgdqn"],
-                                       [1, 2], tmp_path, SMALL, configs, user_model=user_model)
-    assert {r.env for r in results} == {"gan"} and runs[0].world is not None and runs[0].world.env == "gan"
+                                       [1, 2], tmp_path, SMALL, configs, user_model=per_split)
+    assert asked == [1, 2]
+    assert {r.env for r in results} == {"gan"} and sorted(runs) == [1, 2]
     rows = json.loads((tmp_path / "results.json").read_text())
     assert [row["policy"] for row in rows] == ["greedy", "ppo", "kgdqn"]
     assert all(np.isfinite(row["mean_return"]) and 0 <= row["ctr"] <= 1 for row in rows)
@@ -127,3 +142,19 @@ def test_items_the_user_model_never_saw_are_neutral_and_foreign_data_is_refused(
     foreign = replace(world, catalogue=replace(world.catalogue, item_ids=world.catalogue.item_ids + 10_000))
     with pytest.raises(ValueError, match="none of its items"):
         UserSimulator.for_world(model, display, foreign)
+
+
+def test_the_user_model_of_a_split_is_trained_without_its_test_pairs(data: Dataset) -> None:
+    config = replace(SMALL, split_seed=7)
+    model, display = split_user_model(data.interactions, data.items, data.triples, config)
+    _, _, test = split_parts(pair_rewards(data.interactions), config)
+    held = {(display.catalogue.user_ids[u], display.catalogue.item_ids[display.clicks[u, t]])
+            for u, t in zip(*np.nonzero(display.test & (display.clicks >= 0)), strict=True)}
+    assert held == set(zip(test["user_id"], test["item_id"], strict=True)) and model.seconds > 0
+    # The simulator's starting history of a user is the training part: no test pair in it.
+    world = build_world(data.interactions, data.items, data.triples, config, seed=1)
+    simulator = UserSimulator.for_world(model, display, world)
+    rows = world.test.users[:20]
+    started = {(world.catalogue.user_ids[u], display.catalogue.item_ids[i]) for u in rows
+               for i in simulator.clicks[u][simulator.clicks[u] >= 0]}
+    assert started and not started & held

@@ -8,6 +8,7 @@ from graphrec.ingest.synthetic import generate
 from graphrec.training.rl.gan_user import (
     DisplayConfig,
     GANConfig,
+    ItemKNNUserModel,
     LogisticUserModel,
     build_display_data,
     compare_user_models,
@@ -42,10 +43,36 @@ def test_the_adversarial_user_model_trains_and_is_compared_with_both_simple_mode
     data = generate(users=60, items=150, interactions=3_000, seed=9)
     display = build_display_data(data.interactions, data.items, data.triples)
     figures = compare_user_models(display, GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8))
-    assert set(figures) == {"gan", "logistic", "popular", "random"}
+    assert set(figures) == {"gan", "mle_only", "item_knn", "logistic", "popular", "random"}
     assert all(0 <= values["prec@1"] <= values["prec@2"] <= 1 for values in figures.values())
+    assert all(values["hits@1"].mean() == values["prec@1"] for values in figures.values())
     assert figures["gan"]["train_seconds"] > 0
     assert figures["gan"]["kept"] in {"start", "mle epoch 1", "adversarial epoch 1"}
+    assert figures["mle_only"]["kept"] in {"start", "mle epoch 1"}
+
+
+def test_held_out_pairs_come_after_every_training_step_and_the_item_knn_scores_earlier_clicks() -> None:
+    data = generate(users=60, items=150, interactions=3_000, seed=9)
+    pairs = data.interactions.drop_duplicates(["user_id", "item_id"])
+    held_out = pairs.sample(frac=0.2, random_state=1)
+    display = build_display_data(data.interactions, data.items, data.triples, held_out=held_out)
+    expected = set(zip(held_out["user_id"], held_out["item_id"], strict=True))
+    users, items = display.catalogue.user_ids, display.catalogue.item_ids
+    for user in range(len(display.clicks)):
+        row = display.clicks[user]
+        taken = row >= 0
+        held = display.test[user][taken]
+        # The held-out steps are exactly the given pairs, and all come after the user's training steps.
+        assert {(users[user], items[i]) for i in row[taken][held]} == {p for p in expected if p[0] == users[user]}
+        assert not held.any() or held[np.argmax(held):].all()
+    knn = ItemKNNUserModel(display)
+    step = tuple(index[:1] for index in np.nonzero((display.label >= 0) & display.test))
+    mask = np.zeros_like(display.test)
+    mask[step] = True
+    user, t = int(step[0][0]), int(step[1][0])
+    before = display.clicks[user, :t]
+    expected_scores = knn.similarity[display.displays[user, t]][:, before[before >= 0]].sum(axis=1)
+    np.testing.assert_allclose(knn.predict(mask)[0, :-1], expected_scores, rtol=1e-5)
 
 
 def test_the_logistic_model_scores_a_step_the_same_whichever_steps_are_scored_with_it() -> None:

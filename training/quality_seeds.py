@@ -1,0 +1,78 @@
+"""The quality table over several split seeds, so that a gap between two models is read against the noise.
+
+Each seed is its own split and its own run of the harness (training.evaluate.run, under OUT/seed-<seed>/; a seed
+whose folder already holds every model's per-user NDCG is read back, not run again). Per model: NDCG@10 averaged
+over seeds with its bootstrap 95% interval, and the paired difference to a reference model (EASE): test users
+resampled within each seed, seeds averaged (training.paired).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from graphrec.training.evaluate import run
+from graphrec.training.names import Protocol
+from graphrec.training.paired import paired_difference
+
+
+@dataclass
+class SeedsRow:
+    model: str
+    ndcg_at_10: float
+    ci95_low: float
+    ci95_high: float
+    precision_at_10: float  # mean over seeds
+    reference: str | None
+    paired_diff: float | None
+    paired_ci95_low: float | None
+    paired_ci95_high: float | None
+    per_seed_ndcg: list[float]
+
+
+def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame, *, dataset: str,
+              protocol: Protocol, models: list[str], out: Path, seeds: list[int], reference: str = "ease",
+              **options: Any) -> list[SeedsRow]:
+    """Every seed's run (or its stored result), then a row per model; writes OUT/seeds.md and seeds.json."""
+    per_user: dict[int, dict[str, list[float]]] = {}
+    precision: dict[int, dict[str, float]] = {}
+    for seed in seeds:
+        folder = out / f"seed-{seed}"
+        stored = folder / "ndcg_per_user.json"
+        if not (stored.is_file() and set(models) <= set(json.loads(stored.read_text()))):
+            run(interactions, items, triples, dataset=dataset, protocol=protocol, models=models, out=folder,
+                seed=seed, **options)
+        per_user[seed] = json.loads(stored.read_text())
+        results = json.loads((folder / "results.json").read_text())["results"]
+        precision[seed] = {r["model"]: r["metrics"]["precision@10"] for r in results}
+    present = [m for m in models if all(m in per_user[s] for s in seeds)]  # KG models skip data without a KG
+    baseline = reference if reference in present else None
+    rows = []
+    for model in present:
+        values = [np.asarray(per_user[s][model]) for s in seeds]
+        level = paired_difference(values, [np.zeros_like(v) for v in values])
+        row = SeedsRow(model, level.mean, level.ci95_low, level.ci95_high,
+                       float(np.mean([precision[s][model] for s in seeds])), baseline, None, None, None,
+                       [float(v.mean()) for v in values])
+        if baseline is not None:
+            difference = paired_difference(values, [np.asarray(per_user[s][baseline]) for s in seeds])
+            row.paired_diff, row.paired_ci95_low, row.paired_ci95_high = (
+                difference.mean, difference.ci95_low, difference.ci95_high)
+        rows.append(row)
+    rows.sort(key=lambda r: -r.ndcg_at_10)
+    (out / "seeds.json").write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    lines = [f"# {dataset}, protocol {protocol}, split seeds {', '.join(map(str, seeds))}", "",
+             f"| model | NDCG@10 | 95% CI | minus {baseline} | 95% CI | precision@10 | NDCG@10 per seed |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        paired = ("", "") if r.paired_diff is None else (
+            f"{r.paired_diff:+.4f}", f"[{r.paired_ci95_low:+.4f}, {r.paired_ci95_high:+.4f}]")
+        lines.append(f"| {r.model} | {r.ndcg_at_10:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | {paired[0]} | "
+                     f"{paired[1]} | {r.precision_at_10:.4f} | {', '.join(f'{v:.4f}' for v in r.per_seed_ndcg)} |")
+    (out / "seeds.md").write_text("\n".join(lines) + "\n")
+    return rows
