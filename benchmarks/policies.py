@@ -4,6 +4,7 @@ GAN user model and policies trained in the sessions it simulates, and the CTR si
     python -m benchmarks.policies [--data ../shared/data/movielens-100k] [--seeds 1,2,3]
                                   [--taobao ../shared/data/taobao-userbehavior-sample] [--gan-seeds 1,2,3]
                                   [--policies greedy,greedy_quality,...,kgdqn] [--out var/policies] [--skip PARTS]
+                                  [--ctr-seeds 1,2,3,4,5] [--search]
 
 Log replay: each seed is a new split (fit / tune / test per user), a LightGCN encoder on its fit part, the
 baselines (greedy, greedy_quality, greedy_folded, ease: training/rl/baselines.py) tuned and each RL policy trained
@@ -12,9 +13,11 @@ held-out episodes (training/rl/logreplay.py). Prints the table (also OUT/<part>/
 learning_curve.png) with every row's paired difference to the baseline of best validation return (per-user
 bootstrap over seeds), each RL policy's verdict, and the scoring latency of the last seed's checkpoints for 200
 candidates (batch of one, one thread, the service's traced scorer). Every (seed, model) is stored under
-OUT/<part>/runs as it ends: run the command again to resume. The GAN user model is trained once; its held-out
-prec@1/prec@2 is compared with simpler user models, and then it is the environment (training/rl/gan_env.py) of
-the same models over --gan-seeds (OUT/gan)."""
+OUT/<part>/runs as it ends: run the command again to resume. --search first chooses each RL policy's
+hyper-parameters by a grid search on the first seed's validation episodes (training/rl/search.py,
+OUT/<part>/search). Each --gan-seeds split trains its own GAN user model without that split's test pairs; its
+held-out prec@1/prec@2 is compared with simpler user models (OUT/gan_user_model), and then it is the environment
+(training/rl/gan_env.py, 10 slates per session) of the same models (OUT/gan)."""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
 from graphrec.training.names import Bandit
 from graphrec.training.paired import paired_difference
+from graphrec.training.rl.baselines import tune_blend
 from graphrec.training.rl.ctr_bench import TUNING_WORLDS, ctr_results, tune
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
 from graphrec.training.rl.ctr_env import CTRConfig
@@ -67,6 +71,8 @@ def main() -> None:
     parser.add_argument("--gan-seeds", default="1,2,3", help="seeds of the policies in the GAN environment")
     parser.add_argument("--policies", default=",".join(REPLAY_POLICIES))
     parser.add_argument("--out", type=Path, default=Path("var/policies"))
+    parser.add_argument("--search", action="store_true", help="choose the RL policies' hyper-parameters by a grid "
+                        "search on the first seed's validation episodes first (OUT/<part>/search)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: ctr, logreplay, taobao, "
                         "gan (the user models), gan-env (policies in it)")
     args = parser.parse_args()
@@ -100,7 +106,7 @@ def main() -> None:
         if not args.data.is_dir():
             raise SystemExit(f"{args.data} is absent: pass --data with the MovieLens-100K folder")
         logreplay_part(movielens.read(args.data), "movielens-100k", policies, seeds,
-                       args.out / "logreplay", None)
+                       args.out / "logreplay", None, search=args.search)
     if "taobao" not in skip:
         if not args.taobao.is_dir():
             raise SystemExit(f"{args.taobao} is absent: pass --taobao with the UserBehavior excerpt's folder")
@@ -109,7 +115,7 @@ def main() -> None:
               f"{data.interactions['item_id'].nunique():,} items, {len(data.interactions):,} events after the "
               f">= {TAOBAO_MIN_ITEM} per item and >= {TAOBAO_MIN_USER} per user filters")
         logreplay_part(data, "taobao-userbehavior-sample", policies, seeds, args.out / "taobao",
-                       TAOBAO_REPLAY)
+                       TAOBAO_REPLAY, search=args.search)
     if not {"gan", "gan-env"} <= skip:
         movies = movielens.read(args.data)
         gan_seeds = [int(s) for s in args.gan_seeds.split(",")]
@@ -118,7 +124,7 @@ def main() -> None:
             user_model_part(user_models, gan_seeds, args.out / "gan_user_model")
         if "gan-env" not in skip:
             logreplay_part(movies, "movielens-100k", policies, gan_seeds, args.out / "gan", GAN_REPLAY,
-                           user_model=user_models)
+                           user_model=user_models, search=args.search)
 
 
 class SplitUserModels:
@@ -166,13 +172,15 @@ def user_model_part(user_models: SplitUserModels, seeds: list[int], out: Path) -
 
 
 def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[int], out: Path,
-                   config: LogReplayConfig | None, user_model: Callable[[int], UserModel] | None = None) -> None:
+                   config: LogReplayConfig | None, user_model: Callable[[int], UserModel] | None = None,
+                   search: bool = False) -> None:
     """One dataset's log replay (or, with ``user_model``, its sessions simulated by the GAN user model): the
     table with every row's paired difference to the strongest baseline, and the scoring latency of the last
     seed's checkpoints. Stored (seed, model) runs under ``out``/runs are read back, not run again."""
     started = time.perf_counter()
+    configs = search_configs(data, policies, seeds[0], out, config, user_model) if search else None
     results, _ = evaluate_logreplay(data.interactions, data.items, data.triples, policies, seeds, out,
-                                    config=config, dataset=name, user_model=user_model)
+                                    config=config, configs=configs, dataset=name, user_model=user_model)
     print((out / "results.md").read_text())
     steps = (config or LogReplayConfig()).steps
     print(f"return per slate over the {steps} slates: " + ", ".join(f"{r.policy} {r.mean_return / steps:.4f}"
@@ -184,6 +192,37 @@ def logreplay_part(data: Dataset, name: str, policies: list[str], seeds: list[in
     for policy, figures in latency.items():
         print(f"scoring 200 candidates, {policy}: p50 {figures['p50_ms']:.3f} ms, p99 {figures['p99_ms']:.3f} ms")
     print(f"{'GAN environment' if user_model else 'log replay'} on {name}: {time.perf_counter() - started:.0f} s")
+
+
+def search_configs(data: Dataset, policies: list[str], seed: int, out: Path, config: LogReplayConfig | None,
+                   user_model: Callable[[int], UserModel] | None) -> dict[str, object]:
+    """Each RL policy's grid search (training/rl/search.py) on the validation episodes of split seed ``seed``,
+    stored under ``out``/search/ (a stored search is read back); the chosen configs."""
+    from graphrec.training.rl.evaluate import ENCODER_FILE, load_encoder
+    from graphrec.training.rl.gan_env import UserSimulator
+    from graphrec.training.rl.logreplay import build_world
+    from graphrec.training.rl.search import load_search, save_search, search
+
+    config = replace(config or LogReplayConfig(), split_seed=seed)
+    chosen: dict[str, object] = {}
+    world = None
+    for name in (p for p in policies if p in TRAINERS):
+        path = out / "search" / f"{name}.json"
+        result = load_search(path)
+        if result is None:
+            if world is None:
+                world = build_world(data.interactions, data.items, data.triples, config, seed=seed,
+                                    encoder=load_encoder(out / "runs" / f"seed-{seed}" / ENCODER_FILE))
+                if user_model is not None:
+                    world.simulator = UserSimulator.for_world(*user_model(seed), world)
+            start = tune_blend(world, "greedy_quality", seed).policy.config.quality_weight
+            result = search(world, name, seed, quality_start=start)
+            save_search(result, path)
+        print(f"{name}: chosen on validation {result.chosen}; tried " + "; ".join(
+            f"{ {k: v for k, v in row.items() if k in result.chosen} } {row['validation_return']:.4f}"
+            for row in result.tried))
+        chosen[name] = replace(TRAINERS[name][1](), **result.chosen)
+    return chosen
 
 
 def report_acceptance(results: list[PolicyResult]) -> None:

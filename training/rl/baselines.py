@@ -2,8 +2,9 @@
 
 An RL policy scores the encoder's candidates from the user's vector, the session's recent positives (the
 context's and those revealed during the episode) and an item-quality prior. Each of those can also be used
-without learning a policy, so each gets a baseline with one or two weights tuned on the training episodes (whose
-targets no encoder and no test episode uses):
+without learning a policy, so each gets a baseline with one or two weights tuned on all the training episodes
+(whose targets no encoder and no test episode uses; their validation users included, so a baseline's validation
+return is in-sample, which can only favour the baselines when the strongest of them is chosen):
 
     greedy_quality   u . e_i + lambda q_i: the encoder's ranking plus the quality prior
     greedy_folded    (u + beta h) . e_i + lambda q_i: also folds the session's positives h (the mean of the

@@ -98,7 +98,9 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
     if env == "gan":
         from graphrec.training.rl.gan_env import UserSimulator, fit_user_model
 
-        world.simulator = UserSimulator.for_world(*fit_user_model(interactions, None, triples), world)
+        # The user model never trains on the pairs the policy is measured on: the version's holdout.
+        held = holdout_split(pair_rewards(interactions), float(read_manifest(folder).get("holdout", 0.1)))[1]
+        world.simulator = UserSimulator.for_world(*fit_user_model(interactions, None, triples, held_out=held), world)
     greedy_stats = run_episodes(greedy_scores(world), world, world.test)
     users = world_fingerprint(world)  # records are compared user by user only when equal
     baselines = baseline_checkpoints(world, seed, greedy_stats.returns, users) if env == "logreplay" else {}

@@ -99,6 +99,14 @@ def save_encoder(path: Path, world: ReplayWorld) -> None:
     temporary.replace(path)
 
 
+def stale(run: ModelRun, wanted: Any) -> bool:
+    """Whether a stored run was trained with another config than ``wanted`` (the seed and the start aside)."""
+    if wanted is None:
+        return False
+    expected = {key: value for key, value in asdict(wanted).items() if key not in ("seed", "quality_start")}
+    return any(run.config.get(key) != value for key, value in expected.items())
+
+
 def world_fingerprint(world: ReplayWorld) -> str:
     digest = hashlib.sha256(world.test.users.tobytes() + world.test.candidates.tobytes())
     return digest.hexdigest()[:16]
@@ -135,8 +143,8 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     run = ModelRun(name, seed, world_fingerprint(world), test.returns.tolist(), validation, test.ndcg_at_10,
                    test.precision_at_10, test.ctr, seconds, trained.best_iteration if trained else 0, extra,
                    list(trained.curve) if trained and name in TRAINERS else [])
-    log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, run.returns and
-             float(np.mean(run.returns)), validation, test.ndcg_at_10, seconds)
+    log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, test.mean_return,
+             validation, test.ndcg_at_10, seconds)
     return run
 
 
@@ -205,6 +213,7 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
         folder = out / "runs" / f"seed-{seed}"
         done = {name: ModelRun.load(folder / f"{name}.json") for name in policies
                 if (folder / f"{name}.json").is_file()}
+        done = {name: run for name, run in done.items() if not stale(run, configs.get(name))}
         if len({run.world for run in done.values()}) > 1:
             raise ValueError(f"{folder}: stored runs of one seed scored different episodes; delete the folder")
         missing = [name for name in policies if name not in done]

@@ -158,6 +158,11 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     again, _ = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
                                   SMALL, configs, dataset="rated")
     assert built == [2] and [r.mean_return for r in again[:4]] == [r.mean_return for r in results[:4]]
+    # A stored RL run trained with another config than the one asked for is run again.
+    evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2], tmp_path, SMALL,
+                       {"ppo": replace(TRAINERS["ppo"][1](), iterations=2)}, dataset="rated")
+    assert built == [2, 1, 2]
+    assert json.loads((tmp_path / "runs" / "seed-1" / "ppo.json").read_text())["config"]["iterations"] == 2
 
 
 def test_a_checkpoint_that_needs_pickled_code_is_refused(tmp_path: Path) -> None:
@@ -165,3 +170,18 @@ def test_a_checkpoint_that_needs_pickled_code_is_refused(tmp_path: Path) -> None
     torch.save({"name": "ppo", "item_vectors": np.zeros((2, 2))}, path)  # a NumPy array needs pickled globals
     with pytest.raises(ValueError, match="not a weights-only policy checkpoint"):
         load_policy(path)
+
+
+def test_the_search_keeps_the_grid_point_of_best_validation_return_and_never_reads_the_test_episodes(
+        world: ReplayWorld) -> None:
+    from graphrec.training.rl.search import search
+
+    test = world.test
+    world.test = test.subset(np.arange(0))  # nothing to read: a search that touched the test episodes would fail
+    try:
+        result = search(world, "ppo", seed=2, grid={"lr": (1e-4, 1e-3)}, base=replace(TRAINERS["ppo"][1](),
+                                                                                      iterations=1))
+    finally:
+        world.test = test
+    assert [row["lr"] for row in result.tried] == [1e-4, 1e-3]
+    assert result.chosen["lr"] == max(result.tried, key=lambda row: row["validation_return"])["lr"]
