@@ -5,24 +5,17 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
-from scipy import stats
 
 from graphrec.training.paired import paired_difference
 
-if TYPE_CHECKING:
-    from graphrec.training.rl.evaluate import ModelRun
 
+class HasCurve(Protocol):
+    """A stored run with a learning curve (training.rl.evaluate.ModelRun): (iteration, validation return)."""
 
-def confidence_interval(values: list[float] | np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high): the t-based 95% interval of the mean; a single value has no width."""
-    values = np.asarray(values, dtype=np.float64)
-    if len(values) < 2:
-        return float(values.mean()), float(values.mean()), float(values.mean())
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+    curve: list[Any]
 
 
 @dataclass
@@ -66,7 +59,7 @@ def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, **fie
     return rows
 
 
-def write_results(results: list[PolicyResult], runs: dict[int, dict[str, ModelRun]] | None, out: Path,
+def write_results(results: list[PolicyResult], runs: dict[int, dict[str, HasCurve]] | None, out: Path,
                   title: str) -> None:
     """results.md, results.json and learning_curve.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +85,7 @@ def markdown_table(results: list[PolicyResult], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def learning_curve(runs: dict[int, dict[str, ModelRun]], path: Path, title: str) -> None:
+def learning_curve(runs: dict[int, dict[str, HasCurve]], path: Path, title: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
