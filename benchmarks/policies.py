@@ -37,7 +37,7 @@ import numpy as np
 from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
 from graphrec.training.names import Bandit
-from graphrec.training.paired import paired_difference
+from graphrec.training.paired import mean_interval
 from graphrec.training.rl.baselines import tune_blend
 from graphrec.training.rl.ctr_bench import TUNING_WORLDS, ctr_results, tune
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
@@ -163,7 +163,7 @@ def user_model_part(user_models: SplitUserModels, seeds: list[int], out: Path) -
         cells = []
         for k in ("hits@1", "hits@2"):
             hits = [np.asarray(figures[s][name][k], dtype=np.float64) for s in seeds]
-            level = paired_difference(hits, [np.zeros_like(h) for h in hits])
+            level = mean_interval(hits)
             cells.append(f"{level.mean:.4f} | [{level.ci95_low:.4f}, {level.ci95_high:.4f}]")
         kept = ", ".join(str(figures[s][name].get("kept", "")) for s in seeds) if "kept" in figures[seeds[0]][name] \
             else ""

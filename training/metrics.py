@@ -24,9 +24,14 @@ def ndcg_per_user(top_items: np.ndarray, relevant: sp.csr_matrix, k: int = 10) -
     rankers over the same users resample (training.paired)."""
     n_relevant = np.asarray(relevant.getnnz(axis=1))
     users = np.flatnonzero(n_relevant > 0)
-    hits = hit_matrix(top_items[users, :k], relevant[users])
+    return ndcg_of_hits(hit_matrix(top_items[users, :k], relevant[users]), n_relevant[users])
+
+
+def ndcg_of_hits(hits: np.ndarray, n_relevant: np.ndarray) -> np.ndarray:
+    """NDCG of each row of ``hits`` (users x k ranks) for users with ``n_relevant`` relevant items."""
+    k = hits.shape[1]
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    return (hits @ discounts) / np.cumsum(discounts)[np.minimum(n_relevant[users], k).astype(int) - 1]
+    return (hits @ discounts) / np.cumsum(discounts)[np.minimum(n_relevant, k).astype(int) - 1]
 
 
 def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int = 10) -> dict[str, float]:
@@ -35,14 +40,11 @@ def ranking_metrics(top_items: np.ndarray, relevant: sp.csr_matrix, k: int = 10)
     users = np.flatnonzero(n_relevant > 0)
     hits = hit_matrix(top_items[users, :k], relevant[users])
     n_rel = n_relevant[users].astype(np.float64)
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    dcg = hits @ discounts
-    idcg = np.cumsum(discounts)[np.minimum(n_rel, k).astype(int) - 1]
     cumulative_hits = np.cumsum(hits, axis=1)
     precision_at_rank = cumulative_hits / np.arange(1, k + 1)
     first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, np.inf)
     return {
-        f"ndcg@{k}": float(np.mean(dcg / idcg)),
+        f"ndcg@{k}": float(np.mean(ndcg_of_hits(hits, n_rel))),
         f"precision@{k}": float(np.mean(hits.sum(axis=1) / k)),
         f"recall@{k}": float(np.mean(hits.sum(axis=1) / n_rel)),
         "map": float(np.mean((precision_at_rank * hits).sum(axis=1) / n_rel)),

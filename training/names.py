@@ -65,7 +65,8 @@ class ServedPolicy(StrEnum):
 
 # The log replay's non-RL rankers (training.rl.baselines; ease scores with the quality table's EASE) and every
 # ranker a log-replay table can hold, baselines first.
-REPLAY_BASELINES = ("greedy", *BaselineRanker, "ease")
+EASE_RANKER = "ease"
+REPLAY_BASELINES = ("greedy", *BaselineRanker, EASE_RANKER)
 REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy)
 
 

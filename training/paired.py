@@ -34,6 +34,13 @@ class PairedDifference:
         return self.ci95_low > 0
 
 
+def mean_interval(values: Sequence[np.ndarray], *, draws: int = DRAWS, seed: int = 0) -> PairedDifference:
+    """The mean of per-user ``values`` (averaged over seeds) with the same stratified bootstrap interval: the
+    difference to a ranker that scores 0 for everyone."""
+    return paired_difference(values, [np.zeros_like(np.asarray(v, dtype=np.float64)) for v in values], draws=draws,
+                             seed=seed)
+
+
 def paired_difference(policy: Sequence[np.ndarray], baseline: Sequence[np.ndarray], *, draws: int = DRAWS,
                       seed: int = 0) -> PairedDifference:
     """``policy[s][u] - baseline[s][u]`` for the users ``u`` of each split seed ``s`` (the same users, in the same

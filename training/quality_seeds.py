@@ -18,7 +18,7 @@ import pandas as pd
 
 from graphrec.training.evaluate import run
 from graphrec.training.names import Protocol
-from graphrec.training.paired import paired_difference
+from graphrec.training.paired import mean_interval, paired_difference
 
 
 @dataclass
@@ -55,7 +55,7 @@ def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: p
     rows = []
     for model in present:
         values = [np.asarray(per_user[s][model]) for s in seeds]
-        level = paired_difference(values, [np.zeros_like(v) for v in values])
+        level = mean_interval(values)
         row = SeedsRow(model, level.mean, level.ci95_low, level.ci95_high,
                        float(np.mean([precision[s][model] for s in seeds])), baseline, None, None, None,
                        [float(v.mean()) for v in values])

@@ -31,7 +31,7 @@ from graphrec.training.names import BaselineRanker, Model
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.logreplay import Episodes, ReplayWorld
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
-from graphrec.training.rl.rollout import policy_scores, run_episodes
+from graphrec.training.rl.rollout import greedy_spread, policy_scores, run_episodes
 
 # Grids relative to the world's scales (a quality weight of 1 moves a score by one standard deviation of the
 # greedy scores over a user's candidates; a fold weight of 1 gives the history mean the user vector's norm).
@@ -89,10 +89,9 @@ assert set(BLENDS) == set(BaselineRanker), "every baseline ranker has its class"
 def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
     """(standard deviation of the greedy scores over a user's candidates, mean user norm / mean item norm),
     averaged over ``episodes``: the units of the quality and fold weights."""
-    scores = np.einsum("bd,bcd->bc", world.user_vectors[episodes.users], world.item_vectors[episodes.candidates])
     norms = np.linalg.norm(world.user_vectors, axis=1).mean() / max(
         float(np.linalg.norm(world.item_vectors, axis=1).mean()), 1e-12)
-    return float(scores.std(axis=1).mean()), float(norms)
+    return greedy_spread(world, episodes), float(norms)
 
 
 def tune_blend(world: ReplayWorld, name: str, seed: int = 0) -> TrainedPolicy:

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphrec.training.names import REPLAY_BASELINES, REPLAY_POLICIES, BaselineRanker, RankingPolicy
+from graphrec.training.artifacts import replace_file
+from graphrec.training.names import EASE_RANKER, REPLAY_BASELINES, REPLAY_POLICIES, BaselineRanker, RankingPolicy
 from graphrec.training.rl.baselines import fit_ease_ranker, tune_blend
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.drr import DRRConfig, train_drr
@@ -49,9 +50,7 @@ log = logging.getLogger(__name__)
 TRAINERS: dict[str, tuple[Callable[[ReplayWorld, Any], TrainedPolicy], type]] = {
     RankingPolicy.drr: (train_drr, DRRConfig), RankingPolicy.ppo: (train_ppo, PPOConfig),
     RankingPolicy.kgdqn: (train_kgdqn, KGDQNConfig)}
-EASE = "ease"
-BASELINES = REPLAY_BASELINES  # the non-RL rankers, each given what the policies are given
-assert set(REPLAY_POLICIES) == {*BASELINES, *TRAINERS}
+assert set(REPLAY_POLICIES) == {*REPLAY_BASELINES, *TRAINERS}
 VALIDATION_FRACTION = 0.2  # the RL trainers' default: baselines are compared on the same validation users
 ENCODER_FILE = "encoder.npz"  # a seed's encoder, kept so that resumed models meet the very same world
 
@@ -79,9 +78,7 @@ class ModelRun:
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self)))
-        temporary.replace(path)
+        replace_file(path, lambda temporary: temporary.write_text(json.dumps(asdict(self))))
 
 
 def load_encoder(path: Path) -> EncoderVectors | None:
@@ -92,11 +89,13 @@ def load_encoder(path: Path) -> EncoderVectors | None:
 
 
 def save_encoder(path: Path, world: ReplayWorld) -> None:
+    def write(temporary: Path) -> None:
+        with temporary.open("wb") as file:  # a file object: np.savez would append .npz to a path
+            np.savez(file, user_vectors=world.user_vectors, item_vectors=world.item_vectors,
+                     seconds=world.encoder_seconds)
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.stem}.tmp.npz")
-    np.savez(temporary, user_vectors=world.user_vectors, item_vectors=world.item_vectors,
-             seconds=world.encoder_seconds)
-    temporary.replace(path)
+    replace_file(path, write)
 
 
 def stale(run: ModelRun, wanted: Any) -> bool:
@@ -113,7 +112,7 @@ def world_fingerprint(world: ReplayWorld) -> str:
 
 
 def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Path,
-              quality_start: float = 0.0) -> ModelRun:
+              quality_start: float = 0.0, fingerprint: str | None = None) -> ModelRun:
     """Train or tune ``name`` on ``world``'s training episodes and score it once on the held-out ones; a model
     with a checkpoint writes it to ``folder``/<name>.pt. An RL policy starts from ``quality_start`` (the tuned
     greedy_quality's weight: training.rl.nets.residual_action)."""
@@ -124,7 +123,7 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     if name == "greedy":
         score: ScoreFn = greedy_scores(world)
         seconds = world.encoder_seconds
-    elif name == EASE:
+    elif name == EASE_RANKER:
         ranker, seconds = fit_ease_ranker(world)
         score, extra = ranker, {"model": ranker.model, **ranker.config}
     elif name in set(BaselineRanker):
@@ -140,8 +139,9 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     validation = (dict(trained.curve)[trained.best_iteration] if name in TRAINERS and trained is not None
                   else run_episodes(score, world, valid).mean_return)
     test: EpisodeStats = run_episodes(score, world, world.test)
-    run = ModelRun(name, seed, world_fingerprint(world), test.returns.tolist(), validation, test.ndcg_at_10,
-                   test.precision_at_10, test.ctr, seconds, trained.best_iteration if trained else 0, extra,
+    run = ModelRun(name, seed, fingerprint or world_fingerprint(world), test.returns.tolist(), validation,
+                   test.ndcg_at_10, test.precision_at_10, test.ctr, seconds,
+                   trained.best_iteration if trained else 0, extra,
                    list(trained.curve) if trained and name in TRAINERS else [])
     log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, test.mean_return,
              validation, test.ndcg_at_10, seconds)
@@ -157,8 +157,8 @@ def summarise(runs: dict[int, dict[str, ModelRun]], policies: list[str], env: st
     def mean(name: str, key: str) -> float:
         return float(np.mean([getattr(runs[s][name], key) for s in seeds]))
 
-    strongest = max([name for name in policies if name in BASELINES], key=lambda name: mean(name, "validation_return"),
-                    default=None)
+    strongest = max([name for name in policies if name in REPLAY_BASELINES],
+                    key=lambda name: mean(name, "validation_return"), default=None)
     values = {name: [np.asarray(runs[s][name].returns) for s in seeds] for name in policies}
     rows = paired_rows(values, strongest, env=env, dataset=dataset, split_seeds=seeds)
     for row in rows:
@@ -230,10 +230,10 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
                 done, missing = {}, list(policies)
             log.info("seed %d: encoder %.0f s, %d training and %d test episodes; running %s", seed,
                      world.encoder_seconds, len(world.train), len(world.test), ", ".join(missing))
-            for name in sorted(missing, key=lambda name: name not in BASELINES):  # baselines first
+            for name in sorted(missing, key=lambda name: name not in REPLAY_BASELINES):  # baselines first
                 start = done[BaselineRanker.greedy_quality].config["quality_weight"] \
                     if BaselineRanker.greedy_quality in done else 0.0
-                done[name] = run_model(world, name, seed, configs.get(name), folder, start)
+                done[name] = run_model(world, name, seed, configs.get(name), folder, start, fingerprint)
                 done[name].save(folder / f"{name}.json")
         else:
             log.info("seed %d: every model read from %s", seed, folder)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld
 from graphrec.training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
-from graphrec.training.rl.rollout import split_validation
+from graphrec.training.rl.rollout import greedy_spread, split_validation
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,7 @@ def train_ppo(world: ReplayWorld, config: PPOConfig) -> TrainedPolicy:
     train, valid = split_validation(world.train, config.validation_fraction, config.seed)
     candidates = torch.from_numpy(train.candidates)
     user = torch.from_numpy(world.user_vectors[train.users])
-    greedy = np.einsum("bd,bcd->bc", world.user_vectors[train.users], world.item_vectors[train.candidates])
-    temperature = config.temperature * float(greedy.std(axis=1).mean())
+    temperature = config.temperature * greedy_spread(world, train)
     tracker = CheckpointTracker(policy, world, valid)
     k = world.config.slate_size
     for iteration in tqdm(range(1, config.iterations + 1), desc="training ppo", unit="rollout", leave=False,

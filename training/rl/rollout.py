@@ -27,6 +27,12 @@ def greedy_scores(world: ReplayWorld) -> ScoreFn:
     return score
 
 
+def greedy_spread(world: ReplayWorld, episodes: Episodes) -> float:
+    """The standard deviation of the greedy scores over each episode's candidates, averaged over ``episodes``: the
+    scale a score adjustment is measured in (PPO's temperature, the baselines' quality weight)."""
+    return float(greedy_scores(world)(episodes, episodes.history).std(axis=1).mean())
+
+
 def policy_scores(policy: CandidatePolicy, world: ReplayWorld) -> ScoreFn:
     def score(part: Episodes, history: np.ndarray) -> np.ndarray:
         return policy.score_numpy(world.user_vectors[part.users], history, part.candidates)

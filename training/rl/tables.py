@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graphrec.training.paired import paired_difference
+from graphrec.training.paired import mean_interval, paired_difference
 
 
 class HasCurve(Protocol):
@@ -47,7 +47,7 @@ def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, **fie
     ``baseline``. ``fields`` fill the rest of every row (env, dataset, split_seeds, ...)."""
     rows = []
     for name, per_seed in values.items():
-        level = paired_difference(per_seed, [np.zeros_like(v) for v in per_seed])
+        level = mean_interval(per_seed)
         row = PolicyResult(name, mean_return=level.mean, ci95_low=level.ci95_low, ci95_high=level.ci95_high,
                            baseline=baseline, per_seed_return=[float(v.mean()) for v in per_seed],
                            **fields)  # type: ignore[arg-type]
