@@ -7,11 +7,12 @@ GAN user model and policies trained in the sessions it simulates, and the CTR si
                                   [--ctr-seeds 1,2,3,4,5] [--search]
 
 Log replay: each seed is a new split (fit / tune / test per user), a LightGCN encoder on its fit part, the
-baselines (greedy, greedy_quality, greedy_folded, ease: training/rl/baselines.py) tuned and each RL policy trained
-on the training episodes (checkpoints picked on validation users carved from them), then all scored once on the
-held-out episodes (training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json,
-learning_curve.png) with every row's paired difference to the baseline of best validation return (per-user
-bootstrap over seeds), each RL policy's verdict, and the scoring latency of the last seed's checkpoints for 200
+baselines (greedy, greedy_quality, greedy_folded, greedy_refit, ease: training/rl/baselines.py) tuned and each RL
+policy trained on the training episodes (checkpoints picked on validation users carved from them; each starts as
+the tuned blend of best validation return ranks), then all scored once on the held-out episodes
+(training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json, learning_curve.png) with
+every row's paired difference to the baseline of best validation return (per-user bootstrap over seeds), each RL
+policy's verdict, and the scoring latency of the last seed's checkpoints for 200
 candidates (batch of one, one thread, the service's traced scorer). Every (seed, model) is stored under
 OUT/<part>/runs as it ends: run the command again to resume. --search first chooses each RL policy's
 hyper-parameters by a grid search on the first seed's validation episodes (training/rl/search.py,
@@ -36,9 +37,8 @@ import numpy as np
 
 from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
-from graphrec.training.names import Bandit
+from graphrec.training.names import Bandit, BaselineRanker
 from graphrec.training.paired import mean_interval
-from graphrec.training.rl.baselines import tune_blend
 from graphrec.training.rl.ctr_bench import TUNING_WORLDS, ctr_results, tune
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
 from graphrec.training.rl.ctr_env import CTRConfig
@@ -198,7 +198,15 @@ def search_configs(data: Dataset, policies: list[str], seed: int, out: Path, con
                    user_model: Callable[[int], UserModel] | None) -> dict[str, object]:
     """Each RL policy's grid search (training/rl/search.py) on the validation episodes of split seed ``seed``,
     stored under ``out``/search/ (a stored search is read back); the chosen configs."""
-    from graphrec.training.rl.evaluate import ENCODER_FILE, load_encoder
+    from graphrec.training.rl.evaluate import (
+        ENCODER_FILE,
+        ModelRun,
+        load_encoder,
+        run_model,
+        save_encoder,
+        start_blend,
+        world_fingerprint,
+    )
     from graphrec.training.rl.gan_env import UserSimulator
     from graphrec.training.rl.logreplay import build_world
     from graphrec.training.rl.search import load_search, save_search, search
@@ -206,17 +214,24 @@ def search_configs(data: Dataset, policies: list[str], seed: int, out: Path, con
     config = replace(config or LogReplayConfig(), split_seed=seed)
     chosen: dict[str, object] = {}
     world = None
+    folder = out / "runs" / f"seed-{seed}"
     for name in (p for p in policies if p in TRAINERS):
         path = out / "search" / f"{name}.json"
         result = load_search(path)
         if result is None:
             if world is None:
                 world = build_world(data.interactions, data.items, data.triples, config, seed=seed,
-                                    encoder=load_encoder(out / "runs" / f"seed-{seed}" / ENCODER_FILE))
+                                    encoder=load_encoder(folder / ENCODER_FILE))
+                save_encoder(folder / ENCODER_FILE, world)
                 if user_model is not None:
                     world.simulator = UserSimulator.for_world(*user_model(seed), world)
-            start = tune_blend(world, "greedy_quality", seed).policy.config.quality_weight
-            result = search(world, name, seed, quality_start=start)
+                # The policies start as the strongest tuned blend ranks, as in the table's runs (stored with them).
+                for blend in BaselineRanker:
+                    stored = folder / f"{blend}.json"
+                    if not stored.is_file() or ModelRun.load(stored).world != world_fingerprint(world):
+                        run_model(world, blend, seed, None, folder).save(stored)
+            blends = {blend: ModelRun.load(folder / f"{blend}.json") for blend in BaselineRanker}
+            result = search(world, name, seed, start=start_blend(blends))
             save_search(result, path)
         print(f"{name}: chosen on validation {result.chosen}; tried " + "; ".join(
             f"{ {k: v for k, v in row.items() if k in result.chosen} } {row['validation_return']:.4f}"

@@ -66,7 +66,8 @@ class ServedPolicy(StrEnum):
 # The log replay's non-RL rankers (training.rl.baselines; ease scores with the quality table's EASE) and every
 # ranker a log-replay table can hold, baselines first.
 EASE_RANKER = "ease"
-REPLAY_BASELINES = ("greedy", *BaselineRanker, EASE_RANKER)
+REFIT_RANKER = "greedy_refit"  # greedy over an encoder trained again on fit + tune (training.rl.baselines)
+REPLAY_BASELINES = ("greedy", *BaselineRanker, REFIT_RANKER, EASE_RANKER)
 REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy)
 
 

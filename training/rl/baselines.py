@@ -9,11 +9,15 @@ return is in-sample, which can only favour the baselines when the strongest of t
     greedy_quality   u . e_i + lambda q_i: the encoder's ranking plus the quality prior
     greedy_folded    (u + beta h) . e_i + lambda q_i: also folds the session's positives h (the mean of the
                      state's item vectors, what the service does for a user it has no vector for) into the user
+    greedy_refit     u' . e'_i: the encoder trained again on fit + tune (the training episodes' targets, which
+                     the test episodes' context holds), for its early-stopping epoch count; the greedy ranking of
+                     a service that retrains on everything it has
     ease             the strongest offline model of the quality table (EASE, Steck 2019, or its knowledge-graph
                      variant kgease) scoring the same candidates from the context plus the revealed positives
 
 The first two are CandidatePolicy modules, so the service can serve them like any checkpoint (a paired test can
-make one the default); EASE holds an items x items matrix and stays a benchmark baseline.
+make one the default); the service's own refresh is what greedy_refit imitates, and EASE holds an items x items
+matrix, so those two stay benchmark baselines.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 
 from graphrec.training.names import BaselineRanker, Model
@@ -64,9 +69,7 @@ class BlendPolicy(CandidatePolicy):
         return cls(item_vectors, item_quality, config)
 
     def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        mask = (history_rows >= 0).float().unsqueeze(-1)
-        mean = (self.items(history_rows) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        folded = user + self.config.fold_weight * mean
+        folded = user + self.config.fold_weight * self.history_mean(history_rows)
         return torch.cat([folded, torch.full_like(user[:, :1], self.config.quality_weight)], dim=-1)
 
     def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
@@ -84,6 +87,13 @@ class GreedyFoldedPolicy(BlendPolicy):
 
 BLENDS: dict[str, type[BlendPolicy]] = {cls.name: cls for cls in (GreedyQualityPolicy, GreedyFoldedPolicy)}
 assert set(BLENDS) == set(BaselineRanker), "every baseline ranker has its class"
+
+
+def start_weights(blend_config: dict[str, Any]) -> dict[str, float]:
+    """An RL policy's starting weights (quality_start, fold_start: training.rl.nets) from a tuned blend's config,
+    so that the policy starts exactly as that blend ranks."""
+    return {"quality_start": float(blend_config.get("quality_weight", 0.0)),
+            "fold_start": float(blend_config.get("fold_weight", 0.0))}
 
 
 def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
@@ -157,3 +167,36 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
     assert best is not None
     return best[1], time.perf_counter() - started
 
+
+
+@dataclass
+class EncoderRanker:
+    """Greedy over another encoder's embeddings: u . e_i for each episode's candidates."""
+
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+
+    def __call__(self, part: Episodes, history: np.ndarray) -> np.ndarray:
+        return np.einsum("bd,bcd->bc", self.user_vectors[part.users], self.item_vectors[part.candidates])
+
+
+def fit_refit_rankers(world: ReplayWorld, validation_users: np.ndarray,
+                      seed: int) -> tuple[EncoderRanker, EncoderRanker, float]:
+    """greedy_refit: (the ranker for validation episodes, the one for test episodes, seconds). The encoder is
+    trained again on fit + tune for the world's early-stopping epoch count: once without the tune pairs of
+    ``validation_users`` (user rows), whose episodes that ranker scores, so its validation return is
+    out-of-sample like the other models'; once on every tune pair, for the test episodes."""
+    from graphrec.training.data import train_data
+    from graphrec.training.rl.logreplay import train_encoder
+
+    if world.split is None or world.encoder_epochs < 1:
+        raise ValueError("the world keeps no split (split, encoder_epochs) to refit its encoder on")
+    started = time.perf_counter()
+    fit, tune = world.split.fit, world.split.tune
+    held = np.isin(world.catalogue.user_index(tune["user_id"]), validation_users)
+    rankers = []
+    for learned in (tune[~held], tune):
+        data = train_data(world.catalogue, pd.concat([fit, learned]).assign(count=1), world.split.triples)
+        vectors = train_encoder(world.config, world.catalogue, data, None, seed, epochs=world.encoder_epochs)
+        rankers.append(EncoderRanker(vectors.user_vectors, vectors.item_vectors))
+    return rankers[0], rankers[1], time.perf_counter() - started

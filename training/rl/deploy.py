@@ -34,7 +34,7 @@ from graphrec.training.artifacts import (
 )
 from graphrec.training.data import Catalogue
 from graphrec.training.names import BaselineRanker
-from graphrec.training.rl.baselines import tune_blend
+from graphrec.training.rl.baselines import start_weights, tune_blend
 from graphrec.training.rl.evaluate import TRAINERS, world_fingerprint
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
@@ -104,10 +104,11 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
     greedy_stats = run_episodes(greedy_scores(world), world, world.test)
     users = world_fingerprint(world)  # records are compared user by user only when equal
     baselines = baseline_checkpoints(world, seed, greedy_stats.returns, users) if env == "logreplay" else {}
-    # The policy starts as the tuned greedy_quality ranks (training.rl.nets.residual_action).
-    start = baselines[BaselineRanker.greedy_quality][1]["config"]["quality_weight"] if baselines else 0.0
+    # The policy starts as the tuned blend of best validation return ranks (training.rl.nets).
+    blends = [record for key, (_, record) in baselines.items() if key in set(BaselineRanker)]
+    start = start_weights(max(blends, key=lambda record: record["validation_return"])["config"] if blends else {})
     train, config_type = TRAINERS[name]
-    config = replace(config_type(), seed=seed, quality_start=start, **(overrides or {}))
+    config = replace(config_type(), seed=seed, **start, **(overrides or {}))
     trained = train(world, config)
     policy_stats = run_episodes(policy_scores(trained.policy, world), world, world.test)
     record = {

@@ -24,8 +24,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from graphrec.training.artifacts import replace_file
-from graphrec.training.names import EASE_RANKER, REPLAY_BASELINES, REPLAY_POLICIES, BaselineRanker, RankingPolicy
-from graphrec.training.rl.baselines import fit_ease_ranker, tune_blend
+from graphrec.training.names import (
+    EASE_RANKER,
+    REFIT_RANKER,
+    REPLAY_BASELINES,
+    REPLAY_POLICIES,
+    BaselineRanker,
+    RankingPolicy,
+)
+from graphrec.training.rl.baselines import fit_ease_ranker, fit_refit_rankers, start_weights, tune_blend
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.drr import DRRConfig, train_drr
 from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
@@ -71,6 +78,7 @@ class ModelRun:
     best_iteration: int = 0
     config: dict[str, Any] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)
+    step_returns: list[float] = field(default_factory=list)  # mean held-out reward of each slate
 
     @classmethod
     def load(cls, path: Path) -> ModelRun:
@@ -85,14 +93,17 @@ def load_encoder(path: Path) -> EncoderVectors | None:
     if not path.is_file():
         return None
     with np.load(path) as stored:
-        return EncoderVectors(stored["user_vectors"], stored["item_vectors"], float(stored["seconds"]))
+        if "epochs" not in stored:  # stored before the epoch count was: train it again
+            return None
+        return EncoderVectors(stored["user_vectors"], stored["item_vectors"], float(stored["seconds"]),
+                              int(stored["epochs"]))
 
 
 def save_encoder(path: Path, world: ReplayWorld) -> None:
     def write(temporary: Path) -> None:
         with temporary.open("wb") as file:  # a file object: np.savez would append .npz to a path
             np.savez(file, user_vectors=world.user_vectors, item_vectors=world.item_vectors,
-                     seconds=world.encoder_seconds)
+                     seconds=world.encoder_seconds, epochs=world.encoder_epochs)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     replace_file(path, write)
@@ -102,7 +113,8 @@ def stale(run: ModelRun, wanted: Any) -> bool:
     """Whether a stored run was trained with another config than ``wanted`` (the seed and the start aside)."""
     if wanted is None:
         return False
-    expected = {key: value for key, value in asdict(wanted).items() if key not in ("seed", "quality_start")}
+    expected = {key: value for key, value in asdict(wanted).items()
+                if key not in ("seed", "quality_start", "fold_start")}
     return any(run.config.get(key) != value for key, value in expected.items())
 
 
@@ -111,11 +123,20 @@ def world_fingerprint(world: ReplayWorld) -> str:
     return digest.hexdigest()[:16]
 
 
+def start_blend(done: dict[str, ModelRun]) -> dict[str, float]:
+    """The starting weights of a seed's RL policies: those of the tuned blend (greedy_quality, greedy_folded) of
+    best validation return among ``done``'s (none yet: greedy's, all 0)."""
+    blends = [done[name] for name in BaselineRanker if name in done]
+    if not blends:
+        return start_weights({})
+    return start_weights(max(blends, key=lambda run: run.validation_return).config)
+
+
 def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Path,
-              quality_start: float = 0.0, fingerprint: str | None = None) -> ModelRun:
+              start: dict[str, float] | None = None, fingerprint: str | None = None) -> ModelRun:
     """Train or tune ``name`` on ``world``'s training episodes and score it once on the held-out ones; a model
-    with a checkpoint writes it to ``folder``/<name>.pt. An RL policy starts from ``quality_start`` (the tuned
-    greedy_quality's weight: training.rl.nets.residual_action)."""
+    with a checkpoint writes it to ``folder``/<name>.pt. An RL policy starts as the blend whose weights ``start``
+    holds ranks (start_blend; training.rl.nets)."""
     _, valid = split_validation(world.train, VALIDATION_FRACTION, seed)
     started = time.perf_counter()
     trained: TrainedPolicy | None = None
@@ -126,23 +147,28 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     elif name == EASE_RANKER:
         ranker, seconds = fit_ease_ranker(world)
         score, extra = ranker, {"model": ranker.model, **ranker.config}
+    elif name == REFIT_RANKER:
+        validation_score, score, seconds = fit_refit_rankers(world, valid.users, seed)
+        extra = {"epochs": world.encoder_epochs}
     elif name in set(BaselineRanker):
         trained = tune_blend(world, name, seed)
     else:
         train, config_type = TRAINERS[name]
-        trained = train(world, replace(config or config_type(), seed=seed, quality_start=quality_start))
+        trained = train(world, replace(config or config_type(), seed=seed, **(start or {})))
     if trained is not None:
         seconds = time.perf_counter() - started
         score = policy_scores(trained.policy, world)
         extra = asdict(trained.policy.config)
         save_policy(trained.policy, folder / f"{name}.pt")
-    validation = (dict(trained.curve)[trained.best_iteration] if name in TRAINERS and trained is not None
-                  else run_episodes(score, world, valid).mean_return)
+    if name in TRAINERS and trained is not None:
+        validation = dict(trained.curve)[trained.best_iteration]
+    else:
+        validation = run_episodes(validation_score if name == REFIT_RANKER else score, world, valid).mean_return
     test: EpisodeStats = run_episodes(score, world, world.test)
     run = ModelRun(name, seed, fingerprint or world_fingerprint(world), test.returns.tolist(), validation,
                    test.ndcg_at_10, test.precision_at_10, test.ctr, seconds,
                    trained.best_iteration if trained else 0, extra,
-                   list(trained.curve) if trained and name in TRAINERS else [])
+                   list(trained.curve) if trained and name in TRAINERS else [], test.step_returns.tolist())
     log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, test.mean_return,
              validation, test.ndcg_at_10, seconds)
     return run
@@ -165,6 +191,8 @@ def summarise(runs: dict[int, dict[str, ModelRun]], policies: list[str], env: st
         row.ndcg_at_10, row.precision_at_10, row.ctr = (
             mean(row.policy, "ndcg_at_10"), mean(row.policy, "precision_at_10"), mean(row.policy, "ctr"))
         row.validation_return, row.train_seconds = mean(row.policy, "validation_return"), mean(row.policy, "seconds")
+        steps = [runs[s][row.policy].step_returns for s in seeds]
+        row.step_returns = np.mean(steps, axis=0).tolist() if all(steps) else []
     return rows
 
 
@@ -231,9 +259,7 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
             log.info("seed %d: encoder %.0f s, %d training and %d test episodes; running %s", seed,
                      world.encoder_seconds, len(world.train), len(world.test), ", ".join(missing))
             for name in sorted(missing, key=lambda name: name not in REPLAY_BASELINES):  # baselines first
-                start = done[BaselineRanker.greedy_quality].config["quality_weight"] \
-                    if BaselineRanker.greedy_quality in done else 0.0
-                done[name] = run_model(world, name, seed, configs.get(name), folder, start, fingerprint)
+                done[name] = run_model(world, name, seed, configs.get(name), folder, start_blend(done), fingerprint)
                 done[name].save(folder / f"{name}.json")
         else:
             log.info("seed %d: every model read from %s", seed, folder)

@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graphrec.training.rl.gan_user import DisplayData, TrainedUserModel, build_display_data, train_gan_user_model
+from graphrec.training.rl.display_sets import DisplayData, build_display_data
+from graphrec.training.rl.gan_user import TrainedUserModel, train_gan_user_model
 from graphrec.training.rl.logreplay import (
     EpisodeBatch,
     Episodes,

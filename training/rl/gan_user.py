@@ -1,11 +1,7 @@
 """The generative adversarial user model (Chen et al. 2019), built from logs with display sets.
 
-Display sets: each user's interactions in time order are the clicks; at step t the display set is the item
-clicked plus ``display - 1`` items the user had not touched yet, drawn by popularity (training counts ^ 0.75,
-what a feed would have shown beside it). With probability ``no_click_rate`` the clicked item is left out and
-the answer is "no click", an option the user model always has. A user who touched all but fewer than
-``display`` items has no display sets. Each user's latest ``test_fraction`` of steps
-are held out; the models condition on the real history before each step.
+Display sets (training.rl.display_sets): at each step of a user's clicks, the clicked item among items the
+candidate generator would have shown beside it, or "no click".
 
 Both players read the history with an LSTM over item embeddings:
     reward (discriminator)  r(s_t, a) = MLP([h_t, e_a, h_t * e_a]); no click scores w . h_t + b
@@ -28,104 +24,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
-from graphrec.training.data import Catalogue, build_catalogue
-from graphrec.training.rl.logreplay import item_entity_matrix, pair_rewards
-
-
-@dataclass(frozen=True)
-class DisplayConfig:
-    display: int = 10
-    no_click_rate: float = 0.1
-    test_fraction: float = 0.2
-    validation_users: float = 0.15
-    seed: int = 42
-
-
-@dataclass
-class DisplayData:
-    """Per-user click sequences (padded) with one display set per step."""
-
-    clicks: np.ndarray  # (U, T) item rows of the real clicks in time order, -1 padded
-    displays: np.ndarray  # (U, T, D) item rows of the display set
-    label: np.ndarray  # (U, T) position of the real choice in the display set, D for "no click", -1 padding
-    test: np.ndarray  # (U, T) True for held-out steps
-    validation_users: np.ndarray  # (U,) True for users whose training steps only pick checkpoints
-    item_features: np.ndarray  # (items, F) for the logistic regression: log popularity, mean rating
-    item_entities: sp.csr_matrix  # items x KG entities (row-normalised)
-    catalogue: Catalogue
-
-    @property
-    def n_items(self) -> int:
-        return self.catalogue.n_items
-
-
-def build_display_data(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
-                       config: DisplayConfig | None = None, held_out: pd.DataFrame | None = None) -> DisplayData:
-    """Display sets from the logs. Held out: each user's latest ``test_fraction`` of steps, or, with
-    ``held_out`` (user_id, item_id pairs: a log replay's test part, training.rl.logreplay.split_parts), exactly
-    those pairs, placed after the user's other steps so that no training step has one in its history."""
-    config = config or DisplayConfig()
-    rng = np.random.default_rng(config.seed)
-    pairs = pair_rewards(interactions)
-    if held_out is None:
-        pairs = pairs.sort_values(["user_id", "last_ts", "item_id"], kind="stable")
-        held = None
-    else:
-        keys = pd.MultiIndex.from_frame(held_out[["user_id", "item_id"]])
-        pairs = pairs.assign(held=pd.MultiIndex.from_frame(pairs[["user_id", "item_id"]]).isin(keys))
-        pairs = pairs.sort_values(["user_id", "held", "last_ts", "item_id"], kind="stable")
-        held = pairs["held"].to_numpy()
-    catalogue = build_catalogue(pairs.assign(count=1), items, triples)
-    users = catalogue.user_index(pairs["user_id"])
-    rows = catalogue.item_index(pairs["item_id"])
-    step = pairs.groupby("user_id", sort=False).cumcount().to_numpy()
-    length = np.bincount(users, minlength=catalogue.n_users)
-    longest = int(length.max())
-    clicks = np.full((catalogue.n_users, longest), -1, dtype=np.int64)
-    clicks[users, step] = rows
-    test = np.zeros_like(clicks, dtype=bool)
-    test[users, step] = step >= np.ceil((1 - config.test_fraction) * length[users]) if held is None else held
-    train_counts = np.bincount(rows[~test[users, step]], minlength=catalogue.n_items).astype(np.float64)
-    weights = (train_counts + 1.0) ** 0.75
-    probabilities = weights / weights.sum()
-    display = config.display
-    displays = np.zeros((*clicks.shape, display), dtype=np.int64)
-    label = np.full(clicks.shape, -1, dtype=np.int64)
-    for user in range(catalogue.n_users):
-        touched = set(clicks[user, : length[user]].tolist())  # never shown as a distractor: the user took it
-        if catalogue.n_items - len(touched) < display:
-            continue  # too few untouched items to fill a display set: the user has no steps (label -1)
-        for t in range(length[user]):
-            pool = rng.choice(catalogue.n_items, size=4 * display, p=probabilities)
-            distractors = [i for i in dict.fromkeys(pool.tolist()) if i not in touched][: display]
-            while len(distractors) < display:  # rare: fill uniformly
-                extra = int(rng.integers(catalogue.n_items))
-                if extra not in touched and extra not in distractors:
-                    distractors.append(extra)
-            if rng.random() < config.no_click_rate:
-                displays[user, t] = distractors
-                label[user, t] = display
-            else:
-                position = int(rng.integers(display))
-                shown = distractors[: display - 1]
-                shown.insert(position, int(clicks[user, t]))
-                displays[user, t] = shown
-                label[user, t] = position
-    rated = pairs[~test[users, step]]
-    rated_rows = catalogue.item_index(rated["item_id"])
-    reward_sum = np.bincount(rated_rows, weights=rated["reward"].to_numpy(np.float64), minlength=catalogue.n_items)
-    mean_reward = reward_sum / (train_counts + 5.0)
-    features = np.stack([np.log1p(train_counts), mean_reward], axis=1).astype(np.float32)
-    validation = rng.random(catalogue.n_users) < config.validation_users
-    return DisplayData(clicks, displays, label, test, validation, features,
-                       item_entity_matrix(catalogue, triples), catalogue)
+from graphrec.training.rl.display_sets import DisplayConfig, DisplayData
 
 
 def precision_at(scores: np.ndarray, label: np.ndarray, k: int) -> float:

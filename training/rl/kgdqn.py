@@ -47,7 +47,8 @@ class KGDQNConfig:
     iterations: int = 10
     khop_filter: bool = True
     validation_fraction: float = 0.2
-    quality_start: float = 0.0  # the quality prior's weight at the start (the tuned greedy_quality's, see nets)
+    quality_start: float = 0.0  # the starting blend's quality weight (training.rl.nets: the strongest tuned blend)
+    fold_start: float = 0.0  # the starting blend's history fold weight
     seed: int = 0
 
 
@@ -152,7 +153,7 @@ class KGDQNPolicy(CandidatePolicy):
         value, phi = code[:, :1], code[:, 1:]
         dim = self.items.dim
         knowledge = self.knowledge_vectors(inputs.candidate_rows)
-        start = self.greedy_scores(inputs) + self.config.quality_start * self.items.item_quality(inputs.candidate_rows)
+        start = self.start_scores(inputs)
         advantage = self.alpha * start + (knowledge * phi[:, None, :dim]).sum(-1) \
             + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
         return value + advantage - advantage.mean(dim=1, keepdim=True)

@@ -98,6 +98,8 @@ class ReplayWorld:
     test: Episodes
     encoder_seconds: float
     fit_data: TrainData | None = None  # what the encoder was fit on: what offline baselines (EASE) fit on too
+    split: SplitPairs | None = None  # the fit and tune pairs, for baselines that refit the encoder
+    encoder_epochs: int = 0  # the encoder's early-stopping epoch
     simulator: UserSimulator | None = None  # set: the GAN user model answers the slates (training/rl/gan_env.py)
 
     @property
@@ -185,16 +187,29 @@ class EncoderVectors:
     user_vectors: np.ndarray
     item_vectors: np.ndarray
     seconds: float
+    epochs: int  # the early-stopping epoch (all epochs run when nothing was held out to stop on)
 
 
-def train_encoder(config: LogReplayConfig, catalogue: Catalogue, fit_data: TrainData, tune: pd.DataFrame,
-                  seed: int) -> EncoderVectors:
+def train_encoder(config: LogReplayConfig, catalogue: Catalogue, fit_data: TrainData, tune: pd.DataFrame | None,
+                  seed: int, epochs: int | None = None) -> EncoderVectors:
+    """``config.encoder`` trained on ``fit_data``: early-stopped on ``tune`` (at most config.encoder_epochs),
+    or, without ``tune``, for ``epochs``."""
     cls = model_class(config.encoder)
-    encoder = cls(**{**cls.grid[0], "epochs": config.encoder_epochs, "seed": seed})
+    encoder = cls(**{**cls.grid[0], "epochs": epochs or config.encoder_epochs, "seed": seed})
     assert isinstance(encoder, TorchRecommender)
-    encoder.fit(fit_data, relevance_matrix(catalogue, tune))
+    encoder.fit(fit_data, None if tune is None else relevance_matrix(catalogue, tune))
     return EncoderVectors(encoder.user_vectors.astype(np.float32), encoder.item_vectors.astype(np.float32),
-                          encoder.history.seconds)
+                          encoder.history.seconds, max(1, encoder.history.best_epoch))
+
+
+@dataclass(frozen=True)
+class SplitPairs:
+    """A world's split as (user, item) pairs with rewards, and its knowledge graph: what a baseline that trains
+    its own encoder (training.rl.baselines' greedy_refit) learns from."""
+
+    fit: pd.DataFrame
+    tune: pd.DataFrame
+    triples: pd.DataFrame
 
 
 def build_world(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame,
@@ -216,7 +231,8 @@ def build_world(interactions: pd.DataFrame, items: pd.DataFrame | None, triples:
         item_entity_matrix(catalogue, triples), item_quality(catalogue, fit, config.quality_shrinkage),
         train=build_episodes(scores, catalogue, fit, tune, config),
         test=build_episodes(scores, catalogue, pd.concat([fit, tune]), test, config),
-        encoder_seconds=encoder.seconds, fit_data=fit_data)
+        encoder_seconds=encoder.seconds, fit_data=fit_data, split=SplitPairs(fit, tune, triples),
+        encoder_epochs=encoder.epochs)
 
 
 def slate_from_scores(scores: np.ndarray, available: np.ndarray, k: int) -> np.ndarray:

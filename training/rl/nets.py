@@ -4,8 +4,9 @@ classes and the pieces they share (the serving scorer is training.rl.scorer, che
 A policy is a torch module holding the artifact version's item embeddings (so a checkpoint belongs to one
 version). Its ``forward(user_vectors (B, d), history_rows (B, H), candidate_rows (B, C))`` returns one score
 per candidate; history rows are item rows newest first, -1 for padding, and an unknown user has a zero
-vector. Scores start at the encoder's own ranking plus ``quality_start`` times the item-quality prior (greedy, or
-the tuned greedy_quality ranker) and training moves them from there.
+vector. Scores start as the strongest tuned blend ranks (training.rl.baselines: the user vector plus ``fold_start``
+times the mean of the history's item vectors, dotted with each candidate, plus ``quality_start`` times the
+item-quality prior; both 0 is greedy) and training moves them from there.
 """
 
 from __future__ import annotations
@@ -118,8 +119,22 @@ class CandidatePolicy(nn.Module):
         """What ``build`` needs beyond the item table and the config to recreate this policy's shape."""
         return {}
 
-    def greedy_scores(self, inputs: PolicyInputs) -> torch.Tensor:
-        return (self.items(inputs.candidate_rows) * inputs.user.unsqueeze(1)).sum(-1)
+    def history_mean(self, history_rows: torch.Tensor) -> torch.Tensor:
+        """(B, d): the mean item vector of each history (padding left out; zero for an empty one)."""
+        mask = (history_rows >= 0).float().unsqueeze(-1)
+        return (self.items(history_rows) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def start_user(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        """u + fold_start * (the history's mean item vector): the user side of the starting ranking."""
+        fold = float(getattr(self.config, "fold_start", 0.0))
+        return user if fold == 0.0 else user + fold * self.history_mean(history_rows)
+
+    def start_scores(self, inputs: PolicyInputs) -> torch.Tensor:
+        """(B, C): the starting ranking's scores, the strongest tuned blend's (see the module docstring)."""
+        user = self.start_user(inputs.user, inputs.history_rows)
+        quality = float(getattr(self.config, "quality_start", 0.0))
+        return (self.items(inputs.candidate_rows) * user.unsqueeze(1)).sum(-1) \
+            + quality * self.items.item_quality(inputs.candidate_rows)
 
     @torch.no_grad()
     def score_numpy(self, user: np.ndarray, history_rows: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
@@ -138,7 +153,8 @@ class ActionPolicy(CandidatePolicy):
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor: ...
 
     def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return residual_action(user, self.actor(self.state(user, history_rows)), self.config.quality_start)
+        return residual_action(self.start_user(user, history_rows), self.actor(self.state(user, history_rows)),
+                               self.config.quality_start)
 
     def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         return self.action(user, history_rows)
@@ -148,8 +164,8 @@ class ActionPolicy(CandidatePolicy):
 
 
 def residual_action(user: torch.Tensor, residual: torch.Tensor, quality_start: float = 0.0) -> torch.Tensor:
-    """[u, quality_start] + residual: the starting action (the user's vector and the quality weight the strongest
-    non-RL ranker tuned, training.rl.baselines) moved by the actor. Residual policy learning (Silver et al.
+    """[u, quality_start] + residual: the starting action (``user``, the user side of the strongest tuned blend,
+    and that blend's quality weight: training.rl.baselines) moved by the actor. Residual policy learning (Silver et al.
     2018, "Residual Policy Learning"): the policy starts as that ranker, so what training adds is measured
     against it, and checkpoint selection can always fall back to it (iteration 0)."""
     return torch.cat([user, torch.full_like(user[:, :1], quality_start)], dim=-1) + residual

@@ -40,7 +40,8 @@ class PPOConfig:
     minibatch: int = 256
     iterations: int = 40  # rollouts over all training episodes
     validation_fraction: float = 0.2
-    quality_start: float = 0.0  # the quality prior's weight at the start (the tuned greedy_quality's, see nets)
+    quality_start: float = 0.0  # the starting blend's quality weight (training.rl.nets: the strongest tuned blend)
+    fold_start: float = 0.0  # the starting blend's history fold weight
     seed: int = 0
 
 

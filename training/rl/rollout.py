@@ -47,6 +47,7 @@ class EpisodeStats:
     shown: int
     ndcg_at_10: float  # first slate against all targets
     precision_at_10: float
+    step_returns: np.ndarray  # (steps,) mean reward of each slate of the episode, over users
 
     @property
     def mean_return(self) -> float:
@@ -61,6 +62,7 @@ def run_episodes(score: ScoreFn, world: ReplayWorld, episodes: Episodes, batch_s
     """Every episode played greedily by ``score`` (the best k available candidates each step)."""
     config: LogReplayConfig = world.config
     returns, firsts, hits, shown = [], [], 0, 0
+    step_totals = np.zeros(config.steps)
     for start in range(0, len(episodes), batch_size):
         part = episodes.subset(np.arange(start, min(start + batch_size, len(episodes))))
         batch = world.batch(part, seed=start)
@@ -69,7 +71,9 @@ def run_episodes(score: ScoreFn, world: ReplayWorld, episodes: Episodes, batch_s
         while not batch.done:
             slate = slate_from_scores(score(part, batch.history), batch.available, config.slate_size)
             first = slate if first is None else first
+            step = batch.steps_taken
             reward, item_rewards = batch.step(slate)
+            step_totals[step] += reward.sum()
             total += reward
             hits += int((~np.isnan(item_rewards)).sum())
             shown += item_rewards.size
@@ -77,7 +81,7 @@ def run_episodes(score: ScoreFn, world: ReplayWorld, episodes: Episodes, batch_s
         firsts.append(first)
     metrics = first_slate_metrics(episodes, np.vstack(firsts), 10)
     return EpisodeStats(np.concatenate(returns), hits, shown, metrics.get("ndcg@10", float("nan")),
-                        metrics.get("precision@10", float("nan")))
+                        metrics.get("precision@10", float("nan")), step_totals / max(len(episodes), 1))
 
 
 def split_validation(episodes: Episodes, fraction: float, seed: int) -> tuple[Episodes, Episodes]:

@@ -35,7 +35,7 @@ class SearchResult:
 
 
 def search(world: ReplayWorld, name: str, seed: int, grid: dict[str, tuple[float, ...]] | None = None,
-           quality_start: float = 0.0, base: Any = None) -> SearchResult:
+           start: dict[str, float] | None = None, base: Any = None) -> SearchResult:
     """Train ``name`` at every point of ``grid`` (default GRIDS[name]) on ``world`` and keep the best by
     validation return."""
     train, config_type = TRAINERS[name]
@@ -43,7 +43,7 @@ def search(world: ReplayWorld, name: str, seed: int, grid: dict[str, tuple[float
     tried = []
     for values in itertools.product(*grid.values()):
         point = dict(zip(grid, values, strict=True))
-        config = replace(base or config_type(), seed=seed, quality_start=quality_start, **point)
+        config = replace(base or config_type(), seed=seed, **(start or {}), **point)
         trained = train(world, config)
         validation = dict(trained.curve)[trained.best_iteration]
         tried.append({**point, "validation_return": validation, "best_iteration": trained.best_iteration,

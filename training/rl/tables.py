@@ -39,6 +39,7 @@ class PolicyResult:
     validation_return: float | None = None
     per_seed_return: list[float] = field(default_factory=list)
     train_seconds: float = 0.0  # mean over seeds
+    step_returns: list[float] = field(default_factory=list)  # mean reward of each slate over users and seeds
 
 
 def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, **fields: object) -> list[PolicyResult]:
@@ -82,6 +83,12 @@ def markdown_table(results: list[PolicyResult], title: str) -> str:
         lines.append(f"| {r.policy} | {r.mean_return:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | {paired[0]} | "
                      f"{paired[1]} | {number(r.ndcg_at_10)} | {number(r.precision_at_10)} | {number(r.ctr)} | "
                      f"{number(r.validation_return)} | {r.train_seconds:.1f} |")
+    steps = max((len(r.step_returns) for r in results), default=0)
+    if steps:
+        lines += ["", "Mean reward of each slate over the episode:", "",
+                  "| policy | " + " | ".join(f"slate {t + 1}" for t in range(steps)) + " |", "|---" * (steps + 1) + "|"]
+        lines += [f"| {r.policy} | " + " | ".join(f"{v:.4f}" for v in r.step_returns) + " |"
+                  for r in results if r.step_returns]
     return "\n".join(lines) + "\n"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
@@ -16,9 +17,13 @@ from graphrec.training.rl.baselines import (
     GreedyFoldedPolicy,
     GreedyQualityPolicy,
     fit_ease_ranker,
+    fit_refit_rankers,
+    start_weights,
     tune_blend,
 )
-from graphrec.training.rl.logreplay import LogReplayConfig, ReplayWorld, build_world
+from graphrec.training.rl.evaluate import TRAINERS
+from graphrec.training.rl.logreplay import LogReplayConfig, ReplayWorld, build_world, train_encoder
+from graphrec.training.rl.nets import PolicyInputs
 from graphrec.training.rl.policy_files import load_policy, save_policy
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.rl.scorer import RequestScorer
@@ -87,3 +92,37 @@ def test_ease_scores_candidates_from_the_context_and_the_positives_revealed_in_t
         row_vector[kept] = 1.0
         expected = (row_vector @ ranker.b)[part.candidates[row]]
         assert np.allclose(scores[row], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+def test_an_untrained_policy_starts_exactly_as_the_blend_whose_weights_it_is_given(
+        name: str, world: ReplayWorld) -> None:
+    blend = BlendConfig(quality_weight=0.4, fold_weight=0.6)
+    train, config_type = TRAINERS[name]
+    untrained = train(world, replace(config_type(), iterations=0, **start_weights(blend.__dict__))).policy
+    part = world.test.subset(np.arange(8))
+    history = part.history.copy()
+    history[0] = -1  # an empty history folds nothing in
+    expected = policy_scores(GreedyFoldedPolicy(world.item_vectors, world.item_quality, blend), world)(part, history)
+    inputs = PolicyInputs.from_arrays(world.user_vectors[part.users], history, part.candidates)
+    with torch.no_grad():
+        assert np.allclose(untrained.start_scores(inputs).numpy(), expected, atol=1e-4)
+    if name != "kgdqn":  # DRR and PPO: the residual starts at zero, so the policy ranks as the blend does
+        assert np.allclose(policy_scores(untrained, world)(part, history), expected, atol=1e-4)
+
+
+def test_the_refit_encoder_learns_the_tune_pairs_except_the_validation_users_for_their_ranker(
+        world: ReplayWorld) -> None:
+    every = np.unique(world.catalogue.user_index(world.split.tune["user_id"]))
+    validation, test, seconds = fit_refit_rankers(world, every, seed=1)
+    assert seconds > 0
+    # With every user held out, the validation encoder learned the fit part alone, for the world's epoch count.
+    alone = train_encoder(world.config, world.catalogue, world.fit_data, None, 1, epochs=world.encoder_epochs)
+    assert np.allclose(validation.user_vectors, alone.user_vectors, atol=1e-5)
+    assert not np.allclose(test.user_vectors, alone.user_vectors, atol=1e-3)
+    # With none held out, both encoders learned the same pairs.
+    validation, test, _ = fit_refit_rankers(world, np.zeros(0, dtype=np.int64), seed=1)
+    assert np.allclose(validation.user_vectors, test.user_vectors, atol=1e-5)
+    part = world.test.subset(np.arange(4))
+    expected = np.einsum("bd,bcd->bc", test.user_vectors[part.users], test.item_vectors[part.candidates])
+    assert np.allclose(test(part, part.history), expected)

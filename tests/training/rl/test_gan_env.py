@@ -13,15 +13,10 @@ from gymnasium.utils.env_checker import check_env
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.display_sets import DisplayData, build_display_data
 from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
 from graphrec.training.rl.gan_env import UserSimulator, split_user_model
-from graphrec.training.rl.gan_user import (
-    DisplayData,
-    GANConfig,
-    TrainedUserModel,
-    build_display_data,
-    train_gan_user_model,
-)
+from graphrec.training.rl.gan_user import GANConfig, TrainedUserModel, train_gan_user_model
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     LogReplayEnv,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
+from graphrec.training.rl.display_sets import DisplayConfig, build_display_data, kg_candidates
 from graphrec.training.rl.gan_user import (
-    DisplayConfig,
     GANConfig,
     ItemKNNUserModel,
     LogisticUserModel,
-    build_display_data,
     compare_user_models,
     precision_at,
 )
@@ -18,7 +20,8 @@ from graphrec.training.rl.gan_user import (
 
 def test_display_sets_hold_the_real_click_or_say_no_click_and_never_other_touched_items() -> None:
     data = generate(users=40, items=200, interactions=1_200, seed=5)
-    display = build_display_data(data.interactions, data.items, data.triples, DisplayConfig(display=6))
+    config = DisplayConfig(display=6)
+    display = build_display_data(data.interactions, data.items, data.triples, config)
     steps = display.label >= 0
     assert display.test[steps].any() and (~display.test[steps]).any()
     no_click = display.label == 6
@@ -31,6 +34,39 @@ def test_display_sets_hold_the_real_click_or_say_no_click_and_never_other_touche
             shown = set(display.displays[user, t].tolist())
             assert len(shown) == 6
             assert shown & touched <= {int(display.clicks[user, t])}
+    # Distractors after the first step come from the step's knowledge-graph candidates about kg_share more often
+    # than popularity alone puts them there.
+    assert kg_candidate_share(data, config) - kg_candidate_share(data, replace(config, kg_share=0.0)) > 0.2
+
+
+def kg_candidate_share(data: Dataset, config: DisplayConfig) -> float:
+    """Share of the distractors after each user's first step that are that step's knowledge-graph candidates
+    (the builder's tie-breaking popularity is log1p(training count), the first item feature, scaled below 1)."""
+    display = build_display_data(data.interactions, data.items, data.triples, config)
+    steps = display.label >= 0
+    entities = (display.item_entities.toarray() > 0).astype(np.float32)
+    log_counts = display.item_features[:, 0]
+    popularity = log_counts / (log_counts.max() + 1.0)
+    inside = []
+    for user in np.flatnonzero(steps.any(axis=1)):
+        sequence = display.clicks[user][display.clicks[user] >= 0]
+        pools = kg_candidates(sequence, entities, popularity, sequence, config)
+        for t in np.flatnonzero(steps[user])[1:]:
+            others = [i for i in display.displays[user, t] if i != display.clicks[user, t]]
+            inside.extend(i in set(pools[t].tolist()) for i in others)
+    return float(np.mean(inside))
+
+
+def test_knowledge_graph_candidates_share_the_most_entities_with_the_latest_clicks() -> None:
+    entities = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=np.float32)
+    popularity = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], dtype=np.float32)
+    clicks = np.array([0, 4, 1])
+    pools = kg_candidates(clicks, entities, popularity, clicks, DisplayConfig(kg_pool=3, kg_seeds=1))
+    assert (pools[0] == -1).all()  # no click before the first step
+    # After item 0 (entities 0 and 1): items 3 and 5 share two, item 2 one and is more popular than item 1.
+    assert set(pools[1].tolist()) == {2, 3, 5}
+    # One seed: only the latest click (item 4, entity 2) counts; item 5 alone shares it.
+    assert sorted(pools[2].tolist()) == [-1, -1, 5]
 
 
 def test_precision_at_k_counts_the_real_choice_in_the_top_k() -> None:

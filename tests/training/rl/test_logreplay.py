@@ -125,7 +125,7 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
 def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
         rated: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = {"ppo": replace(TRAINERS["ppo"][1](), iterations=1)}
-    names = ["greedy", "greedy_quality", "greedy_folded", "ease", "ppo"]
+    names = ["greedy", "greedy_quality", "greedy_folded", "greedy_refit", "ease", "ppo"]
     results, runs = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
                                        SMALL, configs, dataset="rated")
     rows = json.loads((tmp_path / "results.json").read_text())
@@ -134,7 +134,7 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     assert [r["policy"] for r in rows] == names and all(keys <= set(r) for r in rows)
     assert all(r["ci95_low"] <= r["mean_return"] <= r["ci95_high"] and r["split_seeds"] == [1, 2, 3] for r in rows)
     # The baseline is the non-RL ranker with the best mean validation return, and its own difference is 0.
-    baseline = max(rows[:4], key=lambda r: r["validation_return"])
+    baseline = max(rows[:5], key=lambda r: r["validation_return"])
     assert {r["baseline"] for r in rows} == {baseline["policy"]} and baseline["paired_diff"] == 0
     ppo = rows[-1]
     assert ppo["paired_ci95_low"] <= ppo["paired_diff"] <= ppo["paired_ci95_high"]
@@ -145,6 +145,10 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     assert len({runs[s]["greedy"].world for s in (1, 2, 3)}) == 3
     assert (tmp_path / "learning_curve.png").stat().st_size > 1000
     assert "| ppo |" in (tmp_path / "results.md").read_text()
+    # Each slate's mean reward is reported; over the episode they add up to the mean return.
+    assert len(runs[1]["ppo"].step_returns) == SMALL.steps and "| slate 1 |" in (tmp_path / "results.md").read_text()
+    assert sum(runs[1]["ppo"].step_returns) == pytest.approx(np.mean(runs[1]["ppo"].returns))
+    assert sum(ppo["step_returns"]) == pytest.approx(ppo["mean_return"])
     # A second run reads every (seed, model) back instead of building a world; one removed is run again.
     (tmp_path / "runs" / "seed-2" / "ppo.json").unlink()
     built: list[int] = []
@@ -157,7 +161,7 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     monkeypatch.setattr(logreplay, "build_world", counting)
     again, _ = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
                                   SMALL, configs, dataset="rated")
-    assert built == [2] and [r.mean_return for r in again[:4]] == [r.mean_return for r in results[:4]]
+    assert built == [2] and [r.mean_return for r in again[:5]] == [r.mean_return for r in results[:5]]
     # A stored RL run trained with another config than the one asked for is run again.
     evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2], tmp_path, SMALL,
                        {"ppo": replace(TRAINERS["ppo"][1](), iterations=2)}, dataset="rated")
