@@ -140,6 +140,19 @@ class GraphStore(ABC):
     def history(self, user_id: int | str, limit: int = 100) -> pd.DataFrame:
         return self.run("user_history", {"user_id": user_id, "limit": limit})
 
+    def search_users(self, prefix: str, limit: int = 10) -> list[Any]:
+        """Ids of users whose id, as text, starts with ``prefix``, shortest first."""
+        if self.id_types() is None:
+            return []
+        return self.run("search_users", {"prefix": prefix, "limit": limit})["user_id"].tolist()
+
+    def search_items(self, text: str, limit: int = 10) -> pd.DataFrame:
+        """(item_id, title, interactions) of items whose title contains ``text`` in any case, most
+        interacted-with first."""
+        if self.id_types() is None:
+            return pd.DataFrame(columns=["item_id", "title", "interactions"])
+        return self.run("search_items", {"text": text, "limit": limit})
+
     def item(self, item_id: int | str) -> dict[str, Any] | None:
         rows = self.run("item", {"item_id": item_id})
         return rows.iloc[0].to_dict() if len(rows) else None

@@ -26,7 +26,7 @@ from graphrec.serving.config import ServiceConfig
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.memory import limit_malloc_arenas
 from graphrec.serving.resources import Resources, open_resources
-from graphrec.serving.routes import admin, catalogue, health, recommend
+from graphrec.serving.routes import admin, catalogue, console, health, recommend
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
                               "sessions in Redis and explanations as graph paths.")
     if resources is not None:  # available even to clients that do not run the lifespan
         app.state.resources = resources
-    for module in (recommend, catalogue, health, admin):
+    for module in (recommend, catalogue, health, admin, console):
         app.include_router(module.router)
 
     @app.exception_handler(Unavailable)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Set
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,30 @@ class LoadedArtifacts:
     user_positions: dict[object, int]  # id -> row: a dict lookup per id is cheaper than pandas' for a request's
     item_positions: dict[object, int]  # few hundred ids, by 4x for integer ids and 10x for strings
     policy: Policy = field(default_factory=GreedyPolicy)  # the version's RL policy when one is configured and trained
+    folder: Path | None = None  # where the version's other policies' checkpoints are (policy_named)
+    session_codes: int = SESSION_CODES
+    _others: dict[str, Policy] = field(default_factory=dict, compare=False, repr=False)
+    _loading: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def policy_names(self) -> list[str]:
+        """Every policy this version can rank with: greedy, the served one and each checkpoint it holds."""
+        stored = sorted(path.stem for path in ArtifactVersion(self.folder).policies.glob("*.pt")) \
+            if self.folder is not None else []
+        return list(dict.fromkeys(["greedy", self.policy.name, *stored]))
+
+    def policy_named(self, name: str) -> Policy:
+        """The policy ``name`` of this version (loaded once, then kept); KeyError when the version has none."""
+        if name == self.policy.name:
+            return self.policy
+        if name == "greedy":
+            return GreedyPolicy()
+        with self._loading:
+            if name not in self._others:
+                if name not in self.policy_names():
+                    raise KeyError(name)
+                assert self.folder is not None
+                self._others[name] = load_policy_for_version(self.folder, name, self.session_codes)
+            return self._others[name]
 
     def user_vector(self, user_id: object) -> np.ndarray | None:
         position = self.user_positions.get(user_id)
@@ -62,7 +87,7 @@ def load_version(folder: Path, policy: str = "greedy", session_codes: int = SESS
         user_vectors=np.load(version.user_embeddings), item_vectors=np.load(version.item_embeddings),
         index=load_index(version.index),
         user_positions=positions(catalogue.user_ids), item_positions=positions(catalogue.item_ids),
-        policy=load_policy_for_version(folder, policy, session_codes))
+        policy=load_policy_for_version(folder, policy, session_codes), folder=folder, session_codes=session_codes)
 
 
 def plain_id(value: Any) -> Any:

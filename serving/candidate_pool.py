@@ -9,6 +9,7 @@ the k items a response shows.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,10 @@ class CandidatePool:
 
     def sources_of(self, position: int) -> list[str]:
         return self.sources[position].split(SEPARATOR)
+
+    def source_counts(self) -> dict[str, int]:
+        """How many of the items each source proposed (an item from two sources counts for both)."""
+        return dict(Counter(source for joined in self.sources for source in joined.split(SEPARATOR)))
 
     def without(self, banned: set[Any]) -> CandidatePool:
         """The pool less the ``banned`` items (seen, excluded, in the request's context)."""

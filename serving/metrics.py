@@ -35,6 +35,18 @@ class ServiceMetrics:
                                     registry=self.registry)
         self.up = Gauge("graphrec_dependency_up", "1 when the dependency answered its last call.",
                         ["dependency"], registry=self.registry)
+        self.sources = Counter("graphrec_candidate_sources", "Candidates proposed per source (kg, faiss, popular, "
+                               "collab), summed over recommendations.", ["source"], registry=self.registry)
+        self.stream = Gauge("graphrec_feedback_stream_entries", "The feedback stream at the last scrape: its length, "
+                            "entries not yet delivered to the graph writer (lag), delivered but not acknowledged "
+                            "(pending), and dead letters.", ["state"], registry=self.registry)
+        self.refresh_runs = Counter("graphrec_refresh_runs", "Refresh jobs started by this replica.",
+                                    registry=self.registry)
+        self.refresh_running = Gauge("graphrec_refresh_running", "1 while this replica's refresh job runs.",
+                                     registry=self.registry)
+        self.refresh_exit = Gauge("graphrec_refresh_last_exit_code", "Exit code of this replica's last refresh job "
+                                  "(-1 before one has ended; 0 is success).", registry=self.registry)
+        self.refresh_exit.set(-1)
 
     def record_cache(self, result: str) -> None:
         self.cache.labels(result).inc()
@@ -43,3 +55,16 @@ class ServiceMetrics:
         self.artifact.clear()
         if version:
             self.artifact.labels(version).set(1)
+
+    def record_sources(self, counts: dict[str, int]) -> None:
+        for source, count in counts.items():
+            self.sources.labels(source).inc(count)
+
+    def observe_stream(self, figures: dict[str, int]) -> None:
+        for state, value in figures.items():
+            self.stream.labels(state).set(value)
+
+    def observe_refresh(self, running: bool, exit_code: int | None) -> None:
+        self.refresh_running.set(1 if running else 0)
+        if exit_code is not None:
+            self.refresh_exit.set(exit_code)

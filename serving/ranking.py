@@ -30,19 +30,26 @@ class Ranker:
                             recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]],
                             recent_item_rows=rows[rows >= 0])
 
-    def policy_for(self, artifacts: LoadedArtifacts | None) -> Policy:
-        return self.policy_override or (artifacts.policy if artifacts is not None else GREEDY)
+    def policy_for(self, artifacts: LoadedArtifacts | None, name: str | None = None) -> Policy:
+        """The served policy, or the one named ``name`` that the version holds (KeyError when it holds none)."""
+        if name is None:
+            return self.policy_override or (artifacts.policy if artifacts is not None else GREEDY)
+        if artifacts is not None:
+            return artifacts.policy_named(name)
+        if name == GREEDY.name:
+            return GREEDY
+        raise KeyError(name)
 
-    def rank(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
-             k: int) -> list[tuple[int, float]]:
-        """The k best positions in ``pool`` with their scores."""
+    def rank(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool, k: int,
+             policy: Policy | None = None) -> list[tuple[int, float]]:
+        """The k best positions in ``pool`` with their scores, by ``policy`` (the served one by default)."""
+        policy = policy or self.policy_for(artifacts)
         scores = np.full(len(pool), -np.inf, dtype=np.float64)
         if artifacts is not None and len(pool):
             rows = artifacts.item_rows(pool.items)
             known = rows >= 0
             if known.any():
-                scores[known] = self.policy_for(artifacts).score(state, artifacts.item_vectors[rows[known]],
-                                                                 rows[known])
+                scores[known] = policy.score(state, artifacts.item_vectors[rows[known]], rows[known])
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
         order = np.lexsort((-pool.path_counts(), -scores))[:k]
         return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]

@@ -60,6 +60,7 @@ class RecommendResult:
     candidates: int
     cache: Literal["hit", "miss", "off"]
     degraded: list[str]
+    sources: dict[str, int] = field(default_factory=dict)  # candidates per source (metrics)
 
 
 class RecommendationService:
@@ -149,10 +150,25 @@ class RecommendationService:
     def recommend(self, user_id: Any, k: int = 10, exclude: Sequence[Any] = (), explain: bool = False,
                   session_id: str | None = None, context_items: Sequence[Any] = ()) -> RecommendResult:
         with self.graph_budget():
-            return self._recommend(user_id, k, exclude, explain, session_id, context_items)
+            return self._slates(user_id, k, exclude, explain, session_id, context_items, [None])[0]
 
-    def _recommend(self, user_id: Any, k: int, exclude: Sequence[Any], explain: bool, session_id: str | None,
-                   context_items: Sequence[Any]) -> RecommendResult:
+    def compare(self, user_id: Any, policies: Sequence[str], k: int = 10, exclude: Sequence[Any] = (),
+                session_id: str | None = None, context_items: Sequence[Any] = ()) -> list[RecommendResult]:
+        """One slate per policy the served version holds (LoadedArtifacts.policy_named), from the same
+        candidates and session state; every item of every slate is recorded as shown."""
+        with self.graph_budget():
+            return self._slates(user_id, k, exclude, False, session_id, context_items, list(policies))
+
+    def available_policies(self) -> tuple[str | None, str, list[str]]:
+        """(the served version, its served policy's name, every policy it can rank with)."""
+        artifacts = self._artifacts
+        served = self.ranker.policy_for(artifacts).name
+        if artifacts is None:
+            return None, served, list(dict.fromkeys([served, "greedy"]))
+        return artifacts.version, served, artifacts.policy_names()
+
+    def _slates(self, user_id: Any, k: int, exclude: Sequence[Any], explain: bool, session_id: str | None,
+                context_items: Sequence[Any], policies: list[str | None]) -> list[RecommendResult]:
         artifacts = self._artifacts  # one version for the whole request, whatever a swap does meanwhile
         degradation = Degradation()
         state = self.history.state(user_id, degradation)
@@ -162,24 +178,29 @@ class RecommendationService:
         pool = pool.without(banned)
         if len(pool) < k:  # a heavy user can exhaust the cached pool: top up from popularity
             pool.top_up(self.candidates.popular(k + len(banned)), "popular", banned, k)
-        ranked = self.ranker.rank(artifacts, policy_state, pool, k)
-        titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
-        items = [Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
-                 for i, score in ranked]
-        if explain:  # each costs explanation queries: the top of the slate only
-            for recommendation in items[: self.settings.explain_max_items]:
-                recommendation.reasons = self.explanations.reasons(user_id, recommendation.item_id,
-                                                                   recommendation.sources)
-                recommendation.explained = True
+        slates = []
+        for name in policies:
+            policy = self.ranker.policy_for(artifacts, name)
+            ranked = self.ranker.rank(artifacts, policy_state, pool, k, policy)
+            titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
+            slates.append([Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
+                           for i, score in ranked])
+            if explain:  # each costs explanation queries: the top of the slate only
+                for recommendation in slates[-1][: self.settings.explain_max_items]:
+                    recommendation.reasons = self.explanations.reasons(user_id, recommendation.item_id,
+                                                                       recommendation.sources)
+                    recommendation.explained = True
         if session_id and self.sessions is not None and "redis" not in degradation:
+            shown = list(dict.fromkeys(r.item_id for items in slates for r in items))
             try:
-                self.sessions.record_slate(session_id, user_id, [r.item_id for r in items])
+                self.sessions.record_slate(session_id, user_id, shown)
             except Unavailable:
                 degradation.mark("redis")
         version = artifacts.version if artifacts else None
-        return RecommendResult(user_id, items, self.ranker.policy_for(artifacts).name, version,
-                               known_user=policy_state.user_vector is not None, candidates=len(pool), cache=cache,
-                               degraded=degradation.names())
+        return [RecommendResult(user_id, items, self.ranker.policy_for(artifacts, name).name, version,
+                                known_user=policy_state.user_vector is not None, candidates=len(pool), cache=cache,
+                                degraded=degradation.names(), sources=pool.source_counts())
+                for name, items in zip(policies, slates, strict=True)]
 
     def warm(self, user_id: Any) -> None:
         """Cache the user's candidate set as their first request would (the cache warming at start)."""

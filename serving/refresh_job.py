@@ -50,11 +50,17 @@ class RefreshJob:
                 self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
             self.snapshot, self.started = snapshot, datetime.now(UTC).isoformat()
 
-    def status(self) -> dict[str, Any]:
+    @property
+    def exit_code(self) -> int | None:
+        """The last job's exit code; None before one has ended."""
         process = self._process
+        return None if process is None or self.running else process.returncode
+
+    def status(self) -> dict[str, Any]:
         return {"running": self.running, "started": self.started, "snapshot": str(self.snapshot) if self.snapshot
-                else None, "exit_code": None if process is None or self.running else process.returncode,
-                "log": str(self.log_path), "last_report": last_report(self.settings.artifacts_dir)}
+                else None, "exit_code": self.exit_code,
+                "log": str(self.log_path), "log_tail": log_tail(self.log_path),
+                "last_report": last_report(self.settings.artifacts_dir)}
 
     def wait(self, timeout_s: float | None = None) -> int | None:
         return self._process.wait(timeout=timeout_s) if self._process else None
@@ -67,3 +73,15 @@ class RefreshJob:
                 self._process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._process.kill()
+
+
+def log_tail(path: Path, max_bytes: int = 4_096) -> str:
+    """The end of the job's log (its progress bars' latest lines), or "" before it has one."""
+    try:
+        with path.open("rb") as file:
+            file.seek(max(0, path.stat().st_size - max_bytes))
+            text = file.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    # tqdm redraws a bar with carriage returns: keep each line's last state.
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.splitlines()[-20:])

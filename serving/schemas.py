@@ -50,6 +50,32 @@ class RecommendResponse(BaseModel):
     degraded: list[str] = Field(description="Dependencies this answer was served without (redis, graph).")
 
 
+PolicyName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+
+
+class CompareRequest(Strict):
+    user_id: Id
+    policies: list[PolicyName] = Field(min_length=2, max_length=2, description=(
+        "Two policies the served version holds (GET /v1/policies): a slate from each, from the same candidates."))
+    k: int = Field(10, ge=1, le=100)
+    session_id: SessionId | None = Field(None, description="Session whose slates (both are shown) to remember.")
+    exclude: list[Id] = Field(default_factory=list, max_length=1_000)
+    context_items: list[Id] = Field(default_factory=list, max_length=100)
+
+
+class CompareResponse(BaseModel):
+    user_id: Id
+    slates: list[RecommendResponse] = Field(description="One per requested policy, in the request's order; each "
+                                                        "slate_id takes feedback on its own items.")
+    shared: list[Id] = Field(description="Items both slates hold.")
+
+
+class PoliciesResponse(BaseModel):
+    artifact_version: str | None
+    served: str = Field(description="The policy /v1/recommend ranks with (GRAPHREC_POLICY).")
+    available: list[str] = Field(description="Every policy the served version can rank with (for compare).")
+
+
 class FeedbackRequest(Strict):
     session_id: SessionId
     user_id: Id
@@ -95,6 +121,20 @@ class ExplainResponse(BaseModel):
 class ItemResponse(BaseModel):
     item_id: Id
     title: str | None
+
+
+class UsersFound(BaseModel):
+    users: list[Id] = Field(description="Users whose id starts with the prefix, shortest id first.")
+
+
+class FoundItem(BaseModel):
+    item_id: Id
+    title: str | None
+    interactions: int = Field(description="Users who interacted with the item.")
+
+
+class ItemsFound(BaseModel):
+    items: list[FoundItem] = Field(description="Items whose title contains the text, most interacted-with first.")
 
 
 class HistoryEntry(BaseModel):
@@ -147,8 +187,27 @@ class RefreshStatus(BaseModel):
     started: str | None
     snapshot: str | None
     exit_code: int | None
-    log: str
+    log: str = Field(description="The job's log file.")
+    log_tail: str = Field("", description="Its last lines: the stages' progress.")
     last_report: dict[str, object] | None
+
+
+class VersionSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")  # the manifest's own fields (model, dataset_fingerprint, ...)
+
+    version: str
+    published: bool = Field(description="The version the pointer names: what every replica loads.")
+    served: bool = Field(description="The version this replica serves now.")
+    created: str | None = None
+    training: dict[str, object] | None = Field(None, description="metrics.json: validation NDCG@10, best epoch, "
+                                                                 "training seconds, loss per epoch.")
+    policies: dict[str, dict[str, object]] = Field(default_factory=dict, description=(
+        "policies.json per policy: config, validation and evaluation returns, learning curve."))
+    error: str | None = Field(None, description="Why the version could not be read.")
+
+
+class Versions(BaseModel):
+    versions: list[VersionSummary] = Field(description="Newest first.")
 
 
 class DeadLetters(BaseModel):

@@ -380,6 +380,21 @@ class SessionStore:
     def stream_length(self) -> int:
         return int(self.guard.call(lambda: self.client.xlen(self.settings.feedback_stream)))
 
+    def stream_figures(self, group: str) -> dict[str, int]:
+        """The feedback stream's length, the entries ``group`` has not been delivered yet (lag) and those it was
+        delivered but has not acknowledged (pending), and the dead letters."""
+        stream = self.settings.feedback_stream
+
+        def read() -> dict[str, int]:
+            length = int(self.client.xlen(stream))
+            found = next((g for g in self._groups(stream) if g["name"] == group), None) if length else None
+            lag = length if found is None else int(found.get("lag") if found.get("lag") is not None else length)
+            pending = 0 if found is None else int(found["pending"])
+            return {"length": length, "lag": lag, "pending": pending,
+                    "dead_letters": int(self.client.xlen(self.dead_letter_stream))}
+
+        return self.guard.call(read)
+
 
 def entry_number(entry_id: str | bytes) -> int:
     """A stream entry id ("<ms>-<seq>") as one integer in the same order."""

@@ -12,7 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = ["docker-compose.yml", "docker-compose.gpu.yml"]
-SECRETS = {"NEO4J_PASSWORD": "test-password", "REDIS_PASSWORD": "test-password", "GRAPHREC_API_KEY": "test-key"}
+SECRETS = {"NEO4J_PASSWORD": "test-password", "REDIS_PASSWORD": "test-password", "GRAPHREC_API_KEY": "test-key",
+           "GRAFANA_ADMIN_PASSWORD": "test-password"}
 
 
 def compose_available() -> bool:

@@ -79,6 +79,9 @@ def test_the_installed_package_trains_a_policy_and_serves(installed: Path, tmp_p
     try:
         body = httpx.post(f"{url}/v1/recommend", json={"user_id": 3, "k": 5}).json()
         assert body["policy"] == chosen.group(1) and len(body["items"]) == 5
+        # The console's files ship in the wheel.
+        assert "graphrec console" in httpx.get(f"{url}/").text
+        assert httpx.get(f"{url}/console/console.js").status_code == 200
     finally:
         service.terminate()
         service.wait(timeout=30)

@@ -220,6 +220,26 @@ def oldest_first(versions: Path) -> list[Path]:
     return sorted((p for p in versions.glob("*") if p.is_dir() and not p.name.startswith(".")), key=created)
 
 
+def version_summary(folder: Path) -> dict[str, Any]:
+    """What an operator looks at of one version: its manifest (less the file list), its training record
+    (metrics.json: validation NDCG, best epoch, loss per epoch) and each policy's record (policies.json, less the
+    per-user returns), without verifying checksums. A damaged version says so under ``error``."""
+    version = ArtifactVersion(folder)
+    summary: dict[str, Any] = {"version": folder.name}
+    try:
+        manifest = read_manifest(folder)
+        summary |= {key: value for key, value in manifest.items() if key != "files"}
+        if version.metrics.is_file():
+            summary["training"] = json.loads(version.metrics.read_text())
+        records = json.loads(version.policy_records.read_text()) if version.policy_records.is_file() else {}
+        summary["policies"] = {name: {key: value for key, value in record.items()
+                                      if key not in ("evaluation_returns", "evaluation_fingerprint")}
+                               for name, record in records.items()}
+    except (ArtifactError, json.JSONDecodeError, OSError) as error:
+        summary["error"] = str(error)
+    return summary
+
+
 def newest_version(root: Path) -> Path:
     """The most recently written version."""
     versions = root / "versions"

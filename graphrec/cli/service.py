@@ -157,6 +157,8 @@ Serving on {url} (Ctrl+C to stop). OpenAPI docs: {url}/docs. Try:
   curl -s {url}/v1/users/{user}/history
   curl -s {url}/readyz
   curl -s {url}/metrics | grep graphrec_
+
+The console (recommendations, why, feedback, compare, operations): {url}/?user={user}
 """)
 
 

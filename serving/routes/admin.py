@@ -1,5 +1,5 @@
-"""Admin routes, for keys with the admin scope: reload the published version, run the refresh job, look at and
-replay the feedback the graph refused."""
+"""Admin routes, for keys with the admin scope: list the versions, reload the published one, run the refresh job,
+look at and replay the feedback the graph refused."""
 
 from __future__ import annotations
 
@@ -10,7 +10,17 @@ from fastapi.concurrency import run_in_threadpool
 
 from graphrec.serving.dependencies import AUTH_ERRORS, BODY_ERRORS, ResourcesDep, require
 from graphrec.serving.keys import Scope
-from graphrec.serving.schemas import DeadLetters, Problem, RefreshRequest, RefreshStatus, ReloadResponse, Replayed
+from graphrec.serving.schemas import (
+    DeadLetters,
+    Problem,
+    RefreshRequest,
+    RefreshStatus,
+    ReloadResponse,
+    Replayed,
+    Versions,
+    VersionSummary,
+)
+from graphrec.training.artifacts import current_version, oldest_first, version_summary
 from graphrec.training.snapshot import write_snapshot
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(Scope.admin))],
@@ -40,12 +50,28 @@ async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -
         job.start(snapshot, model=body.model, epochs=body.epochs, force=body.force)
     except RuntimeError as error:
         raise HTTPException(409, str(error)) from None
+    resources.metrics.refresh_runs.inc()
     return RefreshStatus(**job.status())
 
 
 @router.get("/refresh", response_model=RefreshStatus)
 def refresh_status(resources: ResourcesDep) -> RefreshStatus:
     return RefreshStatus(**resources.refresh.status())
+
+
+@router.get("/versions", response_model=Versions)
+def versions(resources: ResourcesDep,
+             limit: Annotated[int, Query(ge=1, le=100, description="Most versions to list, newest first.")] = 20,
+             ) -> Versions:
+    """The artifact versions on disk: which is published, which this replica serves, their metrics, dataset
+    fingerprints and policy records."""
+    root = resources.settings.artifacts_dir
+    folders = oldest_first(root / "versions")[::-1][:limit]
+    published = current_version(root)
+    artifacts = resources.service.artifacts
+    served = artifacts.version if artifacts is not None else None
+    return Versions(versions=[VersionSummary(**{**version_summary(folder), "published": folder.name == published,
+                                                "served": folder.name == served}) for folder in folders])
 
 
 @router.get("/dead-letters", response_model=DeadLetters, responses={503: {"model": Problem}})

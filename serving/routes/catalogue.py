@@ -1,4 +1,5 @@
-"""Reads of the graph: GET /v1/explain, /v1/items/{id}, /v1/users/{id}/history."""
+"""Reads of the graph: GET /v1/explain, /v1/items/{id}, /v1/users/{id}/history, and the console's lookups
+GET /v1/users (by id prefix, for keys with the history scope: it names users) and GET /v1/items (by title)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,23 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from graphrec.serving.dependencies import AUTH_ERRORS, HistoryReader, Recommender, Service, typed_id
-from graphrec.serving.schemas import ExplainResponse, HistoryEntry, HistoryResponse, ItemResponse, PathOut, Problem
+from graphrec.serving.schemas import (
+    ExplainResponse,
+    FoundItem,
+    HistoryEntry,
+    HistoryResponse,
+    ItemResponse,
+    ItemsFound,
+    PathOut,
+    Problem,
+    UsersFound,
+)
 
 router = APIRouter(prefix="/v1", tags=["graph"],
                    responses=AUTH_ERRORS)
 GRAPH_DOWN = {503: {"model": Problem, "description": "The graph database is unavailable"}}
 IdText = Annotated[str, Query(min_length=1, max_length=256)]
+Limit = Annotated[int, Query(ge=1, le=50, description="Most results to return.")]
 
 
 @router.get("/explain", response_model=ExplainResponse, responses=GRAPH_DOWN)
@@ -49,3 +61,21 @@ def history(user_id: str, service: Service, _: HistoryReader,
         raise HTTPException(404, f"no user {typed!r} in the graph")
     rows = rows.astype(object).where(rows.notna(), None)
     return HistoryResponse(user_id=typed, items=[HistoryEntry(**row) for row in rows.to_dict("records")])
+
+
+@router.get("/users", response_model=UsersFound, responses=GRAPH_DOWN)
+def search_users(service: Service, _: HistoryReader,
+                 prefix: Annotated[str, Query(min_length=1, max_length=256, description="Start of the user id.")],
+                 limit: Limit = 10) -> UsersFound:
+    """Users whose id, as text, starts with ``prefix`` (the console's suggestions)."""
+    return UsersFound(users=service.graph_call(lambda store: store.search_users(prefix, limit)))
+
+
+@router.get("/items", response_model=ItemsFound, responses=GRAPH_DOWN)
+def search_items(service: Service, _: Recommender,
+                 text: Annotated[str, Query(min_length=1, max_length=256, description="Part of the title.")],
+                 limit: Limit = 10) -> ItemsFound:
+    """Items whose title contains ``text`` in any case, most interacted-with first (the console's item picker)."""
+    rows = service.graph_call(lambda store: store.search_items(text, limit))
+    rows = rows.astype(object).where(rows.notna(), None)
+    return ItemsFound(items=[FoundItem(**row) for row in rows.to_dict("records")])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from graphrec.serving.dependencies import ResourcesDep
+from graphrec.serving.feedback_writer import GROUP
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.resources import Resources
 from graphrec.serving.schemas import Check, Health, Readiness
@@ -72,4 +75,12 @@ def readiness(resources: Resources) -> Readiness:
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 def metrics(resources: ResourcesDep) -> Response:
-    return Response(generate_latest(resources.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    """The Prometheus metrics; the feedback stream's and the refresh job's gauges are read at the scrape (a
+    stream figure keeps its last value while Redis is down)."""
+    figures = resources.metrics
+    sessions = resources.service.sessions
+    if sessions is not None:
+        with contextlib.suppress(Unavailable):
+            figures.observe_stream(sessions.stream_figures(GROUP))
+    figures.observe_refresh(resources.refresh.running, resources.refresh.exit_code)
+    return Response(generate_latest(figures.registry), media_type=CONTENT_TYPE_LATEST)

@@ -17,9 +17,13 @@ from graphrec.serving.dependencies import (
 )
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.keys import Principal, Scope
+from graphrec.serving.recommender import RecommendResult
 from graphrec.serving.schemas import (
+    CompareRequest,
+    CompareResponse,
     FeedbackAccepted,
     FeedbackRequest,
+    PoliciesResponse,
     Problem,
     RecommendedItem,
     RecommendRequest,
@@ -57,14 +61,49 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep,
     metrics = resources.metrics
     metrics.record_cache(result.cache)
     metrics.candidates.observe(result.candidates)
+    metrics.record_sources(result.sources)
     for dependency in result.degraded:
         metrics.degraded.labels(dependency).inc()
-    slate_id = resources.slates.sign(user_id, body.session_id, plain_ids([r.item_id for r in result.items]))
+    return slate_response(resources, result, body.session_id)
+
+
+def slate_response(resources: ResourcesDep, result: RecommendResult, session_id: str | None) -> RecommendResponse:
+    """The answer for one slate, signed so that feedback on its items can name it."""
+    slate_id = resources.slates.sign(result.user_id, session_id, plain_ids([r.item_id for r in result.items]))
     return RecommendResponse(
-        user_id=user_id, slate_id=slate_id, policy=result.policy, artifact_version=result.artifact_version,
+        user_id=result.user_id, slate_id=slate_id, policy=result.policy, artifact_version=result.artifact_version,
         known_user=result.known_user, candidates=result.candidates, cache=result.cache, degraded=result.degraded,
         items=[RecommendedItem(item_id=r.item_id, score=r.score, title=r.title, sources=r.sources,
                                reasons=r.reasons if r.explained else None) for r in result.items])
+
+
+@router.post("/recommend/compare", response_model=CompareResponse)
+def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: Recommender) -> CompareResponse:
+    """The same user's slate from two policies the served version holds, side by side (the console's compare
+    view): the same candidates and session state, each slate signed for feedback, both recorded as shown."""
+    user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
+    exclude = [typed_id(service, item, "item", ("body", "exclude", i)) for i, item in enumerate(body.exclude)]
+    context = [typed_id(service, item, "item", ("body", "context_items", i))
+               for i, item in enumerate(body.context_items)]
+    _, _, available = service.available_policies()
+    for i, name in enumerate(body.policies):
+        if name not in available:
+            raise HTTPException(422, [{"type": "value_error", "loc": ["body", "policies", i], "input": name,
+                                       "msg": f"the served version has no policy {name!r}; it has "
+                                              f"{', '.join(available)}"}])
+    results = service.compare(user_id, body.policies, k=body.k, exclude=exclude, session_id=body.session_id,
+                              context_items=context)
+    slates = [slate_response(resources, result, body.session_id) for result in results]
+    first = {item.item_id for item in slates[0].items}
+    return CompareResponse(user_id=user_id, slates=slates,
+                           shared=[item.item_id for item in slates[1].items if item.item_id in first])
+
+
+@router.get("/policies", response_model=PoliciesResponse)
+def policies(service: Service, _: Recommender) -> PoliciesResponse:
+    """The policy the service ranks with and every other one the served version holds."""
+    version, served, available = service.available_policies()
+    return PoliciesResponse(artifact_version=version, served=served, available=available)
 
 
 @router.post("/feedback", status_code=202, response_model=FeedbackAccepted, operation_id="feedback",

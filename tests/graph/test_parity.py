@@ -40,6 +40,11 @@ def compare_backends(tmp_path: Path, read: Callable[[], Dataset], users: int) ->
                                               server.candidates(user, hops=hops, limit=50), check_dtype=False)
             for item in embedded.candidates(user, limit=3)["item_id"]:
                 assert paths(embedded, user, item) == paths(server, user, item), (user, item)
+        for prefix in ("1", "2", "99"):
+            assert embedded.search_users(prefix, limit=20) == server.search_users(prefix, limit=20)
+        for text in ("a", "the", "199"):
+            pd.testing.assert_frame_equal(embedded.search_items(text, limit=20), server.search_items(text, limit=20),
+                                          check_dtype=False)
         assert_same_exports(embedded, server, tmp_path)
 
 

@@ -255,6 +255,16 @@ def test_explain_item_and_history(client: TestClient, small_dataset: Dataset) ->
     assert client.get("/v1/users/424242/history").status_code == 404
 
 
+def test_users_and_items_are_found_for_the_console(client: TestClient, small_dataset: Dataset) -> None:
+    users = client.get("/v1/users", params={"prefix": "4", "limit": 3}).json()["users"]
+    assert users[0] == 4 and len(users) == 3 and all(str(user).startswith("4") for user in users)
+    items = client.get("/v1/items", params={"text": "ITEM 1"}).json()["items"]
+    assert items and all("item 1" in item["title"].lower() for item in items)
+    assert [item["interactions"] for item in items] == sorted((item["interactions"] for item in items), reverse=True)
+    assert client.get("/v1/users", params={"prefix": ""}).status_code == 422
+    assert client.get("/v1/items", params={"text": "x", "limit": 51}).status_code == 422
+
+
 def test_health_readiness_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
@@ -416,6 +426,30 @@ def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to
         body = client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()
         assert body["policy"] == chosen and body["artifact_version"] == derived.name and len(body["items"]) == 10
         assert not {e["item_id"] for e in body["items"]} & seen_items(small_dataset, 4)
+        # The console's compare view: any two policies the version holds, from the same candidates.
+        held = client.get("/v1/policies").json()
+        assert held["artifact_version"] == derived.name and held["served"] == chosen
+        assert set(held["available"]) == {"greedy", "ppo", "greedy_quality", "greedy_folded"}
+        pair = client.post("/v1/recommend/compare", json={"user_id": 4, "policies": ["greedy", "ppo"],
+                                                          "session_id": "compare"}).json()
+        assert [slate["policy"] for slate in pair["slates"]] == ["greedy", "ppo"]
+        first, second = ([item["item_id"] for item in slate["items"]] for slate in pair["slates"])
+        assert pair["shared"] == [item for item in second if item in set(first)]
+        alone = client.post("/v1/recommend/compare", json={"user_id": 4, "policies": ["ppo", "greedy"]}).json()
+        assert [item["item_id"] for item in alone["slates"][1]["items"]] == first
+        # Both slates were shown: feedback on either is attributed to its own slate.
+        for slate in pair["slates"]:
+            event = {"session_id": "compare", "user_id": 4, "item_id": slate["items"][-1]["item_id"],
+                     "event": "skip", "slate_id": slate["slate_id"]}
+            assert client.post("/v1/feedback", json=event).status_code == 202
+        listed = client.get("/v1/admin/versions").json()["versions"]
+        assert [v["version"] for v in listed[:2]] == [derived.name, base.name]
+        assert listed[0]["published"] and listed[0]["served"] and not listed[1]["published"]
+        assert listed[0]["dataset_fingerprint"] == listed[1]["dataset_fingerprint"]
+        assert listed[1]["training"]["losses"] and set(listed[0]["policies"]) == set(records)
+        assert listed[0]["policies"]["ppo"]["curve"] and "evaluation_returns" not in listed[0]["policies"]["ppo"]
+        unknown = client.post("/v1/recommend/compare", json={"user_id": 4, "policies": ["greedy", "drr"]})
+        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "policies", 1]
     with client_for(data_dir, stack, policy="drr") as client:  # not trained for this version: greedy, with a warning
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == "greedy"
     # Trained in sessions simulated by a GAN user model: served when named; "auto" keeps to the log replay's
@@ -428,3 +462,16 @@ def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to
     for configured, served in (("kgdqn", "kgdqn"), ("auto", chosen), ("ppo", "ppo")):
         with client_for(data_dir, stack, policy=configured) as client:
             assert client.post("/v1/recommend", json={"user_id": 4, "k": 10}).json()["policy"] == served
+
+
+def test_the_console_page_and_its_assets_load_without_a_key(data_dir: Path) -> None:
+    with client_for(data_dir, Stack("embedded"), headers=None, api_keys=[]) as client:
+        page = client.get("/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        for name, kind in (("console.js", "text/javascript"), ("console.css", "text/css")):
+            answer = client.get(f"/console/{name}")
+            assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
+            assert f"/console/{name}" in page.text
+        assert client.get("/console/secret.txt").status_code == 404
+        assert "/" not in client.get("/openapi.json").json()["paths"]

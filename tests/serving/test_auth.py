@@ -35,7 +35,10 @@ ROUTES = [("post", "/v1/recommend", {"json": {"user_id": 4, "k": 3}}),
           ("get", "/v1/explain", {"params": {"user_id": 4, "item_id": 1}}),
           ("get", "/v1/items/1", {}),
           ("get", "/v1/users/4/history", {}),
+          ("get", "/v1/users", {"params": {"prefix": "4"}}),
+          ("get", "/v1/items", {"params": {"text": "item"}}),
           ("post", "/v1/admin/reload", {}),
+          ("get", "/v1/admin/versions", {}),
           ("get", "/v1/admin/refresh", {})]
 
 
@@ -46,7 +49,7 @@ def test_every_data_route_needs_a_key_with_its_scope(data_dir: Path, stack: Stac
             assert getattr(client, method)(path, headers=as_key("not-a-key"), **arguments).status_code == 401, path
             allowed = getattr(client, method)(path, headers=ADMIN, **arguments).status_code
             assert allowed not in (401, 403, 429), path
-        allowed_for_recommend = {"/v1/recommend", "/v1/explain", "/v1/items/1"}
+        allowed_for_recommend = {"/v1/recommend", "/v1/explain", "/v1/items/1", "/v1/items"}
         for method, path, arguments in ROUTES:
             status = getattr(client, method)(path, headers=as_key(RECOMMEND_KEY), **arguments).status_code
             assert (status == 403) == (path not in allowed_for_recommend), (path, status)

@@ -54,7 +54,8 @@ def test_no_server_errors_and_no_schema_violations(api_schema: schemathesis.Base
 def test_the_schema_documents_every_route(api_schema: schemathesis.BaseSchema) -> None:
     paths = set(api_schema.raw_schema["paths"])
     assert {"/v1/recommend", "/v1/feedback", "/v1/explain", "/v1/items/{item_id}", "/v1/users/{user_id}/history",
-            "/healthz", "/readyz", "/metrics", "/v1/admin/reload", "/v1/admin/refresh"} <= paths
+            "/healthz", "/readyz", "/metrics", "/v1/admin/reload", "/v1/admin/refresh", "/v1/users",
+            "/v1/items"} <= paths
 
 
 
