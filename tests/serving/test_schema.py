@@ -67,7 +67,11 @@ def test_stateful_recommend_then_feedback_on_the_slate_then_history_with_a_clien
     nothing is a server error or off the schema."""
     accepted: list[int] = []
 
-    class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
+    # The linked workflow's operations only: the other operations are covered one by one above, and among them a
+    # derandomized run of a few scenarios rarely reaches the link from a slate to its feedback.
+    linked = api_schema.include(operation_id=["recommend", "feedback", "history"])
+
+    class Workflow(linked.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
             return {"headers": {"X-API-Key": CLIENT_KEY}}
 
