@@ -313,12 +313,19 @@ async function loadOperations() {
 }
 
 function plotVersion(version) {
+  const returns = Object.entries(version.policies || {}).filter(([, r]) => typeof r.evaluation_return === "number")
+    .map(([name, r]) => [name, r.evaluation_return]);
+  barPlot($("returns-plot"), returns);
   const losses = (version.training && version.training.losses) || [];
   linePlot($("loss-plot"), [{ name: "loss", points: losses.map((v, i) => [i + 1, v]) }], "epoch");
   const curves = Object.entries(version.policies || {}).filter(([, r]) => Array.isArray(r.curve) && r.curve.length)
     .map(([name, r]) => ({ name, points: r.curve }));
   linePlot($("curve-plot"), curves, "iteration");
-  $("curve-legend").replaceChildren(...curves.map((c, i) => el("li", { class: "chip", style: `border-color:${COLOURS[i % COLOURS.length]}`, text: c.name })));
+  $("curve-legend").replaceChildren(...curves.map((c, i) => {
+    const chip = el("li", { class: "chip", text: c.name });
+    chip.style.borderColor = COLOURS[i % COLOURS.length];  // CSSOM, not a style attribute: the CSP allows it
+    return chip;
+  }));
 }
 
 function linePlot(svg, series, xLabel) {
@@ -338,6 +345,28 @@ function linePlot(svg, series, xLabel) {
   svg.append(svgEl("text", { x: 60, y: 188 }, String(x0)), svgEl("text", { x: 620, y: 188, "text-anchor": "end" }, `${x1} ${xLabel}`));
   series.forEach((s, i) => svg.append(svgEl("polyline", { fill: "none", stroke: COLOURS[i % COLOURS.length], "stroke-width": 2,
     points: s.points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ") })));
+}
+
+function barPlot(svg, bars) {
+  svg.replaceChildren();
+  if (!bars.length) {
+    svg.append(svgEl("text", { x: 320, y: 100, "text-anchor": "middle" }, "no policy records in this version"));
+    return;
+  }
+  const values = bars.map(([, v]) => v);
+  const low = Math.min(0, ...values);
+  const high = Math.max(0, ...values);
+  const scale = (v) => 20 + (high === low ? 0.5 : (high - v) / (high - low)) * 150;
+  const width = 560 / bars.length;
+  svg.append(svgEl("line", { class: "axis", x1: 60, y1: scale(0), x2: 620, y2: scale(0) }));
+  bars.forEach(([name, value], i) => {
+    const x = 60 + i * width;
+    const top = Math.min(scale(value), scale(0));
+    svg.append(svgEl("rect", { x: x + width * 0.15, y: top, width: width * 0.7, height: Math.max(1, Math.abs(scale(value) - scale(0))),
+      fill: COLOURS[i % COLOURS.length] }));
+    svg.append(svgEl("text", { x: x + width / 2, y: 190, "text-anchor": "middle" }, name));
+    svg.append(svgEl("text", { x: x + width / 2, y: top - 4, "text-anchor": "middle" }, value.toFixed(3)));
+  });
 }
 
 function showRefresh(status) {

@@ -77,7 +77,8 @@ def slate_response(resources: ResourcesDep, result: RecommendResult, session_id:
                                reasons=r.reasons if r.explained else None) for r in result.items])
 
 
-@router.post("/recommend/compare", response_model=CompareResponse)
+@router.post("/recommend/compare", response_model=CompareResponse, responses={
+    409: {"model": Problem, "description": "The served version changed during the request"}})
 def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: Recommender) -> CompareResponse:
     """The same user's slate from two policies the served version holds, side by side (the console's compare
     view): the same candidates and session state, each slate signed for feedback, both recorded as shown."""
@@ -91,8 +92,11 @@ def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: 
             raise HTTPException(422, [{"type": "value_error", "loc": ["body", "policies", i], "input": name,
                                        "msg": f"the served version has no policy {name!r}; it has "
                                               f"{', '.join(available)}"}])
-    results = service.compare(user_id, body.policies, k=body.k, exclude=exclude, session_id=body.session_id,
-                              context_items=context)
+    try:
+        results = service.compare(user_id, body.policies, k=body.k, exclude=exclude, session_id=body.session_id,
+                                  context_items=context)
+    except KeyError as error:  # the served version changed between the check and the call
+        raise HTTPException(409, f"the served version changed and has no policy {error}; ask again") from None
     slates = [slate_response(resources, result, body.session_id) for result in results]
     first = {item.item_id for item in slates[0].items}
     return CompareResponse(user_id=user_id, slates=slates,

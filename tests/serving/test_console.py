@@ -66,9 +66,14 @@ def page(browser: object, service: str) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     opened = context.new_page()
     opened.set_default_timeout(15_000)
+    problems: list[str] = []  # script errors and Content-Security-Policy refusals; a refused API call is expected
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on("console", lambda message: problems.append(message.text) if message.type == "error"
+              and "Failed to load resource" not in message.text else None)
     opened.goto(service)
     yield opened
     context.close()
+    assert not problems, problems
 
 
 def use_key(page: object, key: str) -> None:
@@ -186,5 +191,7 @@ def test_the_operations_view_needs_the_admin_key(page: object) -> None:
     served = page.locator("#versions tbody tr", has_text="served")  # type: ignore[attr-defined]
     assert served.count() == 1 and "ppo" in served.text_content()
     assert page.locator("#loss-plot polyline").count() == 1 and page.locator("#curve-plot polyline").count() >= 1  # type: ignore[attr-defined]
+    # greedy, greedy_quality, greedy_folded and ppo were scored on the held-out users: a bar each
+    assert page.locator("#returns-plot rect").count() == 4  # type: ignore[attr-defined]
     assert page.is_hidden("#error")  # type: ignore[attr-defined]
     shoot(page, "operations")
