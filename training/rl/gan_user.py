@@ -11,9 +11,10 @@ penalty that keeps it bounded); the user model ascends E_phi[r] + H(phi) / eta. 
 maximum likelihood, and the checkpoint with the best validation prec@1 (users carved from training) is kept.
 
 Validation: prec@1 and prec@2 of the user model's ranking of the held-out display sets (is the real choice,
-or "no click", first / in the first two), against the most popular item of the display set and a
-conditional logistic regression on item features (log popularity, the item's KG-profile match with the
-user's history, its shrunk mean rating).
+or "no click", first / in the first two), against the same LSTM trained by maximum likelihood only, a
+collaborative scorer (item-kNN over the user's earlier clicks), a conditional logistic regression on item
+features (log popularity, the item's KG-profile match with the user's history, its shrunk mean rating), the
+most popular item of the display set and random scores.
 """
 
 from __future__ import annotations
