@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.training.evaluate import run
-from graphrec.training.names import Protocol
+from graphrec.training.names import BLEND, Protocol
 from graphrec.training.paired import mean_interval, paired_difference
 
 
@@ -49,7 +49,9 @@ def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: p
                 seed=seed, **options)
         per_user[seed] = json.loads(stored.read_text())
         results = json.loads((folder / "results.json").read_text())["results"]
-        precision[seed] = {r["model"]: r["metrics"]["precision@10"] for r in results}
+        # The blend's row is named after what it blends ("blend(kgease+lightgcn)"); its per-user key is BLEND.
+        precision[seed] = {BLEND if r["model"].startswith(f"{BLEND}(") else r["model"]: r["metrics"]["precision@10"]
+                           for r in results}
     present = [m for m in models if all(m in per_user[s] for s in seeds)]  # KG models skip data without a KG
     baseline = reference if reference in present else None
     rows = []
