@@ -59,7 +59,7 @@ bench-serving: $(BIN)/graphrec
 	$(BIN)/python -m benchmarks.serving --data-dir $${GRAPHREC_DATA_DIR:-var/synthetic-1m}
 
 bench-policies: $(BIN)/graphrec
-	$(BIN)/python -m benchmarks.policies --out var/policies
+	$(BIN)/python -m benchmarks.policies --search --out var/policies
 
 # Starts its own Neo4j (Java, Maven) and Redis 7 (bash .ci/system-deps installs redis-server).
 bench-production: $(BIN)/graphrec
