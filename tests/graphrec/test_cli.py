@@ -105,3 +105,11 @@ def test_evaluate_command(tmp_path: Path) -> None:
     assert "| ease |" in out and (tmp_path / "eval" / "recs_ease.csv").is_file()
     result = runner.invoke(app, ["evaluate", "--models", "nosuch", "--out", str(tmp_path / "e2")])
     assert result.exit_code == 2 and "unknown models" in result.output
+
+
+def test_the_serving_banner_ends_with_the_console_url(capsys: pytest.CaptureFixture[str]) -> None:
+    from graphrec.cli.service import _print_curl_examples
+
+    _print_curl_examples("4", 12)
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("The console") and last.endswith(":8000/?user=4")
