@@ -178,9 +178,9 @@ class RecommendationService:
         pool = pool.without(banned)
         if len(pool) < k:  # a heavy user can exhaust the cached pool: top up from popularity
             pool.top_up(self.candidates.popular(k + len(banned)), "popular", banned, k)
+        chosen = [self.ranker.policy_for(artifacts, name) for name in policies]
         slates = []
-        for name in policies:
-            policy = self.ranker.policy_for(artifacts, name)
+        for policy in chosen:
             ranked = self.ranker.rank(artifacts, policy_state, pool, k, policy)
             titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
             slates.append([Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
@@ -197,10 +197,10 @@ class RecommendationService:
             except Unavailable:
                 degradation.mark("redis")
         version = artifacts.version if artifacts else None
-        return [RecommendResult(user_id, items, self.ranker.policy_for(artifacts, name).name, version,
+        return [RecommendResult(user_id, items, policy.name, version,
                                 known_user=policy_state.user_vector is not None, candidates=len(pool), cache=cache,
                                 degraded=degradation.names(), sources=pool.source_counts())
-                for name, items in zip(policies, slates, strict=True)]
+                for policy, items in zip(chosen, slates, strict=True)]
 
     def warm(self, user_id: Any) -> None:
         """Cache the user's candidate set as their first request would (the cache warming at start)."""

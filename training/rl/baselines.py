@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -36,7 +36,7 @@ from graphrec.training.names import BaselineRanker, Model
 from graphrec.training.rl.checkpoints import TrainedPolicy
 from graphrec.training.rl.logreplay import Episodes, ReplayWorld
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
-from graphrec.training.rl.rollout import greedy_spread, policy_scores, run_episodes
+from graphrec.training.rl.rollout import EncoderRanker, greedy_spread, policy_scores, run_episodes
 
 # Grids relative to the world's scales (a quality weight of 1 moves a score by one standard deviation of the
 # greedy scores over a user's candidates; a fold weight of 1 gives the history mean the user vector's norm).
@@ -69,8 +69,7 @@ class BlendPolicy(CandidatePolicy):
         return cls(item_vectors, item_quality, config)
 
     def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        folded = user + self.config.fold_weight * self.history_mean(history_rows)
-        return torch.cat([folded, torch.full_like(user[:, :1], self.config.quality_weight)], dim=-1)
+        return self.blend_action(user, history_rows, self.config.fold_weight, self.config.quality_weight)
 
     def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
         return score_action(code, self.items, inputs.candidate_rows)
@@ -89,11 +88,13 @@ BLENDS: dict[str, type[BlendPolicy]] = {cls.name: cls for cls in (GreedyQualityP
 assert set(BLENDS) == set(BaselineRanker), "every baseline ranker has its class"
 
 
-def start_weights(blend_config: dict[str, Any]) -> dict[str, float]:
-    """An RL policy's starting weights (quality_start, fold_start: training.rl.nets) from a tuned blend's config,
-    so that the policy starts exactly as that blend ranks."""
-    return {"quality_start": float(blend_config.get("quality_weight", 0.0)),
-            "fold_start": float(blend_config.get("fold_weight", 0.0))}
+def start_weights(blends: Iterable[tuple[float, dict[str, Any]]]) -> dict[str, float]:
+    """An RL policy's starting weights (quality_start, fold_start: training.rl.nets): those of the tuned blend of
+    best validation return among ``blends`` ((validation return, config) pairs), so that the policy starts exactly
+    as that blend ranks; all 0 (greedy's) when there is none."""
+    config = max(blends, key=lambda blend: blend[0], default=(0.0, {}))[1]
+    return {"quality_start": float(config.get("quality_weight", 0.0)),
+            "fold_start": float(config.get("fold_weight", 0.0))}
 
 
 def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
@@ -166,18 +167,6 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
             best = (value, ranker)
     assert best is not None
     return best[1], time.perf_counter() - started
-
-
-
-@dataclass
-class EncoderRanker:
-    """Greedy over another encoder's embeddings: u . e_i for each episode's candidates."""
-
-    user_vectors: np.ndarray
-    item_vectors: np.ndarray
-
-    def __call__(self, part: Episodes, history: np.ndarray) -> np.ndarray:
-        return np.einsum("bd,bcd->bc", self.user_vectors[part.users], self.item_vectors[part.candidates])
 
 
 def fit_refit_rankers(world: ReplayWorld, validation_users: np.ndarray,

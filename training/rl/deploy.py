@@ -105,8 +105,8 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
     users = world_fingerprint(world)  # records are compared user by user only when equal
     baselines = baseline_checkpoints(world, seed, greedy_stats.returns, users) if env == "logreplay" else {}
     # The policy starts as the tuned blend of best validation return ranks (training.rl.nets).
-    blends = [record for key, (_, record) in baselines.items() if key in set(BaselineRanker)]
-    start = start_weights(max(blends, key=lambda record: record["validation_return"])["config"] if blends else {})
+    start = start_weights((record["validation_return"], record["config"]) for key, (_, record) in baselines.items()
+                          if key in set(BaselineRanker))
     train, config_type = TRAINERS[name]
     config = replace(config_type(), seed=seed, **start, **(overrides or {}))
     trained = train(world, config)

@@ -126,10 +126,8 @@ def world_fingerprint(world: ReplayWorld) -> str:
 def start_blend(done: dict[str, ModelRun]) -> dict[str, float]:
     """The starting weights of a seed's RL policies: those of the tuned blend (greedy_quality, greedy_folded) of
     best validation return among ``done``'s (none yet: greedy's, all 0)."""
-    blends = [done[name] for name in BaselineRanker if name in done]
-    if not blends:
-        return start_weights({})
-    return start_weights(max(blends, key=lambda run: run.validation_return).config)
+    blends = set(BaselineRanker)
+    return start_weights((run.validation_return, run.config) for name, run in done.items() if name in blends)
 
 
 def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Path,

@@ -124,17 +124,21 @@ class CandidatePolicy(nn.Module):
         mask = (history_rows >= 0).float().unsqueeze(-1)
         return (self.items(history_rows) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
-    def start_user(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        """u + fold_start * (the history's mean item vector): the user side of the starting ranking."""
-        fold = float(getattr(self.config, "fold_start", 0.0))
-        return user if fold == 0.0 else user + fold * self.history_mean(history_rows)
+    def blend_action(self, user: torch.Tensor, history_rows: torch.Tensor, fold: float,
+                     quality: float) -> torch.Tensor:
+        """(B, d + 1) [u + fold * h, quality], h the history's mean item vector: the action of a tuned blend
+        (training.rl.baselines), scored against the candidates' [e_i, q_i] by score_action."""
+        folded = user if fold == 0.0 else user + fold * self.history_mean(history_rows)
+        return torch.cat([folded, torch.full_like(user[:, :1], quality)], dim=-1)
+
+    def start_action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
+        """The action of the blend the policy starts as (fold_start, quality_start; both 0 is greedy)."""
+        return self.blend_action(user, history_rows, float(getattr(self.config, "fold_start", 0.0)),
+                                 float(getattr(self.config, "quality_start", 0.0)))
 
     def start_scores(self, inputs: PolicyInputs) -> torch.Tensor:
         """(B, C): the starting ranking's scores, the strongest tuned blend's (see the module docstring)."""
-        user = self.start_user(inputs.user, inputs.history_rows)
-        quality = float(getattr(self.config, "quality_start", 0.0))
-        return (self.items(inputs.candidate_rows) * user.unsqueeze(1)).sum(-1) \
-            + quality * self.items.item_quality(inputs.candidate_rows)
+        return score_action(self.start_action(inputs.user, inputs.history_rows), self.items, inputs.candidate_rows)
 
     @torch.no_grad()
     def score_numpy(self, user: np.ndarray, history_rows: np.ndarray, candidate_rows: np.ndarray) -> np.ndarray:
@@ -153,22 +157,16 @@ class ActionPolicy(CandidatePolicy):
     def state(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor: ...
 
     def action(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
-        return residual_action(self.start_user(user, history_rows), self.actor(self.state(user, history_rows)),
-                               self.config.quality_start)
+        """The start action moved by the actor's residual. Residual policy learning (Silver et al. 2018,
+        "Residual Policy Learning"): the policy starts as the strongest tuned blend ranks, so what training adds
+        is measured against it, and checkpoint selection can always fall back to it (iteration 0)."""
+        return self.start_action(user, history_rows) + self.actor(self.state(user, history_rows))
 
     def session_code(self, user: torch.Tensor, history_rows: torch.Tensor) -> torch.Tensor:
         return self.action(user, history_rows)
 
     def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
         return score_action(code, self.items, inputs.candidate_rows)
-
-
-def residual_action(user: torch.Tensor, residual: torch.Tensor, quality_start: float = 0.0) -> torch.Tensor:
-    """[u, quality_start] + residual: the starting action (``user``, the user side of the strongest tuned blend,
-    and that blend's quality weight: training.rl.baselines) moved by the actor. Residual policy learning (Silver et al.
-    2018, "Residual Policy Learning"): the policy starts as that ranker, so what training adds is measured
-    against it, and checkpoint selection can always fall back to it (iteration 0)."""
-    return torch.cat([user, torch.full_like(user[:, :1], quality_start)], dim=-1) + residual
 
 
 def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:

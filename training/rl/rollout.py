@@ -20,11 +20,19 @@ from graphrec.training.rl.nets import CandidatePolicy
 ScoreFn = Callable[[Episodes, np.ndarray], np.ndarray]
 
 
-def greedy_scores(world: ReplayWorld) -> ScoreFn:
-    def score(part: Episodes, history: np.ndarray) -> np.ndarray:
-        return np.einsum("bd,bcd->bc", world.user_vectors[part.users], world.item_vectors[part.candidates])
+@dataclass(frozen=True)
+class EncoderRanker:
+    """Greedy over an encoder's embeddings: u . e_i for each episode's candidates."""
 
-    return score
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+
+    def __call__(self, part: Episodes, history: np.ndarray) -> np.ndarray:
+        return np.einsum("bd,bcd->bc", self.user_vectors[part.users], self.item_vectors[part.candidates])
+
+
+def greedy_scores(world: ReplayWorld) -> ScoreFn:
+    return EncoderRanker(world.user_vectors, world.item_vectors)
 
 
 def greedy_spread(world: ReplayWorld, episodes: Episodes) -> float:

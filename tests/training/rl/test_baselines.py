@@ -99,7 +99,7 @@ def test_an_untrained_policy_starts_exactly_as_the_blend_whose_weights_it_is_giv
         name: str, world: ReplayWorld) -> None:
     blend = BlendConfig(quality_weight=0.4, fold_weight=0.6)
     train, config_type = TRAINERS[name]
-    untrained = train(world, replace(config_type(), iterations=0, **start_weights(blend.__dict__))).policy
+    untrained = train(world, replace(config_type(), iterations=0, **start_weights([(0.0, blend.__dict__)]))).policy
     part = world.test.subset(np.arange(8))
     history = part.history.copy()
     history[0] = -1  # an empty history folds nothing in
