@@ -93,7 +93,7 @@ def load_encoder(path: Path) -> EncoderVectors | None:
     if not path.is_file():
         return None
     with np.load(path) as stored:
-        if "epochs" not in stored:  # stored before the epoch count was: train it again
+        if "epochs" not in stored:  # without its early-stopping epoch no refit can follow it: train it again
             return None
         return EncoderVectors(stored["user_vectors"], stored["item_vectors"], float(stored["seconds"]),
                               int(stored["epochs"]))
