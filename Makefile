@@ -8,7 +8,7 @@ DATA ?=
 SOURCE ?= movielens
 
 
-.PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-serving bench-policies bench-production clean
+.PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-scaling bench-refresh bench-serving bench-policies bench-production clean
 
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench-quality: $(BIN)/graphrec
 
 bench-speed: $(BIN)/graphrec
 	$(BIN)/python -m benchmarks.train_speed
+
+bench-scaling: $(BIN)/graphrec
+	$(BIN)/python -m benchmarks.scaling --out var/scaling
+
+bench-refresh: $(BIN)/graphrec
+	$(BIN)/python -m benchmarks.refresh_at_scale --data-dir var/refresh-1m
 
 # Needs a built data folder: see the docstring of benchmarks/serving.py.
 bench-serving: $(BIN)/graphrec

@@ -20,11 +20,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from graphrec.training import distributed
 from graphrec.training.data import TrainData
 from graphrec.training.metrics import ranking_metrics
 from graphrec.training.topk import top_k
 
 log = logging.getLogger(__name__)
+SCORE_BLOCK = 2_048  # users scored at once in validation: the score block is this x items
 
 
 @dataclass
@@ -53,6 +55,40 @@ class FitHistory:
     seconds: float = 0.0
     losses: list[float] = field(default_factory=list)
     valid_ndcg: list[tuple[int, float]] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)  # wall clock since the start, after each epoch
+
+
+@dataclass
+class WarmStart:
+    """A previous encoder's parameters and where its rows went: ``user_rows[u]`` is the previous row of current
+    user u (-1 for a user it never saw), likewise ``item_rows``; ``previous_users`` is its user count."""
+
+    state: dict[str, torch.Tensor]
+    user_rows: np.ndarray
+    item_rows: np.ndarray
+    previous_users: int
+
+    def copy_rows(self, table: torch.Tensor, previous: torch.Tensor, rows: np.ndarray, offset: int = 0) -> int:
+        """Overwrite ``table``'s rows with their previous values where ``rows`` knows them; the count copied."""
+        kept = np.flatnonzero(rows >= 0)
+        with torch.no_grad():
+            table[torch.from_numpy(kept)] = previous[torch.from_numpy(rows[kept] + offset)].to(table)
+        return len(kept)
+
+
+class BPRLoss(nn.Module):
+    """The batch loss of an encoder as a module's forward pass, which is what DistributedDataParallel wraps."""
+
+    def __init__(self, encoder: BPREncoder, l2: float) -> None:
+        super().__init__()
+        self.encoder, self.l2 = encoder, l2
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+        user_emb, item_emb = self.encoder.embed()
+        # index_select's backward adds rows; plain indexing's accumulating index_put is several times slower.
+        eu = user_emb.index_select(0, u)
+        margin = (eu * (item_emb.index_select(0, i) - item_emb.index_select(0, j))).sum(-1)
+        return nn.functional.softplus(-margin).mean() + self.l2 * self.encoder.ego_norm(u, i, j) / len(u)
 
 
 class BPREncoder(nn.Module):
@@ -65,6 +101,11 @@ class BPREncoder(nn.Module):
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """Sum of squared norms of the layer-0 parameters the batch touches."""
         raise NotImplementedError
+
+    def warm_start(self, start: WarmStart) -> bool:
+        """Start from a previous version's layer-0 rows for the users and items it knew (new ones keep their
+        initialisation); False, leaving the encoder as built, when it cannot use ``start``."""
+        return False
 
     def start_epoch(self, rng: np.random.Generator) -> None:
         """Called before each training epoch (encoders that sample neighbourhoods resample here)."""
@@ -84,18 +125,41 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def sample_negatives(rng: np.random.Generator, users: np.ndarray, n_items: int, known: np.ndarray) -> np.ndarray:
-    """Uniform items, redrawn (a few times) where the draw is one of the user's training items.
+class KnownPairs:
+    """Membership test for training (user, item) pairs: a bitmap of users x items when that fits in
+    ``BITMAP_MAX`` bytes (one random read per test), else the sorted pair keys (a binary search per test)."""
 
-    ``known`` holds user * n_items + item for every training pair, sorted.
-    """
+    BITMAP_MAX = 1 << 27
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int) -> None:
+        self.n_items = n_items
+        keys = users.astype(np.int64) * n_items + items
+        size = (int(users.max()) + 1 if len(users) else 0) * n_items
+        self.bitmap: np.ndarray | None = None
+        if size <= self.BITMAP_MAX:
+            self.bitmap = np.zeros(max(size, 1), dtype=bool)
+            self.bitmap[keys] = True
+        self.sorted_keys = np.sort(keys) if self.bitmap is None else None
+
+    def contains(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        keys = users.astype(np.int64) * self.n_items + items
+        if self.bitmap is not None:
+            inside = keys < len(self.bitmap)
+            return np.where(inside, self.bitmap[np.where(inside, keys, 0)], False)
+        assert self.sorted_keys is not None
+        found = np.minimum(np.searchsorted(self.sorted_keys, keys), len(self.sorted_keys) - 1)
+        return self.sorted_keys[found] == keys
+
+
+def sample_negatives(rng: np.random.Generator, users: np.ndarray, n_items: int, known: KnownPairs) -> np.ndarray:
+    """Uniform items, redrawn (a few times) where the draw is one of the user's training items."""
     negatives = rng.integers(0, n_items, len(users))
+    redo = np.arange(len(users))
     for _ in range(5):
-        keys = users.astype(np.int64) * n_items + negatives
-        clash = known[np.minimum(np.searchsorted(known, keys), len(known) - 1)] == keys  # known is sorted
-        if not clash.any():
+        redo = redo[known.contains(users[redo], negatives[redo])]
+        if not len(redo):
             break
-        negatives[clash] = rng.integers(0, n_items, int(clash.sum()))
+        negatives[redo] = rng.integers(0, n_items, len(redo))
     return negatives
 
 
@@ -105,10 +169,11 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
+    device = resolve_device(config.device) if distributed.world_size() == 1 else distributed.process_device()
     model.to(device)
+    step = distributed.wrap(BPRLoss(model, config.l2), device)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    known = np.sort(data.users.astype(np.int64) * data.n_items + data.items)
+    known = KnownPairs(data.users, data.items, data.n_items)
     train_matrix = data.matrix
     valid_users = np.flatnonzero(valid.getnnz(axis=1)) if valid is not None else None
     history = FitHistory()
@@ -123,28 +188,26 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
         total = 0.0
         for start in range(0, len(order), config.batch_size):
             batch = order[start:start + config.batch_size]
-            users = data.users[batch]
-            negatives = sample_negatives(rng, users, data.n_items, known)
-            u = torch.from_numpy(users).to(device)
-            i = torch.from_numpy(data.items[batch]).to(device)
-            j = torch.from_numpy(negatives).to(device)
-            user_emb, item_emb = model.embed()
-            eu = user_emb[u]
-            margin = (eu * item_emb[i]).sum(-1) - (eu * item_emb[j]).sum(-1)
-            loss = nn.functional.softplus(-margin).mean() + config.l2 * model.ego_norm(u, i, j) / len(batch)
+            negatives = sample_negatives(rng, data.users[batch], data.n_items, known)
+            share = distributed.local_share(np.arange(len(batch)))  # every process drew the same global batch
+            u, i, j = (torch.from_numpy(column[share]).to(device)
+                       for column in (data.users[batch], data.items[batch], negatives))
+            loss = step(u, i, j)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += loss.detach().item() * len(batch)
-        history.losses.append(total / len(order))
+            total += loss.detach().item() * len(share)
+        history.losses.append(distributed.sum_across(total) / len(order))
         history.epochs_run = epoch
         if valid is None or epoch % config.eval_every:
+            history.epoch_seconds.append(time.perf_counter() - started)
             continue
         model.end_training()
-        ndcg = validation_ndcg(model, train_matrix, valid, valid_users)
+        ndcg = distributed.from_main(validation_ndcg(model, train_matrix, valid, valid_users))
         history.valid_ndcg.append((epoch, ndcg))
         progress.set_postfix(loss=f"{history.losses[-1]:.4f}", valid_ndcg=f"{ndcg:.4f}")
         log.info("%s epoch %d loss %.4f valid ndcg@10 %.4f", name, epoch, history.losses[-1], ndcg)
+        history.epoch_seconds.append(time.perf_counter() - started)
         if not ndcg <= history.best_ndcg:  # also true for the first evaluation (nan)
             history.best_ndcg, history.best_epoch, stale = ndcg, epoch, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -165,8 +228,12 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
 @torch.no_grad()
 def validation_ndcg(model: BPREncoder, train_matrix: sp.csr_matrix, valid: sp.csr_matrix,
                     users: np.ndarray) -> float:
+    """NDCG@10 of ``users`` on ``valid``, scored in blocks of SCORE_BLOCK users so memory stays bounded."""
     model.eval()
     user_emb, item_emb = model.embed()
-    scores = (user_emb[torch.from_numpy(users).to(user_emb.device)] @ item_emb.T).cpu().numpy()
-    top = top_k(scores, train_matrix[users], 10)
-    return ranking_metrics(top, valid[users], 10)["ndcg@10"]
+    tops = []
+    for start in range(0, len(users), SCORE_BLOCK):
+        block = users[start:start + SCORE_BLOCK]
+        scores = (user_emb[torch.from_numpy(block).to(user_emb.device)] @ item_emb.T).cpu().numpy()
+        tops.append(top_k(scores, train_matrix[block], 10))
+    return ranking_metrics(np.vstack(tops), valid[users], 10)["ndcg@10"]

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5
 KG_MODELS = ("kgcn", "kgease")
 SCORE_BATCH = 1_024
+COLD_HITS = "cold_hits.json"
 
 
 class LeakageError(RuntimeError):
@@ -88,14 +89,18 @@ def recommend(model: Recommender, data: TrainData, users: np.ndarray, k: int) ->
     return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
 
 
-def cold_recall(top: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train_counts: np.ndarray) -> float:
-    """Recall over the test interactions whose item has <= COLD_ITEM_MAX_TRAIN training interactions."""
+def cold_hits(top: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train_counts: np.ndarray) -> np.ndarray:
+    """1 or 0 per test interaction whose item has <= COLD_ITEM_MAX_TRAIN training interactions: whether the
+    item is in its user's ``top`` (in the same order for every model of a split, so models pair up)."""
     rows, cols = test[users].nonzero()
     cold = train_counts[cols] <= COLD_ITEM_MAX_TRAIN
-    if not cold.any():
-        return float("nan")
-    hits = (top[rows[cold]] == cols[cold][:, None]).any(axis=1)
-    return float(hits.mean())
+    return (top[rows[cold]] == cols[cold][:, None]).any(axis=1).astype(np.int8)
+
+
+def cold_recall(top: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train_counts: np.ndarray) -> float:
+    """Recall over the test interactions whose item has <= COLD_ITEM_MAX_TRAIN training interactions."""
+    hits = cold_hits(top, users, test, train_counts)
+    return float(hits.mean()) if len(hits) else float("nan")
 
 
 @dataclass
@@ -132,35 +137,46 @@ def evaluate_model(name: str, data: EvaluationData, k: int = 10, quick: bool = F
 
 
 def test_result(name: str, model: Recommender, data: EvaluationData, k: int) -> tuple[ModelResult, np.ndarray]:
-    """Test metrics of a model fitted on the training part: P/R/NDCG/MAP@k, recall@20 and cold recall@20."""
+    """Test metrics of a model fitted on the training part: P/R/NDCG/MAP@k, recall@20 and cold recall@20; with
+    the test users' top max(k, 20) items."""
     test_users = np.flatnonzero(data.test.getnnz(axis=1))
     top = recommend(model, data.train, test_users, max(k, 20))
     metrics = ranking_metrics(top, data.test[test_users], k)
     metrics["recall@20"] = ranking_metrics(top, data.test[test_users], 20)["recall@20"]
     metrics["cold_recall@20"] = cold_recall(top[:, :20], test_users, data.test, data.train.item_counts())
-    return ModelResult(name, dict(model.config), metrics, float("nan"), 0.0), top[:, :k]
+    return ModelResult(name, dict(model.config), metrics, float("nan"), 0.0), top
 
 
 def evaluate_blend(members: dict[str, Fitted], valid_scores: dict[str, float], data: EvaluationData,
-                   k: int = 10) -> tuple[ModelResult, np.ndarray]:
-    """A convex blend of the two best models by validation NDCG, its weight chosen on validation."""
+                   k: int = 10, max_members: int = 3, candidates: int = 4) -> tuple[ModelResult, np.ndarray]:
+    """A convex blend built by forward selection on validation (Caruana et al. 2004): start from the best
+    model, then add whichever of the next ``candidates`` models by validation NDCG, at whichever weight, raises
+    the blend's validation NDCG most; stop at ``max_members`` or when nothing raises it."""
     started = time.perf_counter()
-    first, second = sorted(valid_scores, key=lambda n: -valid_scores[n])[:2]
     valid_users = np.flatnonzero(data.valid.getnnz(axis=1))
-    best: tuple[float, float] | None = None
-    tried = []
-    for weight in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
-        blend = Blend([members[first].tuned, members[second].tuned], [1 - weight, weight])
-        ndcg = ranking_metrics(recommend(blend, data.fit, valid_users, k), data.valid[valid_users], k)[f"ndcg@{k}"]
-        tried.append({"weight": weight, "valid_ndcg": round(ndcg, 5)})
-        if best is None or ndcg > best[0]:
-            best = (ndcg, weight)
-    assert best is not None
-    name = f"blend({first}+{second})"
-    final = Blend([members[first].final, members[second].final], [1 - best[1], best[1]])
+    ranked = sorted(valid_scores, key=lambda n: -valid_scores[n])
+    chosen, weights, best_ndcg = [ranked[0]], [1.0], valid_scores[ranked[0]]
+    tried: list[dict[str, Any]] = []
+    while len(chosen) < max_members:
+        step: tuple[float, str, float] | None = None
+        for name in [n for n in ranked if n not in chosen][:candidates]:
+            for weight in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+                blend = Blend([members[n].tuned for n in (*chosen, name)], [*(w * (1 - weight) for w in weights),
+                                                                           weight])
+                ndcg = ranking_metrics(recommend(blend, data.fit, valid_users, k), data.valid[valid_users],
+                                       k)[f"ndcg@{k}"]
+                tried.append({"members": [*chosen, name], "weight": weight, "valid_ndcg": round(ndcg, 5)})
+                if ndcg > best_ndcg and (step is None or ndcg > step[0]):
+                    step = (ndcg, name, weight)
+        if step is None:
+            break
+        best_ndcg, name, weight = step
+        chosen, weights = [*chosen, name], [*(w * (1 - weight) for w in weights), weight]
+    name = f"{BLEND}({'+'.join(chosen)})"
+    final = Blend([members[n].final for n in chosen], weights)
     result, top = test_result(name, final, data, k)
-    result.config = {"members": [first, second], "weights": [1 - best[1], best[1]]}
-    result.valid_ndcg, result.tried, result.seconds = best[0], tried, time.perf_counter() - started
+    result.config = {"members": chosen, "weights": [round(w, 4) for w in weights]}
+    result.valid_ndcg, result.tried, result.seconds = best_ndcg, tried, time.perf_counter() - started
     return result, top
 
 
@@ -209,9 +225,18 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
     per_user: dict[str, list[float]] = {}  # NDCG@k of every test user, per model (for paired comparisons)
     fitted: dict[str, Fitted] = {}
     test_users = np.flatnonzero(data.test.getnnz(axis=1))
+    # A model already scored in OUT on this split is read back, unless a blend still to run needs it fitted.
+    stored = {} if BLEND in models and BLEND not in stored_results(out, split) else stored_results(out, split)
+    cold: dict[str, list[int]] = json.loads((out / COLD_HITS).read_text()) if stored and (
+        out / COLD_HITS).is_file() else {}  # per model, the cold test interactions' hits (paired over models)
     for name in models:
         if name in KG_MODELS and data.train.kg is None:
             log.warning("skipping %s: the dataset has no knowledge-graph triples", name)
+            continue
+        if name in stored:
+            result, per_user[name] = stored[name]
+            results.append(result)
+            log.info("%s: read back from %s", name, out)
             continue
         if name == BLEND:
             if len(fitted) < 2:
@@ -221,14 +246,32 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
             result, top, fitted[name] = evaluate_model(name, data, k=k, quick=quick, seed=seed)
         results.append(result)
         per_user[name] = ndcg_per_user(top, data.test[test_users], k).tolist()
+        cold[name] = cold_hits(top[:, :20], test_users, data.test, data.train.item_counts()).tolist()
         (out / "ndcg_per_user.json").write_text(json.dumps(per_user))
+        (out / COLD_HITS).write_text(json.dumps(cold))
         if dump:
-            dump_recs(out / f"recs_{name}.csv", data.catalogue, test_users, top)
+            dump_recs(out / f"recs_{name}.csv", data.catalogue, test_users, top[:, :k])
         write_reports(results, out, dataset=dataset, protocol=protocol, split=split, k=k)
     if dump:
         split.test[["user_id", "item_id"]].to_csv(out / "test.csv", index=False)
         split.train[["user_id", "item_id"]].to_csv(out / "train.csv", index=False)
     return results
+
+
+def stored_results(out: Path, split: Split) -> dict[str, tuple[ModelResult, list[float]]]:
+    """The results and per-user NDCG a previous run wrote to ``out`` for the same split, by model name."""
+    results_file, per_user_file = out / "results.json", out / "ndcg_per_user.json"
+    if not (results_file.is_file() and per_user_file.is_file()):
+        return {}
+    payload, per_user = json.loads(results_file.read_text()), json.loads(per_user_file.read_text())
+    if payload.get("split") != split.summary():
+        return {}
+    stored = {}
+    for row in payload["results"]:
+        key = BLEND if row["model"].startswith(f"{BLEND}(") else row["model"]
+        if key in per_user:
+            stored[key] = (ModelResult(**row), per_user[key])
+    return stored
 
 
 def write_reports(results: list[ModelResult], out: Path, *, dataset: str, protocol: str, split: Split,

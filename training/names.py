@@ -7,8 +7,8 @@ from enum import StrEnum
 from typing import Literal
 
 Protocol = Literal["ms", "recbole", "temporal"]  # evaluation protocols (training.splits)
-IndexKind = Literal["auto", "flat", "ivf", "hnsw"]  # FAISS index kinds (training.index)
-BLEND = "blend"  # an evaluation pseudo-model: the best two models before it in the list, blended
+IndexKind = Literal["auto", "flat", "ivf", "ivfpq", "hnsw"]  # FAISS index kinds (training.index)
+BLEND = "blend"  # an evaluation pseudo-model: models before it in the list, chosen and weighted on validation
 
 
 class Model(StrEnum):
@@ -16,6 +16,7 @@ class Model(StrEnum):
 
     popularity = "popularity"
     itemknn = "itemknn"
+    rp3beta = "rp3beta"
     ease = "ease"
     kgease = "kgease"
     bpr = "bpr"

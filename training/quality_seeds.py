@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec.training.evaluate import run
+from graphrec.training.evaluate import COLD_HITS, run
 from graphrec.training.names import BLEND, Protocol
 from graphrec.training.paired import mean_interval, paired_difference
 
@@ -37,8 +37,9 @@ class SeedsRow:
 
 def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.DataFrame, *, dataset: str,
               protocol: Protocol, models: list[str], out: Path, seeds: list[int], reference: str = "ease",
-              **options: Any) -> list[SeedsRow]:
-    """Every seed's run (or its stored result), then a row per model; writes OUT/seeds.md and seeds.json."""
+              also_against: tuple[str, ...] = ("kgease",), **options: Any) -> list[SeedsRow]:
+    """Every seed's run (or its stored result), then a row per model; writes OUT/seeds.md and seeds.json, with
+    each model's paired difference to ``reference`` in the table and to each of ``also_against`` below it."""
     per_user: dict[int, dict[str, list[float]]] = {}
     precision: dict[int, dict[str, float]] = {}
     for seed in seeds:
@@ -76,5 +77,45 @@ def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: p
             f"{r.paired_diff:+.4f}", f"[{r.paired_ci95_low:+.4f}, {r.paired_ci95_high:+.4f}]")
         lines.append(f"| {r.model} | {r.ndcg_at_10:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | {paired[0]} | "
                      f"{paired[1]} | {r.precision_at_10:.4f} | {', '.join(f'{v:.4f}' for v in r.per_seed_ndcg)} |")
+    for other in (m for m in also_against if m in present and m != baseline):
+        lines += ["", f"Paired difference to {other} (NDCG@10, test users resampled within each seed):", "",
+                  f"| model | minus {other} | 95% CI |", "|---|---|---|"]
+        for r in rows:
+            if r.model != other:
+                difference = paired_difference([np.asarray(per_user[s][r.model]) for s in seeds],
+                                               [np.asarray(per_user[s][other]) for s in seeds])
+                lines.append(f"| {r.model} | {difference.mean:+.4f} | [{difference.ci95_low:+.4f}, "
+                             f"{difference.ci95_high:+.4f}] |")
+    lines += cold_item_lines(out, seeds, present)
     (out / "seeds.md").write_text("\n".join(lines) + "\n")
     return rows
+
+
+def cold_item_lines(out: Path, seeds: list[int], models: list[str], reference: str = "lightgcn") -> list[str]:
+    """Recall@20 on the test interactions of items with <= 5 training interactions, per model over the seeds
+    (the interactions resampled within each seed), and each model's paired difference to ``reference``."""
+    hits: dict[str, list[np.ndarray]] = {}
+    for model in models:
+        per_seed = []
+        for seed in seeds:
+            stored = out / f"seed-{seed}" / COLD_HITS
+            values = json.loads(stored.read_text()).get(model) if stored.is_file() else None
+            if not values:
+                break
+            per_seed.append(np.asarray(values, dtype=np.float64))
+        if len(per_seed) == len(seeds):
+            hits[model] = per_seed
+    if not hits:
+        return []
+    count = sum(len(v) for v in next(iter(hits.values())))
+    lines = ["", f"Cold items (<= 5 training interactions; {count:,} test interactions over the seeds): recall@20",
+             "", f"| model | recall@20 | 95% CI | minus {reference} | 95% CI |", "|---|---|---|---|---|"]
+    for model, values in sorted(hits.items(), key=lambda item: -np.mean([v.mean() for v in item[1]])):
+        level = mean_interval(values)
+        paired = ("", "")
+        if reference in hits and model != reference:
+            difference = paired_difference(values, hits[reference])
+            paired = (f"{difference.mean:+.4f}", f"[{difference.ci95_low:+.4f}, {difference.ci95_high:+.4f}]")
+        lines.append(f"| {model} | {level.mean:.4f} | [{level.ci95_low:.4f}, {level.ci95_high:.4f}] | {paired[0]} | "
+                     f"{paired[1]} |")
+    return lines

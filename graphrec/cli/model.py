@@ -29,11 +29,16 @@ def train(
     refit: Annotated[bool, typer.Option(help="Refit on all data for the best epoch count (its holdout score is "
                                               "then optimistic, and refresh comparisons with it unfair).")] = False,
     seed: Annotated[int, typer.Option()] = 42,
+    nproc: Annotated[int, typer.Option(min=1, help="Train with this many DistributedDataParallel processes "
+                                                   "(torchrun; gloo on CPU, one GPU each with NCCL).")] = 1,
 ) -> None:
     """Train an encoder on the exported graph and write a new versioned artifact set (not yet published)."""
     from graphrec.training.pipeline import train_from_graph
 
     overrides = {k: v for k, v in (("epochs", epochs), ("dim", dim)) if v is not None}
+    if nproc > 1:
+        _train_distributed(model, overrides, refit, seed, nproc)
+        return
     with open_graph_to_read() as store:
         try:
             folder = train_from_graph(store, settings().artifacts_dir, model, overrides, refit=refit, seed=seed,
@@ -41,6 +46,31 @@ def train(
         except (ArtifactError, GraphError, ValueError) as error:
             fail(error)
     typer.echo(f"wrote artifact version {folder.name} in {folder}")
+
+
+def _train_distributed(model: Encoder, overrides: dict[str, int], refit: bool, seed: int, nproc: int) -> None:
+    """Snapshot the graph (the processes cannot share the embedded database), then run training.torchrun in
+    ``nproc`` processes under torchrun."""
+    import subprocess
+    import sys
+
+    from graphrec.training.snapshot import write_snapshot
+
+    config = settings()
+    with open_graph_to_read() as store:
+        try:
+            snapshot = write_snapshot(store, config.exports_dir)
+        except GraphError as error:
+            fail(error)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+               "-m", "graphrec.training.torchrun", "--snapshot", str(snapshot), "--artifacts-dir",
+               str(config.artifacts_dir), "--model", model.value, "--config", json.dumps(overrides), "--seed",
+               str(seed), "--holdout", str(config.holdout_fraction), *(["--refit"] if refit else [])]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        fail(RuntimeError(f"distributed training failed with exit code {done.returncode}: {' '.join(command)}"))
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    typer.echo(f"wrote artifact version {folder.name} in {folder} ({nproc} processes)")
 
 
 @app.command(rich_help_panel=PANEL)
@@ -117,6 +147,8 @@ def refresh(
     model: Annotated[Encoder | None, typer.Option(help="Encoder (default: the current version's).")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Upper bound on epochs.")] = None,
     force: Annotated[bool, typer.Option(help="Publish even if the new version scores worse.")] = False,
+    warm: Annotated[bool, typer.Option(help="Start the users and items the current version knows from its "
+                                            "weights (LightGCN, BPR-MF); --no-warm retrains from scratch.")] = True,
     timeout_s: Annotated[float, typer.Option(min=1, help="Longest to wait for a refresh the service runs.")]
     = 6 * 3600,
 ) -> None:
@@ -132,6 +164,7 @@ def refresh(
     overrides = {"epochs": epochs} if epochs else None
     try:
         owner = graph_owner(config) if config.graph_backend == "ladybug" else None
+        export_started = time.perf_counter()
         if from_export is not None:
             frames = read_snapshot(from_export)
         elif owner is not None:
@@ -142,7 +175,8 @@ def refresh(
         else:
             with open_graph_to_read() as store:
                 frames = graph_frames(store)
-        report = run_refresh(config.refresh_config(), frames, model=model, overrides=overrides, force=force)
+        report = run_refresh(config.refresh_config(), frames, model=model, overrides=overrides, force=force,
+                             warm=warm, export_seconds=time.perf_counter() - export_started)
     except (ArtifactError, GraphError, FileNotFoundError, ValueError, RefreshRunning) as error:
         fail(error)
     typer.echo(json.dumps(asdict(report), indent=2))

@@ -146,3 +146,19 @@ def test_pruning_keeps_the_newest_the_current_and_the_served_versions(tmp_path: 
     note_in_use(tmp_path, "replica-a", None)
     assert prune(tmp_path, keep=2) == [versions[0].name]
     verify(versions[1])  # the current one is whole
+
+
+def test_ivfpq_stores_a_sixteenth_of_flat_and_finds_most_neighbours(tmp_path: Path) -> None:
+    items = clustered(20_000, 32, seed=3)
+    queries = clustered(200, 32, seed=4)
+    exact, flat_info = build_index(items, "flat")
+    compressed, info = build_index(items, "ivfpq")
+    assert info.kind == "ivfpq" and info.bytes_per_item < flat_info.bytes_per_item / 4
+    _, truth = search(exact, queries, 10)
+    _, found = search(compressed, queries, 10)
+    print(f"ivfpq recall@10 {recall_at_k(found, truth):.3f}, {info.bytes_per_item} bytes per item against "
+          f"{flat_info.bytes_per_item}")
+    assert recall_at_k(found, truth) >= 0.5
+    save_index(compressed, tmp_path / "index.faiss")
+    _, again = search(load_index(tmp_path / "index.faiss"), queries, 10)
+    assert (again == found).all()

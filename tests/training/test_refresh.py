@@ -32,3 +32,43 @@ def test_a_second_refresh_fails_while_another_process_holds_the_lock(tmp_path: P
         holder.wait(timeout=10)
     report = run_refresh(config, frames, overrides={"epochs": 1, "dim": 8})  # the lock died with its process
     assert report.published and current_version(config.artifacts_dir) == report.new_version
+
+
+def test_a_refresh_starts_warm_from_the_current_version_and_times_its_stages(tmp_path: Path) -> None:
+    data = generate(users=80, items=60, interactions=2_000, seed=4)
+    config = RefreshConfig(tmp_path / "artifacts")
+    first = run_refresh(config, (data.interactions, data.items, data.triples), overrides={"epochs": 5, "dim": 8})
+    assert first.warm_start is None and set(first.stages) == {"train", "index", "compare", "publish"}
+    grown = generate(users=100, items=60, interactions=2_600, seed=4)  # new users beside the known ones
+    second = run_refresh(config, (grown.interactions, grown.items, grown.triples), export_seconds=0.5)
+    assert second.warm_start is not None and second.warm_start["used"]
+    assert second.warm_start["from"] == first.new_version
+    assert 0 < second.warm_start["users_kept"] < grown.interactions["user_id"].nunique()
+    assert second.stages["export"] == 0.5 and second.seconds >= sum(second.stages.values()) - 0.01
+    cold = run_refresh(config, (grown.interactions, grown.items, grown.triples), warm=False, force=True)
+    assert cold.warm_start is None
+
+
+def test_warm_start_keeps_known_rows_and_initialises_new_ones() -> None:
+    import numpy as np
+    import torch
+
+    from graphrec.training.bpr import BPRConfig, WarmStart
+    from graphrec.training.data import build_catalogue, train_data
+    from graphrec.training.models.lightgcn import LightGCN
+
+    data = generate(users=30, items=20, interactions=300, seed=2)
+    train = train_data(build_catalogue(data.interactions, data.items, data.triples), data.interactions)
+    encoder = LightGCN().build(train, BPRConfig(dim=4))
+    previous = torch.arange(5 * 4, dtype=torch.float32).reshape(5, 4)  # 3 previous users, then 2 items
+    user_rows = np.full(train.n_users, -1)
+    user_rows[[0, 7]] = [2, 0]
+    item_rows = np.full(train.n_items, -1)
+    item_rows[3] = 1
+    before = encoder.embedding.weight.detach().clone()
+    assert encoder.warm_start(WarmStart({"embedding.weight": previous}, user_rows, item_rows, previous_users=3))
+    after = encoder.embedding.weight.detach()
+    assert torch.equal(after[0], previous[2]) and torch.equal(after[7], previous[0])
+    assert torch.equal(after[train.n_users + 3], previous[3 + 1])
+    assert torch.equal(after[1], before[1]) and torch.equal(after[train.n_users], before[train.n_users])
+    assert not encoder.warm_start(WarmStart({"other": previous}, user_rows, item_rows, 3))

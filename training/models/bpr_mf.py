@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
+from graphrec.training.bpr import BPRConfig, BPREncoder, WarmStart, squared_norm
 from graphrec.training.data import TrainData
 from graphrec.training.models.torch_base import TorchRecommender
 
@@ -25,6 +25,15 @@ class MFEncoder(BPREncoder):
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         return squared_norm(self.users(users), self.items(positives), self.items(negatives))
+
+
+    def warm_start(self, start: WarmStart) -> bool:
+        users, items = start.state.get("users.weight"), start.state.get("items.weight")
+        if users is None or items is None or users.shape[1] != self.users.weight.shape[1]:
+            return False
+        start.copy_rows(self.users.weight, users, start.user_rows)
+        start.copy_rows(self.items.weight, items, start.item_rows)
+        return True
 
 
 class BPRMF(TorchRecommender):

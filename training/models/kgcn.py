@@ -18,11 +18,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from torch import nn
-from torch_geometric.nn import LGConv, RGCNConv
+from torch_geometric.nn import RGCNConv
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
 from graphrec.training.data import TrainData
-from graphrec.training.graph_ops import normalized_user_item_adjacency
+from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
 from graphrec.training.models.torch_base import TorchRecommender
 
 
@@ -42,12 +42,12 @@ class KnowledgeEncoder(BPREncoder):
         # messages on top, so a well-observed item trains like LightGCN and a cold one still has its entities.
         self.relational = RGCNConv((dim, dim), dim, num_relations=data.kg.n_relations, root_weight=False,
                                    bias=False)
-        self.propagation = nn.ModuleList(LGConv(normalize=False) for _ in range(layers))
+        self.layers = layers
         kg = data.kg
         # R-GCN needs edge types, so it keeps the edge list (the KG is small); propagation uses the matrix.
         self.register_buffer("entity_to_item", torch.from_numpy(np.vstack([kg.entity, kg.item])).long())
         self.register_buffer("relation", torch.from_numpy(kg.relation).long())
-        self.register_buffer("adj_t", normalized_user_item_adjacency(data))
+        self.register_buffer("adj_t", normalized_user_item_adjacency(data), persistent=False)
 
     def embed(self) -> tuple[torch.Tensor, torch.Tensor]:
         own = self.items.weight
@@ -56,12 +56,7 @@ class KnowledgeEncoder(BPREncoder):
             own = own * keep
         # x_dst only sizes the output here (no root weight): the messages are the entities' alone.
         items = own + self.relational((self.entities.weight, own), self.entity_to_item, self.relation)
-        x = torch.cat([self.users.weight, items])
-        total = x
-        for conv in self.propagation:
-            x = conv(x, self.adj_t)
-            total = total + x
-        out = total / (len(self.propagation) + 1)
+        out = propagate(torch.cat([self.users.weight, items]), self.adj_t, self.layers)
         return out[: self.n_users], out[self.n_users:]
 
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:

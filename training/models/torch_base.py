@@ -8,7 +8,7 @@ from typing import Any
 import scipy.sparse as sp
 import torch
 
-from graphrec.training.bpr import BPRConfig, BPREncoder, FitHistory, fit_bpr
+from graphrec.training.bpr import BPRConfig, BPREncoder, FitHistory, WarmStart, fit_bpr
 from graphrec.training.data import TrainData
 from graphrec.training.models.base import EmbeddingRecommender
 
@@ -18,14 +18,16 @@ class TorchRecommender(EmbeddingRecommender):
 
     module: BPREncoder
     history: FitHistory
+    warm_started = False
 
     @abstractmethod
     def build(self, data: TrainData, config: BPRConfig) -> BPREncoder: ...
 
-    def fit(self, data: TrainData, valid: sp.csr_matrix | None = None) -> None:
+    def fit(self, data: TrainData, valid: sp.csr_matrix | None = None, warm: WarmStart | None = None) -> None:
         config = BPRConfig.from_config(self.config)
         torch.manual_seed(config.seed)  # the initial weights too: one seed, one encoder
         self.module = self.build(data, config)
+        self.warm_started = warm is not None and self.module.warm_start(warm)
         self.history = fit_bpr(self.module, data, config, valid, self.name)
         self.module.eval()
         with torch.no_grad():
