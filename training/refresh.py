@@ -5,8 +5,9 @@
     new >= current - tolerance (or force) -> running services follow CURRENT (serving.reloader)
 
 Training starts warm where the model allows (LightGCN, BPR-MF): users and items the current version knew
-start from its layer-0 weights, new ones from the usual initialisation, so early stopping ends sooner than
-in a cold retrain. Each stage's seconds are in refresh.json.
+start from its layer-0 weights, new ones from the usual initialisation, and early stopping runs on the short
+schedule of training.bpr.WarmStart, so it ends sooner than a cold retrain. Each stage's seconds are in
+refresh.json.
 
 Both versions are scored on the same stable hash holdout of the current graph (training.splits.holdout_split):
 neither was trained on it, so the comparison is fair. Who reads the graph: a running service owns the
@@ -36,9 +37,6 @@ log = logging.getLogger(__name__)
 REPORT = "refresh.json"
 LOCK = ".refresh.lock"  # held by the running refresh (filelock: an OS lock, released when its process dies)
 DEFAULT_MODEL = "lightgcn"
-# A warm start begins near the previous optimum: validation every 2 epochs, stopping after 3 without a gain,
-# instead of the cold schedule's 5 and 6 (30 epochs of patience).
-WARM_STOPPING = {"eval_every": 2, "patience": 3}
 
 
 @dataclass(frozen=True)
@@ -70,8 +68,7 @@ def _current_config(folder: Path) -> tuple[str, dict[str, Any]]:
         return DEFAULT_MODEL, {}
     config = json.loads(config_file.read_text())
     model = config.pop("model", DEFAULT_MODEL)
-    for key in ("seed", *WARM_STOPPING):  # the stopping schedule belongs to how that version was started
-        config.pop(key, None)
+    config.pop("seed", None)
     return model, config
 
 
@@ -122,7 +119,7 @@ def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd
         tuned = {}
     warm_from = current_folder if warm and current_folder is not None and chosen == current_model else None
     if warm_from is not None:  # the current version's best epoch count, with room to train longer
-        settings = {**tuned, **WARM_STOPPING, "epochs": max(2 * int(tuned.get("epochs", 5)), 10)}
+        settings = {**tuned, "epochs": max(2 * int(tuned.get("epochs", 5)), 10)}
     else:  # from scratch, early stopping alone decides, whatever epoch count a warm start stopped at
         settings = {key: value for key, value in tuned.items() if key != "epochs"}
     settings |= overrides or {}

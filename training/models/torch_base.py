@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import replace
 from typing import Any
 
 import scipy.sparse as sp
@@ -28,6 +29,9 @@ class TorchRecommender(EmbeddingRecommender):
         torch.manual_seed(config.seed)  # the initial weights too: one seed, one encoder
         self.module = self.build(data, config)
         self.warm_started = warm is not None and self.module.warm_start(warm)
+        if self.warm_started:
+            assert warm is not None
+            config = replace(config, eval_every=warm.eval_every, patience=warm.patience)
         self.history = fit_bpr(self.module, data, config, valid, self.name)
         self.module.eval()
         with torch.no_grad():
