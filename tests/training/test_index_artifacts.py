@@ -148,7 +148,7 @@ def test_pruning_keeps_the_newest_the_current_and_the_served_versions(tmp_path: 
     verify(versions[1])  # the current one is whole
 
 
-def test_ivfpq_stores_a_sixteenth_of_flat_and_finds_most_neighbours(tmp_path: Path) -> None:
+def test_ivfpq_stores_under_a_quarter_of_flat_and_its_candidates_hold_the_neighbours(tmp_path: Path) -> None:
     items = clustered(20_000, 32, seed=3)
     queries = clustered(200, 32, seed=4)
     exact, flat_info = build_index(items, "flat")
@@ -156,9 +156,12 @@ def test_ivfpq_stores_a_sixteenth_of_flat_and_finds_most_neighbours(tmp_path: Pa
     assert info.kind == "ivfpq" and info.bytes_per_item < flat_info.bytes_per_item / 4
     _, truth = search(exact, queries, 10)
     _, found = search(compressed, queries, 10)
-    print(f"ivfpq recall@10 {recall_at_k(found, truth):.3f}, {info.bytes_per_item} bytes per item against "
-          f"{flat_info.bytes_per_item}")
-    assert recall_at_k(found, truth) >= 0.5
+    assert recall_at_k(found, truth) >= 0.2  # the codes alone order near neighbours roughly (random: 0.0005)
+    # The service scores FAISS's candidates with the exact vectors: the top 100 must hold the true top 10.
+    _, wide = search(compressed, queries, 100)
+    exact_scores = np.einsum("qd,qkd->qk", queries, items[wide])
+    rescored = np.take_along_axis(wide, np.argsort(-exact_scores, axis=1)[:, :10], axis=1)
+    assert recall_at_k(rescored, truth) >= 0.95
     save_index(compressed, tmp_path / "index.faiss")
     _, again = search(load_index(tmp_path / "index.faiss"), queries, 10)
     assert (again == found).all()
