@@ -114,11 +114,3 @@ def test_the_serving_banner_ends_with_the_console_url(capsys: pytest.CaptureFixt
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("The console") and last.endswith(":8000/?user=4")
 
-
-def test_train_with_two_processes(data_dir: Path) -> None:
-    invoke("ingest", "synthetic", "--users", "100", "--items", "80", "--interactions", "2000")
-    out = invoke("train", "--nproc", "2", "--epochs", "4", "--dim", "8")
-    assert "(2 processes)" in out
-    version = out.strip().split()[3]
-    metrics = json.loads((data_dir / "artifacts" / "versions" / version / "metrics.json").read_text())
-    assert metrics["processes"] == 2 and len(metrics["losses"]) == 4

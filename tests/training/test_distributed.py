@@ -1,37 +1,42 @@
-"""Training under torchrun with DistributedDataParallel: 2 processes give the single-process model."""
+"""Training under torchrun with DistributedDataParallel: `graphrec train --nproc 2` gives the single-process
+model at equal global batch."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from graphrec.ingest.synthetic import generate
+import pytest
+from typer.testing import CliRunner
+
+from graphrec.cli import app
+from graphrec.graph.factory import open_store
+from graphrec.settings import get_settings
 from graphrec.training.artifacts import ArtifactVersion, read_manifest
+from graphrec.training.data import graph_frames
 from graphrec.training.pipeline import holdout_ndcg, train_from_frames
-from graphrec.training.snapshot import FRAMES
-
-CONFIG = {"epochs": 20, "dim": 16, "batch_size": 1_024, "eval_every": 5}
 
 
-def test_two_processes_match_one_at_equal_global_batch(tmp_path: Path) -> None:
-    data = generate(users=200, items=150, interactions=6_000, seed=7)
-    snapshot = tmp_path / "snapshot"
-    snapshot.mkdir()
-    for name, frame in zip(FRAMES, (data.interactions, data.items, data.triples), strict=True):
-        frame.to_parquet(snapshot / f"{name}.parquet", index=False)
-    single = train_from_frames(data.interactions, data.items, data.triples, tmp_path / "one", "lightgcn", CONFIG)
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "graphrec.training.torchrun", "--snapshot", str(snapshot), "--artifacts-dir", str(tmp_path / "two"),
-         "--model", "lightgcn", "--config", json.dumps(CONFIG)],
-        capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3_000:]
-    double = Path(done.stdout.strip().splitlines()[-1])
+def test_two_processes_match_one_at_equal_global_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRAPHREC_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GRAPHREC_GRAPH_BACKEND", "ladybug")
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        ingested = runner.invoke(app, ["ingest", "synthetic", "--users", "200", "--items", "150", "--interactions",
+                                       "6000", "--seed", "7"])
+        assert ingested.exit_code == 0, ingested.output
+        trained = runner.invoke(app, ["train", "--nproc", "2", "--epochs", "20", "--dim", "16"])
+        assert trained.exit_code == 0 and "(2 processes)" in trained.output, trained.output
+        double = tmp_path / "var" / "artifacts" / "versions" / trained.output.strip().split()[3]
+        with open_store(get_settings().graph_config(), read_only=True) as store:
+            frames = graph_frames(store)
+    finally:
+        get_settings.cache_clear()
+    single = train_from_frames(*frames, tmp_path / "one", "lightgcn", {"epochs": 20, "dim": 16})
     assert json.loads(ArtifactVersion(double).metrics.read_text())["processes"] == 2
     assert json.loads(ArtifactVersion(single).metrics.read_text())["processes"] == 1
-    one, two = (holdout_ndcg(folder, data.interactions) for folder in (single, double))
+    one, two = (holdout_ndcg(folder, frames[0]) for folder in (single, double))
     assert one is not None and two is not None and one > 0.05
     print(f"holdout NDCG@10: one process {one:.5f}, two processes {two:.5f}")
     assert abs(one - two) <= 0.005, (one, two)
