@@ -89,7 +89,8 @@ def fit_encoder(interactions: pd.DataFrame, items: pd.DataFrame, triples: pd.Dat
         raise ValueError(f"train writes embeddings; choose one of {', '.join(EMBEDDING_MODELS)}")
     if interactions.empty:
         raise ArtifactError("the graph has no interactions: ingest a dataset first")
-    pairs = collapse_pairs(interactions)
+    # In id order: a graph exports its rows in no fixed order, and the batches must not depend on it.
+    pairs = collapse_pairs(interactions).sort_values(["user_id", "item_id"], ignore_index=True)
     catalogue = build_catalogue(pairs, items, triples)
     cls = model_class(model_name)
     settings = {**cls.grid[0], **(config or {}), "seed": seed}
