@@ -23,10 +23,9 @@ from tqdm import tqdm
 from graphrec.training import distributed
 from graphrec.training.data import TrainData
 from graphrec.training.metrics import ranking_metrics
-from graphrec.training.topk import top_k
+from graphrec.training.topk import top_k_in_blocks
 
 log = logging.getLogger(__name__)
-SCORE_BLOCK = 2_048  # users scored at once in validation: the score block is this x items
 
 
 @dataclass
@@ -72,12 +71,11 @@ class WarmStart:
     eval_every: int = 2
     patience: int = 3
 
-    def copy_rows(self, table: torch.Tensor, previous: torch.Tensor, rows: np.ndarray, offset: int = 0) -> int:
-        """Overwrite ``table``'s rows with their previous values where ``rows`` knows them; the count copied."""
+    def copy_rows(self, table: torch.Tensor, previous: torch.Tensor, rows: np.ndarray, offset: int = 0) -> None:
+        """Overwrite ``table``'s rows with their previous values where ``rows`` knows them."""
         kept = np.flatnonzero(rows >= 0)
         with torch.no_grad():
             table[torch.from_numpy(kept)] = previous[torch.from_numpy(rows[kept] + offset)].to(table)
-        return len(kept)
 
 
 class BPRLoss(nn.Module):
@@ -232,12 +230,12 @@ def fit_bpr(model: BPREncoder, data: TrainData, config: BPRConfig, valid: sp.csr
 @torch.no_grad()
 def validation_ndcg(model: BPREncoder, train_matrix: sp.csr_matrix, valid: sp.csr_matrix,
                     users: np.ndarray) -> float:
-    """NDCG@10 of ``users`` on ``valid``, scored in blocks of SCORE_BLOCK users so memory stays bounded."""
+    """NDCG@10 of ``users`` on ``valid``, scored in blocks of users so memory stays bounded."""
     model.eval()
     user_emb, item_emb = model.embed()
-    tops = []
-    for start in range(0, len(users), SCORE_BLOCK):
-        block = users[start:start + SCORE_BLOCK]
-        scores = (user_emb[torch.from_numpy(block).to(user_emb.device)] @ item_emb.T).cpu().numpy()
-        tops.append(top_k(scores, train_matrix[block], 10))
-    return ranking_metrics(np.vstack(tops), valid[users], 10)["ndcg@10"]
+    rows = torch.from_numpy(users).to(user_emb.device)
+
+    def scores(start: int, stop: int) -> np.ndarray:
+        return (user_emb[rows[start:stop]] @ item_emb.T).cpu().numpy()
+
+    return ranking_metrics(top_k_in_blocks(len(users), scores, train_matrix[users], 10), valid[users], 10)["ndcg@10"]

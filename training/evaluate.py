@@ -28,12 +28,11 @@ from graphrec.training.models.base import Recommender
 from graphrec.training.models.registry import MODELS, model_class
 from graphrec.training.names import BLEND, Protocol
 from graphrec.training.splits import Split, make_split
-from graphrec.training.topk import top_k
+from graphrec.training.topk import top_k_in_blocks
 
 log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5
 KG_MODELS = ("kgcn", "kgease")
-SCORE_BATCH = 1_024
 COLD_HITS = "cold_hits.json"
 
 
@@ -83,10 +82,7 @@ def prepare(split: Split, items: pd.DataFrame | None, triples: pd.DataFrame) -> 
 
 def recommend(model: Recommender, data: TrainData, users: np.ndarray, k: int) -> np.ndarray:
     """Top-k item indices for ``users``, training items removed, scored in batches to bound memory."""
-    seen = data.matrix
-    parts = [top_k(model.score(users[s:s + SCORE_BATCH]), seen[users[s:s + SCORE_BATCH]], k)
-             for s in range(0, len(users), SCORE_BATCH)]
-    return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
+    return top_k_in_blocks(len(users), lambda start, stop: model.score(users[start:stop]), data.matrix[users], k)
 
 
 def cold_hits(top: np.ndarray, users: np.ndarray, test: sp.csr_matrix, train_counts: np.ndarray) -> np.ndarray:
@@ -226,7 +222,9 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
     fitted: dict[str, Fitted] = {}
     test_users = np.flatnonzero(data.test.getnnz(axis=1))
     # A model already scored in OUT on this split is read back, unless a blend still to run needs it fitted.
-    stored = {} if BLEND in models and BLEND not in stored_results(out, split) else stored_results(out, split)
+    stored = stored_results(out, split)
+    if BLEND in models and BLEND not in stored:
+        stored = {}
     cold: dict[str, list[int]] = json.loads((out / COLD_HITS).read_text()) if stored and (
         out / COLD_HITS).is_file() else {}  # per model, the cold test interactions' hits (paired over models)
     for name in models:

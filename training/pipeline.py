@@ -25,7 +25,7 @@ from graphrec.training.artifacts import (
     seal,
     write_version,
 )
-from graphrec.training.bpr import SCORE_BLOCK, WarmStart
+from graphrec.training.bpr import WarmStart
 from graphrec.training.data import (
     Catalogue,
     build_catalogue,
@@ -40,7 +40,7 @@ from graphrec.training.models.registry import model_class
 from graphrec.training.models.torch_base import TorchRecommender
 from graphrec.training.names import Encoder, IndexKind
 from graphrec.training.splits import holdout_split
-from graphrec.training.topk import top_k
+from graphrec.training.topk import top_k_in_blocks
 
 log = logging.getLogger(__name__)
 EMBEDDING_MODELS = tuple(Encoder)
@@ -166,12 +166,12 @@ def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1,
                       relations=[])
     seen = relevance_matrix(local, fit_part[fit_part["user_id"].isin(users)])
     relevant = relevance_matrix(local, held)
-    tops = []
-    for start in range(0, len(users), SCORE_BLOCK):  # a block of users at a time: memory stays bounded
-        scores = queries[start:start + SCORE_BLOCK] @ candidates
-        scores[:, item_rows < 0] = -np.inf
-        tops.append(top_k(scores, seen[start:start + SCORE_BLOCK], k))
-    return ranking_metrics(np.vstack(tops), relevant, k)[f"ndcg@{k}"]
+    def scores(start: int, stop: int) -> np.ndarray:
+        block = queries[start:stop] @ candidates
+        block[:, item_rows < 0] = -np.inf
+        return block
+
+    return ranking_metrics(top_k_in_blocks(len(users), scores, seen, k), relevant, k)[f"ndcg@{k}"]
 
 
 def index_version(folder: Path, kind: IndexKind = "auto") -> dict[str, Any]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.sparse as sp
+
+SCORE_BLOCK = 1_024  # rows scored at once by top_k_in_blocks: a block of scores is this x items
 
 
 def top_k(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
@@ -15,3 +19,11 @@ def top_k(scores: np.ndarray, seen: sp.csr_matrix, k: int) -> np.ndarray:
     part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def top_k_in_blocks(rows: int, scores: Callable[[int, int], np.ndarray], seen: sp.csr_matrix, k: int) -> np.ndarray:
+    """top_k of ``rows`` rows whose scores ``scores(start, stop)`` gives SCORE_BLOCK rows at a time, so memory
+    stays bounded whatever the number of rows; row i of ``seen`` belongs to row i."""
+    parts = [top_k(scores(start, min(start + SCORE_BLOCK, rows)), seen[start:start + SCORE_BLOCK], k)
+             for start in range(0, rows, SCORE_BLOCK)]
+    return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
