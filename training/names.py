@@ -19,6 +19,7 @@ class Model(StrEnum):
     rp3beta = "rp3beta"
     ease = "ease"
     kgease = "kgease"
+    kgease_beta = "kgease_beta"
     bpr = "bpr"
     lightgcn = "lightgcn"
     graphsage = "graphsage"

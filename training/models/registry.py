@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from graphrec.training.models.base import Recommender
-from graphrec.training.models.baselines import EASE, ItemKNN, KnowledgeEASE, Popularity, RP3beta
+from graphrec.training.models.baselines import EASE, DebiasedKnowledgeEASE, ItemKNN, KnowledgeEASE, Popularity, RP3beta
 from graphrec.training.models.bpr_mf import BPRMF
 from graphrec.training.models.graphsage import GraphSAGE
 from graphrec.training.models.kgcn import KnowledgeGCN
@@ -11,8 +11,8 @@ from graphrec.training.models.lightgcn import LightGCN
 from graphrec.training.names import Model
 
 MODELS: dict[str, type[Recommender]] = {
-    Model(model.name): model for model in (Popularity, ItemKNN, RP3beta, EASE, KnowledgeEASE, BPRMF, LightGCN,
-                                           GraphSAGE, KnowledgeGCN)
+    Model(model.name): model for model in (Popularity, ItemKNN, RP3beta, EASE, KnowledgeEASE,
+                                           DebiasedKnowledgeEASE, BPRMF, LightGCN, GraphSAGE, KnowledgeGCN)
 }
 assert set(MODELS) == set(Model), "training.names.Model names every model of the registry"
 
