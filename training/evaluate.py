@@ -32,7 +32,7 @@ from graphrec.training.topk import top_k_in_blocks
 
 log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5
-KG_MODELS = ("kgcn", "kgease")
+KG_MODELS = ("kgcn", "kgease", "kgease_beta")
 COLD_HITS = "cold_hits.json"
 
 
@@ -217,15 +217,16 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
     split = make_split(collapse_pairs(interactions), protocol, seed=seed, stratify=stratify)
     log.info(split.summary())
     data = prepare(split, items, triples)
-    results: list[ModelResult] = []
-    per_user: dict[str, list[float]] = {}  # NDCG@k of every test user, per model (for paired comparisons)
     fitted: dict[str, Fitted] = {}
     test_users = np.flatnonzero(data.test.getnnz(axis=1))
-    # A model already scored in OUT on this split is read back, unless a blend still to run needs it fitted.
-    stored = stored_results(out, split)
-    if BLEND in models and BLEND not in stored:
-        stored = {}
-    cold: dict[str, list[int]] = json.loads((out / COLD_HITS).read_text()) if stored and (
+    # A model already scored in OUT on this split is read back, unless a blend still to run needs it fitted;
+    # the stored models this run does not list stay in OUT's files beside its own.
+    previous = stored_results(out, split)
+    stored = {} if BLEND in models and BLEND not in previous else previous
+    others = [name for name in previous if name not in models]
+    results = [previous[name][0] for name in others]
+    per_user = {name: previous[name][1] for name in others}  # NDCG@k of every test user, per model (paired)
+    cold: dict[str, list[int]] = json.loads((out / COLD_HITS).read_text()) if previous and (
         out / COLD_HITS).is_file() else {}  # per model, the cold test interactions' hits (paired over models)
     for name in models:
         if name in KG_MODELS and data.train.kg is None:
@@ -239,7 +240,8 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
         if name == BLEND:
             if len(fitted) < 2:
                 raise ValueError("blend needs at least two other models before it in --models")
-            result, top = evaluate_blend(fitted, {r.model: r.valid_ndcg for r in results}, data, k)
+            result, top = evaluate_blend(fitted, {r.model: r.valid_ndcg for r in results if r.model in fitted},
+                                         data, k)
         else:
             result, top, fitted[name] = evaluate_model(name, data, k=k, quick=quick, seed=seed)
         results.append(result)

@@ -13,8 +13,9 @@ import scipy.sparse as sp
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
-from graphrec.training.evaluate import LeakageError, prepare, run
+from graphrec.training.evaluate import LeakageError, prepare, recommend, run
 from graphrec.training.metrics import ranking_metrics
+from graphrec.training.models.baselines import DebiasedKnowledgeEASE, KnowledgeEASE
 from graphrec.training.quality_seeds import run_seeds
 from graphrec.training.splits import make_split, stratified_split
 
@@ -89,10 +90,41 @@ def test_the_table_over_split_seeds_pairs_every_model_with_ease_and_resumes(data
     assert "minus ease" in (tmp_path / "seeds.md").read_text()
     # A second call reads the seeds back: nothing is refit (the per-seed files stay as they were).
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("seed-*/results.json")}
+    stored_ease = {seed: json.loads((tmp_path / f"seed-{seed}" / "ndcg_per_user.json").read_text())["ease"]
+                   for seed in (1, 2, 3)}
     again = run_seeds(dataset.interactions, dataset.items, dataset.triples, dataset="synthetic", protocol="ms",
                       models=models, out=tmp_path, seeds=[1, 2, 3], quick=True)
     assert [r.ndcg_at_10 for r in again] == [r.ndcg_at_10 for r in rows]
     assert stamps == {p: p.stat().st_mtime_ns for p in tmp_path.glob("seed-*/results.json")}
+    # A later run of another model adds it to the seeds' files and keeps what they held.
+    run_seeds(dataset.interactions, dataset.items, dataset.triples, dataset="synthetic", protocol="ms",
+              models=["rp3beta"], out=tmp_path, seeds=[1, 2, 3], quick=True)
+    for seed in (1, 2, 3):
+        kept = json.loads((tmp_path / f"seed-{seed}" / "ndcg_per_user.json").read_text())
+        assert set(kept) == {*models, "rp3beta"} and kept["ease"] == stored_ease[seed]
+
+
+def test_kgease_beta_divides_kgease_scores_by_popularity_with_the_exponent_validation_prefers(
+        dataset: Dataset) -> None:
+    data = prepare(make_split(dataset.interactions, "ms"), dataset.items, dataset.triples)
+    users = np.flatnonzero(data.valid.getnnz(axis=1))
+    tuned = DebiasedKnowledgeEASE(l2=50.0, alpha=2.0)
+    tuned.fit(data.fit, data.valid)
+    chosen = tuned.tuned_config()["beta"]
+
+    def valid_ndcg(beta: float) -> float:
+        model = DebiasedKnowledgeEASE(l2=50.0, alpha=2.0, beta=beta)
+        model.fit(data.fit, data.valid)  # a given beta is kept, not tuned
+        assert model.config["beta"] == beta
+        return ranking_metrics(recommend(model, data.fit, users, 10), data.valid[users], 10)["ndcg@10"]
+
+    assert valid_ndcg(chosen) == max(valid_ndcg(beta) for beta in DebiasedKnowledgeEASE.BETAS)
+    refit, plain = DebiasedKnowledgeEASE(**tuned.tuned_config()), KnowledgeEASE(l2=50.0, alpha=2.0)
+    refit.fit(data.train)
+    plain.fit(data.train)
+    popularity = np.maximum(data.train.item_counts(), 1)
+    assert refit.config["beta"] == chosen
+    assert np.allclose(refit.score(users), plain.score(users) / popularity ** chosen, atol=1e-5)
 
 
 def test_planted_test_interaction_makes_the_evaluator_refuse(dataset: Dataset) -> None:
