@@ -13,7 +13,7 @@ return is in-sample, which can only favour the baselines when the strongest of t
                      the test episodes' context holds), for its early-stopping epoch count; the greedy ranking of
                      a service that retrains on everything it has
     ease             the strongest offline model of the quality table (EASE, Steck 2019, or its knowledge-graph
-                     variant kgease) scoring the same candidates from the context plus the revealed positives
+                     variant kgease_beta) scoring the same candidates from the context plus the revealed positives
 
 The first two are CandidatePolicy modules, so the service can serve them like any checkpoint (a paired test can
 make one the default); the service's own refresh is what greedy_refit imitates, and EASE holds an items x items
@@ -146,25 +146,30 @@ class EaseRanker:
 
 
 def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID) -> tuple[EaseRanker, float]:
-    """kgease (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight picked by the
-    mean return over the training episodes; returns the ranker and the seconds it took."""
+    """kgease_beta (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight (and
+    kgease_beta's popularity exponent, folded into the weights' columns: x (B diag(w)) = (x B) diag(w)) picked by
+    the mean return over the training episodes; returns the ranker and the seconds it took."""
+    from graphrec.training.models.baselines import DebiasedKnowledgeEASE
     from graphrec.training.models.registry import model_class
 
     if world.fit_data is None:
         raise ValueError("the world keeps no training data (fit_data) for EASE to fit on")
     started = time.perf_counter()
-    name = Model.kgease if world.fit_data.kg is not None else Model.ease
+    name = Model.kgease_beta if world.fit_data.kg is not None else Model.ease
     cls = model_class(name)
     default = dict(cls.grid[0])
+    betas = DebiasedKnowledgeEASE.BETAS if name == Model.kgease_beta else (0.0,)
+    popularity = np.maximum(world.fit_data.item_counts(), 1).astype(np.float32)
     best: tuple[float, EaseRanker] | None = None
     for l2 in l2_grid:
-        config = {**default, "l2": l2}
-        model = cls(**config)
+        model = cls(**{**default, "l2": l2})
         model.fit(world.fit_data)
-        ranker = EaseRanker(model.b, name, config)
-        value = run_episodes(ranker, world, world.train).mean_return
-        if best is None or value > best[0]:
-            best = (value, ranker)
+        for beta in betas:
+            config = {**default, "l2": l2, **({"beta": beta} if name == Model.kgease_beta else {})}
+            ranker = EaseRanker(model.b * np.power(popularity, -beta)[None, :], name, config)
+            value = run_episodes(ranker, world, world.train).mean_return
+            if best is None or value > best[0]:
+                best = (value, ranker)
     assert best is not None
     return best[1], time.perf_counter() - started
 

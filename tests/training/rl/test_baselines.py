@@ -11,6 +11,7 @@ import torch
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
+from graphrec.training.models.baselines import DebiasedKnowledgeEASE
 from graphrec.training.rl.baselines import (
     BLENDS,
     BlendConfig,
@@ -80,7 +81,8 @@ def test_tuning_keeps_the_grid_point_of_the_best_training_return_and_the_checkpo
 def test_ease_scores_candidates_from_the_context_and_the_positives_revealed_in_the_episode(
         world: ReplayWorld) -> None:
     ranker, seconds = fit_ease_ranker(world, l2_grid=(50.0, 500.0))
-    assert seconds > 0 and ranker.model == "kgease" and ranker.config["l2"] in (50.0, 500.0)
+    assert seconds > 0 and ranker.model == "kgease_beta" and ranker.config["l2"] in (50.0, 500.0)
+    assert ranker.config["beta"] in DebiasedKnowledgeEASE.BETAS
     part = world.test.subset(np.arange(6))
     history = part.history.copy()
     revealed = part.candidates[:, :2]  # as if the first two candidates were liked during the episode
