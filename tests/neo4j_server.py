@@ -12,14 +12,17 @@ until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,7 @@ PROJECT = Path(__file__).resolve().parent / "neo4j-server"
 TARGET = PROJECT / "target"
 CLASSPATH_FILE = TARGET / "classpath.txt"
 MAIN_CLASS = "graphrec.testserver.Neo4jTestServer"
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that started it ends
 
 
 class Neo4jUnavailable(RuntimeError):
@@ -57,6 +61,19 @@ def build(*, quiet: bool = True) -> list[str]:
             output = done.stdout[-4000:] + done.stderr[-2000:]
             raise Neo4jUnavailable(f"building the Neo4j test server failed:\n{output}")
     return [str(TARGET / "classes"), CLASSPATH_FILE.read_text().strip()]
+
+
+def child_setup(nice: int = 0) -> Callable[[], None]:
+    """What the server's process runs before java: its CPU priority and, on Linux, a SIGTERM (Neo4j's clean
+    shutdown) when the thread that started it ends, so a test run or benchmark killed mid-way leaves no server."""
+
+    def setup() -> None:
+        if nice:
+            os.nice(nice)
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return setup
 
 
 @dataclass
@@ -108,8 +125,7 @@ class Neo4jServer:
                 ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-cp", os.pathsep.join(classpath),
                  MAIN_CLASS, str(self.home)],
                 env={**os.environ, "NEO4J_TEST_PASSWORD": self.password}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-                preexec_fn=(lambda: os.nice(self.nice)) if self.nice else None)
+                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup(self.nice))
         while True:
             with self.log_path.open("rb") as log:
                 log.seek(offset)
