@@ -34,7 +34,7 @@ class RefreshJob:
         return self._process is not None and self._process.poll() is None
 
     def start(self, snapshot: Path, *, model: str | None = None, epochs: int | None = None,
-              force: bool = False) -> None:
+              force: bool = False, warm: bool = True) -> None:
         with self._lock:
             if self.running:
                 raise RuntimeError("a refresh is already running")
@@ -45,6 +45,7 @@ class RefreshJob:
             command += ["--model", model] if model else []
             command += ["--epochs", str(epochs)] if epochs else []
             command += ["--force"] if force else []
+            command += [] if warm else ["--no-warm"]
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log_file:
                 self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)

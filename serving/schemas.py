@@ -180,6 +180,8 @@ class RefreshRequest(Strict):
     model: Encoder | None = None
     epochs: int | None = Field(None, ge=1, le=1_000)
     force: bool = Field(False, description="Publish even if the new version scores worse on the holdout.")
+    warm: bool = Field(True, description="Start the users and items the current version knows from its weights "
+                                         "(LightGCN, BPR-MF); false retrains from scratch.")
 
 
 class RefreshStatus(BaseModel):

@@ -170,7 +170,7 @@ def refresh(
         elif owner is not None:
             typer.echo(f"the service at {owner['service_url']} (pid {owner['pid']}) owns the graph; "
                        "it runs the refresh")
-            _refresh_through_service(config, owner["service_url"], model, epochs, force, timeout_s)
+            _refresh_through_service(config, owner["service_url"], model, epochs, force, warm, timeout_s)
             return
         else:
             with open_graph_to_read() as store:
@@ -185,10 +185,10 @@ def refresh(
 
 
 def _refresh_through_service(config: Settings, url: str, model: str | None, epochs: int | None, force: bool,
-                             timeout_s: float) -> None:
+                             warm: bool, timeout_s: float) -> None:
     import httpx
 
-    body = {"model": model, "epochs": epochs, "force": force}
+    body = {"model": model, "epochs": epochs, "force": force, "warm": warm}
     deadline = time.monotonic() + timeout_s
     try:
         with httpx.Client(base_url=url, headers=admin_headers(config), timeout=30) as client:

@@ -47,7 +47,7 @@ async def refresh(resources: ResourcesDep, body: RefreshRequest | None = None) -
     snapshot = await run_in_threadpool(
         lambda: resources.service.graph_call(lambda store: write_snapshot(store, resources.settings.exports_dir)))
     try:
-        job.start(snapshot, model=body.model, epochs=body.epochs, force=body.force)
+        job.start(snapshot, model=body.model, epochs=body.epochs, force=body.force, warm=body.warm)
     except RuntimeError as error:
         raise HTTPException(409, str(error)) from None
     resources.metrics.refresh_runs.inc()

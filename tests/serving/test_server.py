@@ -73,11 +73,12 @@ def test_refresh_and_hot_swap_under_load_drop_nothing(server: tuple[str, dict[st
     for thread in threads:
         thread.start()
     try:
-        # The CLI sees that the service owns the embedded graph and hands the refresh to it.
-        done = subprocess.run([sys.executable, "-m", "graphrec", "refresh", "--epochs", "2", "--force"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        # The CLI sees that the service owns the embedded graph and hands the refresh to it, --no-warm included.
+        done = subprocess.run([sys.executable, "-m", "graphrec", "refresh", "--epochs", "2", "--force", "--no-warm"],
+                              env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "owns the graph" in done.stdout and '"published": true' in done.stdout
+        assert '"warm_start": null' in done.stdout
         wait_for(lambda: httpx.get(f"{url}/readyz").json()["artifact_version"] != before, 30,
                  "the service did not swap to the new version")
         time.sleep(0.5)  # requests on the new version too
