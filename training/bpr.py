@@ -22,8 +22,7 @@ from tqdm import tqdm
 
 from graphrec.training import distributed
 from graphrec.training.data import TrainData
-from graphrec.training.metrics import ranking_metrics
-from graphrec.training.topk import top_k_in_blocks
+from graphrec.training.topk import ndcg_in_blocks
 
 log = logging.getLogger(__name__)
 
@@ -238,4 +237,4 @@ def validation_ndcg(model: BPREncoder, train_matrix: sp.csr_matrix, valid: sp.cs
     def scores(start: int, stop: int) -> np.ndarray:
         return (user_emb[rows[start:stop]] @ item_emb.T).cpu().numpy()
 
-    return ranking_metrics(top_k_in_blocks(len(users), scores, train_matrix[users], 10), valid[users], 10)["ndcg@10"]
+    return ndcg_in_blocks(len(users), scores, train_matrix[users], valid[users])

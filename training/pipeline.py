@@ -35,12 +35,11 @@ from graphrec.training.data import (
     train_data,
 )
 from graphrec.training.index import build_index, save_index
-from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.registry import model_class
 from graphrec.training.models.torch_base import TorchRecommender
 from graphrec.training.names import Encoder, IndexKind
 from graphrec.training.splits import holdout_split
-from graphrec.training.topk import top_k_in_blocks
+from graphrec.training.topk import ndcg_in_blocks
 
 log = logging.getLogger(__name__)
 EMBEDDING_MODELS = tuple(Encoder)
@@ -166,12 +165,13 @@ def holdout_ndcg(folder: Path, interactions: pd.DataFrame, holdout: float = 0.1,
                       relations=[])
     seen = relevance_matrix(local, fit_part[fit_part["user_id"].isin(users)])
     relevant = relevance_matrix(local, held)
+
     def scores(start: int, stop: int) -> np.ndarray:
         block = queries[start:stop] @ candidates
         block[:, item_rows < 0] = -np.inf
         return block
 
-    return ranking_metrics(top_k_in_blocks(len(users), scores, seen, k), relevant, k)[f"ndcg@{k}"]
+    return ndcg_in_blocks(len(users), scores, seen, relevant, k)
 
 
 def index_version(folder: Path, kind: IndexKind = "auto") -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Top-k selection with the user's training items removed."""
+"""Top-k selection with the user's training items removed, and the NDCG@k of such a selection."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
+
+from graphrec.training.metrics import ranking_metrics
 
 SCORE_BLOCK = 1_024  # rows scored at once by top_k_in_blocks: a block of scores is this x items
 
@@ -27,3 +29,9 @@ def top_k_in_blocks(rows: int, scores: Callable[[int, int], np.ndarray], seen: s
     parts = [top_k(scores(start, min(start + SCORE_BLOCK, rows)), seen[start:start + SCORE_BLOCK], k)
              for start in range(0, rows, SCORE_BLOCK)]
     return np.vstack(parts) if parts else np.zeros((0, k), dtype=np.int64)
+
+
+def ndcg_in_blocks(rows: int, scores: Callable[[int, int], np.ndarray], seen: sp.csr_matrix, relevant: sp.csr_matrix,
+                   k: int = 10) -> float:
+    """NDCG@k of top_k_in_blocks' selection against ``relevant`` (row i belongs to row i, as ``seen``'s)."""
+    return ranking_metrics(top_k_in_blocks(rows, scores, seen, k), relevant, k)[f"ndcg@{k}"]

@@ -13,9 +13,8 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.training.data import TrainData
-from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.base import Recommender
-from graphrec.training.topk import top_k_in_blocks
+from graphrec.training.topk import ndcg_in_blocks
 
 # Item-item models hold a dense n_items x n_items matrix: 40k items is 6.4 GB in float32.
 MAX_DENSE_ITEMS = 40_000
@@ -173,8 +172,8 @@ class DebiasedKnowledgeEASE(KnowledgeEASE):
 
             def valid_ndcg(beta: float) -> float:
                 self.config["beta"] = beta
-                top = top_k_in_blocks(len(users), lambda start, stop: self.score(users[start:stop]), seen, 10)
-                return ranking_metrics(top, valid[users], 10)["ndcg@10"]
+                return ndcg_in_blocks(len(users), lambda start, stop: self.score(users[start:stop]), seen,
+                                      valid[users])
 
             self.config["beta"] = max(self.BETAS, key=valid_ndcg)
 

@@ -26,7 +26,6 @@ class MFEncoder(BPREncoder):
     def ego_norm(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         return squared_norm(self.users(users), self.items(positives), self.items(negatives))
 
-
     def warm_start(self, start: WarmStart) -> bool:
         users, items = start.state.get("users.weight"), start.state.get("items.weight")
         if users is None or items is None or users.shape[1] != self.users.weight.shape[1]:

@@ -37,7 +37,6 @@ class LightGCNEncoder(BPREncoder):
         return squared_norm(weight.index_select(0, users), weight.index_select(0, positives + self.n_users),
                             weight.index_select(0, negatives + self.n_users))
 
-
     def warm_start(self, start: WarmStart) -> bool:
         previous = start.state.get("embedding.weight")
         weight = self.embedding.weight
