@@ -22,6 +22,9 @@ BEHAVIOUR_REWARDS = {
     "listen": 0.5, "view": 0.1, "pv": 0.1, "skip": 0.0,
 }
 POSITIVE_MIN_RATING = 3.0 + 2.0 * POSITIVE_REWARD
+# The ratings a source may hold: the 1-5 scale the rewards assume, with MovieLens' half stars. An ingest refuses
+# a rating outside it (it would widen what feedback accepts and reward nonsense).
+RATING_SCALE = (0.5, 5.0)
 # The kinds positive without a rating value, "rating" among them (an implicit positive): the Cypher queries
 # take them as $positive_behaviors and decide a rated interaction by its rating.
 POSITIVE_BEHAVIOURS = ("rating", *(kind for kind, value in BEHAVIOUR_REWARDS.items() if value >= POSITIVE_REWARD))

@@ -114,9 +114,11 @@ class LadybugStore(GraphStore):
                 steps.append((name, {"rows": rows}, {}, len(batch)))
 
         with self._write_lock:
-            self._refuse_stored_nodes(plan)
             self._execute("BEGIN TRANSACTION")
             try:
+                # The tables inside the transaction too: a failed ingest leaves no empty table behind.
+                self.ensure_schema(plan.id_types, plan.kg_pairs)
+                self._refuse_stored_nodes(plan)
                 for name, params, identifiers, size in steps:
                     self.run(name, params, **identifiers)
                     progress.update(size)
@@ -131,8 +133,8 @@ class LadybugStore(GraphStore):
         """Refuse a plan whose new nodes another writer (the feedback writer) added since it was made.
 
         Every write of this store holds the write lock, so the check cannot go stale before the COPY. It runs
-        first because a COPY that meets a stored key and is rolled back leaves that key missing from LadybugDB's
-        primary-key index (the node stays, lookups by id no longer find it).
+        before the COPY because a COPY that meets a stored key and is rolled back leaves that key missing from
+        LadybugDB's primary-key index (the node stays, lookups by id no longer find it).
         """
         for label, frame in ((USER, plan.users), (ITEM, plan.items), *plan.entities.items()):
             if len(frame):

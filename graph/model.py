@@ -40,6 +40,24 @@ def reserved_name(name: str) -> str | None:
         return "is a Cypher keyword"
     return None
 
+
+
+def name_clash(pairs: list[tuple[str, str]], stored: list[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """The first name of ``pairs`` (relation type, entity kind) that LadybugDB would take for another one: the
+    same letters in another case, or a relation spelt like a kind (a kind and a relation each name a table, and
+    table names ignore case), among these pairs, the ``stored`` ones and the model's own names. None, or (role,
+    name, what it clashes with)."""
+    seen: dict[str, tuple[str, str, str]] = {name.lower(): ("model", name, "a name of the graph model itself")
+                                             for name in (USER, ITEM, META, INTERACTED)}
+    for origin, found in (("stored", stored), ("source", pairs)):
+        for relation, kind in found:
+            for role, name in (("relation", relation), ("tail_kind", kind)):
+                first = seen.setdefault(name.lower(), (role, name, f"the {origin} {role} {name}"))
+                if first[:2] != (role, name):
+                    return role, name, first[2]
+    return None
+
+
 # Readable phrases for explanation sentences, by relation type; anything else gets a generic phrase.
 RELATION_PHRASES = {
     "HAS_GENRE": "share the genre {entity}",

@@ -81,6 +81,9 @@ class Neo4jStore(GraphStore):
         self.run("ingest_lock_node", {"id": INGEST_LOCK_ID}, write=True, label=INGEST_LOCK)
 
     def write(self, plan: UpsertPlan, progress: Any) -> None:
+        # Neo4j takes no schema change in a transaction that writes data: the constraints come first (they hold
+        # nothing, so a failed ingest leaves nothing visible).
+        self.ensure_schema(plan.id_types, plan.kg_pairs)
         try:
             PlanWriter(self._driver, self._database, self.settings.neo4j_batch_size, progress,
                        lock_wait_s=self.settings.neo4j_query_timeout_s).write(plan)

@@ -56,7 +56,7 @@ class GraphStore(ABC):
 
     @abstractmethod
     def write(self, plan: UpsertPlan, progress: Any) -> None:
-        """Write an upsert plan; on any failure nothing of it stays written."""
+        """Create what the plan needs (ensure_schema) and write it; on any failure nothing of it stays written."""
 
     @abstractmethod
     def close(self) -> None: ...

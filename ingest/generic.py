@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from graphrec.graph.behaviours import RATING_SCALE
 from graphrec.graph.model import reserved_name
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
@@ -26,7 +27,7 @@ SHORT_RELATIONS = {
     "category": ("IN_CATEGORY", "Category"), "tag": ("HAS_TAG", "Tag"),
 }
 INTERACTION_FIELDS = {"user_id": Column("user_id", "id"), "item_id": Column("item_id", "id"),
-                      "rating": Column("rating", "float", optional=True),
+                      "rating": Column("rating", "float", optional=True, bounds=RATING_SCALE),
                       "behavior": Column("behavior", optional=True),
                       "count": Column("count", "int", optional=True),
                       "timestamp": Column("timestamp", "int", optional=True)}
@@ -95,12 +96,13 @@ def _triples(table: Table) -> pd.DataFrame:
 def _read_with_header(path: Path, fields: dict[str, Column], required: tuple[str, ...]) -> Table:
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:  # a byte-order mark is no part of a name
         header = [name.strip() for name in handle.readline().rstrip("\r\n").split(",")]
     unknown = [name for name in header if name not in fields]
     missing = [name for name in required if name not in header]
-    if unknown or missing or len(set(header)) != len(header):
-        raise IngestError(f"{path}:1: header {header}: unknown columns {unknown}, missing {missing}; "
-                          f"allowed columns are {list(fields)}")
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if unknown or missing or repeated:
+        raise IngestError(f"{path}:1: field '<header>': header {header}: unknown columns {unknown}, missing "
+                          f"{missing}, repeated {repeated}; allowed columns are {list(fields)}, each once")
     return read_table(path, TableSpec(tuple(fields[name] for name in header), header=True))
 

@@ -55,7 +55,6 @@ def ingest(store: GraphStore, read: Callable[[], Dataset], *, skip_bad: bool = F
                               "(--skip-bad loads the good rows and sets the bad ones aside)", dataset.bad_rows)
         reject_file = write_rejects(dataset.bad_rows, rejects_dir or Path("."), dataset.name)
     plan = plan_upsert(store, dataset)
-    store.ensure_schema(plan.id_types, plan.kg_pairs)
     with tqdm(total=plan.rows_written, unit="rows", desc=f"writing {dataset.name}",
               disable=None if show_progress is None else not show_progress, leave=False) as progress:
         store.write(plan, progress)

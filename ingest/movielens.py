@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from graphrec.graph.behaviours import RATING_SCALE
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import Dataset, make_dataset
 from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts
@@ -32,7 +33,7 @@ def _ratings(table: Table) -> pd.DataFrame:
                          "last_ts": ints(frame["timestamp"])})
 
 
-RATING_COLUMNS = (Column("user_id", "id"), Column("item_id", "id"), Column("rating", "float"),
+RATING_COLUMNS = (Column("user_id", "id"), Column("item_id", "id"), Column("rating", "float", bounds=RATING_SCALE),
                   Column("timestamp", "int"))
 
 
@@ -76,7 +77,8 @@ def _read_1m(path: Path) -> Dataset:
 
 def _read_csv_layout(path: Path) -> Dataset:
     ratings = read_table(path / "ratings.csv", TableSpec(
-        (Column("userId", "id"), Column("movieId", "id"), Column("rating", "float"), Column("timestamp", "int")),
+        (Column("userId", "id"), Column("movieId", "id"), Column("rating", "float", bounds=RATING_SCALE),
+         Column("timestamp", "int")),
         header=True))
     ratings.frame = ratings.frame.rename(columns={"userId": "user_id", "movieId": "item_id"})
     movies = read_table(path / "movies.csv", TableSpec(

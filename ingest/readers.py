@@ -8,6 +8,7 @@ adapter has finished validating, so a check made late still points at the right 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ INTEGER = r"\s*[-+]?[0-9]+\s*"
 # A byte that never occurs in text data: multi-character separators such as '::' are rewritten to it so
 # the single-character parsers can split them.
 UNIT_SEPARATOR = "\x1f"
+CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
+FIELD_LIMIT = csv.field_size_limit()  # 128 KiB: the longest field a row may hold
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Column:
     name: str
     kind: FieldKind = "str"
     optional: bool = False  # an empty value is allowed (and becomes missing)
+    bounds: tuple[float, float] | None = None  # a number outside [low, high] is a bad row
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,9 @@ def read_table(path: Path, spec: TableSpec) -> Table:
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
     data = path.read_bytes()
+    if spec.encoding == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]  # a byte-order mark some editors write; not part of the first field
+    undecodable = _undecodable_lines(data, spec.encoding)
     sep = spec.sep
     if len(sep) > 1:
         data = data.replace(sep.encode(spec.encoding), UNIT_SEPARATOR.encode(spec.encoding))
@@ -79,15 +86,57 @@ def read_table(path: Path, spec: TableSpec) -> Table:
     lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
     marker = spec.comment.encode(spec.encoding) if spec.comment else None
     has_comments = marker is not None and (data.startswith(marker) or b"\n" + marker in data)
-    frame = None if has_comments else _fast_parse(data, spec, sep)
+    frame = None if has_comments or undecodable else _fast_parse(data, spec, sep)
     first_data_line = 2 if spec.header else 1
     if frame is not None and len(frame) == lines - (first_data_line - 1):
         frame[LINE] = np.arange(first_data_line, first_data_line + len(frame))
         table = Table(path, frame, rows_read=len(frame))
     else:
         table = _exact_parse(path, data.decode(spec.encoding, errors="replace"), spec, sep)
+    _refuse_long_fields(table, data)
+    if undecodable:
+        on_bad_line = table.frame[LINE].isin(undecodable).to_numpy()
+        table.reject(on_bad_line, _first_field_with(table.frame, on_bad_line, "\ufffd"),
+                     f"not valid {spec.encoding}: an id or name would silently become another")
     _check_kinds(table, spec)
     return table
+
+
+def _refuse_long_fields(table: Table, data: bytes) -> None:
+    """Rows with a field over FIELD_LIMIT bytes are bad rows, whichever parser read them (the csv module refuses
+    such a field itself; pyarrow would take it). Only files with a line that long are checked field by field."""
+    if len(data) <= FIELD_LIMIT:
+        return
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    if np.diff(breaks, prepend=-1, append=len(data)).max() <= FIELD_LIMIT:
+        return
+    for name in [c for c in table.frame.columns if c != LINE]:
+        lengths = _text(table.frame[name].fillna("")).str.len()
+        table.reject((lengths > FIELD_LIMIT).to_numpy(), name, f"over {FIELD_LIMIT // 1024} KiB")
+
+
+def _undecodable_lines(data: bytes, encoding: str) -> set[int]:
+    """The line numbers (from 1) holding bytes that are not valid ``encoding``; empty for a clean file."""
+    try:
+        data.decode(encoding)
+        return set()
+    except UnicodeDecodeError:
+        pass
+    found = set()
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode(encoding)
+        except UnicodeDecodeError:
+            found.add(number)
+    return found
+
+
+def _first_field_with(frame: pd.DataFrame, rows: np.ndarray, text: str) -> str:
+    """The first column holding ``text`` in any of ``rows`` (the field a reason names), else "<row>"."""
+    for name in frame.columns:
+        if name != LINE and _text(frame.loc[rows, name].fillna("")).str.contains(text, regex=False).any():
+            return str(name)
+    return "<row>"
 
 
 def _fast_parse(data: bytes, spec: TableSpec, sep: str) -> pd.DataFrame | None:
@@ -112,11 +161,11 @@ def _check_header(path: Path, data: bytes, spec: TableSpec, sep: str) -> None:
     try:
         found = [f.strip() for f in next(csv.reader([first], delimiter=sep, quoting=quoting), [])]
     except csv.Error as error:
-        raise IngestError(f"{path}:1: the header is not readable as CSV ({error})") from None
+        raise IngestError(f"{path}:1: field '<header>': the header is not readable as CSV ({error})") from None
     names = [c.name for c in spec.columns]
     low = spec.min_columns if spec.min_columns is not None else len(names)
     if found[: len(names)] != names[: len(found)] or not low <= len(found) <= len(names):
-        raise IngestError(f"{path}:1: header {found} does not match the expected columns {names}")
+        raise IngestError(f"{path}:1: field '<header>': header {found} does not match the expected columns {names}")
 
 
 def _exact_parse(path: Path, text: str, spec: TableSpec, sep: str) -> Table:
@@ -129,24 +178,30 @@ def _exact_parse(path: Path, text: str, spec: TableSpec, sep: str) -> Table:
     bad: list[BadRow] = []
     read = 0
     start = 1
-    try:
-        for fields in reader:
-            line = reader.line_num
-            if spec.header and line == 1:
-                continue  # checked by _check_header
-            if not fields or fields == [""] or (spec.comment and fields[0].startswith(spec.comment)):
-                continue  # a blank or comment line carries no row
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # a field over the csv module's limit, a broken quote: this row only
             read += 1
-            if not low <= len(fields) <= len(names):
-                expected = str(len(names)) if low == len(names) else f"{low} to {len(names)}"
-                bad.append(BadRow(path, start if start < line else line, "<row>",
-                                  f"expected {expected} fields, found {len(fields)}"))
-            else:
-                rows.append(fields + [""] * (len(names) - len(fields)))
-                line_numbers.append(line)
-            start = line + 1
-    except csv.Error as error:
-        bad.append(BadRow(path, reader.line_num, "<row>", f"unparsable CSV: {error}"))
+            bad.append(BadRow(path, reader.line_num, "<row>", f"unparsable CSV: {error}"))
+            start = reader.line_num + 1
+            continue
+        line = reader.line_num
+        if spec.header and line == 1:
+            continue  # checked by _check_header
+        if not fields or fields == [""] or (spec.comment and fields[0].startswith(spec.comment)):
+            continue  # a blank or comment line carries no row
+        read += 1
+        if not low <= len(fields) <= len(names):
+            expected = str(len(names)) if low == len(names) else f"{low} to {len(names)}"
+            bad.append(BadRow(path, start if start < line else line, "<row>",
+                              f"expected {expected} fields, found {len(fields)}"))
+        else:
+            rows.append(fields + [""] * (len(names) - len(fields)))
+            line_numbers.append(line)
+        start = line + 1
     frame = pd.DataFrame(rows, columns=names, dtype=object).replace("", np.nan) if rows else pd.DataFrame(
         {n: pd.Series(dtype=object) for n in names})
     frame[LINE] = np.asarray(line_numbers, dtype=np.int64)
@@ -163,10 +218,19 @@ def _check_kinds(table: Table, spec: TableSpec) -> None:
             table.reject(blank, name, "missing value")
             values = table.frame[name]
             blank = values.isna().to_numpy()
+        if column.kind == "id":
+            control = ~blank & _text(values.fillna("")).str.contains(CONTROL_CHARACTERS, regex=True).to_numpy()
+            table.reject(control, name, "a control character (NUL, newline, ...) in an id: "
+                         + _text(values.fillna("")).str.slice(0, 40).map(repr))
         if column.kind == "int":
             table.frame[name] = _numbers(table, name, blank, "Int64", INTEGER, "not an integer")
         elif column.kind == "float":
             table.frame[name] = _numbers(table, name, blank, "float64", None, "not a number")
+        if column.bounds is not None:
+            low, high = column.bounds
+            numbers = table.frame[name].astype("float64")
+            table.reject((numbers.notna() & ~numbers.between(low, high)).to_numpy(), name,
+                         f"outside the scale {low:g} to {high:g}: " + numbers.map("{:g}".format).astype(str))
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -182,16 +246,26 @@ def _numbers(table: Table, name: str, blank: np.ndarray, dtype: str, pattern: st
         if dtype == "float64" and not np.isfinite(converted[~blank]).all():
             raise ValueError("infinite value")
         return converted
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         pass
     text = _text(values).str.strip()
     if pattern is not None:
         bad = ~blank & ~text.str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+        too_large = ~bad & ~blank & ~text.map(_fits_int64).to_numpy(dtype=bool)
+        table.reject(too_large, name, "out of the 64-bit integer range: " + text.str.slice(0, 40))
+        text, blank, bad = text[~too_large], blank[~too_large], bad[~too_large]
     else:
         numbers = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = ~blank & ~np.isfinite(numbers.to_numpy())
     table.reject(bad, name, f"{reason}: " + text.str.slice(0, 40))
     return pd.to_numeric(_text(table.frame[name]).str.strip(), errors="coerce").astype(dtype)
+
+
+def _fits_int64(text: object) -> bool:
+    try:
+        return -(2**63) <= int(str(text)) < 2**63
+    except ValueError:
+        return True  # not an integer at all: the pattern check names it
 
 
 def ints(values: pd.Series) -> pd.Series:

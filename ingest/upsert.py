@@ -6,12 +6,16 @@ never see a stored key) and makes a re-run of the same input write nothing at al
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from graphrec.graph.model import USER
+from graphrec.graph.model import USER, name_clash
 from graphrec.graph.plan import IdTypes, UpsertPlan, id_type
 from graphrec.graph.store import GraphError, GraphStore
+from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import INTERACTION_COLUMNS, Dataset
 
 INTERACTION_KEY = ["user_id", "item_id", "behavior"]
@@ -34,6 +38,11 @@ def plan_upsert(store: GraphStore, dataset: Dataset) -> UpsertPlan:
     new_pairs = sorted({(r, k) for r, k in triples[["relation", "tail_kind"]].drop_duplicates().itertuples(
         index=False)} - set(stored_pairs))
     kg_pairs = sorted(set(stored_pairs) | set(new_pairs))
+    if clash := name_clash(new_pairs, stored_pairs):
+        role, name, other = clash
+        raise IngestError(f"{where_named(dataset.files, name)}: field '{role}': {name} clashes with {other}: "
+                          "the graph's table names ignore case, so one would be taken for the other; nothing was "
+                          "written (rename one of them)")
 
     users = pd.DataFrame({"id": pd.unique(interactions["user_id"])})
     if not fresh:
@@ -74,6 +83,18 @@ def plan_upsert(store: GraphStore, dataset: Dataset) -> UpsertPlan:
                       items=items.reset_index(drop=True), item_updates=item_updates.reset_index(drop=True),
                       entities=entities, interactions=new_interactions, interaction_updates=interaction_updates,
                       triples=new_triples)
+
+
+def where_named(files: list[Path], name: str) -> str:
+    """"file:line" of the first line of ``files`` that holds ``name`` as a whole CSV field (the file alone, or
+    the source, when none does)."""
+    field = re.compile(rf"(^|[,\t]){re.escape(name)}($|[,\t\r])")
+    for path in files:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, start=1):
+                if field.search(line.rstrip("\n")):
+                    return f"{path}:{number}"
+    return str(files[-1]) if files else "the source"
 
 
 def _diff_interactions(incoming: pd.DataFrame, stored: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:

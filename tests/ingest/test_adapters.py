@@ -104,7 +104,7 @@ def test_reserved_kinds_and_relations_are_refused_naming_the_line(tmp_path: Path
 
 def test_generic_rejects_bad_header(tmp_path: Path) -> None:
     fixtures.write(tmp_path / "interactions.csv", "user,item\n1,2\n")
-    with pytest.raises(ValueError, match=r"interactions\.csv:1: header"):
+    with pytest.raises(ValueError, match=r"interactions\.csv:1: field '<header>': header"):
         generic.read(tmp_path)
 
 
