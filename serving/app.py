@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
+from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,11 +71,27 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
 
     @app.exception_handler(Unavailable)
     async def unavailable(_: Request, error: Unavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after_s)})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, with the inputs JSON cannot carry (NaN, Infinity, 1e999) written as text.
+        return JSONResponse({"detail": finite(jsonable_encoder(error.errors()))}, status_code=422)
 
     app.add_middleware(BodyLimit, max_bytes=(settings or resources.settings).max_request_bytes)  # type: ignore[union-attr]
     app.add_middleware(LatencyMetrics)
     return app
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its text, so that it renders as strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 class BodyLimit:

@@ -76,8 +76,10 @@ class ServiceConfig(BaseModel):
         "GRAPHREC_DEPENDENCY_RETRY_S", "GRAPHREC_REDIS_RETRY_S", "dependency_retry_s"), description=(
         "After a failure of Redis or the graph, how long requests skip it before one background trial tests it."))
     session_ttl_s: int = Field(86_400, ge=1, description="Lifetime of a session or user state in Redis.")
-    event_id_ttl_s: int = Field(86_400, ge=1, description="How long a feedback event_id is remembered: a retry with "
-                                "the same id within it is answered as a duplicate and not counted again.")
+    event_id_ttl_s: int = Field(3_600, ge=1, description=(
+        "How long a feedback event_id is remembered: a retry with the same id within it is answered as a duplicate "
+        "and not counted again. Each remembered id holds ~300 B of Redis that is never evicted (README: Redis "
+        "memory)."))
     candidate_cache_ttl_s: int = Field(3_600, ge=1, description="Lifetime of a cached candidate set.")
     degraded_cache_ttl_s: int = Field(10, ge=1, description=(
         "Lifetime of a cached candidate set built while the graph was down or slow (no KG candidates): answers "
@@ -97,7 +99,8 @@ class ServiceConfig(BaseModel):
     ready_warm_share: float = Field(1.0, ge=0, le=1, description="Share of those users whose candidates are "
                                     "cached before /readyz answers 200 (0: ready at once).")
     redis_namespace: str = Field("graphrec", pattern=r"^[A-Za-z0-9_.-]+$", description="Prefix of every Redis key.")
-    feedback_stream_maxlen: int = Field(10_000_000, ge=1_000, description="Approximate cap of the event log.")
+    feedback_stream_maxlen: int = Field(2_000_000, ge=1_000, description=(
+        "Approximate cap of the event log: 50-100 B of Redis an entry, never evicted (README: Redis memory)."))
     # Positive feedback (not skips) is also written into the graph by a background consumer of the stream.
     feedback_to_graph: bool = True
 

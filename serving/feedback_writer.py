@@ -10,8 +10,11 @@ being written again. The entries of a replica that stopped (idle for ``ADOPT_IDL
 consumer name, with its watermark, by another replica, which then removes the name from the group. A batch the
 graph rejects ``ATTEMPTS`` times (not one it could not reach) is written again one event at a time, and only the
 events the graph still rejects go to the dead-letter stream: one poison event never takes its batch with it
-(`graphrec replay-dead-letters` moves them back once the cause is fixed). The writer also trims the stream to
-its cap, never past an entry the group has not acknowledged (SessionStore.trim_feedback). Skips and ratings
+(`graphrec replay-dead-letters` moves them back once the cause is fixed). Each batch is merged to one row per
+(user, item, behaviour) before it is written (merge_rows), and before its first read the writer repairs the
+interactions an unmerged batch left without a count (serving.feedback_repair). The writer also trims the stream to
+its cap, never past an entry the group has not acknowledged (SessionStore.trim_feedback), and deletes the
+expired event_id keys (SessionStore.prune_event_ids). Skips and ratings
 below the positive threshold stay in the stream (where RL training reads its rewards) and are not written,
 because the encoders read every graph interaction as a positive one.
 """
@@ -25,6 +28,7 @@ import time
 from typing import Any
 
 from graphrec.serving.background import BackgroundWorker
+from graphrec.serving.feedback_repair import RepairReport, repair_missing_counts
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.recommender import RecommendationService
 from graphrec.serving.sessions import entry_number
@@ -51,12 +55,15 @@ class FeedbackWriter(BackgroundWorker):
         self.service = service
         # One consumer name per process: workers and replicas each read their own share of the stream.
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = BATCH  # stream entries read per write
         self.written = 0
         self.dead_lettered = 0
         self._failures = 0
         self._watermarks: dict[str, int] = {}  # per consumer name, as last written; re-read after a failure
+        self.repair: RepairReport | None = None  # what repair_counts did, once it has run
 
     def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The graph rows of the positive ``events``, in stream order, one per event (merge_rows folds them)."""
         rows = []
         for event in events:
             if not self.service.is_positive(event["event"], event.get("value")):
@@ -80,7 +87,7 @@ class FeedbackWriter(BackgroundWorker):
         sessions = self.service.sessions
         assert sessions is not None
         consumer = consumer or self.consumer
-        entries = sessions.read_feedback(GROUP, consumer, BATCH, BLOCK_MS, pending=pending)
+        entries = sessions.read_feedback(GROUP, consumer, self.batch, BLOCK_MS, pending=pending)
         if not entries:
             return 0
         try:
@@ -105,7 +112,7 @@ class FeedbackWriter(BackgroundWorker):
         """Write the positive events of ``entries`` above the consumer's watermark, and move the watermark to the
         last entry, in one statement; the rows written."""
         written_up_to = self.watermark(consumer)
-        rows = self.rows([event for entry, event in entries if entry_number(entry) > written_up_to])
+        rows = merge_rows(self.rows([event for entry, event in entries if entry_number(entry) > written_up_to]))
         last = entry_number(entries[-1][0])
         if rows:
             params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer), "applied_id": str(last)}
@@ -134,6 +141,14 @@ class FeedbackWriter(BackgroundWorker):
             self.dead_lettered += len(rejected)
         return written
 
+    def repair_counts(self) -> RepairReport:
+        """Give the interactions without a count or time theirs (serving.feedback_repair), before this writer
+        writes anything: the stream entries it has not acknowledged yet are not counted in the repair."""
+        sessions = self.service.require_sessions()
+        self.repair = repair_missing_counts(self.service.graph_call, lambda: sessions.written_feedback(GROUP),
+                                            self.service.is_positive)
+        return self.repair
+
     def adopt_idle(self) -> int:
         """Drains the unacknowledged entries of consumers idle for ADOPT_IDLE_MS; the number handled."""
         sessions = self.service.sessions
@@ -152,15 +167,18 @@ class FeedbackWriter(BackgroundWorker):
         adopt_at = trim_at = 0.0
         while not self._stop.is_set():
             try:
+                if self.repair is None:
+                    self.repair_counts()
                 if pending or time.monotonic() >= adopt_at:
                     adopt_at = time.monotonic() + ADOPT_IDLE_MS / 2_000
                     self.adopt_idle()
                 if time.monotonic() >= trim_at:
                     trim_at = time.monotonic() + TRIM_EVERY_S
                     self.service.require_sessions().trim_feedback(GROUP)
+                    self.service.require_sessions().prune_event_ids()
                 handled = self.drain_once(pending)
                 pending = pending and handled > 0
-                if 0 < handled < BATCH and not pending:
+                if 0 < handled < self.batch and not pending:
                     self._stop.wait(GATHER_S)
             except Unavailable as error:
                 # The batch read before the graph (or Redis) went down is pending in the group: read it first.
@@ -171,3 +189,24 @@ class FeedbackWriter(BackgroundWorker):
                 log.exception("feedback writer: batch failed; retrying")
                 pending = True
                 self._stop.wait(self.service.settings.dependency_retry_s)
+
+
+def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (user, item, behaviour), in order of first appearance: the counts summed, the latest time and
+    the rating of the latest event that carries one kept.
+
+    An UNWIND ... MERGE that meets one relationship twice in a statement does not see its own first write on
+    LadybugDB (the second row reads no count), so a batch never holds a key twice.
+    """
+    merged: dict[tuple[Any, Any, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["user_id"], row["item_id"], row["behavior"])
+        found = merged.get(key)
+        if found is None:
+            merged[key] = dict(row)
+            continue
+        found["count"] += row["count"]
+        found["last_ts"] = max(found["last_ts"], row["last_ts"])
+        if row["rating"] is not None:
+            found["rating"] = row["rating"]
+    return list(merged.values())

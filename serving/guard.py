@@ -16,16 +16,26 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+REFUSED_RETRY_AFTER_S = 5
 
 
 class Unavailable(RuntimeError):
-    """The dependency is down; the message says which and why."""
+    """The dependency is down (or refuses writes for now); the message says which and why, ``retry_after_s``
+    when to ask again."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Guard:
     def __init__(self, name: str, retry_s: float, failures: tuple[type[BaseException], ...],
-                 trial: Callable[[], object] | None = None) -> None:
+                 trial: Callable[[], object] | None = None,
+                 refusal: Callable[[BaseException], str | None] | None = None) -> None:
         self.name = name
+        # An error that means "up, but refusing this for now" (Redis at maxmemory): the call fails as Unavailable,
+        # asking to come back later, without marking the dependency down for the calls that still work.
+        self.refusal = refusal
         self.retry_s = retry_s
         self.failures = failures
         self.trial = trial
@@ -73,6 +83,12 @@ class Guard:
         except self.failures as error:
             self.mark_down(error)
             raise Unavailable(f"{self.name} unavailable: {self.reason}") from error
+        except Exception as error:
+            refused = self.refusal(error) if self.refusal else None
+            if refused is None:
+                raise
+            raise Unavailable(f"{self.name} refuses writes: {refused}", retry_after_s=REFUSED_RETRY_AFTER_S) \
+                from error
         if self.reason is not None:
             with self._lock:
                 self.reason = None

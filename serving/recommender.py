@@ -13,6 +13,7 @@ reports.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,10 +35,13 @@ from graphrec.serving.guard import Unavailable
 from graphrec.serving.history import History
 from graphrec.serving.policy import Policy
 from graphrec.serving.ranking import Ranker
-from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState
 
 T = TypeVar("T")
 DEFAULT_RATING_RANGE = (1.0, 5.0)
+
+CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -92,12 +96,21 @@ class RecommendationService:
 
     # -- ids -------------------------------------------------------------------------------------------------
     def coerce_id(self, raw: str | int, which: Literal["user", "item"]) -> int | str:
-        """An id typed as the graph stores it (or as the artifacts do, without a graph); ValueError if it cannot be."""
+        """An id typed as the graph stores it (or as the artifacts do, without a graph); ValueError if it cannot be.
+
+        Each id has one written form, so no two spellings name one user: an integer id as text is plain ASCII
+        digits without sign, leading zero, underscore or space ("196", never " 196", "+196", "1_96" or "١٩٦"), and
+        no id holds a control character (NUL, newline)."""
+        if isinstance(raw, str) and CONTROL.search(raw):
+            raise ValueError(f"{which} ids hold no control characters (NUL, newline, ...); got {raw!r}")
         kind = getattr(self._id_types, which) if self._id_types else self._artifact_id_type(which)
         if kind == "str":
             return str(raw)
         if isinstance(raw, bool):
             raise ValueError(f"{which} ids are integers; got {raw!r}")
+        if isinstance(raw, str) and not CANONICAL_INTEGER.fullmatch(raw):
+            raise ValueError(f"{which} ids in this graph are integers, written as plain digits (no sign, space, "
+                             f"underscore or leading zero); got {raw!r}")
         try:
             value = int(raw)
         except (TypeError, ValueError):
@@ -250,9 +263,11 @@ class RecommendationService:
             raise Unavailable("redis unavailable: the service runs without Redis")
         return self.sessions
 
-    def record_feedback(self, event: dict[str, Any], event_id: str | None = None) -> tuple[str | None, bool]:
-        """Append the event to the stream and update the session: (stream entry id, whether ``event_id`` was
-        recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down."""
+    def record_feedback(self, event: dict[str, Any], idempotency: IdempotencyKey | None = None,
+                        ) -> tuple[str | None, bool]:
+        """Append the event to the stream and update the session: (stream entry id, whether its idempotency key
+        was recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down,
+        IdempotencyConflict when the key was used for another event."""
         sessions = self.require_sessions()
 
         def build_state() -> UserState:
@@ -262,4 +277,4 @@ class RecommendationService:
                 return UserState()
 
         return sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")), build_state,
-                                        event_id)
+                                        idempotency)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from graphrec.training.names import Encoder
 
@@ -26,7 +26,8 @@ class RecommendRequest(Strict):
     exclude: list[Id] = Field(default_factory=list, max_length=1_000, description="Items never to return.")
     context_items: list[Id] = Field(default_factory=list, max_length=100, description=(
         "Items the user is looking at now: they seed graph candidates (the cold-start path) and are not returned."))
-    explain: bool = Field(False, description="Add short reasons to the top items (GRAPHREC_EXPLAIN_MAX_ITEMS, 10).")
+    explain: StrictBool = Field(False, description=(
+        "Add short reasons to the top items (GRAPHREC_EXPLAIN_MAX_ITEMS, 10)."))
 
 
 class RecommendedItem(BaseModel):
@@ -86,8 +87,9 @@ class FeedbackRequest(Strict):
     value: float | None = Field(None, ge=-1e6, le=1e6, allow_inf_nan=False, description=(
         "The rating for event=rating, on the dataset's scale (GRAPHREC_RATING_RANGE); optional otherwise."))
     event_id: str | None = Field(None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$", description=(
-        "The client's idempotency key: an event sent again with the id of one recorded in the last "
-        "GRAPHREC_EVENT_ID_TTL_S is answered as a duplicate and not counted again (send one after a timeout)."))
+        "The client's idempotency key, its own (per API key, or client address when open) for this user: an "
+        "event sent again with the id of one recorded in the last GRAPHREC_EVENT_ID_TTL_S is answered as a "
+        "duplicate and not counted again (send one after a timeout); the same id with other content is 409."))
 
 
 class FeedbackAccepted(BaseModel):
@@ -179,8 +181,8 @@ class ReloadResponse(BaseModel):
 class RefreshRequest(Strict):
     model: Encoder | None = None
     epochs: int | None = Field(None, ge=1, le=1_000)
-    force: bool = Field(False, description="Publish even if the new version scores worse on the holdout.")
-    warm: bool = Field(True, description="Start the users and items the current version knows from its weights "
+    force: StrictBool = Field(False, description="Publish even if the new version scores worse on the holdout.")
+    warm: StrictBool = Field(True, description="Start the users and items the current version knows from its weights "
                                          "(LightGCN, BPR-MF); false retrains from scratch.")
 
 

@@ -8,16 +8,24 @@
                                    set as columns (serving.candidate_pool)
     <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
                                    it is the generation the set was computed from
-    <ns>:event:<event_id>          the stream entry of a feedback event sent with a client event_id (expires
-                                   after event_id_ttl_s): a retry with the same id is not counted again
+    <ns>:event:<sender>:<event_id> "<digest> <entry>": the content digest and stream entry of a feedback event
+                                   sent with a client event_id, per sender (API key name or client address,
+                                   and user): a retry with the same id is not counted again, and the same id
+                                   with other content is a conflict
+    <ns>:event-expiry              event keys by the time they expire (event_id_ttl_s after they were sent)
     <ns>:feedback                  one entry per feedback event: the log that training consumes
 
-<ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). Every key but the stream expires (session_ttl_s,
-candidate_cache_ttl_s). Feedback changes the user state, the session and the candidate cache and appends to
-the stream in one MULTI/EXEC transaction watched on the state, so concurrent feedback for one user cannot
-lose an update and an event is either fully recorded or not at all. A request never overwrites what feedback
-wrote meanwhile: a state rebuilt from the graph is stored only where none is (SET NX), and a candidate set only
-while the user's generation is still the one it was computed from (WATCH on the generation).
+<ns> is GRAPHREC_REDIS_NAMESPACE (default graphrec). The caches expire (session_ttl_s, candidate_cache_ttl_s),
+so a Redis at its memory limit under volatile-lru evicts them first. The stream and the event keys carry no
+TTL and are never evicted (an evicted event key would let a retry count twice): the stream is trimmed to its cap
+and the event keys are deleted through their expiry index (prune_event_ids), and once only they remain a full
+Redis refuses writes, which feedback answers 503.
+
+Feedback changes the user state, the session and the candidate cache and appends to the stream in one MULTI/EXEC
+transaction watched on the state, so concurrent feedback for one user cannot lose an update and an event is either
+fully recorded or not at all. A request never overwrites what feedback wrote meanwhile: a state rebuilt from the
+graph is stored only where none is (SET NX), and a candidate set only while the user's generation is still the one
+it was computed from (WATCH on the generation).
 
 The store also keeps the last user states and candidate sets it saw in process memory (raw JSON, bounded):
 while Redis is down, requests read those instead of rebuilding everything from the graph, which a small
@@ -28,16 +36,19 @@ is missed in this process meanwhile.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis
 from cachetools import LRUCache
 from redis.backoff import NoBackoff
+from redis.exceptions import ExecAbortError, OutOfMemoryError
 from redis.retry import Retry
 
 from graphrec.serving.candidate_pool import CandidatePool
@@ -55,6 +66,40 @@ if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
 end
 return -1
 """
+
+
+class IdempotencyConflict(ValueError):
+    """An event_id the sender used before for an event with other content."""
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's event_id, scoped to who sent it: ``sender`` names the API key (or the client address when the
+    service runs open) and the user, so one client's ids never answer for another's. ``digest`` fingerprints
+    the event's content: a retry carries the same one."""
+
+    sender: str
+    event_id: str
+    digest: str
+
+    @classmethod
+    def of(cls, principal: str, event_id: str, content: dict[str, Any]) -> IdempotencyKey:
+        scope = hashlib.sha256(json.dumps([principal, content.get("user_id")]).encode()).hexdigest()[:24]
+        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        return cls(scope, event_id, digest)
+
+# Deletes the event keys whose expiry has passed and their index entries, in one step: a key sent again between a
+# read of the index and its deletion would otherwise lose its fresh record.
+PRUNE_EVENT_IDS = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, key in ipairs(expired) do
+  redis.call('DEL', key)
+  redis.call('ZREM', KEYS[1], key)
+end
+return #expired
+"""
+PRUNE_STEP = 10_000
+PRUNE_EVERY = 1_000
 
 
 @dataclass
@@ -78,6 +123,17 @@ class UserState:
             self.positive = [item_id, *(i for i in self.positive if i != item_id)][:keep]
 
 
+def redis_full(error: BaseException) -> str | None:
+    """The reason when Redis refuses writes for now (maxmemory reached under noeviction; a transaction it
+    discards at EXEC, which for our well-formed commands means the same or a read-only replica); else None."""
+    if isinstance(error, ExecAbortError):
+        return "it discarded the transaction (at its memory limit, or a read-only replica); nothing was written"
+    if isinstance(error, OutOfMemoryError) or (isinstance(error, redis.ResponseError)
+                                               and "OOM command not allowed" in str(error)):  # raised inside a script
+        return "it is at its memory limit (maxmemory); nothing was written"
+    return None
+
+
 def connect(url: str, timeout_s: float) -> redis.Redis:
     """A pooled client that fails fast: one attempt, short timeouts (the guard decides when to try again)."""
     return redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
@@ -88,7 +144,8 @@ class SessionStore:
     def __init__(self, client: redis.Redis, settings: ServiceConfig) -> None:
         self.client = client
         self.settings = settings
-        self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping)
+        self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping,
+                           refusal=redis_full)
         # key -> the JSON last read or written; LRU, two keys (state, candidates) per user kept
         self._local: LRUCache[str, bytes] = LRUCache(maxsize=max(2 * settings.fallback_cache_users, 1))
         self._local_lock = threading.Lock()
@@ -96,6 +153,8 @@ class SessionStore:
         # trims it itself (trim_feedback), never past what its consumer group has not acknowledged.
         self.trim_on_append = True
         self._delete_if_idle = client.register_script(DELETE_IF_IDLE)
+        self._prune = client.register_script(PRUNE_EVENT_IDS)
+        self._recorded = 0  # events recorded by this process: without a writer, every PRUNE_EVERY-th one prunes
 
     def _remember(self, key: str, raw: bytes | str | None) -> None:
         with self._local_lock:
@@ -131,8 +190,18 @@ class SessionStore:
     def _slate_key(self, session_id: str) -> str:
         return f"{self.settings.redis_namespace}:slate:{session_id}"
 
-    def _event_key(self, event_id: str) -> str:
-        return f"{self.settings.redis_namespace}:event:{event_id}"
+    def _event_key(self, key: IdempotencyKey) -> str:
+        return f"{self.settings.redis_namespace}:event:{key.sender}:{key.event_id}"
+
+    @property
+    def _event_expiry_key(self) -> str:
+        return f"{self.settings.redis_namespace}:event-expiry"
+
+    def prune_event_ids(self, most: int = PRUNE_STEP) -> int:
+        """Delete up to ``most`` event keys past their expiry (each with its index entry, atomically); the number
+        deleted."""
+        index = self._event_expiry_key
+        return int(self.guard.call(lambda: self._prune(keys=[index], args=[time.time(), most])))
 
     def _generation_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:gen:{user_id}"
@@ -206,18 +275,19 @@ class SessionStore:
         self.guard.call(lambda: self.client.set(self._slate_key(session_id), payload, ex=self.settings.session_ttl_s))
 
     def record_feedback(self, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
-                        event_id: str | None = None) -> tuple[str | None, bool]:
+                        idempotency: IdempotencyKey | None = None) -> tuple[str | None, bool]:
         """Apply one feedback event and append it to the stream, atomically: (stream entry id, duplicate).
 
-        ``build_state`` rebuilds the user's state from the graph when Redis holds none. An event sent again with
-        the ``event_id`` of one already recorded is not applied again: the answer is the first one's entry and
-        True (its entry is None if this process could not note it after the transaction).
+        ``build_state`` rebuilds the user's state from the graph when Redis holds none. An event sent again by
+        the same sender with the event_id of one already recorded is not applied again: the answer is the first
+        one's entry and True (its entry is None if this process could not note it after the transaction); the
+        same event_id with other content raises IdempotencyConflict.
         """
         user_id, session_id = event["user_id"], event.get("session_id")
         user_key, candidates_key = self._user_key(user_id), self._candidates_key(user_id)
         generation_key = self._generation_key(user_id)
         session_key = self._session_key(session_id) if session_id else None
-        event_key = self._event_key(event_id) if event_id else None
+        event_key = self._event_key(idempotency) if idempotency else None
         watched = [user_key] + [key for key in (session_key, event_key) if key]
         fields = {name: json.dumps(value) for name, value in event.items() if value is not None}
         first: list[bytes] = []
@@ -243,19 +313,29 @@ class SessionStore:
             pipe.expire(generation_key, max(self.settings.session_ttl_s, self.settings.candidate_cache_ttl_s))
             if session_key:
                 pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
-            if event_key:
-                pipe.set(event_key, b"", ex=self.settings.event_id_ttl_s)
+            if event_key and idempotency:
+                pipe.set(event_key, idempotency.digest)
+                pipe.zadd(self._event_expiry_key, {event_key: time.time() + self.settings.event_id_ttl_s})
 
         results = self.guard.call(lambda: self.client.transaction(apply, *watched))
-        if first:
-            return first[0].decode() or None, True
+        if first and idempotency:
+            digest, _, entry = first[0].decode().partition(" ")
+            if digest != idempotency.digest:
+                raise IdempotencyConflict(f"event_id {idempotency.event_id!r} was sent before with other content; "
+                                          "a retry sends the same event, a new event a new event_id")
+            return entry or None, True
         self._remember(candidates_key, None)
         self._remember(user_key, None)
+        self._recorded += 1
+        if self.trim_on_append and self._recorded % PRUNE_EVERY == 0:  # no writer prunes for this process
+            with contextlib.suppress(Unavailable):
+                self.prune_event_ids()
         entry = results[0]
         entry = entry.decode() if isinstance(entry, bytes) else str(entry)
-        if event_key:  # which entry a retry duplicates; the id is already taken without it
+        if event_key and idempotency:  # which entry a retry duplicates; the id is already taken without it
+            noted = f"{idempotency.digest} {entry}"
             with contextlib.suppress(Unavailable):
-                self.guard.call(lambda: self.client.set(event_key, entry, ex=self.settings.event_id_ttl_s, xx=True))
+                self.guard.call(lambda: self.client.set(event_key, noted, xx=True))
         return entry, False
 
     def read_feedback(self, group: str, consumer: str, count: int, block_ms: int,
@@ -333,6 +413,30 @@ class SessionStore:
             return int(self.client.xtrim(stream, minid=entry_id(keep_from), approximate=True))
 
         return self.guard.call(trim)
+
+    def written_feedback(self, group: str, step: int = TRIM_STEP) -> Iterator[dict[str, Any]]:
+        """The events of the stream's entries that ``group`` has acknowledged (written into the graph, or not
+        positive), oldest first, read ``step`` entries a call: what the graph's counts were built from."""
+        stream = self.settings.feedback_stream
+
+        def bounds() -> tuple[str | None, set[bytes]]:
+            found = next((g for g in self._groups(stream) if g["name"] == group), None) \
+                if self.client.exists(stream) else None
+            if found is None:
+                return None, set()
+            pending = self.client.xpending_range(stream, group, "-", "+", count=max(self.client.xlen(stream), 1))
+            return found["last-delivered-id"], {entry["message_id"] for entry in pending}
+
+        last, pending = self.guard.call(bounds)
+        start = "-"
+        while last is not None:
+            batch = self.guard.call(partial(self.client.xrange, stream, min=start, max=last, count=step))
+            for entry, values in batch:
+                if entry not in pending and values:
+                    yield {key.decode(): json.loads(value) for key, value in values.items()}
+            if len(batch) < step:
+                return
+            start = "(" + batch[-1][0].decode()
 
     def _groups(self, stream: str) -> list[dict[str, Any]]:
         return [{key: value.decode() if isinstance(value, bytes) else value for key, value in found.items()}

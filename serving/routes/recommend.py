@@ -29,7 +29,7 @@ from graphrec.serving.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from graphrec.serving.sessions import now_ms
+from graphrec.serving.sessions import IdempotencyConflict, IdempotencyKey, now_ms
 from graphrec.serving.slates import InvalidSlate
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses={**AUTH_ERRORS, **BODY_ERRORS})
@@ -115,13 +115,18 @@ def policies(service: Service, _: Recommender) -> PoliciesResponse:
     403: {"model": Problem, "description": "The item is not in the slate_id's slate for this user and session (or "
                                            "the slate_id is missing, forged or expired)"},
     404: {"model": Problem, "description": "No such item"},
-    503: {"model": Problem, "description": "Redis is down: the event was NOT recorded; send it again later"}})
+    409: {"model": Problem, "description": "The event_id was sent before, by this sender for this user, with other "
+                                           "content"},
+    503: {"model": Problem, "description": "Redis is down or full: the event was NOT recorded; send it again later "
+                                           "(Retry-After)"}})
 async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep,
                    principal: FeedbackSender) -> FeedbackAccepted:
     """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
     training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
     when Redis is down the answer is 503 and nothing is kept, so the client knows to retry. With an ``event_id``,
-    a retry of an event that was recorded after all is answered 202 as a duplicate and not counted again.
+    a retry of an event that was recorded after all is answered 202 as a duplicate and not counted again. An
+    ``event_id`` is the sender's own (its API key, or its address when the service runs open) for that user; the
+    same one with other content is answered 409.
 
     The event names the ``slate_id`` of the recommendation that showed the item to this user in this session;
     only keys with the ingest scope may send feedback without one. Items a client picks itself (cold start) go
@@ -130,16 +135,22 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
     item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
     check_attribution(resources, principal, body, user_id, item_id)
 
-    def record() -> str:
+    content = {"user_id": user_id, "item_id": item_id, "event": body.event, "value": body.value,
+               "session_id": body.session_id}
+    idempotency = IdempotencyKey.of(principal.name, body.event_id, {**content, "slate_id": body.slate_id}) \
+        if body.event_id else None
+
+    def record() -> tuple[str | None, bool]:
         check_rating(service, body)
         if not service.item_is_known(item_id):
             raise HTTPException(404, f"no item {item_id!r} in the graph")
-        return service.record_feedback({"user_id": user_id, "item_id": item_id, "event": body.event,
-                                        "value": body.value, "session_id": body.session_id, "ts_ms": now_ms()},
-                                       body.event_id)
+        return service.record_feedback({**content, "ts_ms": now_ms()}, idempotency)
 
     try:
         entry, duplicate = await run_in_threadpool(record)
+    except IdempotencyConflict as error:
+        resources.metrics.feedback.labels(body.event, "conflict").inc()
+        raise HTTPException(409, str(error)) from None
     except Unavailable:
         resources.metrics.feedback.labels(body.event, "refused").inc()
         raise
