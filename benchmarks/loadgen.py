@@ -43,6 +43,7 @@ class Samples:
     errors: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
     accepted_feedback: list[str] = field(default_factory=list)
     accepted_bodies: list[dict] = field(default_factory=list)  # the feedback answered 202, as sent
+    accepted_duplicate: list[bool] = field(default_factory=list)  # each one's "duplicate" answer
     degraded: list[tuple[float, str, list[str]]] = field(default_factory=list)  # (s, name, what) of 200 answers
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # feedback answered 503, by name
 
@@ -152,8 +153,10 @@ async def one(session: aiohttp.ClientSession, samples: Samples, name: str, call:
                 samples.errors[name].append((scheduled - started, f"{answer.status} {payload[:200]!r}"))
                 return
             if feedback:
-                samples.accepted_feedback.append(json.loads(payload)["stream_id"])
+                answered = json.loads(payload)
+                samples.accepted_feedback.append(answered["stream_id"])
                 samples.accepted_bodies.append(body or {})
+                samples.accepted_duplicate.append(bool(answered.get("duplicate")))
             elif name.startswith("recommend") and (degraded := json.loads(payload).get("degraded")):
                 samples.degraded.append((scheduled - started, name, degraded))
             samples.latencies[name].append(elapsed)

@@ -59,6 +59,18 @@ from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 
 
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
+    """The --data-dir option of a benchmark that serves a copy of a built data folder (copy_data_dir)."""
+    parser.add_argument("--data-dir", type=Path, default=Path("var/ml100k"),
+                        help="A data folder with a graph and a published version (copied; the original is kept).")
+
+
+def copy_data_dir(data_dir: Path, work: Path) -> Path:
+    """``data_dir`` copied under ``work`` without what a running service left there (its Redis, its lock)."""
+    return Path(shutil.copytree(data_dir, work / "var",
+                                ignore=shutil.ignore_patterns("redis", "service.json", "exports")))
+
+
 class Service:
     """`graphrec serve` on a free port with the benchmark keys, its output appended to ``log``; ``settings`` are
     more GRAPHREC_ variables."""

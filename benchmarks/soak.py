@@ -3,11 +3,15 @@
 One `graphrec serve` (LadybugDB, its own Redis server) with client keys, and an open-loop load of --rate
 requests a second for --minutes: 85% POST /v1/recommend (k=10, a session per user), 10% POST /v1/feedback (a
 click on an item of a slate the service showed that user and session, with its slate_id and an event_id, as an
-app sends it) and 5% GET /v1/explain. Per minute: requests, errors, p99 per route, the service's resident
-memory (RSS, its process), Redis' used memory and the feedback stream's length.
+app sends it) and 5% GET /v1/explain. A third of the clicks are double clicks (the same click again with its own
+event_id, as the next request) and a tenth are sent again with the same event_id (a client's retry). Per minute:
+requests, errors, p99 per route, the service's resident memory (RSS, its process), Redis' used memory and the
+feedback stream's length.
 
 Bounded means: RSS at the end minus RSS after the first minute <= 50 MB, and Redis' used memory within 10% over
-the last five minutes (max / min - 1 <= 0.10), with 0 errors.
+the last five minutes (max / min - 1 <= 0.10), with 0 errors. Counted once means: once the writer has drained
+the stream, each (user, item) click count in the graph went up by exactly the clicks answered 202 with
+duplicate: false in the client's log.
 
     python -m benchmarks.soak --data-dir var/ml100k [--minutes 10 --rate 200]
 """
@@ -16,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -26,7 +30,7 @@ import numpy as np
 import redis
 
 from benchmarks.loadgen import CLIENT_HEADERS, Samples, routed_loop, run_benchmark
-from benchmarks.serving import Service
+from benchmarks.serving import Service, add_data_dir_option, copy_data_dir
 from graphrec.graph.factory import open_store
 from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
@@ -50,15 +54,25 @@ class Load:
     def __init__(self, url: str, users: list, rng: random.Random) -> None:
         self.url, self.users, self.rng = url, users, rng
         self.slates: dict[object, tuple[str, list]] = {}
+        self.again: list[dict] = []  # feedback to send as the next request: a double click or a retry
+        self.clicks = 0  # event_ids are unique over the run (each minute's loop counts its requests from 0)
 
     def call(self, i: int) -> tuple[str, str, str, dict | None]:
+        if self.again:
+            return "feedback", "POST", f"{self.url}/v1/feedback", self.again.pop()
         user = self.rng.choice(self.users)
         roll = self.rng.random()
         if roll < 0.10 and user in self.slates:
             slate_id, items = self.slates[user]
-            return "feedback", "POST", f"{self.url}/v1/feedback", {
-                "session_id": f"soak-{user}", "user_id": user, "item_id": self.rng.choice(items), "event": "click",
-                "slate_id": slate_id, "event_id": f"soak-{i}"}
+            self.clicks += 1
+            click = {"session_id": f"soak-{user}", "user_id": user, "item_id": self.rng.choice(items),
+                     "event": "click", "slate_id": slate_id, "event_id": f"soak-{self.clicks}"}
+            repeat = self.rng.random()
+            if repeat < 1 / 3:
+                self.again.append({**click, "event_id": f"soak-{self.clicks}-double"})
+            elif repeat < 1 / 3 + 1 / 10:
+                self.again.append(click)
+            return "feedback", "POST", f"{self.url}/v1/feedback", click
         if roll < 0.15 and user in self.slates:
             return "explain", "GET", f"{self.url}/v1/explain?user_id={user}&item_id={self.slates[user][1][0]}", None
         return "recommend", "POST", f"{self.url}/v1/recommend", {"user_id": user, "k": 10,
@@ -76,16 +90,17 @@ async def remember_slates(session: aiohttp.ClientSession, load: Load) -> None:
 
 async def run(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="soak-"))
-    data_dir = work / "var"
-    shutil.copytree(args.data_dir, data_dir, ignore=shutil.ignore_patterns("redis", "service.json", "exports"))
+    data_dir = copy_data_dir(args.data_dir, work)
     bench_redis = EmbeddedRedis(work / "redis").start()
     client = redis.Redis.from_url(bench_redis.url)
     with open_store(Settings(data_dir=data_dir).graph_config(), read_only=True) as store:
         users = plain_ids(store.run("user_ids")["id"])
+    before = click_counts(data_dir, set(users))
     service = Service(data_dir, bench_redis.url, work / "service.log", warm=True, settings={
         "GRAPHREC_FEEDBACK_STREAM_MAXLEN": str(STREAM_MAXLEN), "GRAPHREC_EVENT_ID_TTL_S": str(EVENT_ID_TTL_S)})
     url = service.url
     minutes: list[dict] = []
+    accepted: list[tuple[object, object, bool]] = []
     try:
         async with aiohttp.ClientSession(headers=CLIENT_HEADERS, timeout=aiohttp.ClientTimeout(total=30),
                                          connector=aiohttp.TCPConnector(limit=256)) as session:
@@ -109,13 +124,55 @@ async def run(args: argparse.Namespace) -> dict:
                     for when, what in samples.errors[name][:2]:
                         print(f"  {name} error at {when:.1f} s: {what[:160]}")
                 minutes.append(row)
+                accepted += [(body["user_id"], body["item_id"], duplicate) for body, duplicate in
+                             zip(samples.accepted_bodies, samples.accepted_duplicate, strict=True)]
                 print("  ".join(f"{key} {value:,.2f}" if isinstance(value, float) else f"{key} {value:,}"
                                 for key, value in row.items()), flush=True)
+        drained = wait_for_writer(client)
     finally:
         service.stop()
         client.close()
         bench_redis.stop()
-    return summarise(minutes, work)
+    return summarise(minutes, work) | count_check(data_dir, before, accepted, drained)
+
+
+def click_counts(data_dir: Path, users: set) -> dict[tuple[object, object], int]:
+    with open_store(Settings(data_dir=data_dir).graph_config(), read_only=True) as store:
+        counts = {}
+        for user in users:
+            history = store.history(user, limit=100_000)
+            clicks = history[history["behavior"] == "click"]
+            counts.update({(user, item): int(n) for item, n in zip(plain_ids(clicks["item_id"]), clicks["count"],
+                                                                    strict=True)})
+    return counts
+
+
+def wait_for_writer(client: redis.Redis, timeout_s: float = 120) -> bool:
+    """Whether the graph writer acknowledged every stream entry within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        group = next((g for g in client.xinfo_groups("graphrec:feedback") if g["name"] == b"graph-writer"), None)
+        last = client.xinfo_stream("graphrec:feedback")["last-generated-id"]
+        if group is not None and group["pending"] == 0 and group["last-delivered-id"] == last:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def count_check(data_dir: Path, before: dict[tuple[object, object], int],
+                accepted: list[tuple[object, object, bool]], drained: bool) -> dict:
+    """Each pair's click count in the graph against the clicks the client saw answered 202 as not duplicate."""
+    sent: Counter[tuple[object, object]] = Counter((user, item) for user, item, duplicate in accepted
+                                                   if not duplicate)
+    after = click_counts(data_dir, {user for user, _ in sent})
+    wrong = {pair: (after.get(pair, 0) - before.get(pair, 0), n) for pair, n in sent.items()
+             if after.get(pair, 0) - before.get(pair, 0) != n}
+    duplicates = sum(duplicate for _, _, duplicate in accepted)
+    print(f"feedback answered 202: {len(accepted):,} ({duplicates:,} as duplicate); pairs {len(sent):,}, events "
+          f"{sum(sent.values()):,}; writer drained: {drained}; pairs whose graph count differs: {len(wrong):,}"
+          + (f" (first: {list(wrong.items())[:3]}: (graph, sent))" if wrong else "")
+          + f"; counted once: {'met' if drained and not wrong else 'NOT met'}")
+    return {"feedback_202": len(accepted), "feedback_duplicates": duplicates, "pairs_miscounted": len(wrong)}
 
 
 def summarise(minutes: list[dict], work: Path) -> dict:
@@ -134,8 +191,7 @@ def summarise(minutes: list[dict], work: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=Path("var/ml100k"),
-                        help="A data folder with a graph and a published version (copied; the original is kept).")
+    add_data_dir_option(parser)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seed", type=int, default=11)

@@ -4,8 +4,8 @@ Before the writer merged each batch to one row per (user, item, behaviour), a La
 key twice wrote it with no count and no time, and every later event on it added nothing. The count of such an
 interaction is rebuilt from the feedback stream's entries that the writer has acknowledged, while the stream
 still holds them; otherwise it is set to 1 (the interaction exists, so at least one event made it) and its time
-to -1 (unknown). The writer runs the repair once before it reads the stream, so no event it writes later is
-counted twice, and logs what it did.
+to -1 (unknown). The writer runs the repair before it first reads the stream, so no event it writes later is
+counted twice, and logs what it did; the graph notes that it was checked, so later starts skip the scan.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from typing import Any
 from graphrec.graph.store import GraphStore
 
 log = logging.getLogger(__name__)
+# Set once the graph has been checked (to the number repaired): the writer no longer writes what needs repair, so
+# a graph is scanned once, not at every start.
+REPAIRED_KEY = "feedback_counts_repaired"
 Key = tuple[Any, Any, str]
 
 
@@ -58,14 +61,19 @@ def repair_missing_counts(run: Callable[[Callable[[GraphStore], Any]], Any], eve
                           is_positive: Callable[[str, float | None], bool]) -> RepairReport:
     """Find the interactions without a count or time through ``run`` (a graph call), rebuild them from
     ``events`` (the acknowledged stream entries, read only when there is something to repair) and write them."""
+    done = run(lambda store: store.run("meta_value", {"key": REPAIRED_KEY}))
+    if len(done):
+        return RepairReport()
     frame = run(lambda store: store.run("interactions_without_count"))
     if not len(frame):
+        run(lambda store: store.run("meta_set", {"key": REPAIRED_KEY, "value": "0"}, write=True))
         return RepairReport()
     missing = [(user, item, str(behavior)) for user, item, behavior in
                zip(frame["user_id"].tolist(), frame["item_id"].tolist(), frame["behavior"].tolist(), strict=True)]
     rows = repair_rows(missing, events(), is_positive)
     rebuilt = sum(1 for row in rows if row["last_ts"] >= 0)
     written = run(lambda store: store.run("repair_interactions", {"rows": rows}, write=True))
+    run(lambda store: store.run("meta_set", {"key": REPAIRED_KEY, "value": str(len(rows))}, write=True))
     report = RepairReport(found=len(rows), from_stream=rebuilt, set_to_one=len(rows) - rebuilt,
                           repaired=int(written["repaired"].iloc[0]) if len(written) else 0)
     log.warning("feedback repair: %s", report.summary())

@@ -1,22 +1,22 @@
 """The consumer that writes positive feedback from the Redis stream into the graph.
 
-It reads the stream as the consumer group ``graph-writer`` (so several service replicas share the work and
-each event is written once), writes a batch with one parameterised UNWIND ... MERGE, and acknowledges the
-batch only after the write: after a crash or a failed write the unacknowledged entries are read again first.
-A write whose commit the writer never saw confirmed (the server stopped in between) may have happened, so the
-same statement records the consumer's watermark in the graph, the last stream entry it wrote: a consumer reads
-its own entries in stream order, so on the retry those at or below the watermark are acknowledged without
-being written again. The entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its
-consumer name, with its watermark, by another replica, which then removes the name from the group. A batch the
-graph rejects ``ATTEMPTS`` times (not one it could not reach) is written again one event at a time, and only the
-events the graph still rejects go to the dead-letter stream: one poison event never takes its batch with it
-(`graphrec replay-dead-letters` moves them back once the cause is fixed). Each batch is merged to one row per
-(user, item, behaviour) before it is written (merge_rows), and before its first read the writer repairs the
-interactions an unmerged batch left without a count (serving.feedback_repair). The writer also trims the stream to
-its cap, never past an entry the group has not acknowledged (SessionStore.trim_feedback), and deletes the
-expired event_id keys (SessionStore.prune_event_ids). Skips and ratings
-below the positive threshold stay in the stream (where RL training reads its rewards) and are not written,
-because the encoders read every graph interaction as a positive one.
+It reads the stream as the consumer group ``graph-writer`` (so several service replicas share the work and each
+event is written once), writes a batch with one parameterised UNWIND ... MERGE, and acknowledges the batch only
+after the write: after a crash or a failed write the unacknowledged entries are read again first. A write whose
+commit the writer never saw confirmed (the server stopped in between) may have happened, so the same statement
+records the consumer's watermark in the graph, the last stream entry it wrote: a consumer reads its own entries in
+stream order, so on the retry those at or below the watermark are acknowledged without being written again. The
+entries of a replica that stopped (idle for ``ADOPT_IDLE_MS``) are drained under its consumer name, with its
+watermark, by another replica, which then removes the name from the group. A batch the graph rejects ``ATTEMPTS``
+times (not one it could not reach) is written again one event at a time, and only the events the graph still
+rejects go to the dead-letter stream: one poison event never takes its batch with it (`graphrec
+replay-dead-letters` moves them back once the cause is fixed). Each batch is merged to one row per (user, item,
+behaviour) before it is written (merge_rows), and before its first read the writer repairs the interactions an
+unmerged batch left without a count (serving.feedback_repair). The writer also trims the stream to its cap, never
+past an entry the group has not acknowledged (SessionStore.trim_feedback), and deletes the expired event_id keys
+(SessionStore.prune_event_ids). Skips and ratings below the positive threshold stay in the stream (where RL
+training reads its rewards) and are not written, because the encoders read every graph interaction as a positive
+one.
 """
 
 from __future__ import annotations

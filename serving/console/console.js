@@ -247,7 +247,7 @@ async function loadPolicies() {
 
 async function compare() {
   const policies = [$("policy-a").value, $("policy-b").value];
-  const answer = await api("POST", "/v1/recommend/compare", { user_id: $("compare-user").value, policies, k: 10, session_id: state.session });
+  const answer = await api("POST", "/v1/recommend/compare", { user_id: $("compare-user").value.trim(), policies, k: 10, session_id: state.session });
   const shared = new Set(answer.shared.map(String));
   answer.slates.forEach((slate, i) => {
     $(i === 0 ? "compare-a-title" : "compare-b-title").textContent = slate.policy;

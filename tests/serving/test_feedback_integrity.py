@@ -5,6 +5,7 @@ and booleans have one accepted form."""
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fastapi.testclient import TestClient
 from graphrec.ingest.frames import Dataset
 from graphrec.serving.config import ServiceConfig
 from graphrec.serving.keys import Scope, new_key
-from tests.api_stack import ADMIN
+from tests.api_stack import ADMIN, wait_for
 from tests.serving.conftest import Stack, client_for, seen_items
 
 PIPELINE_KEY, PIPELINE_ENTRY = new_key("pipeline", {Scope.feedback, Scope.ingest})
@@ -73,20 +74,27 @@ def test_a_full_redis_answers_503_with_retry_after_and_keeps_what_it_holds(data_
         assert sessions.stream_length() == 2
 
 
-@pytest.mark.parametrize("raw", [" 196", "196 ", "+196", "1_96", "\u0661\u0669\u0666", "\uff11\uff19\uff16", "0x10",
-                                 "19\x006", "19\n6", "", "-0"])
-def test_an_integer_id_has_one_written_form(client: TestClient, raw: str) -> None:
-    answer = client.post("/v1/recommend", json={"user_id": raw, "k": 3})
-    assert answer.status_code == 422, (raw, answer.text)
-    assert answer.json()["detail"][0]["loc"][:2] == ["body", "user_id"]
+INTEGER_ID_SPELLINGS = [" 196", "196 ", "+196", "1_96", "0196", "\u0661\u0669\u0666", "\uff11\uff19\uff16", "0x10",
+                        "19\x006", "19\n6", "", "-0"]
+NOT_JSON_NUMBERS_OR_BOOLEANS = ['{"user_id": 4, "k": 3, "explain": 0}', '{"user_id": 4, "k": 3, "explain": "yes"}',
+                                '{"user_id": NaN, "k": 3}', '{"user_id": 4, "k": Infinity}',
+                                '{"user_id": 4, "k": 1e999}', '{"user_id": 4.0, "k": 3}']
 
 
-@pytest.mark.parametrize("body", ['{"user_id": 4, "k": 3, "explain": 0}', '{"user_id": 4, "k": 3, "explain": "yes"}',
-                                  '{"user_id": NaN, "k": 3}', '{"user_id": 4, "k": Infinity}',
-                                  '{"user_id": 4, "k": 1e999}', '{"user_id": 4.0, "k": 3}'])
-def test_non_finite_numbers_and_non_booleans_are_422(client: TestClient, body: str) -> None:
-    answer = client.post("/v1/recommend", content=body, headers={**ADMIN, "Content-Type": "application/json"})
-    assert answer.status_code == 422, (body, answer.text)
+def test_an_integer_id_has_one_written_form(client: TestClient) -> None:
+    assert client.post("/v1/recommend", json={"user_id": "196", "k": 3}).status_code == 200
+    for raw in INTEGER_ID_SPELLINGS:
+        answer = client.post("/v1/recommend", json={"user_id": raw, "k": 3})
+        assert answer.status_code == 422, (raw, answer.text)
+        assert answer.json()["detail"][0]["loc"][:2] == ["body", "user_id"], raw
+        if raw.strip() and raw.isprintable() and "/" not in raw:  # what a URL path can carry as it is
+            assert client.get(f"/v1/users/{raw}/history").status_code == 422, raw
+
+
+def test_non_finite_numbers_and_non_booleans_are_422(client: TestClient) -> None:
+    for body in NOT_JSON_NUMBERS_OR_BOOLEANS:
+        answer = client.post("/v1/recommend", content=body, headers={**ADMIN, "Content-Type": "application/json"})
+        assert answer.status_code == 422, (body, answer.text)
 
 
 def test_a_non_finite_rating_is_422(client: TestClient, small_dataset: Dataset) -> None:
@@ -146,3 +154,23 @@ def test_the_stream_cap_and_event_id_lifetime_fit_the_compose_redis_with_room_fo
                      + defaults.event_id_ttl_s * 200 * event_bytes)
     assert len(event_keys) == 500 and entry_bytes < 100 and event_bytes < 350, (entry_bytes, event_bytes)
     assert never_evicted <= compose_redis_bytes() / 2, (entry_bytes, event_bytes, never_evicted / 2**20)
+
+
+def test_six_clicks_on_one_slate_within_a_second_count_six(client: TestClient) -> None:
+    slate = client.post("/v1/recommend", json={"user_id": 30, "k": 3, "session_id": "s-six"}).json()
+    item = slate["items"][0]["item_id"]
+    for n in range(6):
+        answer = client.post("/v1/feedback", json={"session_id": "s-six", "user_id": 30, "item_id": item,
+                                                   "event": "click", "slate_id": slate["slate_id"],
+                                                   "event_id": f"six-{n}"})
+        assert answer.status_code == 202 and answer.json()["duplicate"] is False
+
+    def clicks() -> int:
+        history = client.get("/v1/users/30/history")
+        assert history.status_code == 200, history.text
+        return sum(entry["count"] for entry in history.json()["items"]
+                   if entry["item_id"] == item and entry["behavior"] == "click")
+
+    wait_for(lambda: clicks() == 6, message="the six clicks did not reach the graph as 6")
+    time.sleep(0.6)  # one more writer gather: nothing is added later
+    assert clicks() == 6
