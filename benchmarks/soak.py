@@ -142,8 +142,8 @@ def click_counts(data_dir: Path, users: set) -> dict[tuple[object, object], int]
         for user in users:
             history = store.history(user, limit=100_000)
             clicks = history[history["behavior"] == "click"]
-            counts.update({(user, item): int(n) for item, n in zip(plain_ids(clicks["item_id"]), clicks["count"],
-                                                                    strict=True)})
+            counts.update({(user, item): int(n) if n == n else -1  # -1: the graph holds no count (NULL)
+                           for item, n in zip(plain_ids(clicks["item_id"]), clicks["count"], strict=True)})
     return counts
 
 
