@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
                    "--max-time", str(int(args.minutes * 60)), "--workers", "2", "--seed", str(args.seed),
                    "--suppress-health-check", "all", "--no-color"]
         print("$ " + " ".join(command).replace(CLIENT_KEY, "<client key>"), flush=True)
-        finished = subprocess.run(command, capture_output=True, text=True, check=False)
+        finished = subprocess.run(command, capture_output=True, text=True, check=False, cwd=work)  # its cache too
         print("\n".join(finished.stdout.splitlines()[-40:]))
         with urllib.request.urlopen(f"{service.url}/metrics") as answer:
             metrics = answer.read().decode()
