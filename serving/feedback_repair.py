@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphrec.graph.store import GraphStore
+from graphrec.serving.feedback_rows import graph_rows, merge_rows
 
 log = logging.getLogger(__name__)
 # Set once the graph has been checked (to the number repaired): the writer no longer writes what needs repair, so
@@ -40,20 +41,13 @@ class RepairReport:
 def repair_rows(missing: list[Key], events: Iterable[dict[str, Any]],
                 is_positive: Callable[[str, float | None], bool]) -> list[dict[str, Any]]:
     """The repaired count, latest time and latest rating of each key of ``missing``, from the positive
-    ``events`` (stream order) that name it."""
-    found: dict[Key, dict[str, Any]] = {}
+    ``events`` (stream order) that name it, counted as the writer counts them."""
     wanted = set(missing)
-    for event in events:
-        key = (event["user_id"], event["item_id"], event["event"])
-        if key not in wanted or not is_positive(event["event"], event.get("value")):
-            continue
-        row = found.setdefault(key, {"count": 0, "last_ts": -1, "rating": None})
-        row["count"] += 1
-        row["last_ts"] = max(row["last_ts"], int(event["ts_ms"]) // 1_000)
-        if event["event"] == "rating" and event.get("value") is not None:
-            row["rating"] = float(event["value"])
-    return [{"user_id": user, "item_id": item, "behavior": behavior,
-             **found.get((user, item, behavior), {"count": 1, "last_ts": -1, "rating": None})}
+    named = (event for event in events if (event["user_id"], event["item_id"], event["event"]) in wanted)
+    found = {(row["user_id"], row["item_id"], row["behavior"]): row
+             for row in merge_rows(graph_rows(named, is_positive))}
+    return [found.get((user, item, behavior), {"user_id": user, "item_id": item, "behavior": behavior,  # graph_rows'
+                                               "rating": None, "count": 1, "last_ts": -1})  # order: one row type
             for user, item, behavior in missing]
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.feedback_repair import RepairReport, repair_missing_counts
+from graphrec.serving.feedback_rows import graph_rows, merge_rows
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.recommender import RecommendationService
 from graphrec.serving.sessions import entry_number
@@ -61,17 +62,6 @@ class FeedbackWriter(BackgroundWorker):
         self._failures = 0
         self._watermarks: dict[str, int] = {}  # per consumer name, as last written; re-read after a failure
         self.repair: RepairReport | None = None  # what repair_counts did, once it has run
-
-    def rows(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The graph rows of the positive ``events``, in stream order, one per event (merge_rows folds them)."""
-        rows = []
-        for event in events:
-            if not self.service.is_positive(event["event"], event.get("value")):
-                continue
-            rows.append({"user_id": event["user_id"], "item_id": event["item_id"], "behavior": event["event"],
-                         "rating": float(event["value"]) if event["event"] == "rating" and event.get("value")
-                         is not None else None, "count": 1, "last_ts": int(event["ts_ms"]) // 1_000})
-        return rows
 
     def watermark(self, consumer: str) -> int:
         """The last stream entry written for ``consumer``, as entry_number (-1: none)."""
@@ -112,7 +102,8 @@ class FeedbackWriter(BackgroundWorker):
         """Write the positive events of ``entries`` above the consumer's watermark, and move the watermark to the
         last entry, in one statement; the rows written."""
         written_up_to = self.watermark(consumer)
-        rows = merge_rows(self.rows([event for entry, event in entries if entry_number(entry) > written_up_to]))
+        rows = merge_rows(graph_rows([event for entry, event in entries if entry_number(entry) > written_up_to],
+                                     self.service.is_positive))
         last = entry_number(entries[-1][0])
         if rows:
             params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer), "applied_id": str(last)}
@@ -190,23 +181,3 @@ class FeedbackWriter(BackgroundWorker):
                 pending = True
                 self._stop.wait(self.service.settings.dependency_retry_s)
 
-
-def merge_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (user, item, behaviour), in order of first appearance: the counts summed, the latest time and
-    the rating of the latest event that carries one kept.
-
-    An UNWIND ... MERGE that meets one relationship twice in a statement does not see its own first write on
-    LadybugDB (the second row reads no count), so a batch never holds a key twice.
-    """
-    merged: dict[tuple[Any, Any, str], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["user_id"], row["item_id"], row["behavior"])
-        found = merged.get(key)
-        if found is None:
-            merged[key] = dict(row)
-            continue
-        found["count"] += row["count"]
-        found["last_ts"] = max(found["last_ts"], row["last_ts"])
-        if row["rating"] is not None:
-            found["rating"] = row["rating"]
-    return list(merged.values())

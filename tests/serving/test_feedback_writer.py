@@ -24,7 +24,8 @@ from graphrec.ingest.frames import make_dataset
 from graphrec.ingest.loader import ingest
 from graphrec.serving import feedback_writer
 from graphrec.serving.config import ServiceConfig
-from graphrec.serving.feedback_writer import FeedbackWriter, merge_rows
+from graphrec.serving.feedback_rows import merge_rows
+from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState, connect
