@@ -14,7 +14,9 @@ $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	$(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
+	# setuptools warns that a graphrec/ folder in the working directory would shadow the editable install: here
+	# that folder is the package itself.
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
 	touch $(BIN)/graphrec
 
 DATA_DIR = $${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)}
@@ -31,19 +33,20 @@ serve: $(BIN)/graphrec
 
 # The whole suite on both backends: .ci/system-deps installs redis-server (and a JDK and Maven if missing) from
 # Debian's packages, and the tests start their own Neo4j server (tests/neo4j_server.py) and Redis 7.
-test: $(BIN)/graphrec
+test: lint
 	bash .ci/system-deps
-	$(BIN)/ruff check .
-	bash .ci/lint-imports
 	$(BIN)/python -m pytest -q
 
 # A Neo4j Community server on a free loopback port, for benchmarks and by hand: prints NEO4J_URI and the password.
 neo4j-server: $(BIN)/graphrec
 	$(BIN)/python -m tests.neo4j_server
 
+# ruff, the layer contracts (import-linter) and the type checker (basedpyright, against its baseline), all on the
+# source tree in place.
 lint: $(BIN)/graphrec
 	$(BIN)/ruff check .
-	bash .ci/lint-imports
+	$(BIN)/lint-imports
+	$(BIN)/basedpyright
 
 bench: $(BIN)/graphrec
 	$(BIN)/python -m benchmarks.ingest_and_query

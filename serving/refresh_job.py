@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.serving.config import ServiceConfig
+from graphrec.training.children import child_env
 from graphrec.training.refresh import last_report
 
 
@@ -48,7 +49,7 @@ class RefreshJob:
             command += [] if warm else ["--no-warm"]
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             with self.log_path.open("ab") as log_file:
-                self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+                self._process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=child_env())
             self.snapshot, self.started = snapshot, datetime.now(UTC).isoformat()
 
     @property

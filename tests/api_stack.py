@@ -53,11 +53,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0,
         time.sleep(0.05)
 
 
-def start_service(env: dict[str, str], cwd: Path | None = None,
-                  timeout_s: float = 60.0) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(env: dict[str, str], cwd: Path | None = None, timeout_s: float = 60.0,
+                  python: Path | str = sys.executable) -> tuple[subprocess.Popen[bytes], str]:
     """`python -m graphrec serve` on a free port, returned once /readyz says ok (its output if it dies first)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(port), "--log-level",
+    process = subprocess.Popen([str(python), "-m", "graphrec", "serve", "--port", str(port), "--log-level",
                                 "warning"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 

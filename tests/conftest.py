@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, free_port, missing_tools
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
 BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 
@@ -132,6 +134,26 @@ def neo4j_process(neo4j_server: Neo4jServer | None) -> Iterator[Neo4jServer]:
         yield neo4j_server
     finally:
         neo4j_server.start()
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package built as a wheel from the source tree, as `pip install .` and the image's build stage do."""
+    folder = tmp_path_factory.mktemp("wheel")
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # a stale build/ would add files the tree no longer has
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(folder), str(ROOT)],
+                   check=True)
+    (built,) = folder.glob("graphrec-*.whl")
+    return built
+
+
+@pytest.fixture(scope="session")
+def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel's files installed into a folder of their own, a site-packages (dependencies: this venv's)."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
+                    str(wheel)], check=True)
+    return site
 
 
 @pytest.fixture(scope="session")

@@ -6,20 +6,20 @@ those under TYPE_CHECKING included, since they tie two files together for a read
 from __future__ import annotations
 
 import ast
+import os
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# Source folder -> the module name it installs under (pyproject.toml maps the card's folders into graphrec).
-PACKAGES = {"graphrec": "graphrec",
-            **{folder: f"graphrec.{folder}" for folder in ("serving", "training", "ingest", "graph", "cypher")}}
 
 
 def module_files() -> dict[str, Path]:
+    """Every module of the package by its dotted name, through graphrec's links to the card's folders."""
     files = {}
-    for folder, package in PACKAGES.items():
-        for path in (ROOT / folder).rglob("*.py"):
-            parts = (*package.split("."), *path.relative_to(ROOT / folder).with_suffix("").parts)
+    for folder, _, names in os.walk(ROOT / "graphrec", followlinks=True):
+        for name in filter(lambda name: name.endswith(".py"), names):
+            path = Path(folder, name)
+            parts = path.relative_to(ROOT).with_suffix("").parts
             files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
     return files
 

@@ -54,6 +54,7 @@ def _train_distributed(model: Encoder, overrides: dict[str, int], refit: bool, s
     import subprocess
     import sys
 
+    from graphrec.training.children import child_env
     from graphrec.training.snapshot import write_snapshot
 
     config = settings()
@@ -66,7 +67,7 @@ def _train_distributed(model: Encoder, overrides: dict[str, int], refit: bool, s
                "-m", "graphrec.training.torchrun", "--snapshot", str(snapshot), "--artifacts-dir",
                str(config.artifacts_dir), "--model", model.value, "--config", json.dumps(overrides), "--seed",
                str(seed), "--holdout", str(config.holdout_fraction), *(["--refit"] if refit else [])]
-    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=child_env())
     if done.returncode:
         fail(RuntimeError(f"distributed training failed with exit code {done.returncode}: {' '.join(command)}"))
     folder = Path(done.stdout.strip().splitlines()[-1])
