@@ -63,7 +63,7 @@ def timed(call) -> float:  # type: ignore[no-untyped-def]
 def bench_backend(name: str, settings: Callable[[str], Settings], source: Path, args: argparse.Namespace) -> None:
     """Ingest, re-run and query latency on one backend; ``settings(part)`` gives an empty graph per part."""
     print(f"## {name}")
-    with open_store(settings("synthetic").graph_config()) as store:
+    with open_store(settings("synthetic").graph) as store:
         first = ingest(store, lambda: generic.read(source), show_progress=False)
         print(f"synthetic ingest          {first.rows_read:>10,} rows  {first.seconds:7.2f} s  "
               f"{first.rows_per_second:>10,.0f} rows/s (parsing included; "
@@ -92,7 +92,7 @@ def bench_backend(name: str, settings: Callable[[str], Settings], source: Path, 
     if not ml100k.is_dir():
         print(f"MovieLens-100K: skipped ({ml100k} absent)")
         return
-    with open_store(settings("ml100k").graph_config()) as store:
+    with open_store(settings("ml100k").graph) as store:
         first = ingest(store, lambda: movielens.read(ml100k), show_progress=False)
         print(f"MovieLens-100K ingest     {first.rows_read:>10,} rows  {first.seconds:7.2f} s  "
               f"{first.rows_per_second:>10,.0f} rows/s")
@@ -115,7 +115,7 @@ def neo4j_settings(root: Path) -> Iterator[Callable[[str], Settings]]:
 
     def empty(part: str) -> Settings:
         settings = Settings(data_dir=root / f"neo4j-{part}", graph_backend="neo4j")
-        with open_store(settings.graph_config()) as store:
+        with open_store(settings.graph) as store:
             store.run("delete_all", write=True)
         return settings
 

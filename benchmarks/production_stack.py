@@ -190,7 +190,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                  "index": graphrec(env, "index"), "publish": graphrec(env, "publish")}
         print("# set-up: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
         settings = Settings(data_dir=data_dir, graph_backend="neo4j")
-        with open_store(settings.graph_config()) as store:
+        with open_store(settings.graph) as store:
             users = plain_ids(store.run("user_ids")["id"])
             items = plain_ids(store.run("item_titles")["id"])
             seen = {(int(u), int(i)) for u, i in store.interactions()[["user_id", "item_id"]].itertuples(index=False)}
@@ -318,7 +318,7 @@ async def neo4j_phase(session: aiohttp.ClientSession, balancer: Balancer, args: 
         f"{second}s:{after.count(second)}" for second in sorted(set(after))))
     accepted = [(body["user_id"], body["item_id"]) for body in samples.accepted_bodies]
     deadline = time.monotonic() + 60
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         while True:
             counts = {}
             for user in {user for user, _ in accepted}:

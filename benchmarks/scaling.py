@@ -149,7 +149,7 @@ def one_size(interactions: int, args: argparse.Namespace) -> dict:
     source = root / "csv"
     write_generic(source, users, items, interactions, seed=42)
     row: dict = {"interactions": interactions, "users": users, "items": items}
-    with open_store(Settings(data_dir=root).graph_config()) as store:
+    with open_store(Settings(data_dir=root).graph) as store:
         report = ingest(store, lambda: generic.read(source), show_progress=False)
         row |= {"ingest_rows": report.rows_read, "ingest_s": report.seconds,
                 "ingest_rows_per_s": report.rows_per_second}
@@ -167,7 +167,7 @@ def one_size(interactions: int, args: argparse.Namespace) -> dict:
         row["explain_p99_ms"] = p99([timed(lambda u=u, i=i: explain(store, u, i, k=3)) for u, i in pairs])
     del frames
     if "neo4j" in args.backends and interactions <= args.neo4j_max:
-        with neo4j_settings(root / "neo4j-home") as empty, open_store(empty("scaling").graph_config()) as store:
+        with neo4j_settings(root / "neo4j-home") as empty, open_store(empty("scaling").graph) as store:
             neo4j = ingest(store, lambda: generic.read(source), show_progress=False)
             row["neo4j_ingest_rows_per_s"] = neo4j.rows_per_second
     row |= lightgcn_epoch(root, args.batches, interactions <= args.full_epoch_max)

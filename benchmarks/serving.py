@@ -138,7 +138,7 @@ async def run(args: argparse.Namespace) -> dict:
     settings = Settings(data_dir=args.data_dir)
     from graphrec.graph.factory import open_store
 
-    with open_store(settings.graph_config(), read_only=True) as store:
+    with open_store(settings.graph, read_only=True) as store:
         users = store.run("user_ids")["id"].tolist()
         explain_pairs = []
         for user in random.Random(1).sample(users, 200):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from graphrec.graph.config import GraphConfig
+from graphrec.graph.settings import GraphSettings
 from graphrec.graph.store import GraphStore
 
 
-def open_store(settings: GraphConfig, *, read_only: bool = False) -> GraphStore:
+def open_store(settings: GraphSettings, *, read_only: bool = False) -> GraphStore:
     if settings.graph_backend == "neo4j":
         from graphrec.graph.neo4j_store import Neo4jStore
 

@@ -19,8 +19,8 @@ from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, plain_params
 
 if TYPE_CHECKING:
-    from graphrec.graph.config import GraphConfig
     from graphrec.graph.plan import UpsertPlan
+    from graphrec.graph.settings import GraphSettings
 
 LADYBUG_TYPES = {"int": "INT64", "str": "STRING"}
 UPDATE_BATCH = 5_000
@@ -29,7 +29,7 @@ UPDATE_BATCH = 5_000
 class LadybugStore(GraphStore):
     dialect = "ladybug"
 
-    def __init__(self, settings: GraphConfig, *, read_only: bool = False) -> None:
+    def __init__(self, settings: GraphSettings, *, read_only: bool = False) -> None:
         super().__init__(settings)
         path = settings.ladybug_path
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,8 +25,8 @@ from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable, plain_params
 
 if TYPE_CHECKING:
-    from graphrec.graph.config import GraphConfig
     from graphrec.graph.plan import UpsertPlan
+    from graphrec.graph.settings import GraphSettings
 
 # Failures that mean "the graph is down for now", not "this query is wrong".
 DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError)
@@ -35,13 +35,13 @@ DOWN = (ServiceUnavailable, SessionExpired, TransientError, DriverError, OSError
 class Neo4jStore(GraphStore):
     dialect = "neo4j"
 
-    def __init__(self, settings: GraphConfig) -> None:
+    def __init__(self, settings: GraphSettings) -> None:
         super().__init__(settings)
         if not settings.neo4j_uri:
             raise GraphError("the neo4j backend needs NEO4J_URI (for example bolt://localhost:7687)")
         self._database = settings.neo4j_database
         self._driver = neo4j.GraphDatabase.driver(
-            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password),
+            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
             connection_timeout=settings.neo4j_connect_timeout_s,
             connection_acquisition_timeout=settings.neo4j_acquire_timeout_s,
             max_transaction_retry_time=settings.neo4j_retry_s, max_connection_pool_size=settings.neo4j_pool_size,

@@ -20,7 +20,7 @@ from graphrec.graph.model import ITEM, STAGED_IDENTIFIERS, USER
 from graphrec.graph.plan import IdTypes, UpsertPlan
 
 if TYPE_CHECKING:
-    from graphrec.graph.config import GraphConfig
+    from graphrec.graph.settings import GraphSettings
 
 CandidateSource = Literal["kg", "collab"]
 
@@ -41,7 +41,7 @@ class GraphUnavailable(GraphError):
 class GraphStore(ABC):
     dialect: str
 
-    def __init__(self, settings: GraphConfig) -> None:
+    def __init__(self, settings: GraphSettings) -> None:
         self.settings = settings
 
     # -- what a backend provides -------------------------------------------------------------------------

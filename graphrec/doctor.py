@@ -80,17 +80,17 @@ def _graph(settings: Settings) -> Check:
     from graphrec.graph.factory import open_store
     from graphrec.graph.store import GraphError
 
-    where = settings.neo4j_uri if settings.graph_backend == "neo4j" else str(settings.ladybug_path)
+    where = settings.graph.neo4j_uri if settings.graph.graph_backend == "neo4j" else str(settings.graph.ladybug_path)
     try:
-        with open_store(settings.graph_config(), read_only=settings.graph_backend == "ladybug"
-                        and settings.ladybug_path.exists()) as store:
+        with open_store(settings.graph, read_only=settings.graph.graph_backend == "ladybug"
+                        and settings.graph.ladybug_path.exists()) as store:
             figures = store.stats()
             server = ""
             if store.dialect == "neo4j":
                 row = store.run("server_version").iloc[0]
                 server = f" (Neo4j {row['version']} {row['edition']})"
     except (GraphError, RuntimeError) as error:
-        return Check(f"graph ({settings.graph_backend})", False, f"{where}: {error}"[:200])
-    return Check(f"graph ({settings.graph_backend})", True,
+        return Check(f"graph ({settings.graph.graph_backend})", False, f"{where}: {error}"[:200])
+    return Check(f"graph ({settings.graph.graph_backend})", True,
                  f"{where}{server}: {figures['users']:,} users, {figures['items']:,} items, "
                  f"{figures['interactions']:,} interactions")

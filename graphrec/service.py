@@ -10,4 +10,4 @@ from graphrec.settings import Settings
 
 
 def create_app() -> FastAPI:
-    return create_service_app(Settings())
+    return create_service_app(Settings.from_env())

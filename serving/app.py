@@ -26,29 +26,31 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.memory import limit_malloc_arenas
 from graphrec.serving.resources import Resources, open_resources
 from graphrec.serving.routes import admin, catalogue, console, health, recommend
+from graphrec.serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: ServiceConfig | None = None, resources: Resources | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None, resources: Resources | None = None) -> FastAPI:
     """The app of ``settings``; with ``resources`` it serves those (and leaves closing them to the caller)."""
-    if settings is None and resources is None:
+    if resources is not None:
+        settings = resources.settings
+    elif settings is None:
         raise ValueError("create_app needs the service's settings or its opened resources")
-    limit_malloc_arenas((settings or resources.settings).malloc_arenas)  # type: ignore[union-attr]
+    limit_malloc_arenas(settings.serving.malloc_arenas)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = resources is None
-        app.state.resources = resources or open_resources(settings)  # type: ignore[arg-type]
+        app.state.resources = resources or open_resources(settings)
         served = app.state.resources.settings
-        anyio.to_thread.current_default_thread_limiter().total_tokens = served.serve_threads
+        anyio.to_thread.current_default_thread_limiter().total_tokens = served.serving.serve_threads
         switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(served.serve_switch_interval_ms / 1000)
+        sys.setswitchinterval(served.serving.serve_switch_interval_ms / 1000)
         # The libraries loaded by now (torch, pandas, FAISS) leave hundreds of thousands of long-lived objects; a
         # full collection walking them holds the GIL long enough to stall every request in flight. Frozen
         # objects are not scanned again.
@@ -78,7 +80,7 @@ def create_app(settings: ServiceConfig | None = None, resources: Resources | Non
         # FastAPI's own answer, with the inputs JSON cannot carry (NaN, Infinity, 1e999) written as text.
         return JSONResponse({"detail": finite(jsonable_encoder(error.errors()))}, status_code=422)
 
-    app.add_middleware(BodyLimit, max_bytes=(settings or resources.settings).max_request_bytes)  # type: ignore[union-attr]
+    app.add_middleware(BodyLimit, max_bytes=settings.serving.max_request_bytes)
     app.add_middleware(LatencyMetrics)
     return app
 

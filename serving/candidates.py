@@ -15,18 +15,18 @@ from typing import Any, Literal
 from graphrec.graph.store import GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts, plain_ids
 from graphrec.serving.candidate_pool import CandidatePool
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.degradation import Degradation
 from graphrec.serving.graph_access import GraphAccess
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.policy import SessionState
 from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.serving.settings import ServiceSettings
 
 CacheResult = Literal["hit", "miss", "off"]  # from the cache, computed and cached, computed (not cacheable)
 
 
 class CandidateSources:
-    def __init__(self, settings: ServiceConfig, graph: GraphAccess, sessions: SessionStore | None) -> None:
+    def __init__(self, settings: ServiceSettings, graph: GraphAccess, sessions: SessionStore | None) -> None:
         self.settings = settings
         self.graph = graph
         self.sessions = sessions
@@ -53,14 +53,14 @@ class CandidateSources:
                     self.trial_user = user_id
             except Unavailable:
                 degradation.mark("graph")
-        if self.settings.candidate_collab and "graph" not in degradation:
+        if self.settings.serving.candidate_collab and "graph" not in degradation:
             try:
                 self._add(pool, self.graph.call(lambda store: store.candidates(
-                    user_id, source="collab", limit=self.settings.candidate_kg_limit)), "collab")
+                    user_id, source="collab", limit=self.settings.serving.candidate_kg_limit)), "collab")
             except Unavailable:
                 degradation.mark("graph")
         # Extra neighbours and popular items make room for the seen items removed afterwards.
-        wanted = self.settings.candidate_faiss_k + len(state.seen)
+        wanted = self.settings.serving.candidate_faiss_k + len(state.seen)
         query = policy_state.query()
         if artifacts is not None and query is not None:
             for item in artifacts.neighbours(query, wanted):
@@ -100,9 +100,9 @@ class CandidateSources:
     def kg(self, store: GraphStore, seeds: Sequence[Any]) -> Any:
         """Items sharing knowledge-graph entities with the first candidate_max_seeds ``seeds``, with their path
         counts."""
-        return store.run("kg_item_neighbours", {"item_ids": list(seeds)[: self.settings.candidate_max_seeds],
-                                                "max_entities": self.settings.candidate_max_entities,
-                                                "limit": self.settings.candidate_kg_limit})
+        return store.run("kg_item_neighbours", {"item_ids": list(seeds)[: self.settings.graph.candidate_max_seeds],
+                                                "max_entities": self.settings.graph.candidate_max_entities,
+                                                "limit": self.settings.serving.candidate_kg_limit})
 
     def popular(self, limit: int) -> list[Any]:
         """The most interacted-with items, cached in-process (the cold-start fallback; kept when the graph

@@ -51,7 +51,7 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
             if not found.allows(scope):
                 raise HTTPException(403, f"the key {found.name!r} lacks the {scope.value!r} scope")
             principal = found
-        limit = principal.rate_limit or resources.settings.rate_limit
+        limit = principal.rate_limit or resources.settings.keys.rate_limit
         # The limiter's Redis call blocks: off the event loop, like every other Redis call of a request.
         retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name, limit)
         if retry_after is not None:

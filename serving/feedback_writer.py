@@ -175,9 +175,9 @@ class FeedbackWriter(BackgroundWorker):
                 # The batch read before the graph (or Redis) went down is pending in the group: read it first.
                 log.warning("feedback writer waiting: %s", error)
                 pending = True
-                self._stop.wait(self.service.settings.dependency_retry_s)
+                self._stop.wait(self.service.settings.serving.dependency_retry_s)
             except Exception:  # keep consuming; the entries stay pending and are retried
                 log.exception("feedback writer: batch failed; retrying")
                 pending = True
-                self._stop.wait(self.service.settings.dependency_retry_s)
+                self._stop.wait(self.service.settings.serving.dependency_retry_s)
 

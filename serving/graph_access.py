@@ -12,9 +12,9 @@ from typing import TypeVar
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving import graph_budget
 from graphrec.serving.bulkhead import Bulkhead
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.graph_budget import GraphDeadline
 from graphrec.serving.guard import Guard, Unavailable
+from graphrec.serving.settings import ServiceSettings
 
 T = TypeVar("T")
 # What "the graph is down" looks like: no database open, I/O, a Neo4j server that cannot be reached (the store
@@ -24,15 +24,16 @@ GRAPH_FAILURES = (GraphError, OSError)
 
 
 class GraphAccess:
-    def __init__(self, settings: ServiceConfig, store: GraphStore | None,
+    def __init__(self, settings: ServiceSettings, store: GraphStore | None,
                  trial: Callable[[], None] | None = None) -> None:
         self.store = store
-        self.guard = Guard("graph", settings.dependency_retry_s, GRAPH_FAILURES,
+        self.guard = Guard("graph", settings.serving.dependency_retry_s, GRAPH_FAILURES,
                            trial=trial if store is not None else None)
         if store is None:
             self.guard.mark_down("no graph database is open")
-        self.deadline = GraphDeadline(settings.graph_request_deadline_s)
-        self._request_lane = Bulkhead("graph", settings.graph_request_workers) if self.deadline.enabled else None
+        self.deadline = GraphDeadline(settings.serving.graph_request_deadline_s)
+        workers = settings.serving.graph_request_workers
+        self._request_lane = Bulkhead("graph", workers) if self.deadline.enabled else None
 
     def require_store(self) -> GraphStore:
         if self.store is None:

@@ -9,29 +9,29 @@ from typing import Any
 from graphrec.graph import behaviours
 from graphrec.graph.store import GraphStore
 from graphrec.serving.artifacts import plain_ids
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.degradation import Degradation
 from graphrec.serving.graph_access import GraphAccess
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.serving.settings import ServiceSettings
 
 
 class History:
-    def __init__(self, settings: ServiceConfig, graph: GraphAccess, sessions: SessionStore | None) -> None:
+    def __init__(self, settings: ServiceSettings, graph: GraphAccess, sessions: SessionStore | None) -> None:
         self.settings = settings
         self.graph = graph
         self.sessions = sessions
 
     def from_graph(self, user_id: Any, store: GraphStore | None = None) -> UserState:
         """The user's state read from the graph: through the guard, or straight from ``store`` when given."""
-        params = {"user_id": user_id, "limit": self.settings.history_limit, **behaviours.query_params()}
+        params = {"user_id": user_id, "limit": self.settings.serving.history_limit, **behaviours.query_params()}
         rows = store.run("user_state", params) if store is not None else self.graph.call(
             lambda store: store.run("user_state", params))
         items = plain_ids(rows["item_id"])
         positive = [item for item, is_positive in zip(items, rows["positive"].tolist(), strict=True)
                     if is_positive is True]
         return UserState(seen=list(dict.fromkeys(items)),
-                         positive=list(dict.fromkeys(positive))[: self.settings.session_recent])
+                         positive=list(dict.fromkeys(positive))[: self.settings.serving.session_recent])
 
     def state(self, user_id: Any, degradation: Degradation) -> UserState:
         """The user's state; what it had to do without is marked in ``degradation``."""

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from limits import parse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 def _rate(text: str) -> str:
@@ -45,7 +45,7 @@ class ApiKey(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$", description="Who holds it; metrics and logs name it.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the key, hex.")
     scopes: frozenset[Scope] = Field(min_length=1)
-    rate_limit: Rate | None = Field(None, description="This key's limit, e.g. '50/second' (default: "
+    rate_limit: Rate | None = Field(default=None, description="This key's limit, e.g. '50/second' (default: "
                                    "GRAPHREC_RATE_LIMIT).")
 
 
@@ -112,3 +112,33 @@ class KeyRing:
             return "open: no API keys configured (loopback clients only)"
         return f"{len(self.keys)} API key(s): " + ", ".join(
             f"{entry.name} ({'+'.join(sorted(entry.scopes))})" for entry in self.keys)
+
+
+class KeySettings(BaseModel):
+    """The keys section of the settings: who may call the service, how often, and the secret that signs slates."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_key: SecretStr | None = Field(default=None, description=(
+        "Shorthand for one client key named `admin` with the admin scope (every route)."))
+    api_keys: list[ApiKey] = Field(default_factory=list, description=(
+        "Client keys as a JSON list of {name, sha256, scopes, rate_limit} (`graphrec new-key` makes one). With no "
+        "key here or in GRAPHREC_API_KEY the service is open, and `graphrec serve` binds loopback only."))
+    allow_open_bind: bool = Field(default=False, description=(
+        "Let `graphrec serve` bind a non-loopback address with no API keys configured (anyone who reaches it may "
+        "then recommend and send feedback)."))
+    rate_limit: Rate = Field(default="1000/second", description=(
+        "Requests per key (per client address when open), shared by the replicas through Redis; 429 with "
+        "Retry-After above it. A key may set its own."))
+    slate_secret: SecretStr | None = Field(default=None, description=(
+        "Signs slate ids. Unset: a random secret in <data_dir>/slate.key; replicas that do not share a data "
+        "directory must share this setting."))
+
+    @model_validator(mode="after")
+    def _check_keys(self) -> KeySettings:
+        self.key_ring()  # ValueError for two equal keys or names
+        return self
+
+    def key_ring(self) -> KeyRing:
+        """The client keys: GRAPHREC_API_KEYS and the admin key GRAPHREC_API_KEY."""
+        return KeyRing(self.api_keys, self.api_key)

@@ -10,14 +10,14 @@ import numpy as np
 
 from graphrec.serving.artifacts import LoadedArtifacts
 from graphrec.serving.candidate_pool import CandidatePool
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.policy import GreedyPolicy, Policy, SessionState
+from graphrec.serving.settings import ServiceSettings
 
 GREEDY = GreedyPolicy()
 
 
 class Ranker:
-    def __init__(self, settings: ServiceConfig, policy: Policy | None = None) -> None:
+    def __init__(self, settings: ServiceSettings, policy: Policy | None = None) -> None:
         self.settings = settings
         self.policy_override = policy  # tests pin a policy; otherwise each artifact version brings its own
 
@@ -25,7 +25,7 @@ class Ranker:
         """What the policy knows of the session: the user's embedding and the recent positives' rows."""
         if artifacts is None:
             return SessionState(user_vector=None)
-        rows = artifacts.item_rows(list(positives)[: self.settings.session_recent])
+        rows = artifacts.item_rows(list(positives)[: self.settings.serving.session_recent])
         return SessionState(user_vector=artifacts.user_vector(user_id),
                             recent_item_vectors=artifacts.item_vectors[rows[rows >= 0]],
                             recent_item_rows=rows[rows >= 0])

@@ -27,7 +27,6 @@ from graphrec.graph.plan import id_type
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts
 from graphrec.serving.candidates import CandidateSources
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.degradation import Degradation
 from graphrec.serving.explanations import Explanations
 from graphrec.serving.graph_access import GraphAccess
@@ -36,6 +35,7 @@ from graphrec.serving.history import History
 from graphrec.serving.policy import Policy
 from graphrec.serving.ranking import Ranker
 from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState
+from graphrec.serving.settings import ServiceSettings
 
 T = TypeVar("T")
 DEFAULT_RATING_RANGE = (1.0, 5.0)
@@ -68,7 +68,7 @@ class RecommendResult:
 
 
 class RecommendationService:
-    def __init__(self, settings: ServiceConfig, store: GraphStore | None, artifacts: LoadedArtifacts | None,
+    def __init__(self, settings: ServiceSettings, store: GraphStore | None, artifacts: LoadedArtifacts | None,
                  policy: Policy | None = None, sessions: SessionStore | None = None) -> None:
         self.settings = settings
         self.sessions = sessions
@@ -78,7 +78,7 @@ class RecommendationService:
         self.history = History(settings, self.graph_access, sessions)
         self.candidates = CandidateSources(settings, self.graph_access, sessions)
         self.ranker = Ranker(settings, policy)
-        self.explanations = Explanations(self.graph_access, settings.title_cache_items)
+        self.explanations = Explanations(self.graph_access, settings.serving.title_cache_items)
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._id_types = self.graph_access.optional(lambda store: store.id_types(), None)
@@ -199,7 +199,7 @@ class RecommendationService:
             slates.append([Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
                            for i, score in ranked])
             if explain:  # each costs explanation queries: the top of the slate only
-                for recommendation in slates[-1][: self.settings.explain_max_items]:
+                for recommendation in slates[-1][: self.settings.serving.explain_max_items]:
                     recommendation.reasons = self.explanations.reasons(user_id, recommendation.item_id,
                                                                        recommendation.sources)
                     recommendation.explained = True
@@ -243,8 +243,8 @@ class RecommendationService:
     def rating_range(self) -> tuple[float, float]:
         """The ratings feedback may carry: GRAPHREC_RATING_RANGE, else the range of the graph's ratings (read
         once), else 1-5, the scale the rewards assume (graph.behaviours), while the graph has none or is down."""
-        if self.settings.rating_range is not None:
-            return self.settings.rating_range
+        if self.settings.serving.rating_range is not None:
+            return self.settings.serving.rating_range
         if self._rating_range is None:
             try:
                 rows = self.graph_call(lambda store: store.run("rating_range"))

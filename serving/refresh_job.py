@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from graphrec.serving.config import ServiceConfig
+from graphrec.serving.settings import ServiceSettings
 from graphrec.training.children import child_env
 from graphrec.training.refresh import last_report
 
@@ -22,7 +22,7 @@ class RefreshJob:
     The child runs at a lower CPU priority, so that training competes as little as possible with requests.
     """
 
-    def __init__(self, settings: ServiceConfig) -> None:
+    def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None

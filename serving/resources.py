@@ -18,7 +18,6 @@ from typing import Any
 from graphrec.graph.factory import open_store
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts, load_current
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.keys import KeyRing
 from graphrec.serving.metrics import ServiceMetrics
@@ -28,6 +27,7 @@ from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.serving.refresh_job import RefreshJob
 from graphrec.serving.reloader import ArtifactReloader
 from graphrec.serving.sessions import SessionStore, connect
+from graphrec.serving.settings import ServiceSettings
 from graphrec.serving.slates import SlateSigner, slate_secret
 from graphrec.serving.warmer import CacheWarmer
 from graphrec.training.artifacts import ArtifactError
@@ -36,13 +36,13 @@ log = logging.getLogger(__name__)
 OWNER_FILE = "service.json"
 
 
-def owner_file(settings: ServiceConfig) -> Path:
+def owner_file(settings: ServiceSettings) -> Path:
     """Says which running service owns the embedded graph (LadybugDB lets read-only openers in beside a writer,
     and they would read a stale database: the refresh asks the owner for a snapshot instead)."""
     return settings.data_dir / OWNER_FILE
 
 
-def graph_owner(settings: ServiceConfig) -> dict[str, Any] | None:
+def graph_owner(settings: ServiceSettings) -> dict[str, Any] | None:
     """The service that holds the embedded graph, if one is running."""
     path = owner_file(settings)
     try:
@@ -57,13 +57,13 @@ class ServiceConflict(RuntimeError):
     """Another running service owns this data directory's embedded graph or Redis."""
 
 
-def holds_embedded_state(settings: ServiceConfig) -> bool:
+def holds_embedded_state(settings: ServiceSettings) -> bool:
     """Whether the service holds something of its data directory's that one process may hold: the embedded
     graph or the embedded Redis."""
-    return settings.graph_backend == "ladybug" or settings.redis_url is None
+    return settings.graph.graph_backend == "ladybug" or settings.serving.redis_url is None
 
 
-def ensure_sole_owner(settings: ServiceConfig) -> None:
+def ensure_sole_owner(settings: ServiceSettings) -> None:
     """Refuse to start a service beside a running one that owns the same embedded graph or embedded Redis: the
     second would find the database locked and start a second Redis server on the first one's files. Replicas
     share a data directory only with Neo4j and an external Redis."""
@@ -79,7 +79,7 @@ def ensure_sole_owner(settings: ServiceConfig) -> None:
 
 @dataclass
 class Resources:
-    settings: ServiceConfig
+    settings: ServiceSettings
     service: RecommendationService
     metrics: ServiceMetrics
     reloader: ArtifactReloader
@@ -111,23 +111,24 @@ class Resources:
             self.store.close()
 
 
-def _open_graph(settings: ServiceConfig) -> tuple[GraphStore | None, str | None]:
-    if settings.graph_backend == "ladybug" and not settings.ladybug_path.exists():
-        return None, f"no graph database at {settings.ladybug_path}; run `graphrec ingest` first"
+def _open_graph(settings: ServiceSettings) -> tuple[GraphStore | None, str | None]:
+    if settings.graph.graph_backend == "ladybug" and not settings.graph.ladybug_path.exists():
+        return None, f"no graph database at {settings.graph.ladybug_path}; run `graphrec ingest` first"
     try:
-        return open_store(settings.graph_config()), None
+        return open_store(settings.graph), None
     except GraphError as error:
         return None, str(error)
 
 
-def _artifacts(settings: ServiceConfig) -> tuple[LoadedArtifacts | None, str | None]:
+def _artifacts(settings: ServiceSettings) -> tuple[LoadedArtifacts | None, str | None]:
     try:
-        return load_current(settings.artifacts_dir, settings.policy, settings.policy_session_codes), None
+        served = settings.serving
+        return load_current(settings.artifacts_dir, served.policy, served.policy_session_codes), None
     except (ArtifactError, OSError) as error:
         return None, str(error)
 
 
-def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resources:
+def open_resources(settings: ServiceSettings, *, background: bool = True) -> Resources:
     """Open everything the service needs. A missing graph or artifact set degrades the service (and /readyz
     says why) instead of stopping it; ``background`` starts the reloader and the feedback consumer."""
     ensure_sole_owner(settings)
@@ -142,26 +143,27 @@ def open_resources(settings: ServiceConfig, *, background: bool = True) -> Resou
         log.warning("serving without embeddings: %s", problem)
     if holds_embedded_state(settings):
         owner_file(settings).parent.mkdir(parents=True, exist_ok=True)
-        owner_file(settings).write_text(json.dumps({"pid": os.getpid(), "service_url": settings.service_url}))
+        owner_file(settings).write_text(json.dumps({"pid": os.getpid(), "service_url": settings.serving.service_url}))
     embedded = None
-    url = settings.redis_url
+    url = settings.serving.redis_url
     if url is None:
         embedded = EmbeddedRedis(settings.redis_dir).start()
         url = embedded.url
-    sessions = SessionStore(connect(url, settings.redis_timeout_s), settings)
+    sessions = SessionStore(connect(url, settings.serving.redis_timeout_s), settings.serving)
     metrics = ServiceMetrics()
     service = RecommendationService(settings, store, artifacts, sessions=sessions)
     metrics.serving(artifacts.version if artifacts else None)
-    reloader = ArtifactReloader(service, settings.artifacts_dir, settings.reload_poll_s, on_swap=metrics.serving,
-                                policy=settings.policy, session_codes=settings.policy_session_codes)
-    writer = FeedbackWriter(service) if settings.feedback_to_graph and store is not None else None
+    served = settings.serving
+    reloader = ArtifactReloader(service, settings.artifacts_dir, served.reload_poll_s, on_swap=metrics.serving,
+                                policy=served.policy, session_codes=served.policy_session_codes)
+    writer = FeedbackWriter(service) if settings.serving.feedback_to_graph and store is not None else None
     sessions.trim_on_append = writer is None  # a writer trims the stream behind what it has consumed
-    warmer = CacheWarmer(service, settings.warm_users if store is not None else 0)
-    keys = settings.key_ring()
+    warmer = CacheWarmer(service, settings.serving.warm_users if store is not None else 0)
+    keys = settings.keys.key_ring()
     if keys.open:
         log.warning("no API keys configured: the service is open to every client that reaches it (serve on "
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
-    slates = SlateSigner(slate_secret(settings.slate_secret, settings.data_dir), settings.slate_ttl_s)
+    slates = SlateSigner(slate_secret(settings.keys.slate_secret, settings.data_dir), settings.serving.slate_ttl_s)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
                           RateLimiter(sessions), store, sessions, embedded, writer,
                           startup_problems=problems)

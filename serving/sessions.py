@@ -52,8 +52,8 @@ from redis.exceptions import ExecAbortError, OutOfMemoryError
 from redis.retry import Retry
 
 from graphrec.serving.candidate_pool import CandidatePool
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.guard import Guard, Unavailable
+from graphrec.serving.settings import ServingSettings
 
 SESSION_EVENTS_KEPT = 100
 TRIM_STEP = 10_000  # most entries one trim_feedback removes
@@ -141,7 +141,7 @@ def connect(url: str, timeout_s: float) -> redis.Redis:
 
 
 class SessionStore:
-    def __init__(self, client: redis.Redis, settings: ServiceConfig) -> None:
+    def __init__(self, client: redis.Redis, settings: ServingSettings) -> None:
         self.client = client
         self.settings = settings
         self.guard = Guard("redis", settings.dependency_retry_s, REDIS_FAILURES, trial=client.ping,
@@ -457,7 +457,7 @@ class SessionStore:
             found = self.client.xrange(self.dead_letter_stream, count=count)
             pipe = self.client.pipeline(transaction=True)
             for entry, values in found:
-                replayed = dict(values)
+                replayed: dict[Any, Any] = dict(values)  # pyright: ignore[reportCallIssue, reportArgumentType]
                 replayed[b"replayed_from"] = replayed.pop(b"entry")
                 pipe.xadd(self.settings.feedback_stream, replayed)
                 pipe.xdel(self.dead_letter_stream, entry)

@@ -71,6 +71,7 @@ class CacheWarmer(BackgroundWorker):
                         with service.graph_budget(limited=False):  # measured: the request budget is derived from it
                             service.warm(user)
                 except Unavailable:
-                    self._stop.wait(service.settings.dependency_retry_s)  # try the next user once the pause is over
+                    # try the next user once the pause is over
+                    self._stop.wait(service.settings.serving.dependency_retry_s)
                 self.done += 1
         log.info("cache warmed for %d users", self.done)

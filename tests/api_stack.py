@@ -25,7 +25,7 @@ ADMIN = {"X-API-Key": API_KEY}
 
 def build_data_dir(folder: Path, dataset: Dataset) -> Path:
     settings = Settings(data_dir=folder, ladybug_buffer_pool_mb=256)
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         ingest(store, lambda: dataset)
         version = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 8, "dim": 16})
     index_version(version)

@@ -83,7 +83,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def wipe_neo4j() -> None:
-    with open_store(Settings(graph_backend="neo4j").graph_config()) as store:
+    with open_store(Settings(graph_backend="neo4j").graph) as store:
         store.run("delete_all", write=True)
 
 
@@ -94,7 +94,7 @@ def settings(tmp_path: Path, backend: str) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[GraphStore]:
-    with open_store(settings.graph_config()) as opened:
+    with open_store(settings.graph) as opened:
         yield opened
 
 

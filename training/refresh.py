@@ -32,19 +32,12 @@ from tqdm import tqdm
 
 from graphrec.training.artifacts import ArtifactVersion, current_version, prune, publish
 from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
+from graphrec.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
 REPORT = "refresh.json"
 LOCK = ".refresh.lock"  # held by the running refresh (filelock: an OS lock, released when its process dies)
 DEFAULT_MODEL = "lightgcn"
-
-
-@dataclass(frozen=True)
-class RefreshConfig:
-    artifacts_dir: Path
-    holdout_fraction: float = 0.1  # share of pairs held out, the same for training and the comparison
-    tolerance: float = 0.0  # the new version is published if its holdout NDCG@10 >= the current one's - this
-    keep_versions: int = 5  # after publishing, older versions beyond this many are pruned (training.artifacts.prune)
 
 
 @dataclass
@@ -76,26 +69,26 @@ class RefreshRunning(RuntimeError):
     """Another refresh holds the artifact folder's refresh lock."""
 
 
-def run_refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
+def run_refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
                 model: str | None = None, overrides: dict[str, Any] | None = None,
                 force: bool = False, warm: bool = True, export_seconds: float | None = None) -> RefreshReport:
     """One refresh at a time per artifact folder, across processes and the replicas that share the folder: a
     second one fails at once with RefreshRunning instead of publishing over the first one's comparison."""
-    config.artifacts_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(config.artifacts_dir / LOCK)
+    root.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(root / LOCK)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise RefreshRunning(f"another refresh is running on {config.artifacts_dir} (it holds {lock.lock_file}); "
+        raise RefreshRunning(f"another refresh is running on {root} (it holds {lock.lock_file}); "
                              "wait for it to finish") from None
     try:
         stages = {} if export_seconds is None else {"export": export_seconds}
-        return _refresh(config, frames, model=model, overrides=overrides, force=force, warm=warm, stages=stages)
+        return _refresh(root, training, frames, model=model, overrides=overrides, force=force, warm=warm, stages=stages)
     finally:
         lock.release()
 
 
-def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
+def _refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], *,
              model: str | None, overrides: dict[str, Any] | None, force: bool, warm: bool,
              stages: dict[str, float]) -> RefreshReport:
     started, clock = datetime.now(UTC), time.perf_counter()
@@ -109,7 +102,6 @@ def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd
         stages[name], stage_started = now - stage_started, now
         progress.update()
         progress.set_postfix_str(f"{name} done")
-    root = config.artifacts_dir
     interactions, items, triples = frames
     current = current_version(root)
     current_folder = root / "versions" / current if current else None
@@ -124,14 +116,14 @@ def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd
         settings = {key: value for key, value in tuned.items() if key != "epochs"}
     settings |= overrides or {}
     folder = train_from_frames(interactions, items, triples, root, chosen, settings,
-                               holdout=config.holdout_fraction, warm_from=warm_from)
+                               holdout=training.holdout_fraction, warm_from=warm_from)
     stage("train")
     index_version(folder)
     stage("index")
-    new_score = holdout_ndcg(folder, interactions, config.holdout_fraction)
-    current_score = holdout_ndcg(current_folder, interactions, config.holdout_fraction) if current_folder else None
+    new_score = holdout_ndcg(folder, interactions, training.holdout_fraction)
+    current_score = holdout_ndcg(current_folder, interactions, training.holdout_fraction) if current_folder else None
     stage("compare")
-    tolerance = config.tolerance
+    tolerance = training.refresh_tolerance
     if force:
         publish_it, reason = True, "forced"
     elif current_score is None or new_score is None:
@@ -143,7 +135,7 @@ def _refresh(config: RefreshConfig, frames: tuple[pd.DataFrame, pd.DataFrame, pd
         reason = f"holdout NDCG@10 {new_score:.4f} < {current_score:.4f} - {tolerance}: kept {current}"
     if publish_it:
         publish(root, folder.name)
-        prune(root, config.keep_versions)
+        prune(root, training.artifact_versions_kept)
     stage("publish")
     progress.close()
     report = RefreshReport(started.isoformat(), time.perf_counter() - clock + stages.get("export", 0.0),

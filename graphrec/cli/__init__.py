@@ -4,7 +4,7 @@
     graph     stats, candidates, explain
     model     train, index, publish, evaluate, refresh
     policy    train-policy, evaluate-policy
-    service   serve, new-key, doctor, demo
+    service   serve, new-key, settings, doctor, demo
 
 The commands stay at the top level (`graphrec train`); `graphrec --help` lists them under their area. Logging
 is set up once, here, for every command.

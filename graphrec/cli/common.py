@@ -25,14 +25,14 @@ def fail(error: Exception) -> NoReturn:
 
 def open_graph(read_only: bool = False) -> GraphStore:
     try:
-        return open_store(settings().graph_config(), read_only=read_only)
+        return open_store(settings().graph, read_only=read_only)
     except GraphError as error:
         fail(error)
 
 
 def open_graph_to_read() -> GraphStore:
     """The graph for a command that only reads it: read-only where the embedded database exists already."""
-    return open_graph(read_only=settings().ladybug_path.exists())
+    return open_graph(read_only=settings().graph.ladybug_path.exists())
 
 
 def echo_json(payload: Any) -> None:
@@ -50,13 +50,13 @@ def load_frames(dataset: str, source: str | None) -> tuple[str, Any, Any, Any]:
             return ("graph", *graph_frames(store))
     path = Path(dataset)
     if not path.exists():
-        path = settings().datasets_dir / dataset
+        path = settings().ingest.datasets_dir / dataset
     if not path.exists():
-        raise ValueError(f"no dataset {dataset!r}: not a path, and not in {settings().datasets_dir}")
+        raise ValueError(f"no dataset {dataset!r}: not a path, and not in {settings().ingest.datasets_dir}")
     data = read_source(source or detect_source(path), path)
     return path.name, data.interactions, data.items, data.triples
 
 
 def admin_headers(config: Settings) -> dict[str, str]:
     """The admin key's header for calls to the running service (GRAPHREC_API_KEY)."""
-    return {"X-API-Key": config.api_key.get_secret_value()} if config.api_key else {}
+    return {"X-API-Key": config.keys.api_key.get_secret_value()} if config.keys.api_key else {}

@@ -75,11 +75,11 @@ def replay_dead_letters(
 
     config = settings()
     try:
-        with httpx.Client(base_url=config.service_url, headers=admin_headers(config), timeout=60) as client:
+        with httpx.Client(base_url=config.serving.service_url, headers=admin_headers(config), timeout=60) as client:
             answer = client.get("/v1/admin/dead-letters", params={"limit": min(limit, 1_000)}) if dry_run else \
                 client.post("/v1/admin/dead-letters/replay", params={"limit": limit})
     except httpx.HTTPError as error:
-        fail(ConnectionError(f"no service at {config.service_url} ({error}); set GRAPHREC_SERVICE_URL"))
+        fail(ConnectionError(f"no service at {config.serving.service_url} ({error}); set GRAPHREC_SERVICE_URL"))
     if answer.status_code != 200:
         fail(RuntimeError(f"the service answered {answer.status_code}: {answer.text}"))
     typer.echo(json.dumps(answer.json(), indent=2))

@@ -42,7 +42,7 @@ def train(
     with open_graph_to_read() as store:
         try:
             folder = train_from_graph(store, settings().artifacts_dir, model, overrides, refit=refit, seed=seed,
-                                      holdout=settings().holdout_fraction)  # the refresh's holdout too
+                                      holdout=settings().training.holdout_fraction)  # the refresh's holdout too
         except (ArtifactError, GraphError, ValueError) as error:
             fail(error)
     typer.echo(f"wrote artifact version {folder.name} in {folder}")
@@ -66,7 +66,7 @@ def _train_distributed(model: Encoder, overrides: dict[str, int], refit: bool, s
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
                "-m", "graphrec.training.torchrun", "--snapshot", str(snapshot), "--artifacts-dir",
                str(config.artifacts_dir), "--model", model.value, "--config", json.dumps(overrides), "--seed",
-               str(seed), "--holdout", str(config.holdout_fraction), *(["--refit"] if refit else [])]
+               str(seed), "--holdout", str(config.training.holdout_fraction), *(["--refit"] if refit else [])]
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=child_env())
     if done.returncode:
         fail(RuntimeError(f"distributed training failed with exit code {done.returncode}: {' '.join(command)}"))
@@ -105,7 +105,7 @@ def publish(version: Annotated[str | None, typer.Option(help="Version (default: 
         publish_version(root, name)
     except ArtifactError as error:
         fail(error)
-    removed = prune(root, settings().artifact_versions_kept)
+    removed = prune(root, settings().training.artifact_versions_kept)
     typer.echo(f"published {name}" + (f"; removed {len(removed)} old versions" if removed else ""))
 
 
@@ -164,7 +164,7 @@ def refresh(
     config = settings()
     overrides = {"epochs": epochs} if epochs else None
     try:
-        owner = graph_owner(config) if config.graph_backend == "ladybug" else None
+        owner = graph_owner(config) if config.graph.graph_backend == "ladybug" else None
         export_started = time.perf_counter()
         if from_export is not None:
             frames = read_snapshot(from_export)
@@ -176,8 +176,8 @@ def refresh(
         else:
             with open_graph_to_read() as store:
                 frames = graph_frames(store)
-        report = run_refresh(config.refresh_config(), frames, model=model, overrides=overrides, force=force,
-                             warm=warm, export_seconds=time.perf_counter() - export_started)
+        report = run_refresh(config.artifacts_dir, config.training, frames, model=model, overrides=overrides,
+                             force=force, warm=warm, export_seconds=time.perf_counter() - export_started)
     except (ArtifactError, GraphError, FileNotFoundError, ValueError, RefreshRunning) as error:
         fail(error)
     typer.echo(json.dumps(asdict(report), indent=2))
@@ -215,7 +215,7 @@ def _ask_service_to_reload(config: Settings) -> None:
     import httpx
 
     try:
-        answer = httpx.post(f"{config.service_url}/v1/admin/reload", headers=admin_headers(config), timeout=30)
-        typer.echo(f"service at {config.service_url}: {answer.status_code} {answer.text}")
+        answer = httpx.post(f"{config.serving.service_url}/v1/admin/reload", headers=admin_headers(config), timeout=30)
+        typer.echo(f"service at {config.serving.service_url}: {answer.status_code} {answer.text}")
     except httpx.HTTPError:
-        typer.echo(f"no service at {config.service_url}; running services pick the version up by themselves")
+        typer.echo(f"no service at {config.serving.service_url}; running services pick the version up by themselves")

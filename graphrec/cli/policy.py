@@ -62,7 +62,7 @@ def train_policy(
         published = publish_new and current_version(root) == folder.name
         if published:
             publish_version(root, derived.name)
-            prune(root, settings().artifact_versions_kept)
+            prune(root, settings().training.artifact_versions_kept)
     except (ArtifactError, GraphError, ValueError) as error:
         fail(error)
     typer.echo(f"{policy} trained in {record['seconds']:.0f} s ({env}) on {record['training_users']:,} users; on "

@@ -1,4 +1,5 @@
-"""Running graphrec: `graphrec serve`, `graphrec doctor`, and `graphrec demo` (the main job of `make run`)."""
+"""Running graphrec: `graphrec serve`, `graphrec settings`, `graphrec doctor`, and `graphrec demo` (the main job of
+`make run`)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,10 @@ def serve(
     import uvicorn
 
     config = settings()
-    if workers > 1 and config.graph_backend == "ladybug":
+    if workers > 1 and config.graph.graph_backend == "ladybug":
         fail(ValueError("the embedded LadybugDB admits one read-write process: serve with --workers 1 (threads "
                         "answer concurrent requests) or use the Neo4j backend"))
-    if workers > 1 and config.redis_url is None:
+    if workers > 1 and config.serving.redis_url is None:
         fail(ValueError("each worker would start its own embedded Redis: set REDIS_URL to share one"))
     from graphrec.serving.resources import ServiceConflict, ensure_sole_owner
 
@@ -43,8 +44,8 @@ def serve(
         ensure_sole_owner(config)
     except ServiceConflict as error:
         fail(error)
-    host, port = host or config.serve_host, port or config.serve_port
-    if config.key_ring().open and not is_loopback(host) and not config.allow_open_bind:
+    host, port = host or config.serving.serve_host, port or config.serving.serve_port
+    if config.keys.key_ring().open and not is_loopback(host) and not config.keys.allow_open_bind:
         fail(ValueError(f"no API keys are configured, so the service would be open to every client that reaches "
                         f"{host}: set GRAPHREC_API_KEY or GRAPHREC_API_KEYS (`graphrec new-key`), serve on "
                         f"127.0.0.1, or set GRAPHREC_ALLOW_OPEN_BIND=true"))
@@ -84,6 +85,20 @@ def new_key(
         fail(ValueError(f"--name/--scope/--rate-limit: {error}"))
     typer.echo(f"key (shown once): {key}")
     typer.echo("GRAPHREC_API_KEYS entry: " + entry.model_dump_json(exclude_none=True))
+
+
+@app.command("settings", rich_help_panel=PANEL)
+def settings_reference(
+    markdown: Annotated[bool, typer.Option("--markdown", help="The reference table (docs/settings.md).")] = False,
+    env: Annotated[bool, typer.Option("--env", help="Every variable at its default (.env.example).")] = False,
+) -> None:
+    """The settings in effect (secrets hidden), or every variable with its default and meaning."""
+    from graphrec.settings import env_example, reference_markdown
+
+    if markdown or env:
+        typer.echo(reference_markdown() if markdown else env_example(), nl=False)
+        return
+    typer.echo(settings().model_dump_json(indent=2))
 
 
 @app.command(rich_help_panel=PANEL)
@@ -144,7 +159,7 @@ def demo(
 
 def _print_curl_examples(user: str, item: object) -> None:
     config = settings()
-    url = f"http://{config.serve_host}:{config.serve_port}"
+    url = f"http://{config.serving.serve_host}:{config.serving.serve_port}"
     json_header = "-H 'Content-Type: application/json'"
     item = item.item() if hasattr(item, "item") else item  # a NumPy scalar from the graph
     recommend = json.dumps({"user_id": user, "k": 5, "explain": True})

@@ -39,7 +39,7 @@ def readiness(resources: Resources) -> Readiness:
     service, checks = resources.service, {}
     try:
         service.graph.probe(service.check_graph)
-        checks["graph"] = Check(ok=True, detail=f"{resources.settings.graph_backend}; graph budget per request "
+        checks["graph"] = Check(ok=True, detail=f"{resources.settings.graph.graph_backend}; graph budget per request "
                                                 f"{service.deadline.describe()}")
     except Unavailable as error:
         checks["graph"] = Check(ok=False, detail=str(error))
@@ -60,7 +60,7 @@ def readiness(resources: Resources) -> Readiness:
     checks["index"] = Check(ok=artifacts is not None and not refused, detail=detail)
     for dependency in ("graph", "redis"):
         resources.metrics.up.labels(dependency).set(int(checks[dependency].ok))
-    warmer, share = resources.warmer, resources.settings.ready_warm_share
+    warmer, share = resources.warmer, resources.settings.serving.ready_warm_share
     warming = "done" if warmer.finished else f"{warmer.done}/{warmer.total if warmer.total is not None else '?'}"
     status = "ok" if all(c.ok for c in checks.values()) else "degraded"
     # Without Redis there is no cache to warm: the replica serves degraded rather than waiting on it.

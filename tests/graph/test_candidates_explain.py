@@ -42,7 +42,7 @@ def test_candidates_exclude_seen_items_and_respect_limit(loaded: GraphStore, sma
 def test_kg_candidates_are_reached_through_entities_of_the_seeds(tmp_path: Path, backend: str,
                                                                  small_dataset: Dataset) -> None:
     settings = make_settings(tmp_path, backend, candidate_max_seeds=1)
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         ingest(store, lambda: small_dataset)
         user = 5
         (seed,) = positive_recent(small_dataset, user, 1, settings)
@@ -55,7 +55,7 @@ def test_kg_candidates_are_reached_through_entities_of_the_seeds(tmp_path: Path,
 
 def test_collaborative_expansion_is_capped(tmp_path: Path, backend: str, small_dataset: Dataset) -> None:
     settings = make_settings(tmp_path, backend, candidate_max_rows=1, candidate_max_neighbours=1)
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         ingest(store, lambda: small_dataset)
         found = store.candidates(1, source="collab", limit=1_000)
         # One co-user row at most: every candidate comes from that single neighbour, one path each.

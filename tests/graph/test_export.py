@@ -22,7 +22,7 @@ def test_round_trip_through_generic_layout(store: GraphStore, small_dataset: Dat
     counts = export(store, tmp_path / "out")
     assert counts["interactions"] == 2_500
     # The copy is embedded on either backend: Neo4j's round trip is also a check of parity with LadybugDB.
-    with open_store(make_settings(tmp_path / "copy", "ladybug").graph_config()) as copy:
+    with open_store(make_settings(tmp_path / "copy", "ladybug").graph) as copy:
         ingest(copy, lambda: generic.read(tmp_path / "out"))
         assert copy.stats() == store.stats()
         original = store.interactions().sort_values(["user_id", "item_id"]).reset_index(drop=True)

@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 
 
 def test_the_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
-    with open_store(make_settings(tmp_path, "ladybug").graph_config()) as store:
+    with open_store(make_settings(tmp_path, "ladybug").graph) as store:
         assert isinstance(store, LadybugStore)
         for _ in range(20):  # each a thread the pool retired after one request
             thread = threading.Thread(target=lambda: store.run("meta_get"))
@@ -29,8 +29,8 @@ def test_small_writes_are_checkpointed_once_the_log_passes_the_threshold(tmp_pat
     """Committed writes hold memory until a checkpoint folds the write-ahead log into the database: a stream of
     small feedback writes keeps the log under GRAPHREC_LADYBUG_CHECKPOINT_KB instead of LadybugDB's 16 MB."""
     settings = make_settings(tmp_path, "ladybug", ladybug_checkpoint_kb=64)
-    wal = Path(f"{settings.ladybug_path}.wal")
-    with open_store(settings.graph_config()) as store:
+    wal = Path(f"{settings.graph.ladybug_path}.wal")
+    with open_store(settings.graph) as store:
         ingest(store, lambda: small_dataset, show_progress=False)
         item = int(small_dataset.items["item_id"].iloc[0])
         largest = 0

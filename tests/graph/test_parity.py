@@ -28,8 +28,8 @@ pytestmark = pytest.mark.neo4j
 
 def compare_backends(tmp_path: Path, read: Callable[[], Dataset], users: int) -> None:
     wipe_neo4j()
-    with open_store(make_settings(tmp_path / "embedded", "ladybug").graph_config()) as embedded, \
-            open_store(make_settings(tmp_path / "server", "neo4j").graph_config()) as server:
+    with open_store(make_settings(tmp_path / "embedded", "ladybug").graph) as embedded, \
+            open_store(make_settings(tmp_path / "server", "neo4j").graph) as server:
         for store in (embedded, server):
             ingest(store, read)
         assert embedded.stats() == server.stats()

@@ -114,7 +114,7 @@ def test_an_ingest_of_mutated_input_that_fails_writes_nothing(layout: str, tmp_p
     from tests.conftest import make_settings
 
     write_seed, source, options = LAYOUTS[layout]
-    with open_store(make_settings(tmp_path).graph_config()) as store:
+    with open_store(make_settings(tmp_path).graph) as store:
         ingest(store, lambda: read_source(source, write_seed(tmp_path / "seed"), **options), show_progress=False)
 
         @settings(max_examples=WRITE_EXAMPLES, deadline=None, database=None, derandomize=True,

@@ -192,7 +192,7 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
         neo4j_process: Neo4jServer, small_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wipe_neo4j()
     settings = make_settings(tmp_path, "neo4j", neo4j_batch_size=250)
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "g")))
         before = store.stats()
         monkeypatch.setattr("graphrec.ingest.loader.tqdm", FailingProgress(1_000, neo4j_process.kill))
@@ -200,7 +200,7 @@ def test_neo4j_stopped_mid_ingest_leaves_nothing_and_the_rerun_completes(
             ingest(store, lambda: small_dataset)
     monkeypatch.undo()
     neo4j_process.start()
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         assert store.stats() == before
         report = ingest(store, lambda: small_dataset)
         assert report.rows_written > 2_500 and store.stats()["interactions"] == 2_500 + before["interactions"]
@@ -239,11 +239,11 @@ def test_a_second_neo4j_ingest_during_one_fails_naming_it_and_the_first_complete
     def second_ingest() -> None:
         if refusals:
             return
-        with open_store(settings.graph_config()) as other, pytest.raises(GraphError, match="another ingest") as refused:
+        with open_store(settings.graph) as other, pytest.raises(GraphError, match="another ingest") as refused:
             ingest(other, lambda: generic.read(fixtures.generic(tmp_path / "g")))
         refusals.append(str(refused.value))
 
-    with open_store(settings.graph_config()) as store:
+    with open_store(settings.graph) as store:
         monkeypatch.setattr("graphrec.ingest.loader.tqdm", FailingProgress(1_000, second_ingest))
         ingest(store, lambda: small_dataset)
         monkeypatch.undo()
@@ -256,7 +256,7 @@ def test_staged_rows_stay_invisible_to_every_read_until_the_publish(neo4j_server
     """A new user and a new item with interactions to stored ones: staged, nothing of them shows in history,
     candidates, stats or export; published, all of it does."""
     wipe_neo4j()
-    with open_store(make_settings(tmp_path, "neo4j").graph_config()) as store:
+    with open_store(make_settings(tmp_path, "neo4j").graph) as store:
         ingest(store, lambda: generic.read(fixtures.generic(tmp_path / "a")))
         fixtures.write(tmp_path / "b" / "interactions.csv", "user_id,item_id,rating,behavior,timestamp\n"
                        "u1,i9,5,rating,40\nu9,i1,4,rating,41\nu9,i9,5,rating,42\n")

@@ -66,12 +66,12 @@ def test_explained_recommendations_and_exclusions(client: TestClient) -> None:
     second = client.post("/v1/recommend", json={"user_id": 7, "k": 5, "exclude": [banned]}).json()
     assert banned not in [entry["item_id"] for entry in second["items"]]
     long = client.post("/v1/recommend", json={"user_id": 7, "k": 25, "explain": True}).json()["items"]
-    limit = client.app.state.resources.settings.explain_max_items  # type: ignore[attr-defined]
+    limit = client.app.state.resources.settings.serving.explain_max_items  # type: ignore[attr-defined]
     assert all(entry["reasons"] for entry in long[:limit]) and all(e["reasons"] is None for e in long[limit:])
 
 
 def test_a_request_body_over_the_limit_is_refused_with_413(client: TestClient) -> None:
-    limit = client.app.state.resources.settings.max_request_bytes  # type: ignore[attr-defined]
+    limit = client.app.state.resources.settings.serving.max_request_bytes  # type: ignore[attr-defined]
     padded = {"user_id": 4, "k": 5, "exclude": list(range(1, 1_000)), "session_id": "s" * 100}
     assert client.post("/v1/recommend", json=padded).status_code == 200
     huge = b'{"user_id": 4, "exclude": [' + b"1, " * limit + b"1]}"
@@ -367,7 +367,7 @@ def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: Tes
              message="no full service within 10 s of the return")
 
     def clicks_in_graph() -> list[tuple[int, int]]:
-        with open_store(Settings(graph_backend="neo4j").graph_config()) as store:
+        with open_store(Settings(graph_backend="neo4j").graph) as store:
             history = store.history(user, limit=1_000)
         clicks = history[history["behavior"] == "click"]
         return sorted(zip(clicks["item_id"], clicks["count"], strict=True))

@@ -13,8 +13,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.keys import Scope, new_key
+from graphrec.serving.settings import ServiceSettings
 from tests.api_stack import ADMIN, wait_for
 from tests.serving.conftest import Stack, client_for, seen_items
 
@@ -149,9 +149,9 @@ def test_the_stream_cap_and_event_id_lifetime_fit_the_compose_redis_with_room_fo
     event_keys = list(redis_client.scan_iter(f"{namespace}:event:*", count=1_000))
     event_bytes = (sum(redis_client.memory_usage(key) for key in event_keys)
                    + redis_client.memory_usage(f"{namespace}:event-expiry", samples=0)) / len(event_keys)
-    defaults = ServiceConfig()
-    never_evicted = (defaults.feedback_stream_maxlen * entry_bytes
-                     + defaults.event_id_ttl_s * 200 * event_bytes)
+    defaults = ServiceSettings()
+    never_evicted = (defaults.serving.feedback_stream_maxlen * entry_bytes
+                     + defaults.serving.event_id_ttl_s * 200 * event_bytes)
     assert len(event_keys) == 500 and entry_bytes < 100 and event_bytes < 350, (entry_bytes, event_bytes)
     assert never_evicted <= compose_redis_bytes() / 2, (entry_bytes, event_bytes, never_evicted / 2**20)
 

@@ -15,7 +15,7 @@ def test_trimming_keeps_every_entry_the_writer_has_not_acknowledged(data_dir, st
     with client_for(data_dir, stack, feedback_stream_maxlen=1_000) as client:
         resources = client.app.state.resources  # type: ignore[attr-defined]
         resources.writer.stop()
-        sessions, stream = resources.sessions, resources.settings.feedback_stream
+        sessions, stream = resources.sessions, resources.settings.serving.feedback_stream
         assert not sessions.trim_on_append  # the writer trims, behind its group
         event = {"user_id": "1", "item_id": "1", "event": json.dumps("skip"), "ts_ms": "1"}
         pipe = sessions.client.pipeline()
@@ -42,7 +42,7 @@ def test_trimming_keeps_every_entry_the_writer_has_not_acknowledged(data_dir, st
 def test_stopped_consumers_are_removed_once_they_hold_nothing(client: TestClient, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     resources = client.app.state.resources  # type: ignore[attr-defined]
     resources.writer.stop()
-    sessions, stream = resources.sessions, resources.settings.feedback_stream
+    sessions, stream = resources.sessions, resources.settings.serving.feedback_stream
     for _ in range(2):
         sessions.client.xadd(stream, {"user_id": "1", "item_id": "1", "event": json.dumps("skip"), "ts_ms": "1"})
     done = sessions.read_feedback(GROUP, "stopped-done", 1, 100)

@@ -23,12 +23,12 @@ from graphrec.graph.store import GraphStore
 from graphrec.ingest.frames import make_dataset
 from graphrec.ingest.loader import ingest
 from graphrec.serving import feedback_writer
-from graphrec.serving.config import ServiceConfig
 from graphrec.serving.feedback_rows import merge_rows
 from graphrec.serving.feedback_writer import FeedbackWriter
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState, connect
+from graphrec.serving.settings import ServiceSettings, ServingSettings
 from tests.conftest import BACKENDS, make_settings, wipe_neo4j
 from tests.neo4j_server import free_port
 
@@ -52,7 +52,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
 
 
 def session_store(server: EmbeddedRedis) -> SessionStore:
-    config = ServiceConfig(redis_namespace=f"w{uuid.uuid4().hex[:10]}", dependency_retry_s=0.01)
+    config = ServingSettings(redis_namespace=f"w{uuid.uuid4().hex[:10]}", dependency_retry_s=0.01)
     return SessionStore(connect(server.url, 2.0), config)
 
 
@@ -88,7 +88,7 @@ class WriterHost:
     sessions: SessionStore
     graph: Any
     lose_confirmation: bool = False
-    settings: ServiceConfig = field(default_factory=ServiceConfig)
+    settings: ServiceSettings = field(default_factory=ServiceSettings)
 
     def graph_call(self, call: Any) -> Any:
         result = call(self.graph)
@@ -169,7 +169,7 @@ def loaded_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         wipe_neo4j()
     frame = pd.DataFrame({"user_id": [1], "item_id": [1], "rating": [4.0], "behavior": ["rating"]})
     dataset = make_dataset("writer", frame, pd.DataFrame({"item_id": ITEMS, "title": ["a", "b", "c"]}))
-    with open_store(make_settings(tmp_path_factory.mktemp("writer"), str(request.param)).graph_config()) as store:
+    with open_store(make_settings(tmp_path_factory.mktemp("writer"), str(request.param)).graph) as store:
         ingest(store, lambda: dataset)
         yield store
 

@@ -10,42 +10,46 @@ import pytest
 
 from graphrec.ingest.synthetic import generate
 from graphrec.training.artifacts import current_version
-from graphrec.training.refresh import LOCK, RefreshConfig, RefreshRunning, run_refresh
+from graphrec.training.refresh import LOCK, RefreshRunning, run_refresh
+from graphrec.training.settings import TrainingSettings
+
+TRAINING = TrainingSettings()
 
 
 def test_a_second_refresh_fails_while_another_process_holds_the_lock(tmp_path: Path) -> None:
     data = generate(users=60, items=50, interactions=1_200, seed=3)
     frames = (data.interactions, data.items, data.triples)
-    config = RefreshConfig(tmp_path / "artifacts")
-    config.artifacts_dir.mkdir()
+    root = tmp_path / "artifacts"
+    root.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); "
-         "lock.acquire(); print('held', flush=True); time.sleep(60)", str(config.artifacts_dir / LOCK)],
+         "lock.acquire(); print('held', flush=True); time.sleep(60)", str(root / LOCK)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(RefreshRunning, match="another refresh is running"):
-            run_refresh(config, frames, overrides={"epochs": 1, "dim": 8})
-        assert current_version(config.artifacts_dir) is None  # nothing was published
+            run_refresh(root, TRAINING, frames, overrides={"epochs": 1, "dim": 8})
+        assert current_version(root) is None  # nothing was published
     finally:
         holder.kill()
         holder.wait(timeout=10)
-    report = run_refresh(config, frames, overrides={"epochs": 1, "dim": 8})  # the lock died with its process
-    assert report.published and current_version(config.artifacts_dir) == report.new_version
+    report = run_refresh(root, TRAINING, frames, overrides={"epochs": 1, "dim": 8})  # the lock died with its process
+    assert report.published and current_version(root) == report.new_version
 
 
 def test_a_refresh_starts_warm_from_the_current_version_and_times_its_stages(tmp_path: Path) -> None:
     data = generate(users=80, items=60, interactions=2_000, seed=4)
-    config = RefreshConfig(tmp_path / "artifacts")
-    first = run_refresh(config, (data.interactions, data.items, data.triples), overrides={"epochs": 5, "dim": 8})
+    root = tmp_path / "artifacts"
+    frames = (data.interactions, data.items, data.triples)
+    first = run_refresh(root, TRAINING, frames, overrides={"epochs": 5, "dim": 8})
     assert first.warm_start is None and set(first.stages) == {"train", "index", "compare", "publish"}
     grown = generate(users=100, items=60, interactions=2_600, seed=4)  # new users beside the known ones
-    second = run_refresh(config, (grown.interactions, grown.items, grown.triples), export_seconds=0.5)
+    second = run_refresh(root, TRAINING, (grown.interactions, grown.items, grown.triples), export_seconds=0.5)
     assert second.warm_start is not None and second.warm_start["used"]
     assert second.warm_start["from"] == first.new_version
     assert 0 < second.warm_start["users_kept"] < grown.interactions["user_id"].nunique()
     assert second.stages["export"] == 0.5 and second.seconds >= sum(second.stages.values()) - 0.01
-    cold = run_refresh(config, (grown.interactions, grown.items, grown.triples), warm=False, force=True)
+    cold = run_refresh(root, TRAINING, (grown.interactions, grown.items, grown.triples), warm=False, force=True)
     assert cold.warm_start is None
 
 
