@@ -16,8 +16,8 @@ class GraphSettings(BaseModel):
 
     graph_backend: Literal["ladybug", "neo4j"] = Field(default="ladybug", description=(
         "The graph database: embedded LadybugDB (no server) or a Neo4j server at neo4j_uri."))
-    ladybug_path: Path = Field(default=Path("var/graph.lbdb"), json_schema_extra={"shown_default": "<data_dir>/graph.lbdb"},
-                               description="The embedded database's folder.")
+    ladybug_path: Path = Field(default=Path("var/graph.lbdb"), description="The embedded database's folder.",
+                               json_schema_extra={"shown_default": "<data_dir>/graph.lbdb"})
     ladybug_buffer_pool_mb: int = Field(default=1024, ge=64, description=(
         "LadybugDB's buffer pool. Its own default is 80% of the machine's memory; a fixed size keeps a laptop "
         "usable."))

@@ -129,7 +129,8 @@ def env_example() -> str:
             section = owner
             lines += ["", f"# {owner or 'top'}"]
         default = _default(field).strip("`")
-        lines.append(f"# {env_name(name)}={'' if default in ('unset', '(secret)') or default.startswith('<') else default}")
+        shown = "" if default in ("unset", "(secret)") or default.startswith("<") else default
+        lines.append(f"# {env_name(name)}={shown}")
     return "\n".join(lines) + "\n"
 
 
