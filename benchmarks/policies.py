@@ -54,7 +54,7 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # >= 50 per item) would leave almost nothing, so these keep the users and items with some history.
 TAOBAO_MIN_ITEM, TAOBAO_MIN_USER = 3, 5
 # Every behaviour is a positive signal there (a page view is a click), so every target joins the state; rewards
-# are buy 1 > cart 0.6 > fav 0.5 > pv 0.1 (graph.behaviours.BEHAVIOUR_REWARDS).
+# are buy 1 > cart 0.6 > fav 0.5 > pv 0.1 (graph.behaviours.BEHAVIOURS).
 TAOBAO_REPLAY = LogReplayConfig(positive_reward=0.1)
 # Sessions of the GAN user model run 10 slates (the log replay's 5 end where its held-out targets run out): long
 # enough that what a slate does to the user's next state matters.

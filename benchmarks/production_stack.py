@@ -46,7 +46,7 @@ import redis
 
 from benchmarks import loadgen
 from graphrec.graph.factory import open_store
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 from tests import neo4j_server

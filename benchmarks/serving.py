@@ -54,7 +54,7 @@ from benchmarks.loadgen import (
     recommend_call,
     run_benchmark,
 )
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 

@@ -32,7 +32,7 @@ import redis
 from benchmarks.loadgen import CLIENT_HEADERS, Samples, routed_loop, run_benchmark
 from benchmarks.serving import Service, add_data_dir_option, copy_data_dir
 from graphrec.graph.factory import open_store
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.redis_embedded import EmbeddedRedis
 from graphrec.settings import Settings
 

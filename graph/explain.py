@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from graphrec.graph import behaviours
 from graphrec.graph.model import INTERACTED, ITEM, RELATION_PHRASES, USER
 from graphrec.graph.store import GraphStore
 
@@ -76,10 +77,7 @@ def _did(row: dict[str, Any], title: str) -> str:
     behavior, rating = row.get("behavior"), row.get("rating")
     if rating is not None and not math.isnan(float(rating)):
         return f"rated {title} {float(rating):g}"
-    verb = {"pv": "viewed", "view": "viewed", "click": "clicked", "cart": "added to cart", "fav": "favourited",
-            "buy": "bought", "purchase": "bought", "play": "played", "like": "liked", "skip": "skipped"}.get(
-        str(behavior), "interacted with")
-    return f"{verb} {title}"
+    return f"{behaviours.verb(behavior)} {title}"
 
 
 def _count(row: dict[str, Any]) -> str:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import ladybug
 import pandas as pd
 
+from graphrec.graph.ids import IdTypes
 from graphrec.graph.model import ITEM, USER
-from graphrec.graph.plan import IdTypes
 from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, plain_params
 

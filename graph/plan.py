@@ -5,28 +5,11 @@ computes it as the difference between a dataset and the graph; GraphStore.write 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
-from typing import Literal
 
-import numpy as np
 import pandas as pd
 
-IdType = Literal["int", "str"]
-# The one rule for "this id is an integer", in ingest and wherever ids are read back from text: a plain decimal
-# integer (no sign tricks, no leading zeros) of at most 18 digits, so "007" and a 19-digit id stay text.
-INTEGER_ID = re.compile(r"0|-?[1-9][0-9]{0,17}")
-
-
-def id_type(ids: pd.Series | np.ndarray) -> IdType:
-    """How a column of ids is typed: "int" for an integer dtype, else "str"."""
-    return "int" if pd.api.types.is_integer_dtype(ids.dtype) else "str"  # numpy's and pandas' own dtypes
-
-
-@dataclass(frozen=True)
-class IdTypes:
-    user: IdType
-    item: IdType
+from graphrec.graph.ids import IdTypes
 
 
 @dataclass

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from graphrec.graph import behaviours
+from graphrec.graph.ids import IdTypes, Which, coerce_id, plain_id
 from graphrec.graph.model import ITEM, STAGED_IDENTIFIERS, USER
-from graphrec.graph.plan import IdTypes, UpsertPlan
+from graphrec.graph.plan import UpsertPlan
 
 if TYPE_CHECKING:
     from graphrec.graph.settings import GraphSettings
@@ -27,7 +28,7 @@ CandidateSource = Literal["kg", "collab"]
 
 def plain_params(params: dict[str, Any] | None) -> dict[str, Any]:
     """Parameters with NumPy scalars turned into Python ones: neither driver accepts NumPy types."""
-    return {key: value.item() if isinstance(value, np.generic) else value for key, value in (params or {}).items()}
+    return {key: plain_id(value) for key, value in (params or {}).items()}
 
 
 class GraphError(RuntimeError):
@@ -83,17 +84,15 @@ class GraphStore(ABC):
         """(relation, entity kind) pairs present in the graph."""
         return [tuple(pair) for pair in json.loads(self.meta().get("kg_pairs", "[]"))]  # type: ignore[misc]
 
-    def coerce_id(self, raw: str | int, which: Literal["user", "item"]) -> int | str:
-        """A user or item id typed as the graph stores it (the CLI and HTTP hand ids over as text)."""
+    def coerce_id(self, raw: str | int, which: Which) -> int | str:
+        """A user or item id typed as the graph stores it (the command line hands ids over as text)."""
         types = self.id_types()
         if types is None:
             raise GraphError("the graph is empty: ingest a dataset first")
-        if getattr(types, which) == "str":
-            return str(raw)
         try:
-            return int(raw)
-        except (TypeError, ValueError):
-            raise GraphError(f"{which} ids in this graph are integers; got {raw!r}") from None
+            return coerce_id(raw, types.of(which), which)
+        except ValueError as error:
+            raise GraphError(str(error)) from None
 
     # -- reads ---------------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

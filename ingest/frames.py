@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphrec.graph.ids import INTEGER_ID
 from graphrec.graph.model import reserved_name
-from graphrec.graph.plan import INTEGER_ID
 from graphrec.ingest.errors import BadRow, IngestError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "behavior", "count", "last_ts")

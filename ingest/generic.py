@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from graphrec.graph.behaviours import RATING_SCALE
+from graphrec.graph.behaviours import BEHAVIOURS, RATING_SCALE
 from graphrec.graph.model import reserved_name
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
 from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value
 
-BEHAVIORS = {"rating", "click", "view", "pv", "cart", "fav", "buy", "purchase", "play", "skip", "like"}
+BEHAVIORS = frozenset(BEHAVIOURS)
 SHORT_RELATIONS = {
     "genre": ("HAS_GENRE", "Genre"), "artist": ("BY_ARTIST", "Artist"), "year": ("RELEASED_IN", "Year"),
     "category": ("IN_CATEGORY", "Category"), "tag": ("HAS_TAG", "Tag"),

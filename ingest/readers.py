@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from graphrec.graph.ids import holds_control_characters
 from graphrec.ingest.errors import BadRow, IngestError
 from graphrec.ingest.frames import canonical_ids
 
@@ -27,7 +29,6 @@ INTEGER = r"\s*[-+]?[0-9]+\s*"
 # A byte that never occurs in text data: multi-character separators such as '::' are rewritten to it so
 # the single-character parsers can split them.
 UNIT_SEPARATOR = "\x1f"
-CONTROL_CHARACTERS = r"[\x00-\x1f\x7f]"
 FIELD_LIMIT = csv.field_size_limit()  # 128 KiB: the longest field a row may hold
 
 
@@ -218,9 +219,9 @@ def _check_kinds(table: Table, spec: TableSpec) -> None:
             table.reject(blank, name, "missing value")
             values = table.frame[name]
             blank = values.isna().to_numpy()
-        if column.kind == "id" and _text(pd.Series(pd.unique(values.dropna()))).str.contains(CONTROL_CHARACTERS).any():
+        if column.kind == "id" and holds_control_characters(_text(pd.Series(pd.unique(values.dropna())))).any():
             text = _text(values.fillna(""))  # the distinct ids are checked first: a clean file costs one pass of them
-            table.reject(text.str.contains(CONTROL_CHARACTERS).to_numpy(), name,
+            table.reject(holds_control_characters(text).to_numpy(), name,
                          "a control character (NUL, newline, ...) in an id: " + text.str.slice(0, 40).map(repr))
         if column.kind == "int":
             table.frame[name] = _numbers(table, name, blank, "Int64", INTEGER, "not an integer")
@@ -286,7 +287,7 @@ def texts(values: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None)
 
 
-def unknown_value(table: Table, column: str, allowed: set[str], what: str, *, optional: bool = False) -> None:
+def unknown_value(table: Table, column: str, allowed: Set[str], what: str, *, optional: bool = False) -> None:
     """Reject rows whose ``column`` (lower-cased, stripped) is not in ``allowed``; blanks pass if ``optional``."""
     values = _text(table.frame[column]).str.strip().str.lower()
     present = table.frame[column].notna().to_numpy() if optional else True

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from graphrec.graph.behaviours import known
 from graphrec.ingest.frames import Dataset, make_dataset
 from graphrec.ingest.readers import Column, TableSpec, ids, ints, read_table, unknown_value
 
-BEHAVIORS = {"pv", "cart", "fav", "buy"}
+BEHAVIORS = known("pv", "cart", "fav", "buy")
 SPEC = TableSpec((Column("user_id", "id"), Column("item_id", "id"), Column("category", "id"),
                   Column("behavior"), Column("timestamp", "int")))
 

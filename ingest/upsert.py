@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from graphrec.graph.ids import IdTypes, id_type
 from graphrec.graph.model import USER, name_clash
-from graphrec.graph.plan import IdTypes, UpsertPlan, id_type
+from graphrec.graph.plan import UpsertPlan
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import INTERACTION_COLUMNS, Dataset

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Set
+from collections.abc import Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import faiss
 import numpy as np
 
+from graphrec.graph.ids import plain_id, positions
 from graphrec.serving.policy import SESSION_CODES, GreedyPolicy, Policy, load_policy_for_version
-from graphrec.training.artifacts import ArtifactError, ArtifactVersion, current_version, verify
+from graphrec.training.artifacts import ArtifactError, ArtifactRoot, ArtifactVersion, current_version, verify
 from graphrec.training.data import Catalogue
 from graphrec.training.index import load_index, search
 
@@ -73,7 +73,7 @@ def load_current(root: Path, policy: str = "greedy", session_codes: int = SESSIO
     version = current_version(root)
     if version is None:
         raise ArtifactError(f"{root}: nothing is published; run `graphrec train`, `index` and `publish`")
-    return load_version(root / "versions" / version, policy, session_codes)
+    return load_version(ArtifactRoot(root).version(version), policy, session_codes)
 
 
 def load_version(folder: Path, policy: str = "greedy", session_codes: int = SESSION_CODES) -> LoadedArtifacts:
@@ -88,17 +88,3 @@ def load_version(folder: Path, policy: str = "greedy", session_codes: int = SESS
         index=load_index(version.index),
         user_positions=positions(catalogue.user_ids), item_positions=positions(catalogue.item_ids),
         policy=load_policy_for_version(folder, policy, session_codes), folder=folder, session_codes=session_codes)
-
-
-def plain_id(value: Any) -> Any:
-    """An id as a plain Python value (JSON and the drivers reject NumPy scalars)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def plain_ids(values: Iterable[Any]) -> list[Any]:
-    return [plain_id(value) for value in values]
-
-
-def positions(ids: np.ndarray) -> dict[object, int]:
-    """Plain Python ids (what requests carry) -> rows."""
-    return {identifier: row for row, identifier in enumerate(ids.tolist())}

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from graphrec.graph.ids import plain_ids
 from graphrec.graph.store import GraphStore
-from graphrec.serving.artifacts import LoadedArtifacts, plain_ids
+from graphrec.serving.artifacts import LoadedArtifacts
 from graphrec.serving.candidate_pool import CandidatePool
 from graphrec.serving.degradation import Degradation
 from graphrec.serving.graph_access import GraphAccess

@@ -10,7 +10,7 @@ from cachetools import LRUCache
 
 from graphrec.graph.explain import Explanation
 from graphrec.graph.explain import explain as explain_paths
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.graph_access import GraphAccess
 
 

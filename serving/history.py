@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from graphrec.graph import behaviours
+from graphrec.graph.ids import plain_ids
 from graphrec.graph.store import GraphStore
-from graphrec.serving.artifacts import plain_ids
 from graphrec.serving.degradation import Degradation
 from graphrec.serving.graph_access import GraphAccess
 from graphrec.serving.guard import Unavailable

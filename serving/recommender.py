@@ -13,7 +13,6 @@ reports.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,7 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from graphrec.graph import behaviours
 from graphrec.graph.explain import Explanation
-from graphrec.graph.plan import id_type
+from graphrec.graph.ids import IdType, Which, coerce_id, id_type
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.artifacts import LoadedArtifacts
 from graphrec.serving.candidates import CandidateSources
@@ -40,8 +39,6 @@ from graphrec.serving.settings import ServiceSettings
 T = TypeVar("T")
 DEFAULT_RATING_RANGE = (1.0, 5.0)
 
-CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*", re.ASCII)
-CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass
@@ -95,31 +92,13 @@ class RecommendationService:
             self._artifacts = artifacts
 
     # -- ids -------------------------------------------------------------------------------------------------
-    def coerce_id(self, raw: str | int, which: Literal["user", "item"]) -> int | str:
-        """An id typed as the graph stores it (or as the artifacts do, without a graph); ValueError if it cannot be.
+    def coerce_id(self, raw: str | int, which: Which) -> int | str:
+        """An id typed as the graph stores it (or as the artifacts do, without a graph); ValueError if it cannot be
+        (graph.ids.coerce_id)."""
+        kind = self._id_types.of(which) if self._id_types else self._artifact_id_type(which)
+        return coerce_id(raw, kind, which)
 
-        Each id has one written form, so no two spellings name one user: an integer id as text is plain ASCII
-        digits without sign, leading zero, underscore or space ("196", never " 196", "+196", "1_96" or "١٩٦"), and
-        no id holds a control character (NUL, newline)."""
-        if isinstance(raw, str) and CONTROL.search(raw):
-            raise ValueError(f"{which} ids hold no control characters (NUL, newline, ...); got {raw!r}")
-        kind = getattr(self._id_types, which) if self._id_types else self._artifact_id_type(which)
-        if kind == "str":
-            return str(raw)
-        if isinstance(raw, bool):
-            raise ValueError(f"{which} ids are integers; got {raw!r}")
-        if isinstance(raw, str) and not CANONICAL_INTEGER.fullmatch(raw):
-            raise ValueError(f"{which} ids in this graph are integers, written as plain digits (no sign, space, "
-                             f"underscore or leading zero); got {raw!r}")
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise ValueError(f"{which} ids in this graph are integers; got {raw!r}") from None
-        if not -(2**63) <= value < 2**63:
-            raise ValueError(f"{which} id {raw!r} is out of the 64-bit integer range")
-        return value
-
-    def _artifact_id_type(self, which: str) -> str:
+    def _artifact_id_type(self, which: Which) -> IdType:
         artifacts = self._artifacts
         if artifacts is None:
             return "str"

@@ -22,7 +22,7 @@ from graphrec.serving.artifacts import load_version
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.policy import SESSION_CODES
 from graphrec.serving.recommender import RecommendationService
-from graphrec.training.artifacts import IN_USE_FRESH_S, ArtifactError, current_version, note_in_use
+from graphrec.training.artifacts import IN_USE_FRESH_S, ArtifactError, ArtifactRoot, current_version, note_in_use
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class ArtifactReloader(BackgroundWorker):
             if published in self.refused and not force:
                 return ReloadResult(served, changed=False, error=self.refused[published])
             try:
-                artifacts = load_version(self.root / "versions" / published, self.policy, self.session_codes)
+                artifacts = load_version(ArtifactRoot(self.root).version(published), self.policy, self.session_codes)
             except (ArtifactError, OSError, ValueError) as error:
                 self.refused[published] = str(error)
                 log.error("refused artifact version %s: %s; still serving %s", published, error, served)

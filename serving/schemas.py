@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, WithJsonSchema
 
+from graphrec.graph.behaviours import FEEDBACK_EVENTS
 from graphrec.training.names import Encoder
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Ids travel as JSON integers or strings; the service turns them into the graph's id type (or answers 422).
 Id = Annotated[StrictInt, Field(ge=INT64_MIN, le=INT64_MAX)] | Annotated[str, Field(min_length=1, max_length=256)]
 SessionId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-Event = Literal["click", "rating", "skip", "purchase", "cart", "fav"]
+
+def _feedback_event(name: str) -> str:
+    if name not in FEEDBACK_EVENTS:
+        raise ValueError(f"event must be one of {', '.join(FEEDBACK_EVENTS)}")
+    return name
+
+
+# The behaviours the feedback API takes (graph.behaviours marks them), documented as an enum.
+Event = Annotated[str, AfterValidator(_feedback_event),
+                  WithJsonSchema({"type": "string", "enum": list(FEEDBACK_EVENTS)})]
 
 
 class Strict(BaseModel):

@@ -11,7 +11,7 @@ import logging
 import math
 from typing import Self
 
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.background import BackgroundWorker
 from graphrec.serving.guard import Unavailable
 from graphrec.serving.recommender import RecommendationService

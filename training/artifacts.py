@@ -29,14 +29,52 @@ from typing import Any
 import pandas as pd
 
 MANIFEST = "manifest.json"
-POINTER = "CURRENT"
-IN_USE = "in-use"
 IN_USE_FRESH_S = 600  # a service's note older than this is one that stopped without removing it
 STALE_STAGING_S = 3_600  # a staging folder this old is a killed job's
 
 
 class ArtifactError(RuntimeError):
     """An artifact set that is missing, partial or corrupt."""
+
+
+@dataclass(frozen=True)
+class ArtifactRoot:
+    """The artifact folder's layout (the module docstring draws it): where its versions, its pointer, the notes
+    of running services and the refresh's lock and report are."""
+
+    path: Path
+
+    @classmethod
+    def containing(cls, version: Path) -> ArtifactRoot:
+        """The root that holds the version folder ``version``."""
+        return cls(version.parent.parent)
+
+    @property
+    def versions(self) -> Path:
+        return self.path / "versions"
+
+    def version(self, name: str) -> Path:
+        return self.versions / name
+
+    @property
+    def pointer(self) -> Path:
+        """The published version's name."""
+        return self.path / "CURRENT"
+
+    @property
+    def in_use(self) -> Path:
+        """One note per running service: the version it serves."""
+        return self.path / "in-use"
+
+    @property
+    def refresh_lock(self) -> Path:
+        """Held by the running refresh (an OS lock, released when its process dies)."""
+        return self.path / ".refresh.lock"
+
+    @property
+    def refresh_report(self) -> Path:
+        """The last refresh's report."""
+        return self.path / "refresh.json"
 
 
 @dataclass(frozen=True)
@@ -51,7 +89,7 @@ class ArtifactVersion:
 
     @property
     def root(self) -> Path:
-        return self.folder.parent.parent
+        return ArtifactRoot.containing(self.folder).path
 
     @property
     def manifest(self) -> Path:
@@ -129,7 +167,7 @@ def _sha256(path: Path) -> str:
 def write_version(root: Path, write_files: Callable[[Path], None], metadata: dict[str, Any]) -> Path:
     """Create a new version: ``write_files(folder)`` fills it, then the manifest is written and it is renamed
     into place. Returns the version's folder."""
-    versions = root / "versions"
+    versions = ArtifactRoot(root).versions
     versions.mkdir(parents=True, exist_ok=True)
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     staging = versions / f".staging-{version}"
@@ -165,7 +203,8 @@ def derive_version(base: Path, add_files: Callable[[Path], None], metadata: dict
                 shutil.copy2(source, target)
         add_files(folder)
 
-    return write_version(base.parent.parent, write, {**inherited, "derived_from": base.name, **metadata})
+    metadata = {**inherited, "derived_from": base.name, **metadata}
+    return write_version(ArtifactRoot.containing(base).path, write, metadata)
 
 
 def replace_file(path: Path, write: Callable[[Path], None]) -> None:
@@ -242,7 +281,7 @@ def version_summary(folder: Path) -> dict[str, Any]:
 
 def newest_version(root: Path) -> Path:
     """The most recently written version."""
-    versions = root / "versions"
+    versions = ArtifactRoot(root).versions
     folders = oldest_first(versions)
     if not folders:
         raise ArtifactError(f"{versions}: no artifact versions; run `graphrec train` first")
@@ -255,7 +294,7 @@ def version_folder(root: Path, version: str | None = None) -> Path:
         version = current_version(root)
     if version is None:
         return newest_version(root)
-    folder = root / "versions" / version
+    folder = ArtifactRoot(root).version(version)
     if not folder.is_dir():
         raise ArtifactError(f"{folder}: no such artifact version")
     return folder
@@ -264,7 +303,7 @@ def version_folder(root: Path, version: str | None = None) -> Path:
 def note_in_use(root: Path, holder: str, version: str | None) -> None:
     """Say (and keep saying: call it again within IN_USE_FRESH_S) that ``holder`` serves ``version``; None
     withdraws the note. Pruning never removes a version a fresh note names."""
-    note = root / IN_USE / holder
+    note = ArtifactRoot(root).in_use / holder
     if version is None:
         note.unlink(missing_ok=True)
         return
@@ -275,7 +314,7 @@ def note_in_use(root: Path, holder: str, version: str | None) -> None:
 def in_use(root: Path) -> set[str]:
     """The versions that running services (fresh notes) serve."""
     now, found = time.time(), set()
-    for note in (root / IN_USE).glob("*"):
+    for note in ArtifactRoot(root).in_use.glob("*"):
         try:
             if note.is_file() and now - note.stat().st_mtime < IN_USE_FRESH_S:
                 found.add(note.read_text().strip())
@@ -288,7 +327,7 @@ def prune(root: Path, keep: int) -> list[str]:
     """Remove all but the newest ``keep`` versions, never the current one nor one a running service serves, and
     the staging folders of jobs killed over STALE_STAGING_S ago; the names removed. A derived version holds
     its own links to the files it shares, so removing its base takes nothing from it."""
-    versions = root / "versions"
+    versions = ArtifactRoot(root).versions
     if not versions.is_dir():
         return []
     protected = in_use(root) | {current_version(root)}
@@ -303,17 +342,18 @@ def prune(root: Path, keep: int) -> list[str]:
 
 
 def current_version(root: Path) -> str | None:
-    pointer = root / POINTER
+    pointer = ArtifactRoot(root).pointer
     return pointer.read_text().strip() or None if pointer.is_file() else None
 
 
 def publish(root: Path, version: str) -> dict[str, Any]:
     """Make ``version`` current, after verifying it; a partial or corrupt version is refused."""
-    folder = root / "versions" / version
+    layout = ArtifactRoot(root)
+    folder = layout.version(version)
     if not folder.is_dir():
         raise ArtifactError(f"{folder}: no such artifact version")
     manifest = verify(folder)
-    temporary = root / f".{POINTER}.{uuid.uuid4().hex}"
+    temporary = layout.pointer.with_name(f".{layout.pointer.name}.{uuid.uuid4().hex}")
     temporary.write_text(version + "\n")
-    os.replace(temporary, root / POINTER)
+    os.replace(temporary, layout.pointer)
     return manifest

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from graphrec.graph.plan import INTEGER_ID, id_type
+from graphrec.graph.ids import id_type
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import ArtifactVersion
 
@@ -66,12 +66,8 @@ class Catalogue:
         version = ArtifactVersion(folder)
 
         def ids(name: str, column: str) -> np.ndarray:
-            if version.id_map(name).is_file():
-                values = pd.read_parquet(version.id_map(name))[column]
-                return values.to_numpy() if pd.api.types.is_integer_dtype(values) else values.to_numpy(dtype=object)
-            legacy = pd.read_csv(version.table(name), dtype={column: str})[column]  # a version saved as CSV
-            return legacy.astype(np.int64).to_numpy() if legacy.str.fullmatch(INTEGER_ID.pattern).all() else \
-                legacy.to_numpy(dtype=object)
+            values = pd.read_parquet(version.id_map(name))[column]
+            return values.to_numpy() if pd.api.types.is_integer_dtype(values) else values.to_numpy(dtype=object)
 
         return cls(ids("users", "user_id"), ids("items", "item_id"),
                    pd.read_csv(version.table("entities"), dtype=str),

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from graphrec.graph.plan import id_type
+from graphrec.graph.ids import id_type
 from graphrec.graph.store import GraphStore
 from graphrec.training import distributed
 from graphrec.training.artifacts import (

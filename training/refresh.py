@@ -30,13 +30,11 @@ import pandas as pd
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-from graphrec.training.artifacts import ArtifactVersion, current_version, prune, publish
+from graphrec.training.artifacts import ArtifactRoot, ArtifactVersion, current_version, prune, publish
 from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 from graphrec.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
-REPORT = "refresh.json"
-LOCK = ".refresh.lock"  # held by the running refresh (filelock: an OS lock, released when its process dies)
 DEFAULT_MODEL = "lightgcn"
 
 
@@ -75,7 +73,7 @@ def run_refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFra
     """One refresh at a time per artifact folder, across processes and the replicas that share the folder: a
     second one fails at once with RefreshRunning instead of publishing over the first one's comparison."""
     root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(root / LOCK)
+    lock = FileLock(ArtifactRoot(root).refresh_lock)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -104,7 +102,7 @@ def _refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFrame,
         progress.set_postfix_str(f"{name} done")
     interactions, items, triples = frames
     current = current_version(root)
-    current_folder = root / "versions" / current if current else None
+    current_folder = ArtifactRoot(root).version(current) if current else None
     current_model, tuned = _current_config(current_folder) if current_folder else (DEFAULT_MODEL, {})
     chosen = model or current_model
     if chosen != current_model:
@@ -142,12 +140,12 @@ def _refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFrame,
                            folder.name, current, new_score, current_score, publish_it, reason,
                            {k: round(v, 3) for k, v in stages.items()},
                            json.loads(ArtifactVersion(folder).metrics.read_text()).get("warm_start"))
-    (root / REPORT).write_text(json.dumps(asdict(report), indent=2))
+    ArtifactRoot(root).refresh_report.write_text(json.dumps(asdict(report), indent=2))
     log.info("refresh: %s", reason)
     return report
 
 
 def last_report(artifacts_dir: Path) -> dict[str, Any] | None:
     """What the last refresh under ``artifacts_dir`` did, as it wrote it."""
-    path = artifacts_dir / REPORT
+    path = ArtifactRoot(artifacts_dir).refresh_report
     return json.loads(path.read_text()) if path.is_file() else None

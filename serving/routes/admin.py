@@ -20,7 +20,7 @@ from graphrec.serving.schemas import (
     Versions,
     VersionSummary,
 )
-from graphrec.training.artifacts import current_version, oldest_first, version_summary
+from graphrec.training.artifacts import ArtifactRoot, current_version, oldest_first, version_summary
 from graphrec.training.snapshot import write_snapshot
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(require(Scope.admin))],
@@ -66,7 +66,7 @@ def versions(resources: ResourcesDep,
     """The artifact versions on disk: which is published, which this replica serves, their metrics, dataset
     fingerprints and policy records."""
     root = resources.settings.artifacts_dir
-    folders = oldest_first(root / "versions")[::-1][:limit]
+    folders = oldest_first(ArtifactRoot(root).versions)[::-1][:limit]
     published = current_version(root)
     artifacts = resources.service.artifacts
     served = artifacts.version if artifacts is not None else None

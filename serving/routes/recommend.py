@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from graphrec.serving.artifacts import plain_ids
+from graphrec.graph.ids import plain_ids
 from graphrec.serving.dependencies import (
     AUTH_ERRORS,
     BODY_ERRORS,

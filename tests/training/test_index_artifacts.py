@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from graphrec.training.artifacts import (
-    IN_USE,
     IN_USE_FRESH_S,
     STALE_STAGING_S,
     ArtifactError,
+    ArtifactRoot,
     current_version,
     derive_version,
     note_in_use,
@@ -133,7 +133,7 @@ def test_pruning_keeps_the_newest_the_current_and_the_served_versions(tmp_path: 
     publish(tmp_path, versions[1].name)  # an old version can be the current one (a rollback)
     note_in_use(tmp_path, "replica-a", versions[0].name)
     note_in_use(tmp_path, "replica-b", versions[2].name)
-    stale = tmp_path / IN_USE / "replica-b"
+    stale = ArtifactRoot(tmp_path).in_use / "replica-b"
     os.utime(stale, (time.time() - 2 * IN_USE_FRESH_S,) * 2)  # a replica that died without withdrawing it
     killed = tmp_path / "versions" / ".staging-killed"
     killed.mkdir()

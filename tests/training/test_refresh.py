@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from graphrec.ingest.synthetic import generate
-from graphrec.training.artifacts import current_version
-from graphrec.training.refresh import LOCK, RefreshRunning, run_refresh
+from graphrec.training.artifacts import ArtifactRoot, current_version
+from graphrec.training.refresh import RefreshRunning, run_refresh
 from graphrec.training.settings import TrainingSettings
 
 TRAINING = TrainingSettings()
@@ -23,7 +23,7 @@ def test_a_second_refresh_fails_while_another_process_holds_the_lock(tmp_path: P
     root.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); "
-         "lock.acquire(); print('held', flush=True); time.sleep(60)", str(root / LOCK)],
+         "lock.acquire(); print('held', flush=True); time.sleep(60)", str(ArtifactRoot(root).refresh_lock)],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
