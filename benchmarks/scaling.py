@@ -61,7 +61,7 @@ def lightgcn_epoch(root: Path, batches: int, full_epoch: bool) -> dict[str, floa
     """Seconds per LightGCN epoch from ``batches`` timed mini-batches (and a whole epoch when asked)."""
     import torch
 
-    from graphrec.training.bpr import BPRConfig, BPRLoss, KnownPairs, fit_bpr, sample_negatives
+    from graphrec.training.bpr import BPRLoss, KnownPairs, fit_bpr, sample_negatives
     from graphrec.training.data import build_catalogue, train_data
     from graphrec.training.models.lightgcn import LightGCN
     from graphrec.training.snapshot import read_snapshot
@@ -69,7 +69,7 @@ def lightgcn_epoch(root: Path, batches: int, full_epoch: bool) -> dict[str, floa
     interactions, items, triples = read_snapshot(root / "snapshot")
     train = train_data(build_catalogue(interactions, items, triples), interactions)
     model = LightGCN(**LightGCN.grid[0])
-    config = BPRConfig.from_config({**model.config, "epochs": 1})
+    config = model.config.model_copy(update={"epochs": 1})
     encoder = model.build(train, config)
     step = BPRLoss(encoder, config.l2)
     optimiser = torch.optim.Adam(encoder.parameters(), lr=config.lr)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from graphrec.ingest.synthetic import generate
-from graphrec.training.bpr import BPRConfig, fit_bpr
+from graphrec.training.bpr import fit_bpr
 from graphrec.training.data import build_catalogue, train_data
 from graphrec.training.index import build_index, gpu_count, recall_at_k, search
 from graphrec.training.models.lightgcn import LightGCN
@@ -41,7 +41,7 @@ def lightgcn_speed(epochs: int) -> None:
     catalogue = build_catalogue(data.interactions, data.items, data.triples)
     train = train_data(catalogue, data.interactions)
     model = LightGCN(**LightGCN.grid[0])
-    config = BPRConfig.from_config({**model.config, "epochs": epochs})
+    config = model.config.model_copy(update={"epochs": epochs})
     encoder = model.build(train, config)
     history = fit_bpr(encoder, train, config, None, "lightgcn")
     device = "cuda" if torch.cuda.is_available() else "cpu"

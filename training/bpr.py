@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,13 +21,15 @@ from tqdm import tqdm
 
 from graphrec.training import distributed
 from graphrec.training.data import TrainData
+from graphrec.training.models.base import ModelConfig
 from graphrec.training.topk import ndcg_in_blocks
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class BPRConfig:
+class BPRConfig(ModelConfig):
+    """The hyper-parameters of every BPR-trained encoder; each encoder adds its own."""
+
     dim: int = 64
     lr: float = 1e-3
     l2: float = 1e-4  # weight of the ego-embedding L2 term
@@ -36,13 +37,7 @@ class BPRConfig:
     epochs: int = 300  # upper bound; early stopping usually ends sooner
     eval_every: int = 5
     patience: int = 6  # evaluations without improvement before stopping
-    seed: int = 42
     device: str = "auto"
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BPRConfig:
-        known = {k: v for k, v in config.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
 
 
 @dataclass

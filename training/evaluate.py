@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from graphrec.training.anchors import anchors_for
 from graphrec.training.data import Catalogue, TrainData, build_catalogue, collapse_pairs, relevance_matrix, train_data
 from graphrec.training.metrics import ndcg_per_user, ranking_metrics
-from graphrec.training.models.base import Recommender
+from graphrec.training.models.base import ModelConfig, Recommender
 from graphrec.training.models.registry import MODELS, model_class
 from graphrec.training.names import BLEND, Protocol
 from graphrec.training.splits import Split, make_split
@@ -140,7 +140,7 @@ def test_result(name: str, model: Recommender, data: EvaluationData, k: int) -> 
     metrics = ranking_metrics(top, data.test[test_users], k)
     metrics["recall@20"] = ranking_metrics(top, data.test[test_users], 20)["recall@20"]
     metrics["cold_recall@20"] = cold_recall(top[:, :20], test_users, data.test, data.train.item_counts())
-    return ModelResult(name, dict(model.config), metrics, float("nan"), 0.0), top
+    return ModelResult(name, model.config.model_dump(exclude_unset=True), metrics, float("nan"), 0.0), top
 
 
 def evaluate_blend(members: dict[str, Fitted], valid_scores: dict[str, float], data: EvaluationData,
@@ -176,10 +176,15 @@ def evaluate_blend(members: dict[str, Fitted], valid_scores: dict[str, float], d
     return result, top
 
 
+class BlendConfig(ModelConfig):
+    weights: list[float]
+
+
 class Blend(Recommender):
     """Weighted sum of member scores, each standardised per user so that scales are comparable."""
 
     name = "blend"
+    Config: ClassVar[type[ModelConfig]] = BlendConfig
 
     def __init__(self, members: list[Recommender], weights: list[float]) -> None:
         super().__init__(weights=weights)

@@ -147,3 +147,9 @@ def test_graphsage_trains_on_sampled_neighbourhoods(dataset: Dataset) -> None:
     assert model.module.users_adj_t._nnz() == len(train)  # full neighbourhoods again after training
     random = ndcg(np.random.default_rng(0).random((data.n_users, data.n_items)), data.matrix, relevant)
     assert ndcg(model.score(np.arange(data.n_users)), data.matrix, relevant) > 1.5 * random
+
+
+def test_a_mistyped_hyper_parameter_is_refused_with_its_name() -> None:
+    with pytest.raises(ValueError, match="lightgcn's configuration(.|\n)*layer"):
+        MODELS["lightgcn"](layer=2)
+    assert MODELS["lightgcn"](layers=2).config.layers == 2

@@ -115,7 +115,7 @@ def test_kgease_beta_divides_kgease_scores_by_popularity_with_the_exponent_valid
     def valid_ndcg(beta: float) -> float:
         model = DebiasedKnowledgeEASE(l2=50.0, alpha=2.0, beta=beta)
         model.fit(data.fit, data.valid)  # a given beta is kept, not tuned
-        assert model.config["beta"] == beta
+        assert model.config.beta == beta
         return ranking_metrics(recommend(model, data.fit, users, 10), data.valid[users], 10)["ndcg@10"]
 
     assert valid_ndcg(chosen) == max(valid_ndcg(beta) for beta in DebiasedKnowledgeEASE.BETAS)
@@ -123,7 +123,7 @@ def test_kgease_beta_divides_kgease_scores_by_popularity_with_the_exponent_valid
     refit.fit(data.train)
     plain.fit(data.train)
     popularity = np.maximum(data.train.item_counts(), 1)
-    assert refit.config["beta"] == chosen
+    assert refit.config.beta == chosen
     assert np.allclose(refit.score(users), plain.score(users) / popularity ** chosen, atol=1e-5)
 
 

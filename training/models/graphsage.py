@@ -26,6 +26,7 @@ from torch_geometric.nn import SAGEConv
 from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
 from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import adjacency, sample_fanout
+from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
 
 
@@ -78,13 +79,19 @@ class SAGEEncoder(BPREncoder):
         return squared_norm(self.items(positives), self.items(negatives))
 
 
+class GraphSAGEConfig(BPRConfig):
+    fanout: int | None = None  # neighbours sampled per node and layer; None: all
+
+
 class GraphSAGE(TorchRecommender):
     name = "graphsage"
+    Config: ClassVar[type[ModelConfig]] = GraphSAGEConfig
+    config: GraphSAGEConfig  # pyright: ignore[reportIncompatibleVariableOverride]
     grid: ClassVar[list[dict[str, Any]]] = [
         {"dim": 64, "lr": lr, "l2": l2, "batch_size": 4096} for lr in (1e-3, 3e-3) for l2 in (1e-4, 1e-3)]
 
     def build(self, data: TrainData, config: BPRConfig) -> BPREncoder:
-        fanout = self.config.get("fanout")
+        fanout = self.config.fanout
         return SAGEEncoder(data, config.dim, int(fanout) if fanout else None)
 
     @torch.no_grad()

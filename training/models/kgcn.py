@@ -23,6 +23,7 @@ from torch_geometric.nn import RGCNConv
 from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
 from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
+from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
 
 
@@ -63,12 +64,18 @@ class KnowledgeEncoder(BPREncoder):
         return squared_norm(self.users(users), self.items(positives), self.items(negatives))
 
 
+class KnowledgeGCNConfig(BPRConfig):
+    layers: int = 3
+    item_dropout: float = 0.0
+
+
 class KnowledgeGCN(TorchRecommender):
     name = "kgcn"
+    Config: ClassVar[type[ModelConfig]] = KnowledgeGCNConfig
+    config: KnowledgeGCNConfig  # pyright: ignore[reportIncompatibleVariableOverride]
     grid: ClassVar[list[dict[str, Any]]] = [
         {"dim": 64, "layers": 3, "lr": 5e-3, "l2": 1e-3, "batch_size": 4096, "item_dropout": p}
         for p in (0.3, 0.0)]
 
     def build(self, data: TrainData, config: BPRConfig) -> BPREncoder:
-        return KnowledgeEncoder(data, config.dim, int(self.config.get("layers", 3)),
-                                float(self.config.get("item_dropout", 0.0)))
+        return KnowledgeEncoder(data, config.dim, self.config.layers, self.config.item_dropout)

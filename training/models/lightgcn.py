@@ -16,6 +16,7 @@ from torch import nn
 from graphrec.training.bpr import BPRConfig, BPREncoder, WarmStart, squared_norm
 from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
+from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
 
 
@@ -47,8 +48,14 @@ class LightGCNEncoder(BPREncoder):
         return True
 
 
+class LightGCNConfig(BPRConfig):
+    layers: int = 3
+
+
 class LightGCN(TorchRecommender):
     name = "lightgcn"
+    Config: ClassVar[type[ModelConfig]] = LightGCNConfig
+    config: LightGCNConfig  # pyright: ignore[reportIncompatibleVariableOverride]
     # First entry: the configuration validation chose on MovieLens-100K (BENCHMARKS.md), used by `graphrec train`.
     # Batches of 16,384 with a 10x learning rate: a quarter of the propagations per epoch and fewer epochs to
     # the early stop, at the validation NDCG of batch 4,096 and lr 5e-3 (the mean over 6 MovieLens-100K splits).
@@ -57,4 +64,4 @@ class LightGCN(TorchRecommender):
         for layers, l2 in ((3, 1e-3), (2, 1e-4), (2, 1e-3), (3, 1e-4))]
 
     def build(self, data: TrainData, config: BPRConfig) -> BPREncoder:
-        return LightGCNEncoder(data, config.dim, int(self.config.get("layers", 3)))
+        return LightGCNEncoder(data, config.dim, self.config.layers)
