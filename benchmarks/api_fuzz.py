@@ -24,7 +24,7 @@ import aiohttp
 
 from benchmarks.loadgen import CLIENT_KEY
 from benchmarks.serving import Service, add_data_dir_option, copy_data_dir
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 
 SERVER_ERRORS = re.compile(r'^graphrec_request_seconds_count\{.*route="([^"]+)".*status="(5\d\d)".*\} (\S+)$', re.M)
 

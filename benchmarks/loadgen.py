@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from graphrec.serving.keys import Scope, new_key
+from graphrec.serving.access.keys import Scope, new_key
 
 TIMELINE_S = 10.0
 ADMIN_KEY = "bench-admin-key"

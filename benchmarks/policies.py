@@ -7,8 +7,8 @@ GAN user model and policies trained in the sessions it simulates, and the CTR si
                                   [--ctr-seeds 1,2,3,4,5] [--search]
 
 Log replay: each seed is a new split (fit / tune / test per user), a LightGCN encoder on its fit part, the
-baselines (greedy, greedy_quality, greedy_folded, greedy_refit, ease: training/rl/baselines.py) tuned and each RL
-policy trained on the training episodes (checkpoints picked on validation users carved from them; each starts as
+baselines (greedy, greedy_quality, greedy_folded, greedy_refit, ease: training/rl/reference_rankers.py) tuned and
+each RL policy trained on the training episodes (checkpoints picked on validation users carved from them; each starts as
 the tuned blend of best validation return ranks), then all scored once on the held-out episodes
 (training/rl/logreplay.py). Prints the table (also OUT/<part>/results.md, results.json, learning_curve.png) with
 every row's paired difference to the baseline of best validation return (per-user bootstrap over seeds), each RL
@@ -39,14 +39,14 @@ from graphrec.ingest import movielens, taobao
 from graphrec.ingest.frames import Dataset
 from graphrec.training.names import Bandit, BaselineRanker
 from graphrec.training.paired import mean_interval
+from graphrec.training.rl.checkpoint_files import load_policy
 from graphrec.training.rl.ctr_bench import TUNING_WORLDS, ctr_results, tune
 from graphrec.training.rl.ctr_bench import scoring_latency as bandit_scoring_latency
 from graphrec.training.rl.ctr_env import CTRConfig
-from graphrec.training.rl.evaluate import REPLAY_POLICIES, TRAINERS, evaluate_logreplay, scoring_latency
 from graphrec.training.rl.gan_env import UserModel, split_user_model
 from graphrec.training.rl.gan_user import compare_user_models
 from graphrec.training.rl.logreplay import LogReplayConfig
-from graphrec.training.rl.policy_files import load_policy
+from graphrec.training.rl.policy_comparison import REPLAY_POLICIES, TRAINERS, evaluate_logreplay, scoring_latency
 from graphrec.training.rl.tables import PolicyResult, write_results
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -198,7 +198,9 @@ def search_configs(data: Dataset, policies: list[str], seed: int, out: Path, con
                    user_model: Callable[[int], UserModel] | None) -> dict[str, object]:
     """Each RL policy's grid search (training/rl/search.py) on the validation episodes of split seed ``seed``,
     stored under ``out``/search/ (a stored search is read back); the chosen configs."""
-    from graphrec.training.rl.evaluate import (
+    from graphrec.training.rl.gan_env import UserSimulator
+    from graphrec.training.rl.logreplay import build_world
+    from graphrec.training.rl.policy_comparison import (
         ENCODER_FILE,
         ModelRun,
         load_encoder,
@@ -207,8 +209,6 @@ def search_configs(data: Dataset, policies: list[str], seed: int, out: Path, con
         start_blend,
         world_fingerprint,
     )
-    from graphrec.training.rl.gan_env import UserSimulator
-    from graphrec.training.rl.logreplay import build_world
     from graphrec.training.rl.search import load_search, save_search, search
 
     config = replace(config or LogReplayConfig(), split_seed=seed)

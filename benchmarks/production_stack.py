@@ -47,7 +47,7 @@ import redis
 from benchmarks import loadgen
 from graphrec.graph.factory import open_store
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 from tests import neo4j_server
 

@@ -62,9 +62,9 @@ def lightgcn_epoch(root: Path, batches: int, full_epoch: bool) -> dict[str, floa
     import torch
 
     from graphrec.training.bpr import BPRLoss, KnownPairs, fit_bpr, sample_negatives
-    from graphrec.training.data import build_catalogue, train_data
     from graphrec.training.models.lightgcn import LightGCN
     from graphrec.training.snapshot import read_snapshot
+    from graphrec.training.train_data import build_catalogue, train_data
 
     interactions, items, triples = read_snapshot(root / "snapshot")
     train = train_data(build_catalogue(interactions, items, triples), interactions)
@@ -98,7 +98,7 @@ def serve_and_load(root: Path, rate: float, seconds: float) -> dict[str, float]:
 
     from benchmarks.loadgen import CLIENT_HEADERS, Samples, open_loop, recommend_call
     from benchmarks.serving import Service
-    from graphrec.serving.redis_embedded import EmbeddedRedis
+    from graphrec.serving.state.embedded_redis import EmbeddedRedis
     from graphrec.settings import Settings
     from graphrec.training.artifacts import publish
     from graphrec.training.pipeline import index_version, train_from_frames
@@ -140,8 +140,8 @@ def one_size(interactions: int, args: argparse.Namespace) -> dict:
     from graphrec.ingest import generic
     from graphrec.ingest.loader import ingest
     from graphrec.settings import Settings
-    from graphrec.training.data import graph_frames
     from graphrec.training.snapshot import FRAMES
+    from graphrec.training.train_data import graph_frames
 
     users, items = shape(interactions)
     root = args.scratch / f"size-{interactions}"

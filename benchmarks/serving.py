@@ -55,7 +55,7 @@ from benchmarks.loadgen import (
     run_benchmark,
 )
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 
 

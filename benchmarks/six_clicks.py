@@ -21,7 +21,7 @@ import httpx
 
 from benchmarks.loadgen import CLIENT_HEADERS
 from benchmarks.serving import Service, add_data_dir_option, copy_data_dir
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 
 
 def run(args: argparse.Namespace) -> bool:

@@ -33,7 +33,7 @@ from benchmarks.loadgen import CLIENT_HEADERS, Samples, routed_loop, run_benchma
 from benchmarks.serving import Service, add_data_dir_option, copy_data_dir
 from graphrec.graph.factory import open_store
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 
 # Caps the soak runs with: the stream keeps about this many entries behind what the graph writer acknowledged,

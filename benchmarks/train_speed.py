@@ -27,9 +27,9 @@ import torch
 
 from graphrec.ingest.synthetic import generate
 from graphrec.training.bpr import fit_bpr
-from graphrec.training.data import build_catalogue, train_data
 from graphrec.training.index import build_index, gpu_count, recall_at_k, search
 from graphrec.training.models.lightgcn import LightGCN
+from graphrec.training.train_data import build_catalogue, train_data
 
 
 def peak_rss_gb() -> float:

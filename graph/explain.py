@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphrec.graph import behaviours
-from graphrec.graph.model import INTERACTED, ITEM, RELATION_PHRASES, USER
+from graphrec.graph.labels import INTERACTED, ITEM, RELATION_PHRASES, USER
 from graphrec.graph.store import GraphStore
 
 

@@ -14,7 +14,7 @@ import ladybug
 import pandas as pd
 
 from graphrec.graph.ids import IdTypes
-from graphrec.graph.model import ITEM, USER
+from graphrec.graph.labels import ITEM, USER
 from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, plain_params
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import neo4j
 import pandas as pd
 
-from graphrec.graph.model import INGEST_LOCK, ITEM, STAGED, USER
+from graphrec.graph.labels import INGEST_LOCK, ITEM, STAGED, USER
 from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError
 

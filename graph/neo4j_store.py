@@ -19,7 +19,7 @@ import pandas as pd
 from neo4j.exceptions import AuthError, ConstraintError, DriverError, ServiceUnavailable, SessionExpired, TransientError
 
 from graphrec.graph.ids import IdTypes
-from graphrec.graph.model import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
+from graphrec.graph.labels import INGEST_LOCK, ITEM, META, STAGED, USER, constraint_name
 from graphrec.graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
 from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable, plain_params

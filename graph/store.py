@@ -17,7 +17,7 @@ import pandas as pd
 
 from graphrec.graph import behaviours
 from graphrec.graph.ids import IdTypes, Which, coerce_id, plain_id
-from graphrec.graph.model import ITEM, STAGED_IDENTIFIERS, USER
+from graphrec.graph.labels import ITEM, STAGED_IDENTIFIERS, USER
 from graphrec.graph.plan import UpsertPlan
 
 if TYPE_CHECKING:

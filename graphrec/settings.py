@@ -4,7 +4,7 @@
     ingest    graphrec.ingest.settings.IngestSettings       where named datasets are
     training  graphrec.training.settings.TrainingSettings   holdout, refresh tolerance, versions kept
     serving   graphrec.serving.settings.ServingSettings     request path, Redis, API, process
-    keys      graphrec.serving.keys.KeySettings             client keys, rate limit, slate secret
+    keys      graphrec.serving.access.keys.KeySettings             client keys, rate limit, slate secret
 
 Each field is read from GRAPHREC_<FIELD> (a few also from their common names: NEO4J_URI, REDIS_URL, ...), from the
 environment or else a .env file in the working directory; docs/settings.md lists them all (`graphrec settings

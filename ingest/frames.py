@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.graph.ids import INTEGER_ID
-from graphrec.graph.model import reserved_name
+from graphrec.graph.labels import reserved_name
 from graphrec.ingest.errors import BadRow, IngestError
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "rating", "behavior", "count", "last_ts")

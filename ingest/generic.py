@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from graphrec.graph.behaviours import BEHAVIOURS, RATING_SCALE
-from graphrec.graph.model import reserved_name
+from graphrec.graph.labels import reserved_name
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import KIND_PATTERN, RELATION_PATTERN, UNKNOWN_TS, Dataset, make_dataset
 from graphrec.ingest.readers import Column, Table, TableSpec, floats, ids, ints, read_table, texts, unknown_value

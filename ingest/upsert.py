@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from graphrec.graph.ids import IdTypes, id_type
-from graphrec.graph.model import USER, name_clash
+from graphrec.graph.labels import USER, name_clash
 from graphrec.graph.plan import UpsertPlan
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.ingest.errors import IngestError

@@ -1,6 +1,6 @@
 """The FastAPI application, built by a factory from settings (the environment by default).
 
-    graphrec serve     (uvicorn --factory graphrec.service:create_app, the app of the environment's settings)
+    graphrec serve     (uvicorn --factory graphrec.asgi:create_app, the app of the environment's settings)
 
 Routes are sync functions where they do CPU or blocking work, so FastAPI runs them in its thread pool and
 the event loop stays free; the graph (one connection per thread), Redis (a connection pool) and the model are
@@ -26,8 +26,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.memory import limit_malloc_arenas
+from graphrec.serving.ops.memory import limit_malloc_arenas
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.resources import Resources, open_resources
 from graphrec.serving.routes import admin, catalogue, console, health, recommend
 from graphrec.serving.settings import ServiceSettings

@@ -17,19 +17,20 @@ from typing import Any
 
 from graphrec.graph.factory import open_store
 from graphrec.graph.store import GraphError, GraphStore
-from graphrec.serving.artifacts import LoadedArtifacts, load_current
-from graphrec.serving.feedback_writer import FeedbackWriter
-from graphrec.serving.keys import KeyRing
-from graphrec.serving.metrics import ServiceMetrics
-from graphrec.serving.rate_limits import RateLimiter
-from graphrec.serving.recommender import RecommendationService
-from graphrec.serving.redis_embedded import EmbeddedRedis
-from graphrec.serving.refresh_job import RefreshJob
-from graphrec.serving.reloader import ArtifactReloader
-from graphrec.serving.sessions import SessionStore, connect
+from graphrec.serving.access.keys import KeyRing
+from graphrec.serving.access.rate_limits import RateLimiter
+from graphrec.serving.feedback.intake import FeedbackIntake
+from graphrec.serving.feedback.writer import FeedbackWriter
+from graphrec.serving.ops.prometheus import ServiceMetrics
+from graphrec.serving.ops.refresh_job import RefreshJob
+from graphrec.serving.ops.reloader import ArtifactReloader
+from graphrec.serving.ops.warmer import CacheWarmer
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.request.served_version import LoadedArtifacts, load_current
 from graphrec.serving.settings import ServiceSettings
-from graphrec.serving.slates import SlateSigner, slate_secret
-from graphrec.serving.warmer import CacheWarmer
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
+from graphrec.serving.state.sessions import SessionStore, connect
+from graphrec.serving.state.slates import SlateSigner, slate_secret
 from graphrec.training.artifacts import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Resources:
     keys: KeyRing
     slates: SlateSigner
     limiter: RateLimiter
+    feedback: FeedbackIntake
     store: GraphStore | None = None
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
@@ -165,7 +167,7 @@ def open_resources(settings: ServiceSettings, *, background: bool = True) -> Res
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
     slates = SlateSigner(slate_secret(settings.keys.slate_secret, settings.data_dir), settings.serving.slate_ttl_s)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
-                          RateLimiter(sessions), store, sessions, embedded, writer,
+                          RateLimiter(sessions), FeedbackIntake(service), store, sessions, embedded, writer,
                           startup_problems=problems)
     if background:
         reloader.start()

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from graphrec.graph.settings import GraphSettings
-from graphrec.serving.keys import KeySettings
+from graphrec.serving.access.keys import KeySettings
 from graphrec.training.names import ServedPolicy
 from graphrec.training.settings import TrainingSettings
 

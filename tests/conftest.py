@@ -21,7 +21,7 @@ from graphrec.graph.factory import open_store
 from graphrec.graph.store import GraphStore
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 from tests.neo4j_server import Neo4jServer, Neo4jUnavailable, free_port, missing_tools
 

@@ -20,9 +20,9 @@ from torch import nn
 from tqdm import tqdm
 
 from graphrec.training import distributed
-from graphrec.training.data import TrainData
 from graphrec.training.models.base import ModelConfig
 from graphrec.training.topk import ndcg_in_blocks
+from graphrec.training.train_data import TrainData
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,20 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.training.anchors import anchors_for
-from graphrec.training.data import Catalogue, TrainData, build_catalogue, collapse_pairs, relevance_matrix, train_data
-from graphrec.training.metrics import ndcg_per_user, ranking_metrics
 from graphrec.training.models.base import ModelConfig, Recommender
 from graphrec.training.models.registry import MODELS, model_class
 from graphrec.training.names import BLEND, Protocol
+from graphrec.training.ranking_metrics import ndcg_per_user, ranking_metrics
 from graphrec.training.splits import Split, make_split
 from graphrec.training.topk import top_k_in_blocks
+from graphrec.training.train_data import (
+    Catalogue,
+    TrainData,
+    build_catalogue,
+    collapse_pairs,
+    relevance_matrix,
+    train_data,
+)
 
 log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from graphrec.training.data import TrainData
+from graphrec.training.train_data import TrainData
 
 # PyG converts the COO matrix to CSR inside each layer; in this torch build that is faster than handing it CSR.
 warnings.filterwarnings("ignore", message="Converting sparse tensor to CSR format")

@@ -26,7 +26,13 @@ from graphrec.training.artifacts import (
     write_version,
 )
 from graphrec.training.bpr import WarmStart
-from graphrec.training.data import (
+from graphrec.training.index import build_index, save_index
+from graphrec.training.models.registry import model_class
+from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.names import Encoder, IndexKind
+from graphrec.training.splits import holdout_split
+from graphrec.training.topk import ndcg_in_blocks
+from graphrec.training.train_data import (
     Catalogue,
     build_catalogue,
     collapse_pairs,
@@ -34,12 +40,6 @@ from graphrec.training.data import (
     relevance_matrix,
     train_data,
 )
-from graphrec.training.index import build_index, save_index
-from graphrec.training.models.registry import model_class
-from graphrec.training.models.torch_base import TorchRecommender
-from graphrec.training.names import Encoder, IndexKind
-from graphrec.training.splits import holdout_split
-from graphrec.training.topk import ndcg_in_blocks
 
 log = logging.getLogger(__name__)
 EMBEDDING_MODELS = tuple(Encoder)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from graphrec.graph.store import GraphStore
-from graphrec.training.data import graph_frames
+from graphrec.training.train_data import graph_frames
 
 FRAMES = ("interactions", "items", "triples")
 

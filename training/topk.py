@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from graphrec.training.metrics import ranking_metrics
+from graphrec.training.ranking_metrics import ranking_metrics
 
 SCORE_BLOCK = 1_024  # rows scored at once by top_k_in_blocks: a block of scores is this x items
 

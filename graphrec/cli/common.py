@@ -43,7 +43,7 @@ def load_frames(dataset: str, source: str | None) -> tuple[str, Any, Any, Any]:
     """(name, interactions, items, triples) from the graph ("graph") or from a source on disk: a path, or a
     dataset name under GRAPHREC_DATASETS_DIR."""
     from graphrec.ingest.sources import detect_source, read_source
-    from graphrec.training.data import graph_frames
+    from graphrec.training.train_data import graph_frames
 
     if dataset == "graph":
         with open_graph_to_read() as store:

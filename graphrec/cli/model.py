@@ -157,9 +157,9 @@ def refresh(
     version if it is not worse; running services then swap to it. While a service owns the embedded graph,
     the refresh is handed to that service (POST /v1/admin/refresh), which snapshots the graph for it."""
     from graphrec.serving.resources import graph_owner
-    from graphrec.training.data import graph_frames
     from graphrec.training.refresh import RefreshRunning, run_refresh
     from graphrec.training.snapshot import read_snapshot
+    from graphrec.training.train_data import graph_frames
 
     config = settings()
     overrides = {"epochs": epochs} if epochs else None

@@ -49,8 +49,8 @@ def train_policy(
         fail(ValueError(f"--policy {policy!r} does not rank the catalogue; choose one of {', '.join(RankingPolicy)}"))
     from graphrec.training.artifacts import current_version, prune, version_folder
     from graphrec.training.artifacts import publish as publish_version
-    from graphrec.training.data import graph_frames
-    from graphrec.training.rl.deploy import train_policy_for_version
+    from graphrec.training.rl.train_for_version import train_policy_for_version
+    from graphrec.training.train_data import graph_frames
 
     root = settings().artifacts_dir
     try:
@@ -97,7 +97,7 @@ def evaluate_policy(
     returns and paired differences with bootstrap 95% CIs. Runs are kept under --out/runs: run it again to
     resume."""
     from graphrec.training.rl.ctr_bench import ctr_results
-    from graphrec.training.rl.evaluate import evaluate_logreplay
+    from graphrec.training.rl.policy_comparison import evaluate_logreplay
     from graphrec.training.rl.tables import write_results
 
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]

@@ -52,7 +52,7 @@ def serve(
                         f"127.0.0.1, or set GRAPHREC_ALLOW_OPEN_BIND=true"))
     # The app reads its settings from the environment; this is how the refresh job finds this service.
     os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
-    uvicorn.run("graphrec.service:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("graphrec.asgi:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level)
 
 
@@ -77,8 +77,8 @@ def new_key(
     GRAPHREC_API_KEYS list (only its SHA-256 is kept)."""
     from pydantic import ValidationError
 
-    from graphrec.serving.keys import Scope
-    from graphrec.serving.keys import new_key as make_key
+    from graphrec.serving.access.keys import Scope
+    from graphrec.serving.access.keys import new_key as make_key
 
     try:
         key, entry = make_key(name, {Scope(value) for value in scope}, rate_limit)
@@ -181,7 +181,7 @@ The console (recommendations, why, feedback, compare, operations): {url}/?user={
 def _show_embedding_recommendations(user: str) -> None:
     """Top items for ``user`` from the published embeddings and FAISS index, seen items removed, as the
     service's FAISS candidates are (serving.artifacts)."""
-    from graphrec.serving.artifacts import load_current
+    from graphrec.serving.request.served_version import load_current
 
     artifacts = load_current(settings().artifacts_dir)
     with open_graph(read_only=True) as store:

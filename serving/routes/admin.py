@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
-from graphrec.serving.dependencies import AUTH_ERRORS, BODY_ERRORS, ResourcesDep, require
-from graphrec.serving.keys import Scope
-from graphrec.serving.schemas import (
+from graphrec.serving.access.keys import Scope
+from graphrec.serving.routes.dependencies import AUTH_ERRORS, BODY_ERRORS, ResourcesDep, require
+from graphrec.serving.routes.schemas import (
     DeadLetters,
     Problem,
     RefreshRequest,
@@ -79,8 +79,8 @@ def dead_letters(resources: ResourcesDep,
                  limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> DeadLetters:
     """Feedback events the graph refused (each alone, after its batch was refused ATTEMPTS times), oldest first."""
     sessions = resources.service.require_sessions()
-    entries = sessions.dead_letters(limit)
-    return DeadLetters(total=sessions.dead_letter_count(), events=[{"dead_letter_id": entry, **event}
+    entries = sessions.stream.dead_letters(limit)
+    return DeadLetters(total=sessions.stream.dead_letter_count(), events=[{"dead_letter_id": entry, **event}
                                                                    for entry, event in entries])
 
 
@@ -90,5 +90,5 @@ def replay_dead_letters(resources: ResourcesDep,
     """Move the oldest ``limit`` dead-lettered events back onto the feedback stream (after fixing what the graph
     refused them for): the writer applies them again, and dead-letters again those still refused."""
     sessions = resources.service.require_sessions()
-    moved = sessions.replay_dead_letters(limit)
-    return Replayed(replayed=moved, left=sessions.dead_letter_count())
+    moved = sessions.stream.replay_dead_letters(limit)
+    return Replayed(replayed=moved, left=sessions.stream.dead_letter_count())

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from graphrec.serving.dependencies import AUTH_ERRORS, HistoryReader, Recommender, Service, typed_id
-from graphrec.serving.schemas import (
+from graphrec.serving.routes.dependencies import AUTH_ERRORS, MayReadHistory, MayRecommend, Service, typed_id
+from graphrec.serving.routes.schemas import (
     ExplainResponse,
     FoundItem,
     HistoryEntry,
@@ -29,7 +29,7 @@ Limit = Annotated[int, Query(ge=1, le=50, description="Most results to return.")
 
 
 @router.get("/explain", response_model=ExplainResponse, responses=GRAPH_DOWN)
-def explain(user_id: IdText, item_id: IdText, service: Service, _: Recommender,
+def explain(user_id: IdText, item_id: IdText, service: Service, _: MayRecommend,
             k: Annotated[int, Query(ge=1, le=20, description="Most paths to return.")] = 3) -> ExplainResponse:
     """The graph paths that connect the user to the item (shortest first), as nodes and as sentences. Other users
     on a collaborative path are counted, never named."""
@@ -41,7 +41,7 @@ def explain(user_id: IdText, item_id: IdText, service: Service, _: Recommender,
 
 @router.get("/items/{item_id}", response_model=ItemResponse,
             responses={**GRAPH_DOWN, 404: {"model": Problem}})
-def item(item_id: str, service: Service, _: Recommender) -> ItemResponse:
+def item(item_id: str, service: Service, _: MayRecommend) -> ItemResponse:
     typed = typed_id(service, item_id, "item", ("path", "item_id"))
     found = service.item(typed)
     if found is None:
@@ -51,7 +51,7 @@ def item(item_id: str, service: Service, _: Recommender) -> ItemResponse:
 
 @router.get("/users/{user_id}/history", response_model=HistoryResponse, operation_id="history",
             responses={**GRAPH_DOWN, 404: {"model": Problem}})
-def history(user_id: str, service: Service, _: HistoryReader,
+def history(user_id: str, service: Service, _: MayReadHistory,
             limit: Annotated[int, Query(ge=1, le=1_000)] = 100) -> HistoryResponse:
     """The user's interactions in the graph, newest first: for keys with the history scope, since they name any
     user's items."""
@@ -64,7 +64,7 @@ def history(user_id: str, service: Service, _: HistoryReader,
 
 
 @router.get("/users", response_model=UsersFound, responses=GRAPH_DOWN)
-def search_users(service: Service, _: HistoryReader,
+def search_users(service: Service, _: MayReadHistory,
                  prefix: Annotated[str, Query(min_length=1, max_length=256, description="Start of the user id.")],
                  limit: Limit = 10) -> UsersFound:
     """Users whose id, as text, starts with ``prefix`` (the console's suggestions)."""
@@ -72,7 +72,7 @@ def search_users(service: Service, _: HistoryReader,
 
 
 @router.get("/items", response_model=ItemsFound, responses=GRAPH_DOWN)
-def search_items(service: Service, _: Recommender,
+def search_items(service: Service, _: MayRecommend,
                  text: Annotated[str, Query(min_length=1, max_length=256, description="Part of the title.")],
                  limit: Limit = 10) -> ItemsFound:
     """Items whose title contains ``text`` in any case, most interacted-with first (the console's item picker)."""

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from graphrec.serving.dependencies import ResourcesDep
-from graphrec.serving.feedback_writer import GROUP
-from graphrec.serving.guard import Unavailable
+from graphrec.serving.feedback.writer import GROUP
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.resources import Resources
-from graphrec.serving.schemas import Check, Health, Readiness
+from graphrec.serving.routes.dependencies import ResourcesDep
+from graphrec.serving.routes.schemas import Check, Health, Readiness
 from graphrec.training.artifacts import current_version
 
 router = APIRouter(tags=["operations"])
@@ -81,6 +81,6 @@ def metrics(resources: ResourcesDep) -> Response:
     sessions = resources.service.sessions
     if sessions is not None:
         with contextlib.suppress(Unavailable):
-            figures.observe_stream(sessions.stream_figures(GROUP))
+            figures.observe_stream(sessions.stream.stream_figures(GROUP))
     figures.observe_refresh(resources.refresh.running, resources.refresh.exit_code)
     return Response(generate_latest(figures.registry), media_type=CONTENT_TYPE_LATEST)

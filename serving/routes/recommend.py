@@ -6,19 +6,20 @@ from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.dependencies import (
+from graphrec.serving.access.keys import Principal, Scope
+from graphrec.serving.feedback.intake import FeedbackIntake
+from graphrec.serving.request.recommender import RecommendResult
+from graphrec.serving.resilience.guard import Unavailable
+from graphrec.serving.routes.dependencies import (
     AUTH_ERRORS,
     BODY_ERRORS,
-    FeedbackSender,
-    Recommender,
+    MayRecommend,
+    MaySendFeedback,
     ResourcesDep,
     Service,
     typed_id,
 )
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.keys import Principal, Scope
-from graphrec.serving.recommender import RecommendResult
-from graphrec.serving.schemas import (
+from graphrec.serving.routes.schemas import (
     CompareRequest,
     CompareResponse,
     FeedbackAccepted,
@@ -29,8 +30,8 @@ from graphrec.serving.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from graphrec.serving.sessions import IdempotencyConflict, IdempotencyKey, now_ms
-from graphrec.serving.slates import InvalidSlate
+from graphrec.serving.state.sessions import IdempotencyConflict, IdempotencyKey, now_ms
+from graphrec.serving.state.slates import InvalidSlate
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses={**AUTH_ERRORS, **BODY_ERRORS})
 
@@ -47,7 +48,7 @@ SLATE_LINKS = {
 
 @router.post("/recommend", response_model=RecommendResponse, operation_id="recommend",
              responses={200: {"links": SLATE_LINKS}})
-def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: Recommender) -> RecommendResponse:
+def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: MayRecommend) -> RecommendResponse:
     """The top k unseen items for a user, with the policy and artifact version that chose them.
 
     A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
@@ -79,7 +80,7 @@ def slate_response(resources: ResourcesDep, result: RecommendResult, session_id:
 
 @router.post("/recommend/compare", response_model=CompareResponse, responses={
     409: {"model": Problem, "description": "The served version changed during the request"}})
-def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: Recommender) -> CompareResponse:
+def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: MayRecommend) -> CompareResponse:
     """The same user's slate from two policies the served version holds, side by side (the console's compare
     view): the same candidates and session state, each slate signed for feedback, both recorded as shown."""
     user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
@@ -104,7 +105,7 @@ def compare(body: CompareRequest, service: Service, resources: ResourcesDep, _: 
 
 
 @router.get("/policies", response_model=PoliciesResponse)
-def policies(service: Service, _: Recommender) -> PoliciesResponse:
+def policies(service: Service, _: MayRecommend) -> PoliciesResponse:
     """The policy the service ranks with and every other one the served version holds."""
     version, served, available = service.available_policies()
     return PoliciesResponse(artifact_version=version, served=served, available=available)
@@ -120,7 +121,7 @@ def policies(service: Service, _: Recommender) -> PoliciesResponse:
     503: {"model": Problem, "description": "Redis is down or full: the event was NOT recorded; send it again later "
                                            "(Retry-After)"}})
 async def feedback(body: FeedbackRequest, service: Service, resources: ResourcesDep,
-                   principal: FeedbackSender) -> FeedbackAccepted:
+                   principal: MaySendFeedback) -> FeedbackAccepted:
     """Record one event: it updates the session in Redis and is appended to the feedback stream (the log that
     training consumes; positive events are also written into the graph). 202 means it is stored in Redis;
     when Redis is down the answer is 503 and nothing is kept, so the client knows to retry. With an ``event_id``,
@@ -141,10 +142,10 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
         if body.event_id else None
 
     def record() -> tuple[str | None, bool]:
-        check_rating(service, body)
+        check_rating(resources.feedback, body)
         if not service.item_is_known(item_id):
             raise HTTPException(404, f"no item {item_id!r} in the graph")
-        return service.record_feedback({**content, "ts_ms": now_ms()}, idempotency)
+        return resources.feedback.record({**content, "ts_ms": now_ms()}, idempotency)
 
     try:
         entry, duplicate = await run_in_threadpool(record)
@@ -173,11 +174,11 @@ def check_attribution(resources: ResourcesDep, principal: Principal, body: Feedb
         raise HTTPException(403, f"slate_id: {error}") from None
 
 
-def check_rating(service: Service, body: FeedbackRequest) -> None:
+def check_rating(feedback: FeedbackIntake, body: FeedbackRequest) -> None:
     """422 for a rating without a value or off the dataset's scale."""
     if body.event != "rating":
         return
-    low, high = service.rating_range()
+    low, high = feedback.rating_range()
     if body.value is None or not low <= body.value <= high:
         raise HTTPException(422, [{"type": "value_error", "loc": ["body", "value"], "input": body.value,
                                    "msg": f"a rating needs a value from {low:g} to {high:g} (the dataset's scale)"}])

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from graphrec.graph.model import STAGED_IDENTIFIERS
+from graphrec.graph.labels import STAGED_IDENTIFIERS
 from graphrec.graph.queries import DIALECTS, PLACEHOLDER, QueryNotFound, query_text
 
 ALL_NAMES = sorted({entry.name.removesuffix(".cypher") for folder in ("common", *DIALECTS)

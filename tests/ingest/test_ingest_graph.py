@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from graphrec.graph.factory import open_store
-from graphrec.graph.model import ITEM, USER
+from graphrec.graph.labels import ITEM, USER
 from graphrec.graph.neo4j_ingest import PlanWriter, fresh_interactions
 from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable
 from graphrec.ingest import generic, movielens

@@ -15,7 +15,7 @@ from graphrec.graph.factory import open_store
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.loader import ingest
 from graphrec.serving.app import create_app
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 from tests.api_stack import ADMIN, api_settings, build_data_dir, copy_data_dir
 from tests.conftest import redis7_url, wipe_neo4j

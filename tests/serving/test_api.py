@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from graphrec.graph.factory import open_store
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.feedback_writer import ATTEMPTS, GROUP, FeedbackWriter
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.warmer import CacheWarmer
+from graphrec.serving.feedback.writer import ATTEMPTS, GROUP, FeedbackWriter
+from graphrec.serving.ops.warmer import CacheWarmer
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.settings import Settings
 from graphrec.training.artifacts import in_use, publish
 from graphrec.training.pipeline import index_version, train_from_graph
@@ -123,7 +123,7 @@ def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> 
     resources = client.app.state.resources  # type: ignore[attr-defined]
     session = resources.sessions.session("s-1")
     assert session["slate"] == [entry["item_id"] for entry in shown] and session["events"][0]["item_id"] == clicked
-    assert resources.sessions.stream_length() == 1
+    assert resources.sessions.stream.stream_length() == 1
 
     def in_graph() -> bool:
         history = client.get("/v1/users/4/history", params={"limit": 1000}).json()["items"]
@@ -154,7 +154,7 @@ def test_a_poison_event_is_dead_lettered_alone_and_its_batch_reaches_the_graph(c
             writer.drain_once(pending=True) or writer.drain_once()
     assert writer.drain_once(pending=True) == 3
     assert writer.dead_lettered == 1 and writer.written == 2
-    dead = sessions.client.xrange(sessions.dead_letter_stream)
+    dead = sessions.client.xrange(sessions.stream.dead_letter_stream)
     assert len(dead) == 1 and b"not-an-integer" in dead[0][1][b"user_id"]
     history = service.require_store().history(4, limit=1_000)
     assert set(items) <= set(history.loc[history["behavior"] == "click", "item_id"])
@@ -168,10 +168,10 @@ def test_a_feedback_event_sent_twice_with_one_event_id_counts_once(client: TestC
     again = client.post("/v1/feedback", json=event)  # the client's retry after a timeout
     assert first.status_code == again.status_code == 202
     assert not first.json()["duplicate"] and again.json() == {**first.json(), "duplicate": True}
-    assert resources.sessions.stream_length() == 1
+    assert resources.sessions.stream.stream_length() == 1
     assert [e["item_id"] for e in resources.sessions.session("s-i")["events"]] == [item]
     other = client.post("/v1/feedback", json={**event, "event_id": "retry-2"}).json()
-    assert not other["duplicate"] and resources.sessions.stream_length() == 2
+    assert not other["duplicate"] and resources.sessions.stream.stream_length() == 2
 
     def clicks() -> int:
         history = resources.service.require_store().history(4, limit=1_000)
@@ -198,25 +198,25 @@ def test_a_feedback_batch_written_but_never_acknowledged_counts_once_and_a_stopp
         "items"])
     click = {"session_id": "s-w", "user_id": 4, "event": "click"}
     assert client.post("/v1/feedback", json={**click, "item_id": item}).status_code == 202
-    acknowledge = sessions.acknowledge
+    acknowledge = sessions.stream.acknowledge
 
     def lost(*_: object) -> None:  # the write committed; the acknowledgement never reached Redis
         raise Unavailable("redis unavailable: connection reset")
 
-    monkeypatch.setattr(sessions, "acknowledge", lost)
+    monkeypatch.setattr(sessions.stream, "acknowledge", lost)
     with pytest.raises(Unavailable):
         FeedbackWriter(service, consumer="w1").drain_once()
-    monkeypatch.setattr(sessions, "acknowledge", acknowledge)
+    monkeypatch.setattr(sessions.stream, "acknowledge", acknowledge)
     retry = FeedbackWriter(service, consumer="w1")  # a new process: the watermark comes from the graph
     assert retry.drain_once(pending=True) == 1 and retry.written == 0
     assert clicks(item) == 1 and retry.drain_once(pending=True) == 0
 
     assert client.post("/v1/feedback", json={**click, "item_id": other}).status_code == 202
-    assert sessions.read_feedback(GROUP, "stopped", 10, 100)  # read by a replica that stopped before writing
-    monkeypatch.setattr("graphrec.serving.feedback_writer.ADOPT_IDLE_MS", 0)
+    assert sessions.stream.read_feedback(GROUP, "stopped", 10, 100)  # read by a replica that stopped before writing
+    monkeypatch.setattr("graphrec.serving.feedback.writer.ADOPT_IDLE_MS", 0)
     adopter = FeedbackWriter(service, consumer="w2")
     assert adopter.adopt_idle() == 1 and clicks(other) == 1
-    assert sessions.read_feedback(GROUP, "stopped", 10, 100, pending=True) == []
+    assert sessions.stream.read_feedback(GROUP, "stopped", 10, 100, pending=True) == []
 
 
 def test_skips_stay_out_of_the_graph(client: TestClient, small_dataset: Dataset) -> None:
@@ -225,7 +225,7 @@ def test_skips_stay_out_of_the_graph(client: TestClient, small_dataset: Dataset)
                                                "event": "skip"})
     assert answer.status_code == 202
     resources = client.app.state.resources  # type: ignore[attr-defined]
-    wait_for(lambda: resources.writer.written == 0 and resources.sessions.stream_length() == 1)
+    wait_for(lambda: resources.writer.written == 0 and resources.sessions.stream.stream_length() == 1)
     history = client.get("/v1/users/5/history", params={"limit": 1000}).json()["items"]
     assert item not in [row["item_id"] for row in history]
     assert item not in [e["item_id"] for e in client.post("/v1/recommend", json={"user_id": 5, "k": 20}).json()[
@@ -332,7 +332,7 @@ def test_redis_down_degrades_then_recovers_without_restart(client: TestClient, s
     redis_server.start()
     wait_for(lambda: client.get("/readyz").json()["status"] == "ok")
     assert client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()["degraded"] == []
-    assert resources.sessions.stream_length() == 1  # the event answered 202 survived the restart
+    assert resources.sessions.stream.stream_length() == 1  # the event answered 202 survived the restart
     assert client.post("/v1/feedback", json={"session_id": "s", "user_id": 4, "item_id": 2,
                                              "event": "click"}).status_code == 202
 
@@ -399,7 +399,7 @@ def test_a_trained_rl_policy_makes_a_new_version_that_a_running_service_swaps_to
                                                                                   small_dataset: Dataset) -> None:
     from graphrec.training.artifacts import ArtifactVersion, version_folder
     from graphrec.training.rl.choice import choose_served
-    from graphrec.training.rl.deploy import train_policy_for_version
+    from graphrec.training.rl.train_for_version import train_policy_for_version
 
     root = data_dir / "artifacts"
     base = ArtifactVersion(version_folder(root))

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.keys import ApiKey, KeyRing, Scope, new_key
+from graphrec.serving.access.keys import ApiKey, KeyRing, Scope, new_key
 from tests.api_stack import ADMIN, wait_for
 from tests.serving.conftest import Stack, client_for, seen_items
 
@@ -83,7 +83,7 @@ def test_feedback_counts_only_for_items_of_a_slate_shown_to_that_user_and_sessio
         for changes, reason in refusals:
             status, text = send(**changes)
             assert status == 403 and reason in text, (changes, text)
-        assert client.app.state.resources.sessions.stream_length() == 0  # type: ignore[attr-defined]
+        assert client.app.state.resources.sessions.stream.stream_length() == 0  # type: ignore[attr-defined]
         assert send()[0] == 202
         # The trusted pipeline's key sends events without a slate.
         answer = client.post("/v1/feedback", headers=as_key(INGEST_KEY), json={

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from graphrec.serving.candidate_pool import CandidatePool
+from graphrec.serving.request.candidate_pool import CandidatePool
 
 
 def test_an_item_proposed_twice_keeps_one_entry_with_both_sources_and_the_paths_summed() -> None:

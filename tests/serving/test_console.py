@@ -18,7 +18,7 @@ pytest.importorskip("playwright", reason="Playwright is a dev dependency (pip in
 from playwright.sync_api import expect
 
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.keys import Scope, new_key
+from graphrec.serving.access.keys import Scope, new_key
 from graphrec.training.artifacts import ArtifactVersion, publish, version_folder
 from tests.api_stack import API_KEY, copy_data_dir, start_service
 
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this ma
 
 @pytest.fixture(scope="module")
 def service(built: Path, tmp_path_factory: pytest.TempPathFactory, small_dataset: Dataset) -> Iterator[str]:
-    from graphrec.training.rl.deploy import train_policy_for_version
+    from graphrec.training.rl.train_for_version import train_policy_for_version
 
     data_dir = copy_data_dir(built, tmp_path_factory.mktemp("console") / "var")
     root = data_dir / "artifacts"

@@ -13,7 +13,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.keys import Scope, new_key
+from graphrec.serving.access.keys import Scope, new_key
 from graphrec.serving.settings import ServiceSettings
 from tests.api_stack import ADMIN, wait_for
 from tests.serving.conftest import Stack, client_for, seen_items
@@ -35,7 +35,7 @@ def test_an_event_id_belongs_to_its_sender_and_user(data_dir: Path, stack: Stack
                 "session_id": f"s{user}", "user_id": user, "item_id": item, "event": "click", "event_id": "e-1"})
             assert answer.status_code == 202, answer.text
             assert answer.json()["duplicate"] is False, (user, key)
-        assert sessions.stream_length() == 3
+        assert sessions.stream.stream_length() == 3
 
 
 def test_an_event_id_sent_again_with_other_content_is_a_conflict(client: TestClient, small_dataset: Dataset) -> None:
@@ -48,7 +48,7 @@ def test_an_event_id_sent_again_with_other_content_is_a_conflict(client: TestCli
         assert answer.status_code == 409, (changed, answer.text)
         assert "c-1" in answer.json()["detail"]
     assert client.post("/v1/feedback", json=event).json()["duplicate"] is True
-    assert sessions.stream_length() == 1
+    assert sessions.stream.stream_length() == 1
 
 
 def test_a_full_redis_answers_503_with_retry_after_and_keeps_what_it_holds(data_dir: Path, stack: Stack,
@@ -71,7 +71,7 @@ def test_a_full_redis_answers_503_with_retry_after_and_keeps_what_it_holds(data_
             sessions.client.config_set("maxmemory", "0")
         assert client.post("/v1/feedback", json={**event, "event_id": "before"}).json()["duplicate"] is True
         assert client.post("/v1/feedback", json={**event, "event_id": "during"}).json()["duplicate"] is False
-        assert sessions.stream_length() == 2
+        assert sessions.stream.stream_length() == 2
 
 
 INTEGER_ID_SPELLINGS = [" 196", "196 ", "+196", "1_96", "0196", "\u0661\u0669\u0666", "\uff11\uff19\uff16", "0x10",

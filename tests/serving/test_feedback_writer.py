@@ -17,18 +17,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from graphrec.graph import behaviours
 from graphrec.graph.factory import open_store
 from graphrec.graph.store import GraphStore
 from graphrec.ingest.frames import make_dataset
 from graphrec.ingest.loader import ingest
-from graphrec.serving import feedback_writer
-from graphrec.serving.feedback_rows import merge_rows
-from graphrec.serving.feedback_writer import FeedbackWriter
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.redis_embedded import EmbeddedRedis
-from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState, connect
+from graphrec.serving.feedback import writer as feedback_writer
+from graphrec.serving.feedback.intake import feedback_is_positive
+from graphrec.serving.feedback.rows import merge_rows
+from graphrec.serving.feedback.writer import FeedbackWriter
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings, ServingSettings
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
+from graphrec.serving.state.sessions import IdempotencyKey, SessionStore, UserState, connect
 from tests.conftest import BACKENDS, make_settings, wipe_neo4j
 from tests.neo4j_server import free_port
 
@@ -100,9 +100,6 @@ class WriterHost:
     def require_sessions(self) -> SessionStore:
         return self.sessions
 
-    @staticmethod
-    def is_positive(event: str, value: float | None) -> bool:
-        return behaviours.is_positive(event, value if event == "rating" else None)
 
 
 # One step of a client and writer interleaving: send an event (a retry reuses an earlier event_id), drain a
@@ -125,9 +122,9 @@ def play(host: WriterHost, user: Any, plan: list[tuple[str, Any, Any, int]]) -> 
             item, event = sent.setdefault(event_id, (a, b))  # a retry sends the event it sent first
             content = {"user_id": user, "item_id": item, "event": event}
             _, duplicate = host.sessions.record_feedback(
-                {**content, "ts_ms": 1_700_000_000_000 + len(sent)}, host.is_positive(event, None), UserState,
+                {**content, "ts_ms": 1_700_000_000_000 + len(sent)}, feedback_is_positive(event, None), UserState,
                 IdempotencyKey.of("client", event_id, content))
-            if not duplicate and host.is_positive(event, None):
+            if not duplicate and feedback_is_positive(event, None):
                 expected[(user, item, event)] = expected.get((user, item, event), 0) + 1
         elif step == "drain":
             writer.batch, host.lose_confirmation = a, b

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from graphrec.serving.bulkhead import Bulkhead
-from graphrec.serving.guard import Guard, Unavailable
+from graphrec.serving.resilience.bulkhead import Bulkhead
+from graphrec.serving.resilience.guard import Guard, Unavailable
 from tests.api_stack import wait_for
 
 

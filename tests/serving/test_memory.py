@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphrec.serving import memory
+from graphrec.serving.ops import memory
 
 
 def test_the_arena_cap_is_accepted_and_zero_leaves_glibc_default() -> None:

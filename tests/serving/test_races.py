@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from graphrec.ingest.frames import Dataset
-from graphrec.serving.degradation import Degradation
+from graphrec.serving.request.degradation import Degradation
 from tests.serving.conftest import Stack, client_for, seen_items
 
 USER = 4

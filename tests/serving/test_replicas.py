@@ -16,7 +16,7 @@ import pytest
 from graphrec.graph.factory import open_store
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.loader import ingest
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.settings import Settings
 from tests.api_stack import ADMIN, API_KEY, build_data_dir, copy_data_dir, start_service, wait_for
 from tests.conftest import redis7_url, wipe_neo4j

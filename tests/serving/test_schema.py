@@ -16,8 +16,8 @@ from schemathesis.checks import (
 )
 
 from graphrec.ingest.frames import Dataset
+from graphrec.serving.access.keys import Scope, new_key
 from graphrec.serving.app import create_app
-from graphrec.serving.keys import Scope, new_key
 from graphrec.serving.resources import open_resources
 from tests.api_stack import ADMIN, api_settings, build_data_dir
 

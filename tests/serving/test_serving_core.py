@@ -12,11 +12,12 @@ from graphrec.graph.store import GraphError, GraphStore
 from graphrec.ingest import generic
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.loader import ingest
-from graphrec.serving import graph_budget
-from graphrec.serving.artifacts import load_current
-from graphrec.serving.graph_budget import GraphDeadline
-from graphrec.serving.recommender import RecommendationService
-from graphrec.serving.sessions import UserState
+from graphrec.serving.feedback.intake import feedback_is_positive
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.request.served_version import load_current
+from graphrec.serving.resilience import graph_budget
+from graphrec.serving.resilience.graph_budget import GraphDeadline
+from graphrec.serving.state.sessions import UserState
 from graphrec.settings import Settings
 from graphrec.training.artifacts import ArtifactError, publish, read_manifest
 from graphrec.training.pipeline import index_version, train_from_graph
@@ -121,12 +122,12 @@ def test_a_fav_is_positive_in_the_served_state_and_in_rl_training(service: Recom
     store.run("record_feedback", {"rows": [{"user_id": 4, "item_id": item, "behavior": "fav", "rating": None,
                                             "count": 1, "last_ts": 2_000_000_000}],
                                   "applied_key": "feedback_applied/test", "applied_id": "1"}, write=True)
-    assert service.history.from_graph(4).positive[0] == item and service.is_positive("fav", None)
+    assert service.history.from_graph(4).positive[0] == item and feedback_is_positive("fav", None)
     events = pd.DataFrame({"user_id": [4, 4, 4], "item_id": [item, item + 1, item + 2], "last_ts": [1, 2, 3],
                            "behavior": ["fav", "skip", "rating"], "rating": [np.nan, np.nan, 2.0]})
     rewards = pair_rewards(events).set_index("item_id")["reward"]
     assert rewards[item] >= LogReplayConfig().positive_reward > max(rewards[item + 1], rewards[item + 2])
-    assert not service.is_positive("skip", None) and not service.is_positive("rating", 2.0)
+    assert not feedback_is_positive("skip", None) and not feedback_is_positive("rating", 2.0)
 
 
 def test_text_ids_that_look_like_integers_round_trip_through_training_and_serving(

@@ -7,8 +7,8 @@ import torch
 
 from graphrec.ingest.synthetic import generate
 from graphrec.training.bpr import KnownPairs, sample_negatives
-from graphrec.training.data import build_catalogue, train_data
 from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
+from graphrec.training.train_data import build_catalogue, train_data
 
 
 def test_the_symmetric_propagation_has_the_dense_gradient() -> None:

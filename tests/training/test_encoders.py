@@ -11,13 +11,13 @@ from torch_geometric.data import HeteroData
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
-from graphrec.training.data import TrainData, build_catalogue, relevance_matrix, train_data
-from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.graphsage import GraphSAGE
 from graphrec.training.models.registry import MODELS
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.ranking_metrics import ranking_metrics
 from graphrec.training.splits import stratified_split
 from graphrec.training.topk import top_k
+from graphrec.training.train_data import TrainData, build_catalogue, relevance_matrix, train_data
 
 FAST = {"epochs": 40, "eval_every": 10, "batch_size": 1024, "lr": 1e-2, "dim": 32}
 
@@ -150,6 +150,6 @@ def test_graphsage_trains_on_sampled_neighbourhoods(dataset: Dataset) -> None:
 
 
 def test_a_mistyped_hyper_parameter_is_refused_with_its_name() -> None:
-    with pytest.raises(ValueError, match="lightgcn's configuration(.|\n)*layer"):
+    with pytest.raises(ValueError, match=r"lightgcn's configuration(.|\n)*layer"):
         MODELS["lightgcn"](layer=2)
     assert MODELS["lightgcn"](layers=2).config.layers == 2

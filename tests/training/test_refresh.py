@@ -58,8 +58,8 @@ def test_warm_start_keeps_known_rows_and_initialises_new_ones() -> None:
     import torch
 
     from graphrec.training.bpr import BPRConfig, WarmStart
-    from graphrec.training.data import build_catalogue, train_data
     from graphrec.training.models.lightgcn import LightGCN
+    from graphrec.training.train_data import build_catalogue, train_data
 
     data = generate(users=30, items=20, interactions=300, seed=2)
     train = train_data(build_catalogue(data.interactions, data.items, data.triples), data.interactions)

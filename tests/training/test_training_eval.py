@@ -14,9 +14,9 @@ import scipy.sparse as sp
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
 from graphrec.training.evaluate import LeakageError, prepare, recommend, run
-from graphrec.training.metrics import ranking_metrics
-from graphrec.training.models.baselines import DebiasedKnowledgeEASE, KnowledgeEASE
+from graphrec.training.models.non_neural import DebiasedKnowledgeEASE, KnowledgeEASE
 from graphrec.training.quality_seeds import run_seeds
+from graphrec.training.ranking_metrics import ranking_metrics
 from graphrec.training.splits import make_split, stratified_split
 
 

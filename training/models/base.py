@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from graphrec.training.data import TrainData
+from graphrec.training.train_data import TrainData
 
 
 class ModelConfig(BaseModel):

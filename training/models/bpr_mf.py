@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, WarmStart, squared_norm
-from graphrec.training.data import TrainData
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.train_data import TrainData
 
 
 class MFEncoder(BPREncoder):

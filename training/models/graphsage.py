@@ -24,10 +24,10 @@ from torch import nn
 from torch_geometric.nn import SAGEConv
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
-from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import adjacency, sample_fanout
 from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.train_data import TrainData
 
 
 class SAGEEncoder(BPREncoder):

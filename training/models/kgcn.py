@@ -21,10 +21,10 @@ from torch import nn
 from torch_geometric.nn import RGCNConv
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, squared_norm
-from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
 from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.train_data import TrainData
 
 
 class KnowledgeEncoder(BPREncoder):

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, WarmStart, squared_norm
-from graphrec.training.data import TrainData
 from graphrec.training.graph_ops import normalized_user_item_adjacency, propagate
 from graphrec.training.models.base import ModelConfig
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.train_data import TrainData
 
 
 class LightGCNEncoder(BPREncoder):

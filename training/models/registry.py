@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from graphrec.training.models.base import Recommender
-from graphrec.training.models.baselines import EASE, DebiasedKnowledgeEASE, ItemKNN, KnowledgeEASE, Popularity, RP3beta
 from graphrec.training.models.bpr_mf import BPRMF
 from graphrec.training.models.graphsage import GraphSAGE
 from graphrec.training.models.kgcn import KnowledgeGCN
 from graphrec.training.models.lightgcn import LightGCN
+from graphrec.training.models.non_neural import EASE, DebiasedKnowledgeEASE, ItemKNN, KnowledgeEASE, Popularity, RP3beta
 from graphrec.training.names import Model
 
 MODELS: dict[str, type[Recommender]] = {

@@ -9,8 +9,8 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.training.bpr import BPRConfig, BPREncoder, FitHistory, WarmStart, fit_bpr
-from graphrec.training.data import TrainData
 from graphrec.training.models.base import EmbeddingRecommender, ModelConfig
+from graphrec.training.train_data import TrainData
 
 
 class TorchRecommender(EmbeddingRecommender):

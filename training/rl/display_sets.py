@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graphrec.training.data import Catalogue, build_catalogue
 from graphrec.training.rl.logreplay import item_entity_matrix, pair_rewards
+from graphrec.training.train_data import Catalogue, build_catalogue
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.checkpoint_selection import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
 from graphrec.training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action, soft_update
 from graphrec.training.rl.replay_buffer import ReplayBuffer

@@ -24,7 +24,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from tqdm import tqdm
 
-from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.checkpoint_selection import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
 from graphrec.training.rl.replay_buffer import ReplayBuffer

@@ -27,12 +27,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 from graphrec.graph import behaviours
-from graphrec.training.data import Catalogue, TrainData, build_catalogue, relevance_matrix, train_data
-from graphrec.training.metrics import ranking_metrics
 from graphrec.training.models.registry import model_class
 from graphrec.training.models.torch_base import TorchRecommender
+from graphrec.training.ranking_metrics import ranking_metrics
 from graphrec.training.splits import latest_split, stratified_split
 from graphrec.training.topk import top_k
+from graphrec.training.train_data import Catalogue, TrainData, build_catalogue, relevance_matrix, train_data
 
 log = logging.getLogger(__name__)
 

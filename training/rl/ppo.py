@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from graphrec.training.rl.checkpoints import CheckpointTracker, TrainedPolicy
+from graphrec.training.rl.checkpoint_selection import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld
 from graphrec.training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
 from graphrec.training.rl.rollout import greedy_spread, split_validation

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from graphrec.training.rl.evaluate import TRAINERS
 from graphrec.training.rl.logreplay import ReplayWorld
+from graphrec.training.rl.policy_comparison import TRAINERS
 
 log = logging.getLogger(__name__)
 

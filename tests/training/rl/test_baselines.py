@@ -11,8 +11,12 @@ import torch
 
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
-from graphrec.training.models.baselines import DebiasedKnowledgeEASE
-from graphrec.training.rl.baselines import (
+from graphrec.training.models.non_neural import DebiasedKnowledgeEASE
+from graphrec.training.rl.checkpoint_files import load_policy, save_policy
+from graphrec.training.rl.logreplay import LogReplayConfig, ReplayWorld, build_world, train_encoder
+from graphrec.training.rl.nets import PolicyInputs
+from graphrec.training.rl.policy_comparison import TRAINERS
+from graphrec.training.rl.reference_rankers import (
     BLENDS,
     BlendConfig,
     GreedyFoldedPolicy,
@@ -22,10 +26,6 @@ from graphrec.training.rl.baselines import (
     start_weights,
     tune_blend,
 )
-from graphrec.training.rl.evaluate import TRAINERS
-from graphrec.training.rl.logreplay import LogReplayConfig, ReplayWorld, build_world, train_encoder
-from graphrec.training.rl.nets import PolicyInputs
-from graphrec.training.rl.policy_files import load_policy, save_policy
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.rl.scorer import RequestScorer
 

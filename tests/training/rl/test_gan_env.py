@@ -14,7 +14,6 @@ from gymnasium.utils.env_checker import check_env
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
 from graphrec.training.rl.display_sets import DisplayData, build_display_data
-from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
 from graphrec.training.rl.gan_env import UserSimulator, split_user_model
 from graphrec.training.rl.gan_user import GANConfig, TrainedUserModel, train_gan_user_model
 from graphrec.training.rl.logreplay import (
@@ -26,6 +25,7 @@ from graphrec.training.rl.logreplay import (
     slate_from_scores,
     split_parts,
 )
+from graphrec.training.rl.policy_comparison import TRAINERS, evaluate_logreplay
 
 SMALL = LogReplayConfig(candidates=40, steps=3, encoder_epochs=10)
 TINY_GAN = GANConfig(pretrain_epochs=1, adversarial_epochs=1, hidden=16, dim=8)

@@ -14,7 +14,7 @@ from gymnasium.utils.env_checker import check_env
 from graphrec.ingest.frames import Dataset
 from graphrec.ingest.synthetic import generate
 from graphrec.training.rl import logreplay
-from graphrec.training.rl.evaluate import TRAINERS, evaluate_logreplay
+from graphrec.training.rl.checkpoint_files import load_policy, save_policy
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     LogReplayEnv,
@@ -24,7 +24,7 @@ from graphrec.training.rl.logreplay import (
     pair_rewards,
     slate_from_scores,
 )
-from graphrec.training.rl.policy_files import load_policy, save_policy
+from graphrec.training.rl.policy_comparison import TRAINERS, evaluate_logreplay
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.rl.scorer import RequestScorer
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import redis
 
-from graphrec.serving.redis_embedded import EmbeddedRedis
+from graphrec.serving.state.embedded_redis import EmbeddedRedis
 from graphrec.training.rl.bandits import LinUCB, features
 from graphrec.training.rl.ctr_env import CTRConfig, CTREnv
 from graphrec.training.rl.streams import EnvWorker, RemoteEnv, stop_worker

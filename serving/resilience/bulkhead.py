@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as DeadlineExceeded
 from typing import TypeVar
 
-from graphrec.serving.guard import Unavailable
+from graphrec.serving.resilience.guard import Unavailable
 
 T = TypeVar("T")
 

@@ -27,12 +27,13 @@ import socket
 import time
 from typing import Any
 
-from graphrec.serving.background import BackgroundWorker
-from graphrec.serving.feedback_repair import RepairReport, repair_missing_counts
-from graphrec.serving.feedback_rows import graph_rows, merge_rows
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.recommender import RecommendationService
-from graphrec.serving.sessions import entry_number
+from graphrec.serving.feedback.intake import feedback_is_positive
+from graphrec.serving.feedback.repair import RepairReport, repair_missing_counts
+from graphrec.serving.feedback.rows import graph_rows, merge_rows
+from graphrec.serving.feedback.stream import entry_number
+from graphrec.serving.ops.background import BackgroundWorker
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.resilience.guard import Unavailable
 
 log = logging.getLogger(__name__)
 GROUP = "graph-writer"
@@ -77,7 +78,7 @@ class FeedbackWriter(BackgroundWorker):
         sessions = self.service.sessions
         assert sessions is not None
         consumer = consumer or self.consumer
-        entries = sessions.read_feedback(GROUP, consumer, self.batch, BLOCK_MS, pending=pending)
+        entries = sessions.stream.read_feedback(GROUP, consumer, self.batch, BLOCK_MS, pending=pending)
         if not entries:
             return 0
         try:
@@ -94,7 +95,7 @@ class FeedbackWriter(BackgroundWorker):
                           ATTEMPTS)
             written = self._write_each(consumer, entries)
         self._failures = 0
-        sessions.acknowledge(GROUP, [entry for entry, _ in entries])
+        sessions.stream.acknowledge(GROUP, [entry for entry, _ in entries])
         self.written += written
         return len(entries)
 
@@ -103,7 +104,7 @@ class FeedbackWriter(BackgroundWorker):
         last entry, in one statement; the rows written."""
         written_up_to = self.watermark(consumer)
         rows = merge_rows(graph_rows([event for entry, event in entries if entry_number(entry) > written_up_to],
-                                     self.service.is_positive))
+                                     feedback_is_positive))
         last = entry_number(entries[-1][0])
         if rows:
             params = {"rows": rows, "applied_key": WATERMARK_KEY.format(consumer=consumer), "applied_id": str(last)}
@@ -125,10 +126,10 @@ class FeedbackWriter(BackgroundWorker):
             except Exception as error:
                 self._watermarks.pop(consumer, None)
                 log.error("feedback writer: the graph rejects stream entry %s (%s); moved to %s", entry[0], error,
-                          sessions.dead_letter_stream)
+                          sessions.stream.dead_letter_stream)
                 rejected.append(entry)
         if rejected:
-            sessions.dead_letter(rejected)
+            sessions.stream.dead_letter(rejected)
             self.dead_lettered += len(rejected)
         return written
 
@@ -136,8 +137,8 @@ class FeedbackWriter(BackgroundWorker):
         """Give the interactions without a count or time theirs (serving.feedback_repair), before this writer
         writes anything: the stream entries it has not acknowledged yet are not counted in the repair."""
         sessions = self.service.require_sessions()
-        self.repair = repair_missing_counts(self.service.graph_call, lambda: sessions.written_feedback(GROUP),
-                                            self.service.is_positive)
+        self.repair = repair_missing_counts(self.service.graph_call, lambda: sessions.stream.written_feedback(GROUP),
+                                            feedback_is_positive)
         return self.repair
 
     def adopt_idle(self) -> int:
@@ -145,11 +146,11 @@ class FeedbackWriter(BackgroundWorker):
         sessions = self.service.sessions
         assert sessions is not None
         handled = 0
-        for consumer in sessions.idle_consumers(GROUP, ADOPT_IDLE_MS):
+        for consumer in sessions.stream.idle_consumers(GROUP, ADOPT_IDLE_MS):
             if consumer != self.consumer:
                 while (batch := self.drain_once(pending=True, consumer=consumer)) > 0:
                     handled += batch
-        for consumer in sessions.remove_idle_consumers(GROUP, ADOPT_IDLE_MS, keep=self.consumer):
+        for consumer in sessions.stream.remove_idle_consumers(GROUP, ADOPT_IDLE_MS, keep=self.consumer):
             log.info("feedback writer: removed consumer %s (idle, nothing pending)", consumer)
         return handled
 
@@ -165,7 +166,7 @@ class FeedbackWriter(BackgroundWorker):
                     self.adopt_idle()
                 if time.monotonic() >= trim_at:
                     trim_at = time.monotonic() + TRIM_EVERY_S
-                    self.service.require_sessions().trim_feedback(GROUP)
+                    self.service.require_sessions().stream.trim_feedback(GROUP)
                     self.service.require_sessions().prune_event_ids()
                 handled = self.drain_once(pending)
                 pending = pending and handled > 0

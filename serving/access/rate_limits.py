@@ -15,8 +15,8 @@ from limits import RateLimitItem, parse
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.sessions import SessionStore
+from graphrec.serving.resilience.guard import Unavailable
+from graphrec.serving.state.sessions import SessionStore
 
 
 @lru_cache(maxsize=64)

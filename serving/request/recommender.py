@@ -20,24 +20,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from graphrec.graph import behaviours
 from graphrec.graph.explain import Explanation
 from graphrec.graph.ids import IdType, Which, coerce_id, id_type
 from graphrec.graph.store import GraphError, GraphStore
-from graphrec.serving.artifacts import LoadedArtifacts
-from graphrec.serving.candidates import CandidateSources
-from graphrec.serving.degradation import Degradation
-from graphrec.serving.explanations import Explanations
-from graphrec.serving.graph_access import GraphAccess
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.history import History
-from graphrec.serving.policy import Policy
-from graphrec.serving.ranking import Ranker
-from graphrec.serving.sessions import IdempotencyKey, SessionStore, UserState
+from graphrec.serving.request.candidates import CandidateSources
+from graphrec.serving.request.degradation import Degradation
+from graphrec.serving.request.explanations import Explanations
+from graphrec.serving.request.graph_access import GraphAccess
+from graphrec.serving.request.history import History
+from graphrec.serving.request.ranking import Ranker
+from graphrec.serving.request.served_policy import Policy
+from graphrec.serving.request.served_version import LoadedArtifacts
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings
+from graphrec.serving.state.sessions import SessionStore
 
 T = TypeVar("T")
-DEFAULT_RATING_RANGE = (1.0, 5.0)
 
 
 
@@ -79,7 +77,6 @@ class RecommendationService:
         self._artifacts = artifacts
         self._swap_lock = threading.Lock()
         self._id_types = self.graph_access.optional(lambda store: store.id_types(), None)
-        self._rating_range: tuple[float, float] | None = None
 
     # -- artifacts -----------------------------------------------------------------------------------------
     @property
@@ -218,42 +215,7 @@ class RecommendationService:
         except Unavailable:
             return True
 
-    # -- feedback ------------------------------------------------------------------------------------------
-    def rating_range(self) -> tuple[float, float]:
-        """The ratings feedback may carry: GRAPHREC_RATING_RANGE, else the range of the graph's ratings (read
-        once), else 1-5, the scale the rewards assume (graph.behaviours), while the graph has none or is down."""
-        if self.settings.serving.rating_range is not None:
-            return self.settings.serving.rating_range
-        if self._rating_range is None:
-            try:
-                rows = self.graph_call(lambda store: store.run("rating_range"))
-            except Unavailable:
-                return DEFAULT_RATING_RANGE
-            low, high = (rows.iloc[0]["low"], rows.iloc[0]["high"]) if len(rows) else (None, None)
-            found = low is not None and high is not None and low == low and high == high  # not null, not NaN
-            self._rating_range = (float(low), float(high)) if found else DEFAULT_RATING_RANGE
-        return self._rating_range
-
-    def is_positive(self, event: str, value: float | None) -> bool:
-        return behaviours.is_positive(event, value if event == "rating" else None)
-
     def require_sessions(self) -> SessionStore:
         if self.sessions is None:
             raise Unavailable("redis unavailable: the service runs without Redis")
         return self.sessions
-
-    def record_feedback(self, event: dict[str, Any], idempotency: IdempotencyKey | None = None,
-                        ) -> tuple[str | None, bool]:
-        """Append the event to the stream and update the session: (stream entry id, whether its idempotency key
-        was recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down,
-        IdempotencyConflict when the key was used for another event."""
-        sessions = self.require_sessions()
-
-        def build_state() -> UserState:
-            try:
-                return self.history.from_graph(event["user_id"])
-            except Unavailable:
-                return UserState()
-
-        return sessions.record_feedback(event, self.is_positive(event["event"], event.get("value")), build_state,
-                                        idempotency)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from graphrec.training.names import BaselineRanker, RankingPolicy
-from graphrec.training.rl.baselines import BLENDS
 from graphrec.training.rl.drr import DRRPolicy
 from graphrec.training.rl.kgdqn import KGDQNPolicy
 from graphrec.training.rl.nets import CandidatePolicy
 from graphrec.training.rl.ppo import PPOPolicy
+from graphrec.training.rl.reference_rankers import BLENDS
 
 POLICIES: dict[str, type[CandidatePolicy]] = {
     **{RankingPolicy(cls.name): cls for cls in (DRRPolicy, PPOPolicy, KGDQNPolicy)}, **BLENDS}

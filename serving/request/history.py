@@ -9,11 +9,11 @@ from typing import Any
 from graphrec.graph import behaviours
 from graphrec.graph.ids import plain_ids
 from graphrec.graph.store import GraphStore
-from graphrec.serving.degradation import Degradation
-from graphrec.serving.graph_access import GraphAccess
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.serving.request.degradation import Degradation
+from graphrec.serving.request.graph_access import GraphAccess
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings
+from graphrec.serving.state.sessions import SessionStore, UserState
 
 
 class History:

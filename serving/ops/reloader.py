@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from graphrec.serving.artifacts import load_version
-from graphrec.serving.background import BackgroundWorker
-from graphrec.serving.policy import SESSION_CODES
-from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.ops.background import BackgroundWorker
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.request.served_policy import SESSION_CODES
+from graphrec.serving.request.served_version import load_version
 from graphrec.training.artifacts import IN_USE_FRESH_S, ArtifactError, ArtifactRoot, current_version, note_in_use
 
 log = logging.getLogger(__name__)

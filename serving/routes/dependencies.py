@@ -9,10 +9,10 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 
-from graphrec.serving.keys import OPEN_SCOPES, Principal, Scope
-from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.access.keys import OPEN_SCOPES, Principal, Scope
+from graphrec.serving.request.recommender import RecommendationService
 from graphrec.serving.resources import Resources
-from graphrec.serving.schemas import Problem
+from graphrec.serving.routes.schemas import Problem
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description=(
     "A client key (GRAPHREC_API_KEYS, or GRAPHREC_API_KEY for the admin key); not needed when the service runs "
@@ -75,9 +75,9 @@ def typed_id(service: RecommendationService, raw: Any, which: Literal["user", "i
 
 Service = Annotated[RecommendationService, Depends(get_service)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
-Recommender = Annotated[Principal, Depends(require(Scope.recommend))]
-FeedbackSender = Annotated[Principal, Depends(require(Scope.feedback))]
-HistoryReader = Annotated[Principal, Depends(require(Scope.history))]
+MayRecommend = Annotated[Principal, Depends(require(Scope.recommend))]
+MaySendFeedback = Annotated[Principal, Depends(require(Scope.feedback))]
+MayReadHistory = Annotated[Principal, Depends(require(Scope.history))]
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "Missing or unknown X-API-Key"},
     403: {"model": Problem, "description": "The key lacks the route's scope"},

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphrec.graph.store import GraphStore
-from graphrec.serving.feedback_rows import graph_rows, merge_rows
+from graphrec.serving.feedback.rows import graph_rows, merge_rows
 
 log = logging.getLogger(__name__)
 # Set once the graph has been checked (to the number repaired): the writer no longer writes what needs repair, so

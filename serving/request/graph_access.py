@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 from graphrec.graph.store import GraphError, GraphStore
-from graphrec.serving import graph_budget
-from graphrec.serving.bulkhead import Bulkhead
-from graphrec.serving.graph_budget import GraphDeadline
-from graphrec.serving.guard import Guard, Unavailable
+from graphrec.serving.resilience import graph_budget
+from graphrec.serving.resilience.bulkhead import Bulkhead
+from graphrec.serving.resilience.graph_budget import GraphDeadline
+from graphrec.serving.resilience.guard import Guard, Unavailable
 from graphrec.serving.settings import ServiceSettings
 
 T = TypeVar("T")

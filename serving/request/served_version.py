@@ -11,10 +11,10 @@ import faiss
 import numpy as np
 
 from graphrec.graph.ids import plain_id, positions
-from graphrec.serving.policy import SESSION_CODES, GreedyPolicy, Policy, load_policy_for_version
+from graphrec.serving.request.served_policy import SESSION_CODES, GreedyPolicy, Policy, load_policy_for_version
 from graphrec.training.artifacts import ArtifactError, ArtifactRoot, ArtifactVersion, current_version, verify
-from graphrec.training.data import Catalogue
 from graphrec.training.index import load_index, search
+from graphrec.training.train_data import Catalogue
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class LoadedArtifacts:
     item_vectors: np.ndarray
     index: faiss.Index
     user_positions: dict[object, int]  # id -> row: a dict lookup per id is cheaper than pandas' for a request's
-    item_positions: dict[object, int]  # few hundred ids, by 4x for integer ids and 10x for strings
+    item_positions: dict[object, int]  # few hundred ids
     policy: Policy = field(default_factory=GreedyPolicy)  # the version's RL policy when one is configured and trained
     folder: Path | None = None  # where the version's other policies' checkpoints are (policy_named)
     session_codes: int = SESSION_CODES

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from graphrec.serving.settings import ServingSettings
 from graphrec.training.artifacts import ArtifactVersion
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class SessionState:
             return self.user_vector
         return self.recent_item_vectors.mean(axis=0) if self.recent_item_vectors.size else None
 
-SESSION_CODES = 10_000  # sessions whose state-network codes an RL policy keeps (GRAPHREC_POLICY_SESSION_CODES)
+SESSION_CODES: int = ServingSettings.model_fields["policy_session_codes"].default
 
 
 class Policy(Protocol):
@@ -68,9 +69,8 @@ class TorchPolicy:
 
         from graphrec.training.rl.scorer import RequestScorer
 
-        # Concurrent requests run on the service's handler threads, each scoring a batch of one; torch's own
-        # intra-op threads only competed with them for the cores (at 200 requests/s plus explanations on 2
-        # cores, the PPO policy's backlog did not drain with 2 intra-op threads and did with 1).
+        # Concurrent requests run on the service's handler threads, each scoring a batch of one: torch's own
+        # intra-op threads would only compete with them for the cores.
         torch.set_num_threads(1)
         self.module = module
         self.name = module.name
@@ -106,6 +106,6 @@ def load_policy_for_version(folder: Path, name: str, session_codes: int = SESSIO
     if not path.is_file():
         log.warning("no %s policy in %s; serving the greedy ranking", name, version.name)
         return GreedyPolicy()
-    from graphrec.training.rl.policy_files import load_policy  # torch is only imported when an RL policy is served
+    from graphrec.training.rl.checkpoint_files import load_policy  # torch is only imported when an RL policy is served
 
     return TorchPolicy(load_policy(path), session_codes=session_codes)

@@ -14,14 +14,14 @@ from typing import Any, Literal
 
 from graphrec.graph.ids import plain_ids
 from graphrec.graph.store import GraphStore
-from graphrec.serving.artifacts import LoadedArtifacts
-from graphrec.serving.candidate_pool import CandidatePool
-from graphrec.serving.degradation import Degradation
-from graphrec.serving.graph_access import GraphAccess
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.policy import SessionState
-from graphrec.serving.sessions import SessionStore, UserState
+from graphrec.serving.request.candidate_pool import CandidatePool
+from graphrec.serving.request.degradation import Degradation
+from graphrec.serving.request.graph_access import GraphAccess
+from graphrec.serving.request.served_policy import SessionState
+from graphrec.serving.request.served_version import LoadedArtifacts
+from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings
+from graphrec.serving.state.sessions import SessionStore, UserState
 
 CacheResult = Literal["hit", "miss", "off"]  # from the cache, computed and cached, computed (not cacheable)
 

@@ -12,9 +12,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.training.data import TrainData
 from graphrec.training.models.base import ModelConfig, Recommender
 from graphrec.training.topk import ndcg_in_blocks
+from graphrec.training.train_data import TrainData
 
 # Item-item models hold a dense n_items x n_items matrix: 40k items is 6.4 GB in float32.
 MAX_DENSE_ITEMS = 40_000

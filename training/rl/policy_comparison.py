@@ -32,13 +32,13 @@ from graphrec.training.names import (
     BaselineRanker,
     RankingPolicy,
 )
-from graphrec.training.rl.baselines import fit_ease_ranker, fit_refit_rankers, start_weights, tune_blend
-from graphrec.training.rl.checkpoints import TrainedPolicy
+from graphrec.training.rl.checkpoint_files import save_policy
+from graphrec.training.rl.checkpoint_selection import TrainedPolicy
 from graphrec.training.rl.drr import DRRConfig, train_drr
 from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
 from graphrec.training.rl.logreplay import EncoderVectors, LogReplayConfig, ReplayWorld
-from graphrec.training.rl.policy_files import save_policy
 from graphrec.training.rl.ppo import PPOConfig, train_ppo
+from graphrec.training.rl.reference_rankers import fit_ease_ranker, fit_refit_rankers, start_weights, tune_blend
 from graphrec.training.rl.rollout import (
     EpisodeStats,
     ScoreFn,

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.serving.artifacts import LoadedArtifacts
-from graphrec.serving.candidate_pool import CandidatePool
-from graphrec.serving.policy import GreedyPolicy, Policy, SessionState
+from graphrec.serving.request.candidate_pool import CandidatePool
+from graphrec.serving.request.served_policy import GreedyPolicy, Policy, SessionState
+from graphrec.serving.request.served_version import LoadedArtifacts
 from graphrec.serving.settings import ServiceSettings
 
 GREEDY = GreedyPolicy()

@@ -12,9 +12,9 @@ import math
 from typing import Self
 
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.background import BackgroundWorker
-from graphrec.serving.guard import Unavailable
-from graphrec.serving.recommender import RecommendationService
+from graphrec.serving.ops.background import BackgroundWorker
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.resilience.guard import Unavailable
 
 log = logging.getLogger(__name__)
 

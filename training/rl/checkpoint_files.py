@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from graphrec.training.rl.nets import CandidatePolicy
-from graphrec.training.rl.registry import policy_class
+from graphrec.training.rl.ranker_classes import policy_class
 
 
 def save_policy(policy: CandidatePolicy, path: Path) -> None:

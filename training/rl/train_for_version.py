@@ -4,7 +4,7 @@ The policy must rank with the embeddings the service serves, so the world is the
 embeddings, and episodes whose targets are the version's holdout pairs (training.splits.holdout_split; the
 encoder never fit them) with the rest of each user's interactions as context. Users are divided by a stable
 hash: most train the policy (a share of them picks its checkpoint), the rest only measure it against greedy.
-The graph's interactions include what /v1/feedback wrote into it (serving/feedback_writer.py), so each run
+The graph's interactions include what /v1/feedback wrote into it (serving/feedback/writer.py), so each run
 learns from the feedback collected since the last.
 
 A published version never changes, so the checkpoint lands in a new version derived from the one it was
@@ -32,10 +32,8 @@ from graphrec.training.artifacts import (
     read_manifest,
     replace_file,
 )
-from graphrec.training.data import Catalogue
 from graphrec.training.names import BaselineRanker
-from graphrec.training.rl.baselines import start_weights, tune_blend
-from graphrec.training.rl.evaluate import TRAINERS, world_fingerprint
+from graphrec.training.rl.checkpoint_files import save_policy
 from graphrec.training.rl.logreplay import (
     LogReplayConfig,
     ReplayWorld,
@@ -44,9 +42,11 @@ from graphrec.training.rl.logreplay import (
     item_quality,
     pair_rewards,
 )
-from graphrec.training.rl.policy_files import save_policy
+from graphrec.training.rl.policy_comparison import TRAINERS, world_fingerprint
+from graphrec.training.rl.reference_rankers import start_weights, tune_blend
 from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.splits import holdout_split
+from graphrec.training.train_data import Catalogue
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from cachetools import LRUCache
 from graphrec.graph.explain import Explanation
 from graphrec.graph.explain import explain as explain_paths
 from graphrec.graph.ids import plain_ids
-from graphrec.serving.graph_access import GraphAccess
+from graphrec.serving.request.graph_access import GraphAccess
 
 
 class Explanations:

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from graphrec.training.names import BaselineRanker, Model
-from graphrec.training.rl.checkpoints import TrainedPolicy
+from graphrec.training.rl.checkpoint_selection import TrainedPolicy
 from graphrec.training.rl.logreplay import Episodes, ReplayWorld
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
 from graphrec.training.rl.rollout import EncoderRanker, greedy_spread, policy_scores, run_episodes
@@ -149,7 +149,7 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
     """kgease_beta (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight (and
     kgease_beta's popularity exponent, folded into the weights' columns: x (B diag(w)) = (x B) diag(w)) picked by
     the mean return over the training episodes; returns the ranker and the seconds it took."""
-    from graphrec.training.models.baselines import DebiasedKnowledgeEASE
+    from graphrec.training.models.non_neural import DebiasedKnowledgeEASE
     from graphrec.training.models.registry import model_class
 
     if world.fit_data is None:
@@ -180,8 +180,8 @@ def fit_refit_rankers(world: ReplayWorld, validation_users: np.ndarray,
     trained again on fit + tune for the world's early-stopping epoch count: once without the tune pairs of
     ``validation_users`` (user rows), whose episodes that ranker scores, so its validation return is
     out-of-sample like the other models'; once on every tune pair, for the test episodes."""
-    from graphrec.training.data import train_data
     from graphrec.training.rl.logreplay import train_encoder
+    from graphrec.training.train_data import train_data
 
     if world.split is None or world.encoder_epochs < 1:
         raise ValueError("the world keeps no split (split, encoder_epochs) to refit its encoder on")

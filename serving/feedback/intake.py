@@ -1,0 +1,54 @@
+"""What the service does with one feedback event before the writer sees it: whether it counts as positive, the
+ratings it may carry, and its record in Redis (the user's session state and the stream, in one transaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphrec.graph import behaviours
+from graphrec.serving.request.recommender import RecommendationService
+from graphrec.serving.resilience.guard import Unavailable
+from graphrec.serving.state.sessions import IdempotencyKey, UserState
+
+DEFAULT_RATING_RANGE = (1.0, 5.0)
+
+
+def feedback_is_positive(event: str, value: float | None) -> bool:
+    """graph.behaviours' rule for an API event: only a rating's value is a rating."""
+    return behaviours.is_positive(event, value if event == "rating" else None)
+
+
+class FeedbackIntake:
+    def __init__(self, service: RecommendationService) -> None:
+        self.service = service
+        self._rating_range: tuple[float, float] | None = None
+
+    def rating_range(self) -> tuple[float, float]:
+        """The ratings feedback may carry: GRAPHREC_RATING_RANGE, else the range of the graph's ratings (read
+        once), else 1-5, the scale the rewards assume (graph.behaviours), while the graph has none or is down."""
+        configured = self.service.settings.serving.rating_range
+        if configured is not None:
+            return configured
+        if self._rating_range is None:
+            try:
+                rows = self.service.graph_call(lambda store: store.run("rating_range"))
+            except Unavailable:
+                return DEFAULT_RATING_RANGE
+            bounds = rows[["low", "high"]].dropna().astype(float).to_numpy()  # no row, or nulls: none found
+            self._rating_range = (float(bounds[0, 0]), float(bounds[0, 1])) if len(bounds) else DEFAULT_RATING_RANGE
+        return self._rating_range
+
+    def record(self, event: dict[str, Any], idempotency: IdempotencyKey | None = None) -> tuple[str | None, bool]:
+        """Append the event to the stream and update the session: (stream entry id, whether its idempotency key
+        was recorded before, so nothing was counted again); Unavailable (never a silent drop) when Redis is down,
+        IdempotencyConflict when the key was used for another event."""
+        sessions = self.service.require_sessions()
+
+        def build_state() -> UserState:
+            try:
+                return self.service.history.from_graph(event["user_id"])
+            except Unavailable:
+                return UserState()
+
+        return sessions.record_feedback(event, feedback_is_positive(event["event"], event.get("value")), build_state,
+                                        idempotency)
