@@ -131,8 +131,23 @@ function suggestUsers(prefix) {
   }, 150);
 }
 
+async function loadOverview() {
+  const view = await api("GET", "/v1/overview");
+  const figure = (name, value) => el("div", {}, el("dt", { text: name }), el("dd", { text: value.toLocaleString() }));
+  const kinds = Object.entries(view.entities).map(([kind, n]) => figure(kind, n));
+  $("overview-figures").replaceChildren(figure("users", view.users), figure("items", view.items),
+    figure("interactions", view.interactions), ...kinds);
+  $("overview-served").textContent = `${view.policy} · version ${view.artifact_version || "none"}`;
+  const users = view.sample_users.map((u) => el("li", {}, el("a", { href: `?user=${encodeURIComponent(u)}`,
+    text: `user ${u}` })));
+  $("overview-users").replaceChildren(...(users.length ? users
+    : [el("li", { text: "listing users needs a key with the history scope" })]));
+}
+
 async function showUser(userId, freshAgainst) {
   state.user = userId;
+  $("overview").hidden = true;
+  $("user-columns").hidden = false;
   const slate = await api("POST", "/v1/recommend", { user_id: userId, k: 10, session_id: state.session });
   renderSlate($("slate"), slate, { fresh: freshAgainst, after: afterFeedback });
   state.shown = new Set(slate.items.map((i) => String(i.item_id)));
@@ -395,6 +410,7 @@ document.addEventListener("DOMContentLoaded", () => {
     state.key = $("api-key").value.trim();
     sessionStorage.setItem("graphrec-key", state.key);
     say(state.key ? "key set for this tab" : "no key: calls go out without one");
+    if (!state.user) guarded(loadOverview);
   });
   for (const tab of document.querySelectorAll("nav [role=tab]")) tab.addEventListener("click", () => select(tab));
   $("user-id").addEventListener("input", (event) => suggestUsers(event.target.value.trim()));
@@ -423,5 +439,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (requested) {
     $("user-id").value = requested;
     guarded(() => showUser(requested));
+  } else {
+    guarded(loadOverview);
   }
 });

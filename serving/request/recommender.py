@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from graphrec.graph.explain import Explanation
-from graphrec.graph.ids import IdType, Which, coerce_id, id_type
+from graphrec.graph.ids import IdType, Which, coerce_id, id_type, plain_ids
 from graphrec.graph.store import GraphError, GraphStore
 from graphrec.serving.request.candidates import CandidateSources
 from graphrec.serving.request.degradation import Degradation
@@ -36,6 +36,7 @@ from graphrec.serving.settings import ServiceSettings
 from graphrec.serving.state.sessions import SessionStore
 
 T = TypeVar("T")
+FIGURES_TTL_S = 60.0
 
 
 
@@ -75,6 +76,7 @@ class RecommendationService:
         self.ranker = Ranker(settings, policy)
         self.explanations = Explanations(self.graph_access, settings.serving.title_cache_items)
         self._artifacts = artifacts
+        self._figures: tuple[float, dict[str, Any]] | None = None  # (when, the graph's counts)
         self._swap_lock = threading.Lock()
         self._id_types = self.graph_access.optional(lambda store: store.id_types(), None)
 
@@ -205,6 +207,16 @@ class RecommendationService:
 
     def item(self, item_id: Any) -> dict[str, Any] | None:
         return self.graph_call(lambda store: store.item(item_id))
+
+    def overview(self, sample_users: int) -> dict[str, Any]:
+        """The graph's counts (computed at most once a minute: they scan the graph) and its most recently active
+        users."""
+        now = time.monotonic()
+        if self._figures is None or now - self._figures[0] > FIGURES_TTL_S:
+            self._figures = (now, self.graph_call(lambda store: store.stats()))
+        users = self.graph_call(lambda store: store.run("active_users", {"limit": sample_users}))["user_id"] \
+            if sample_users else []
+        return {**self._figures[1], "sample_users": plain_ids(users)}
 
     def item_is_known(self, item_id: Any) -> bool:
         """Whether the graph has the item, checked within the request's graph budget; True when the graph cannot

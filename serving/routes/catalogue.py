@@ -1,13 +1,15 @@
-"""Reads of the graph: GET /v1/explain, /v1/items/{id}, /v1/users/{id}/history, and the console's lookups
-GET /v1/users (by id prefix, for keys with the history scope: it names users) and GET /v1/items (by title)."""
+"""Reads of the graph: GET /v1/overview (the console's first screen), /v1/explain, /v1/items/{id},
+/v1/users/{id}/history, and the console's lookups GET /v1/users (by id prefix, for keys with the history scope: it
+names users) and GET /v1/items (by title)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from graphrec.serving.access.keys import Scope
 from graphrec.serving.routes.dependencies import AUTH_ERRORS, MayReadHistory, MayRecommend, Service, typed_id
 from graphrec.serving.routes.schemas import (
     ExplainResponse,
@@ -16,6 +18,7 @@ from graphrec.serving.routes.schemas import (
     HistoryResponse,
     ItemResponse,
     ItemsFound,
+    Overview,
     PathOut,
     Problem,
     UsersFound,
@@ -23,9 +26,21 @@ from graphrec.serving.routes.schemas import (
 
 router = APIRouter(prefix="/v1", tags=["graph"],
                    responses=AUTH_ERRORS)
-GRAPH_DOWN = {503: {"model": Problem, "description": "The graph database is unavailable"}}
+GRAPH_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "The graph database is unavailable"}}
 IdText = Annotated[str, Query(min_length=1, max_length=256)]
 Limit = Annotated[int, Query(ge=1, le=50, description="Most results to return.")]
+
+
+@router.get("/overview", response_model=Overview, responses=GRAPH_DOWN)
+def overview(service: Service, principal: MayRecommend,
+             sample: Annotated[int, Query(ge=0, le=20, description="Most recently active users to list.")] = 6,
+             ) -> Overview:
+    """The catalogue at a glance (users, items, interactions, entities by kind), the served version and policy,
+    and the most recently active users to open (for keys with the history scope: it names users)."""
+    figures = service.overview(sample if principal.allows(Scope.history) else 0)
+    version, policy, _ = service.available_policies()
+    return Overview(**figures, artifact_version=version, policy=policy)
 
 
 @router.get("/explain", response_model=ExplainResponse, responses=GRAPH_DOWN)

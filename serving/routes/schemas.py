@@ -87,6 +87,21 @@ class PoliciesResponse(BaseModel):
     available: list[str] = Field(description="Every policy the served version can rank with (for compare).")
 
 
+class Overview(BaseModel):
+    """The catalogue at a glance, what is served, and users to start from: the console's first screen."""
+
+    users: int
+    items: int
+    interactions: int = Field(description="User-item pairs (one per behaviour).")
+    events: int = Field(description="Events over all pairs (a pair clicked twice counts two).")
+    entities: dict[str, int] = Field(description="Knowledge-graph entities by kind.")
+    relations: dict[str, int] = Field(description="Knowledge-graph edges by relation.")
+    artifact_version: str | None
+    policy: str = Field(description="The policy /v1/recommend ranks with.")
+    sample_users: list[int | str] = Field(description=(
+        "The most recently active users; empty for keys without the history scope, since it names users."))
+
+
 class FeedbackRequest(Strict):
     session_id: SessionId
     user_id: Id

@@ -475,3 +475,11 @@ def test_the_console_page_and_its_assets_load_without_a_key(data_dir: Path) -> N
             assert f"/console/{name}" in page.text
         assert client.get("/console/secret.txt").status_code == 404
         assert "/" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_the_overview_counts_the_catalogue_and_names_users_only_for_the_history_scope(client: TestClient) -> None:
+    view = client.get("/v1/overview", params={"sample": 3}).json()
+    assert view["users"] > 0 and view["items"] > 0 and view["interactions"] >= view["users"]
+    assert view["entities"] and view["policy"] and view["artifact_version"]
+    assert len(view["sample_users"]) == 3
+    assert client.get("/v1/overview", params={"sample": 21}).status_code == 422

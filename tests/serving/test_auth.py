@@ -37,6 +37,7 @@ ROUTES = [("post", "/v1/recommend", {"json": {"user_id": 4, "k": 3}}),
           ("get", "/v1/users/4/history", {}),
           ("get", "/v1/users", {"params": {"prefix": "4"}}),
           ("get", "/v1/items", {"params": {"text": "item"}}),
+          ("get", "/v1/overview", {}),
           ("post", "/v1/admin/reload", {}),
           ("get", "/v1/admin/versions", {}),
           ("get", "/v1/admin/refresh", {})]
@@ -49,10 +50,12 @@ def test_every_data_route_needs_a_key_with_its_scope(data_dir: Path, stack: Stac
             assert getattr(client, method)(path, headers=as_key("not-a-key"), **arguments).status_code == 401, path
             allowed = getattr(client, method)(path, headers=ADMIN, **arguments).status_code
             assert allowed not in (401, 403, 429), path
-        allowed_for_recommend = {"/v1/recommend", "/v1/explain", "/v1/items/1", "/v1/items"}
+        allowed_for_recommend = {"/v1/recommend", "/v1/explain", "/v1/items/1", "/v1/items", "/v1/overview"}
         for method, path, arguments in ROUTES:
             status = getattr(client, method)(path, headers=as_key(RECOMMEND_KEY), **arguments).status_code
             assert (status == 403) == (path not in allowed_for_recommend), (path, status)
+        overview = client.get("/v1/overview", headers=as_key(RECOMMEND_KEY)).json()
+        assert overview["users"] > 0 and overview["sample_users"] == []  # naming users needs the history scope
         answer = client.post("/v1/feedback", headers=as_key(RECOMMEND_KEY), json=ROUTES[1][2]["json"])
         assert answer.status_code == 403 and "lacks the 'feedback' scope" in answer.json()["detail"]
         ready = client.get("/readyz").json()

@@ -99,6 +99,22 @@ def no_horizontal_scroll(page: object) -> bool:
         "document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
+def test_the_first_screen_shows_the_catalogue_the_served_policy_and_users_to_open(page: object) -> None:
+    use_key(page, APP_KEY)
+    expect(page.locator("#overview-users a")).not_to_have_count(0)  # type: ignore[attr-defined]
+    figures = page.eval_on_selector_all(  # type: ignore[attr-defined]
+        "#overview-figures div",
+        "cards => cards.map(c => [c.querySelector('dt').textContent, c.querySelector('dd').textContent])")
+    names = [name for name, _ in figures]
+    assert names[:3] == ["users", "items", "interactions"] and len(names) > 3  # and the entity kinds
+    assert all(value.replace(",", "").isdigit() and value != "0" for _, value in figures[:3])
+    assert page.text_content("#overview-served").startswith("greedy · version ")  # type: ignore[attr-defined]
+    shoot(page, "overview")
+    page.click("#overview-users li:first-child a")  # type: ignore[attr-defined]
+    expect(page.locator("#slate li")).to_have_count(10)  # type: ignore[attr-defined]
+    assert page.is_hidden("#overview")  # type: ignore[attr-defined]
+
+
 def test_find_a_user_see_why_and_like_an_item(page: object) -> None:
     use_key(page, APP_KEY)
     page.fill("#user-id", "4")  # type: ignore[attr-defined]

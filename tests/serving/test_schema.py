@@ -55,7 +55,7 @@ def test_the_schema_documents_every_route(api_schema: schemathesis.BaseSchema) -
     paths = set(api_schema.raw_schema["paths"])
     assert {"/v1/recommend", "/v1/feedback", "/v1/explain", "/v1/items/{item_id}", "/v1/users/{user_id}/history",
             "/healthz", "/readyz", "/metrics", "/v1/admin/reload", "/v1/admin/refresh", "/v1/users",
-            "/v1/items"} <= paths
+            "/v1/items", "/v1/overview"} <= paths
 
 
 
