@@ -47,7 +47,7 @@ neo4j-server: $(BIN)/graphrec
 lint: $(BIN)/graphrec
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/basedpyright
+	$(BIN)/basedpyright -p .
 
 bench: $(BIN)/graphrec
 	$(BIN)/python -m benchmarks.ingest_and_query
