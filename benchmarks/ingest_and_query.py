@@ -114,7 +114,7 @@ def neo4j_settings(root: Path) -> Iterator[Callable[[str], Settings]]:
               f"started in {server.started_in_s:.1f} s, same machine")
 
     def empty(part: str) -> Settings:
-        settings = Settings(data_dir=root / f"neo4j-{part}", graph_backend="neo4j")
+        settings = Settings.from_env(data_dir=root / f"neo4j-{part}", graph_backend="neo4j")
         with open_store(settings.graph) as store:
             store.run("delete_all", write=True)
         return settings
@@ -145,7 +145,8 @@ def main() -> None:
         write_generic(source, args.users, args.items, args.interactions, args.seed)
         for backend in args.backends.split(","):
             if backend == "ladybug":
-                bench_backend("LadybugDB (embedded)", lambda part: Settings(data_dir=root / part), source, args)
+                bench_backend("LadybugDB (embedded)", lambda part: Settings.from_env(data_dir=root / part), source,
+                              args)
             elif backend == "neo4j":
                 with neo4j_settings(root) as settings:
                     bench_backend("Neo4j (Bolt, loopback)", settings, source, args)

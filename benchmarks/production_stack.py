@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace, root: Path) -> None:
                  "train": graphrec(env, "train", "--epochs", str(args.train_epochs)),
                  "index": graphrec(env, "index"), "publish": graphrec(env, "publish")}
         print("# set-up: " + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in steps.items()))
-        settings = Settings(data_dir=data_dir, graph_backend="neo4j")
+        settings = Settings.from_env(data_dir=data_dir, graph_backend="neo4j")
         with open_store(settings.graph) as store:
             users = plain_ids(store.run("user_ids")["id"])
             items = plain_ids(store.run("item_titles")["id"])

@@ -104,7 +104,7 @@ def serve_and_load(root: Path, rate: float, seconds: float) -> dict[str, float]:
     from graphrec.training.pipeline import index_version, train_from_frames
     from graphrec.training.snapshot import read_snapshot
 
-    settings = Settings(data_dir=root)
+    settings = Settings.from_env(data_dir=root)
     interactions, items, triples = read_snapshot(root / "snapshot")
     folder = train_from_frames(interactions, items, triples, settings.artifacts_dir, "bpr", {"epochs": 1})
     index = index_version(folder)
@@ -149,7 +149,7 @@ def one_size(interactions: int, args: argparse.Namespace) -> dict:
     source = root / "csv"
     write_generic(source, users, items, interactions, seed=42)
     row: dict = {"interactions": interactions, "users": users, "items": items}
-    with open_store(Settings(data_dir=root).graph) as store:
+    with open_store(Settings.from_env(data_dir=root).graph) as store:
         report = ingest(store, lambda: generic.read(source), show_progress=False)
         row |= {"ingest_rows": report.rows_read, "ingest_s": report.seconds,
                 "ingest_rows_per_s": report.rows_per_second}

@@ -135,7 +135,7 @@ async def sequential_phase(session: aiohttp.ClientSession, service: Service, use
 
 
 async def run(args: argparse.Namespace) -> dict:
-    settings = Settings(data_dir=args.data_dir)
+    settings = Settings.from_env(data_dir=args.data_dir)
     from graphrec.graph.factory import open_store
 
     with open_store(settings.graph, read_only=True) as store:

@@ -93,7 +93,7 @@ async def run(args: argparse.Namespace) -> dict:
     data_dir = copy_data_dir(args.data_dir, work)
     bench_redis = EmbeddedRedis(work / "redis").start()
     client = redis.Redis.from_url(bench_redis.url)
-    with open_store(Settings(data_dir=data_dir).graph, read_only=True) as store:
+    with open_store(Settings.from_env(data_dir=data_dir).graph, read_only=True) as store:
         users = plain_ids(store.run("user_ids")["id"])
     before = click_counts(data_dir, set(users))
     service = Service(data_dir, bench_redis.url, work / "service.log", warm=True, settings={
@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 def click_counts(data_dir: Path, users: set) -> dict[tuple[object, object], int]:
-    with open_store(Settings(data_dir=data_dir).graph, read_only=True) as store:
+    with open_store(Settings.from_env(data_dir=data_dir).graph, read_only=True) as store:
         counts = {}
         for user in users:
             history = store.history(user, limit=100_000)

@@ -43,10 +43,12 @@ class Settings(ServiceSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-        """The settings the variables name, the environment's over the .env file's, defaults for the rest."""
+    def from_env(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env"),
+                 **overrides: Any) -> Settings:
+        """The settings the variables name, the environment's over the .env file's, defaults for the rest;
+        ``overrides`` (fields by name, flat or by section) over all of them."""
         values = {**(_dotenv(env_file) if env_file else {}), **(os.environ if environ is None else environ)}
-        return cls(**_fields_from(values))
+        return cls(**{**_fields_from(values), **overrides})
 
 
 def fields() -> dict[str, tuple[str, FieldInfo]]:

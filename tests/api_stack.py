@@ -24,7 +24,7 @@ ADMIN = {"X-API-Key": API_KEY}
 
 
 def build_data_dir(folder: Path, dataset: Dataset) -> Path:
-    settings = Settings(data_dir=folder, ladybug_buffer_pool_mb=256)
+    settings = Settings.from_env(data_dir=folder, ladybug_buffer_pool_mb=256)
     with open_store(settings.graph) as store:
         ingest(store, lambda: dataset)
         version = train_from_graph(store, settings.artifacts_dir, "lightgcn", {"epochs": 8, "dim": 16})
@@ -42,7 +42,7 @@ def api_settings(data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"data_dir": data_dir, "ladybug_buffer_pool_mb": 256, "api_key": API_KEY,
                                  "reload_poll_s": 0.2, "dependency_retry_s": 0.5,
                                  "warm_users": 0, **overrides}
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.from_env(**values)  # type: ignore[arg-type]
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0,

@@ -31,7 +31,7 @@ BACKENDS = ["ladybug", pytest.param("neo4j", marks=pytest.mark.neo4j)]
 
 
 def make_settings(tmp_path: Path, backend: str = "ladybug", **overrides: object) -> Settings:
-    return Settings(data_dir=tmp_path / "var", graph_backend=backend, ladybug_buffer_pool_mb=256,
+    return Settings.from_env(data_dir=tmp_path / "var", graph_backend=backend, ladybug_buffer_pool_mb=256,
                     **overrides)  # type: ignore[arg-type]
 
 
@@ -83,7 +83,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def wipe_neo4j() -> None:
-    with open_store(Settings(graph_backend="neo4j").graph) as store:
+    with open_store(Settings.from_env(graph_backend="neo4j").graph) as store:
         store.run("delete_all", write=True)
 
 

@@ -50,7 +50,7 @@ def stack(request: pytest.FixtureRequest, small_dataset: Dataset) -> Stack:
     request.getfixturevalue("neo4j_server")
     redis = request.getfixturevalue("redis7")
     wipe_neo4j()
-    with open_store(Settings(graph_backend="neo4j").graph) as store:
+    with open_store(Settings.from_env(graph_backend="neo4j").graph) as store:
         ingest(store, lambda: small_dataset)
     return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis)}, redis)
 

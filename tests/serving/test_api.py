@@ -367,7 +367,7 @@ def test_a_neo4j_outage_degrades_then_recovers_and_loses_no_feedback(client: Tes
              message="no full service within 10 s of the return")
 
     def clicks_in_graph() -> list[tuple[int, int]]:
-        with open_store(Settings(graph_backend="neo4j").graph) as store:
+        with open_store(Settings.from_env(graph_backend="neo4j").graph) as store:
             history = store.history(user, limit=1_000)
         clicks = history[history["behavior"] == "click"]
         return sorted(zip(clicks["item_id"], clicks["count"], strict=True))

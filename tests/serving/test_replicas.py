@@ -35,7 +35,7 @@ def replicas(built: Path, tmp_path: Path, small_dataset: Dataset, neo4j_server: 
              redis7: EmbeddedRedis | None) -> Iterator[tuple[list[Replica], dict[str, str]]]:
     """Two replicas sharing the graph, Redis (one namespace) and the artifact folder, as two hosts would."""
     wipe_neo4j()
-    with open_store(Settings(graph_backend="neo4j").graph) as store:
+    with open_store(Settings.from_env(graph_backend="neo4j").graph) as store:
         ingest(store, lambda: small_dataset)
     data_dir = copy_data_dir(built, tmp_path / "var")
     env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_GRAPH_BACKEND": "neo4j",
