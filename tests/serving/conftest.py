@@ -52,7 +52,10 @@ def stack(request: pytest.FixtureRequest, small_dataset: Dataset) -> Stack:
     wipe_neo4j()
     with open_store(Settings.from_env(graph_backend="neo4j").graph) as store:
         ingest(store, lambda: small_dataset)
-    return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis)}, redis)
+    # A generous graph budget: a Neo4j server's first queries (cold plans, two test workers on two cores) may take
+    # over the default second, and a test here checks answers, not the budget (test_serving_core does).
+    return Stack("production", {"graph_backend": "neo4j", "redis_url": redis7_url(redis),
+                                "graph_request_deadline_s": 5.0}, redis)
 
 
 def client_for(data_dir: Path, stack: Stack, headers: dict[str, str] | None = ADMIN,
