@@ -65,3 +65,16 @@ def test_one_positive_rule() -> None:
 def test_one_artifact_root_layout() -> None:
     for part in ("versions", "CURRENT", "in-use", ".refresh.lock", "refresh.json"):
         assert string_constants(part) == ["graphrec.training.artifacts"], part
+
+
+def test_modules_stay_small_and_their_names_say_what_they_hold() -> None:
+    """No module over 400 lines; no two modules share a base name, but the settings section each layer owns
+    (graph/settings.py is the graph's) and the command line's areas (cli/model.py holds the model commands)."""
+    long = {name: lines for name, path in PACKAGE.items() if (lines := len(Path(path).read_text().splitlines())) > 400}
+    assert long == {}
+    by_base: dict[str, list[str]] = {}
+    for name in PACKAGE:
+        if not name.startswith("graphrec.cli."):
+            by_base.setdefault(name.rsplit(".", 1)[-1], []).append(name)
+    shared = {base: names for base, names in by_base.items() if len(names) > 1 and base != "settings"}
+    assert shared == {}, shared
