@@ -10,12 +10,12 @@ SOURCE ?= movielens
 
 .PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-scaling bench-refresh bench-serving bench-policies bench-production clean
 
+# setuptools warns that a graphrec/ folder in the working directory would shadow the editable install: here that
+# folder is the package itself, so the install says nothing.
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	# setuptools warns that a graphrec/ folder in the working directory would shadow the editable install: here
-	# that folder is the package itself.
 	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
 	touch $(BIN)/graphrec
 
