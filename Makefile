@@ -11,12 +11,13 @@ SOURCE ?= movielens
 .PHONY: run serve test neo4j-server lint bench bench-quality bench-speed bench-scaling bench-refresh bench-serving bench-policies bench-production clean
 
 # setuptools warns that a graphrec/ folder in the working directory would shadow the editable install: here that
-# folder is the package itself, so the install says nothing.
+# folder is the package itself, so the install says nothing. --no-compile: Python compiles the modules it imports
+# when it first imports them, instead of pip compiling all of torch's up front.
 $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==$(TORCH_VERSION)
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet -e '.[dev,neo4j-fast]'
+	$(BIN)/pip install --quiet --no-compile torch==$(TORCH_VERSION)
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet --no-compile -e '.[dev,neo4j-fast]'
 	touch $(BIN)/graphrec
 
 DATA_DIR = $${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)}
@@ -33,10 +34,10 @@ serve: $(BIN)/graphrec
 
 # The whole suite on both backends: .ci/system-deps installs redis-server (and a JDK and Maven if missing) from
 # Debian's packages, and the tests start their own Neo4j server (tests/neo4j_server.py) and Redis 7.
-# Two workers (pytest-xdist), one per core, each test file on one worker: a file's fixtures are built once.
+# Two workers (pytest-xdist), one per core, each taking the next tests as it finishes.
 test: lint
 	bash .ci/system-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist load
 
 # A Neo4j Community server on a free loopback port, for benchmarks and by hand: prints NEO4J_URI and the password.
 neo4j-server: $(BIN)/graphrec

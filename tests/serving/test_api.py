@@ -51,7 +51,7 @@ def test_readyz_says_warming_with_503_until_the_cache_is_warm(data_dir: Path, st
         assert "candidates cached for 0 of ? users; ready at 100%" in held.json()["checks"]["warming"]["detail"]
         assert client.post("/v1/recommend", json={"user_id": 4, "k": 3}).status_code == 200  # it serves meanwhile
         release.set()
-        wait_for(lambda: client.get("/readyz").status_code == 200)
+        wait_for(lambda: client.get("/readyz").status_code == 200, 60, "the warming did not finish")
         ready = client.get("/readyz").json()
         assert ready["status"] == "ok" and ready["cache_warming"] == "done" and "warming" not in ready["checks"]
         users = small_dataset.interactions["user_id"].unique()
