@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import httpx
+import pytest
 
 from tests.api_stack import start_service, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("wheel")  # one worker builds and installs the wheel for both files
 API_KEY = "image-test-key"
 
 

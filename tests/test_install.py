@@ -10,10 +10,12 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api_stack import start_service
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("wheel")  # one worker builds and installs the wheel for both files
 
 
 def test_the_wheel_holds_one_package_with_every_folder(wheel: Path) -> None:
