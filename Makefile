@@ -34,8 +34,8 @@ serve: $(BIN)/graphrec
 
 # The whole suite on both backends: .ci/system-deps installs redis-server (and a JDK and Maven if missing) from
 # Debian's packages, and the tests start their own Neo4j server (tests/neo4j_server.py) and Redis 7.
-# Two workers (pytest-xdist), one per core, each taking the next tests as it finishes; the tests that share a costly
-# module fixture (the console's browser and service, the installed wheel) stay on one worker (xdist_group).
+# Two workers (pytest-xdist), one per core, each taking the next tests as it finishes; the tests of a file with a
+# module-scoped fixture (tests/conftest.py) and the two wheel tests stay on one worker, so each is built once.
 test: lint
 	bash .ci/system-deps
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

@@ -44,6 +44,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (--dist loadgroup), the tests of a file that defines a module-scoped fixture run on one
+    worker, so the fixture (a service, two replicas, a trained policy) is built once; other tests go to whichever
+    worker is free."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else []
+        if any(definition.scope == "module" and definition.baseid == module
+               for defs in definitions for definition in defs):
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServer | None]:
     """A real Neo4j server, its connection exported as NEO4J_* so child processes reach it too; None when

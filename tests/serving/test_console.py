@@ -28,9 +28,8 @@ APP_KEY, APP_ENTRY = new_key("console", {Scope.recommend, Scope.feedback, Scope.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-pytestmark = [pytest.mark.xdist_group("console"),  # one worker starts the browser and the service
-              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/system-deps installs "
-                                                          "Debian's chromium package)")]
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/system-deps installs "
+                                                           "Debian's chromium package)")
 
 
 @pytest.fixture(scope="module")
