@@ -8,6 +8,14 @@ a Neo4j that cannot start fails the run; elsewhere, without Java or Maven, the N
 from __future__ import annotations
 
 import os
+
+# A pytest-xdist worker has one core of its own: torch's and the BLAS libraries' thread pools (one thread per core
+# by default) would make two workers spin against each other. Set before anything imports torch; the services and
+# jobs the tests start inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+
 import secrets
 import shutil
 import subprocess
