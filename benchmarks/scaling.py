@@ -5,7 +5,7 @@ scaled by the square root of the interactions, so that the density (4.5%) stays 
 history grows with the graph; 18 genres, years, 1,000 artists. Per size, in a fresh process:
 
   ingest      generic CSV files -> empty LadybugDB graph, rows/s end to end (and Neo4j up to --neo4j-max)
-  export      graph -> the training frames (training.data.graph_frames)
+  export      graph -> the training frames (training.train_data.graph_frames)
   epoch       LightGCN (graphrec train's configuration): mean seconds of --batches mini-batches x batches per
               epoch (the full epoch is measured too up to --full-epoch-max interactions)
   index       FAISS index of the item embeddings (`auto`: exact up to 50,000 items)

@@ -2,7 +2,7 @@
 
 One transaction per source keeps a source atomic, but a million relationships in one transaction cost Neo4j
 far more to commit than the same rows committed 10,000 at a time (the commit sorts and applies the whole
-transaction state at once). So the new users and items are created under staging labels (graph.model.STAGED)
+transaction state at once). So the new users and items are created under staging labels (graph.labels.STAGED)
 that no read query matches, and every interaction with such an endpoint is created in transactions of
 ``neo4j_batch_size`` rows: invisible while its endpoint is staged. One last transaction then relabels the staged
 nodes and writes the rest (entities, knowledge-graph edges, interactions between stored nodes, metadata), so

@@ -61,7 +61,7 @@ class Neo4jStore(GraphStore):
                     query, parameters_=plain_params(params), database_=self._database,
                     routing_=neo4j.RoutingControl.WRITE, result_transformer_=neo4j.Result.to_df)
             # Reads are tried once: the callers (a request, with its fallbacks) fail fast, and the service's
-            # guard (serving.guard) retries in the background instead of every request waiting on a retry.
+            # guard (serving.resilience.guard) retries in the background instead of every request waiting on a retry.
             with self._driver.session(database=self._database, default_access_mode=neo4j.READ_ACCESS,
                                       bookmark_manager=self._driver.execute_query_bookmark_manager) as session:
                 return session.run(query, plain_params(params)).to_df()

@@ -2,7 +2,7 @@
 
 Ownership of the embedded database: LadybugDB admits one read-write process, so the service opens it and
 is its only writer while it runs (feedback consumer included); the refresh job gets a snapshot from it
-instead of opening the database (serving.refresh_job). Hence one worker process with the embedded graph; the
+instead of opening the database (serving.ops.refresh_job). Hence one worker process with the embedded graph; the
 threads of that process share the database through one connection each.
 """
 

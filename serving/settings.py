@@ -1,6 +1,6 @@
 """The serving layer's sections of the settings, and the part of the settings the service reads.
 
-ServingSettings holds what the request path, Redis, the API and the process need; serving.keys.KeySettings the
+ServingSettings holds what the request path, Redis, the API and the process need; serving.access.keys.KeySettings the
 client keys; ServiceSettings puts them beside the data folder and the graph's and training's sections. The
 composition root (graphrec.settings.Settings, a ServiceSettings) reads every section from the environment once and
 hands it down; the service's modules read this type and no other settings class."""

@@ -134,7 +134,7 @@ class ArtifactVersion:
 
     @property
     def policies(self) -> Path:
-        """The RL checkpoints trained on this version's embeddings (training.rl.deploy)."""
+        """The RL checkpoints trained on this version's embeddings (training.rl.train_for_version)."""
         return self.folder / "policies"
 
     @property

@@ -36,7 +36,7 @@ class Encoder(StrEnum):
 
 
 class RankingPolicy(StrEnum):
-    """RL policies that rank a candidate set (training.rl.registry): trained by train-policy, served by name."""
+    """RL policies that rank a candidate set (training.rl.ranker_classes): trained by train-policy, served by name."""
 
     drr = "drr"
     ppo = "ppo"
@@ -44,7 +44,7 @@ class RankingPolicy(StrEnum):
 
 
 class BaselineRanker(StrEnum):
-    """Non-RL rankers with weights tuned like a policy is trained (training.rl.baselines): the RL policies'
+    """Non-RL rankers with weights tuned like a policy is trained (training.rl.reference_rankers): the RL policies'
     baselines, stored and served as checkpoints too."""
 
     greedy_quality = "greedy_quality"
@@ -65,10 +65,10 @@ class ServedPolicy(StrEnum):
     kgdqn = "kgdqn"
 
 
-# The log replay's non-RL rankers (training.rl.baselines; ease scores with the quality table's EASE) and every
+# The log replay's non-RL rankers (training.rl.reference_rankers; ease scores with the quality table's EASE) and every
 # ranker a log-replay table can hold, baselines first.
 EASE_RANKER = "ease"
-REFIT_RANKER = "greedy_refit"  # greedy over an encoder trained again on fit + tune (training.rl.baselines)
+REFIT_RANKER = "greedy_refit"  # greedy over an encoder trained again on fit + tune (training.rl.reference_rankers)
 REPLAY_BASELINES = ("greedy", *BaselineRanker, REFIT_RANKER, EASE_RANKER)
 REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy)
 

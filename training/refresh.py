@@ -2,7 +2,7 @@
 
     graph snapshot -> train (the current version's model and tuned configuration, early stopping on the
     holdout) -> FAISS index -> holdout NDCG@10 of the new and the current version -> publish when
-    new >= current - tolerance (or force) -> running services follow CURRENT (serving.reloader)
+    new >= current - tolerance (or force) -> running services follow CURRENT (serving.ops.reloader)
 
 Training starts warm where the model allows (LightGCN, BPR-MF): users and items the current version knew
 start from its layer-0 weights, new ones from the usual initialisation, and early stopping runs on the short
@@ -11,7 +11,7 @@ refresh.json.
 
 Both versions are scored on the same stable hash holdout of the current graph (training.splits.holdout_split):
 neither was trained on it, so the comparison is fair. Who reads the graph: a running service owns the
-embedded database, so it writes a snapshot and starts this job as a child process (serving.refresh_job, behind
+embedded database, so it writes a snapshot and starts this job as a child process (serving.ops.refresh_job, behind
 POST /v1/admin/refresh); with no service running, `graphrec refresh` reads the database itself; with Neo4j,
 the compose job reads the server directly.
 """

@@ -180,7 +180,7 @@ The console (recommendations, why, feedback, compare, operations): {url}/?user={
 
 def _show_embedding_recommendations(user: str) -> None:
     """Top items for ``user`` from the published embeddings and FAISS index, seen items removed, as the
-    service's FAISS candidates are (serving.artifacts)."""
+    service's FAISS candidates are (serving.request.served_version)."""
     from graphrec.serving.request.served_version import load_current
 
     artifacts = load_current(settings().artifacts_dir)

@@ -21,7 +21,7 @@ from graphrec.serving.state.sessions import SessionStore
 
 @lru_cache(maxsize=64)
 def rate(text: str) -> RateLimitItem:
-    """A limit as text (serving.keys.Rate), parsed once."""
+    """A limit as text (serving.access.keys.Rate), parsed once."""
     return parse(text)
 
 

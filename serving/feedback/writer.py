@@ -12,7 +12,7 @@ times (not one it could not reach) is written again one event at a time, and onl
 rejects go to the dead-letter stream: one poison event never takes its batch with it (`graphrec
 replay-dead-letters` moves them back once the cause is fixed). Each batch is merged to one row per (user, item,
 behaviour) before it is written (merge_rows), and before its first read the writer repairs the interactions an
-unmerged batch left without a count (serving.feedback_repair). The writer also trims the stream to its cap, never
+unmerged batch left without a count (serving.feedback.repair). The writer also trims the stream to its cap, never
 past an entry the group has not acknowledged (SessionStore.trim_feedback), and deletes the expired event_id keys
 (SessionStore.prune_event_ids). Skips and ratings below the positive threshold stay in the stream (where RL
 training reads its rewards) and are not written, because the encoders read every graph interaction as a positive
@@ -134,7 +134,7 @@ class FeedbackWriter(BackgroundWorker):
         return written
 
     def repair_counts(self) -> RepairReport:
-        """Give the interactions without a count or time theirs (serving.feedback_repair), before this writer
+        """Give the interactions without a count or time theirs (serving.feedback.repair), before this writer
         writes anything: the stream entries it has not acknowledged yet are not counted in the repair."""
         sessions = self.service.require_sessions()
         self.repair = repair_missing_counts(self.service.graph_call, lambda: sessions.stream.written_feedback(GROUP),

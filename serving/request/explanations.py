@@ -44,5 +44,6 @@ class Explanations:
         return reasons
 
     def paths(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
-        """The graph paths that connect the user to the item; serving.guard.Unavailable when the graph is down."""
+        """The graph paths that connect the user to the item; serving.resilience.guard.Unavailable when the graph
+        is down."""
         return self.graph.call(lambda store: explain_paths(store, user_id, item_id, k))

@@ -1,6 +1,7 @@
 """The graph as the request path reaches it: through a guard that fails fast while the graph is down
-(serving.guard), and within one request's graph budget (serving.graph_budget), whose calls run on a bounded
-lane of threads so that a slow graph holds at most graph_request_workers of them (serving.bulkhead)."""
+(serving.resilience.guard), and within one request's graph budget (serving.resilience.graph_budget), whose calls
+run on a bounded lane of threads so that a slow graph holds at most graph_request_workers of them
+(serving.resilience.bulkhead)."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ class GraphAccess:
         return self.store
 
     def call(self, call: Callable[[GraphStore], T]) -> T:
-        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside ``budget``,
-        too slow)."""
+        """Run ``call`` on the graph; serving.resilience.guard.Unavailable when the graph is down (or, inside
+        ``budget``, too slow)."""
         return self._guarded(lambda: call(self.require_store()))
 
     def optional(self, call: Callable[[GraphStore], T], fallback: T) -> T:

@@ -1,13 +1,13 @@
 """The request path of the service, without HTTP: session -> candidates -> policy -> top k.
 
-1. History (serving.history): the user's state from Redis, rebuilt from the graph on a miss.
-2. Candidates (serving.candidates): graph paths, FAISS neighbours and popularity, cached per user.
-3. Ranking (serving.ranking): the policy scores the candidates from the session state.
-4. Explanations (serving.explanations): titles, and graph paths as reasons when asked.
+1. History (serving.request.history): the user's state from Redis, rebuilt from the graph on a miss.
+2. Candidates (serving.request.candidates): graph paths, FAISS neighbours and popularity, cached per user.
+3. Ranking (serving.request.ranking): the policy scores the candidates from the session state.
+4. Explanations (serving.request.explanations): titles, and graph paths as reasons when asked.
 
 A dependency that is down degrades the answer instead of failing it: no Redis means no session state or
-cache, no graph means FAISS-only candidates (graph calls pass through serving.graph_access, Redis calls through
-serving.sessions). Each part marks what it did without in the request's Degradation record, which the answer
+cache, no graph means FAISS-only candidates (graph calls pass through serving.request.graph_access, Redis calls through
+serving.state.sessions). Each part marks what it did without in the request's Degradation record, which the answer
 reports.
 """
 
@@ -108,13 +108,13 @@ class RecommendationService:
         return self.graph_access.require_store()
 
     def graph_call(self, call: Callable[[GraphStore], T]) -> T:
-        """Run ``call`` on the graph; serving.guard.Unavailable when the graph is down (or, inside
+        """Run ``call`` on the graph; serving.resilience.guard.Unavailable when the graph is down (or, inside
         ``graph_budget``, too slow)."""
         return self.graph_access.call(call)
 
     @contextmanager
     def graph_budget(self, *, limited: bool = True) -> Iterator[None]:
-        """The graph calls made inside share one request's budget (serving.graph_budget), then fail as
+        """The graph calls made inside share one request's budget (serving.resilience.graph_budget), then fail as
         Unavailable; ``limited=False`` only measures them (cache warming)."""
         with self.graph_access.budget(limited=limited):
             yield

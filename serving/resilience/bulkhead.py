@@ -2,7 +2,7 @@
 
 A graph that answers slowly (a server starting, a cold page cache) must not hold the threads that serve
 requests: each call runs on one of ``workers`` threads and is given up once the request's budget is spent
-(serving.graph_budget), so the request falls back (FAISS candidates, no titles) and answers on time; while
+(serving.resilience.graph_budget), so the request falls back (FAISS candidates, no titles) and answers on time; while
 every worker is busy a new call fails at once. A call given up keeps its worker until the graph answers, so a
 slow graph holds at most ``workers`` threads, never the request handlers.
 """

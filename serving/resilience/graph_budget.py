@@ -1,7 +1,7 @@
 """How long one request may wait on the graph, all its graph calls together, and where that limit comes from.
 
 A recommendation that waits on a slow graph (a Neo4j server starting, a cold page cache) falls back to FAISS
-candidates once its budget is spent (serving.bulkhead runs the calls). A fixed limit fits one graph: KG
+candidates once its budget is spent (serving.resilience.bulkhead runs the calls). A fixed limit fits one graph: KG
 candidates take ten times longer on a 1M-interaction Neo4j graph than on MovieLens-100K (BENCHMARKS.md). So
 unless the setting gives one, the limit is derived from the graph time the service itself measures:
 ``FACTOR`` times the p99 of the last ``DERIVE_AFTER`` requests that reached the graph when the cache warming

@@ -6,7 +6,7 @@ appends to the stream (serving.feedback.stream reads them).
     <ns>:session:<session_id>      {"user_id", "events": recent feedback}
     <ns>:slate:<session_id>        {"user_id", "items"}: the last slate shown in the session
     <ns>:cand:<user_id>            {"version", "items": [...], "sources": [...], "paths": [...]}: the candidate
-                                   set as columns (serving.candidate_pool)
+                                   set as columns (serving.request.candidate_pool)
     <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
                                    it is the generation the set was computed from
     <ns>:event:<sender>:<event_id> "<digest> <entry>": the content digest and stream entry of a feedback event
@@ -196,7 +196,7 @@ class SessionStore:
     def _generation_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:gen:{user_id}"
 
-    # -- reads and writes; every call raises serving.guard.Unavailable when Redis is down ------------------
+    # -- reads and writes; every call raises serving.resilience.guard.Unavailable when Redis is down ------------------
     def ping(self) -> bool:
         return bool(self.guard.call(self.client.ping))
 

@@ -2,7 +2,7 @@
 
 Each user's interactions in time order are the clicks. At step t the display set is the item clicked plus
 ``display - 1`` items the user had not touched, drawn the way the service's candidate generator
-(serving.candidates) would have put them in front of the user:
+(serving.request.candidates) would have put them in front of the user:
     kg       items sharing knowledge-graph entities with the user's latest ``kg_seeds`` clicks before t, the
              ``kg_pool`` with the most shared entities (path counts; popularity breaks ties); each shown item
              comes from them with probability ``kg_share``

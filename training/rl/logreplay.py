@@ -205,7 +205,7 @@ def train_encoder(config: LogReplayConfig, catalogue: Catalogue, fit_data: Train
 @dataclass(frozen=True)
 class SplitPairs:
     """A world's split as (user, item) pairs with rewards, and its knowledge graph: what a baseline that trains
-    its own encoder (training.rl.baselines' greedy_refit) learns from."""
+    its own encoder (training.rl.reference_rankers' greedy_refit) learns from."""
 
     fit: pd.DataFrame
     tune: pd.DataFrame

@@ -1,12 +1,12 @@
 """What every RL policy over candidate sets is built from: the item table, the DRR-ave state, the policy base
-classes and the pieces they share (the serving scorer is training.rl.scorer, checkpoints training.rl.policy_files).
+classes and the pieces they share (the serving scorer is training.rl.scorer, checkpoints training.rl.checkpoint_files).
 
 A policy is a torch module holding the artifact version's item embeddings (so a checkpoint belongs to one
 version). Its ``forward(user_vectors (B, d), history_rows (B, H), candidate_rows (B, C))`` returns one score
 per candidate; history rows are item rows newest first, -1 for padding, and an unknown user has a zero
-vector. Scores start as the strongest tuned blend ranks (training.rl.baselines: the user vector plus ``fold_start``
-times the mean of the history's item vectors, dotted with each candidate, plus ``quality_start`` times the
-item-quality prior; both 0 is greedy) and training moves them from there.
+vector. Scores start as the strongest tuned blend ranks (training.rl.reference_rankers: the user vector plus
+``fold_start`` times the mean of the history's item vectors, dotted with each candidate, plus ``quality_start``
+times the item-quality prior; both 0 is greedy) and training moves them from there.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class CandidatePolicy(nn.Module):
     def blend_action(self, user: torch.Tensor, history_rows: torch.Tensor, fold: float,
                      quality: float) -> torch.Tensor:
         """(B, d + 1) [u + fold * h, quality], h the history's mean item vector: the action of a tuned blend
-        (training.rl.baselines), scored against the candidates' [e_i, q_i] by score_action."""
+        (training.rl.reference_rankers), scored against the candidates' [e_i, q_i] by score_action."""
         folded = user if fold == 0.0 else user + fold * self.history_mean(history_rows)
         return torch.cat([folded, torch.full_like(user[:, :1], quality)], dim=-1)
 

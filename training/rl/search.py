@@ -1,7 +1,7 @@
 """RL hyper-parameters chosen on validation episodes only: a small grid per policy, every point recorded.
 
 Each grid point trains the policy on one world's training episodes and scores it by its best validation return
-(validation users carved from the training episodes, as checkpoints are picked: training.rl.checkpoints); the
+(validation users carved from the training episodes, as checkpoints are picked: training.rl.checkpoint_selection); the
 point of highest return is chosen. Test episodes are never read. The grids hold the knobs each trainer's
 docstring names as sensitive (learning rates, exploration), around the defaults.
 """

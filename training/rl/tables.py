@@ -13,7 +13,7 @@ from graphrec.training.paired import mean_interval, paired_difference
 
 
 class HasCurve(Protocol):
-    """A stored run with a learning curve (training.rl.evaluate.ModelRun): (iteration, validation return)."""
+    """A stored run with a learning curve (training.rl.policy_comparison.ModelRun): (iteration, validation return)."""
 
     curve: list[Any]
 
