@@ -39,8 +39,10 @@ def copy_data_dir(built: Path, target: Path) -> Path:
 
 
 def api_settings(data_dir: Path, **overrides: object) -> Settings:
+    # redis_timeout_s: two test workers on two cores can delay a Redis answer past the default 0.25 s, and these
+    # tests check answers, not that timeout.
     values: dict[str, object] = {"data_dir": data_dir, "ladybug_buffer_pool_mb": 256, "api_key": API_KEY,
-                                 "reload_poll_s": 0.2, "dependency_retry_s": 0.5,
+                                 "reload_poll_s": 0.2, "dependency_retry_s": 0.5, "redis_timeout_s": 2.0,
                                  "warm_users": 0, **overrides}
     return Settings.from_env(**values)  # type: ignore[arg-type]
 

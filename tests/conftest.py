@@ -43,6 +43,10 @@ def make_settings(tmp_path: Path, backend: str = "ladybug", **overrides: object)
                     **overrides)  # type: ignore[arg-type]
 
 
+# The test server lives minutes and runs thousands of small transactions: the C1 compiler alone and the serial
+# collector halve its CPU against the JVM's defaults (C2, G1) at the same wall time, on a machine whose two
+# cores the test workers need.
+TEST_JVM_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
 SERVERS_STARTED: list[str] = []
 
 
@@ -73,7 +77,7 @@ def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Neo4jServ
     if os.environ.get("NEO4J_URI"):
         yield None
         return
-    server = Neo4jServer(home=tmp_path_factory.mktemp("neo4j"))
+    server = Neo4jServer(home=tmp_path_factory.mktemp("neo4j"), jvm_options=TEST_JVM_OPTIONS)
     try:
         server.start()
     except Neo4jUnavailable as error:

@@ -87,6 +87,7 @@ class Neo4jServer:
     page_cache: str = "512m"
     settings: dict[str, str] = field(default_factory=dict)
     nice: int = 0  # CPU priority of the server's threads (benchmarks: a server that does not starve its clients)
+    jvm_options: tuple[str, ...] = ("-XX:+UseG1GC",)  # the JVM's own defaults, as a production server runs
     process: subprocess.Popen[bytes] | None = None
     started_in_s: float | None = None
 
@@ -122,7 +123,7 @@ class Neo4jServer:
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", "-XX:+UseG1GC", "-cp", os.pathsep.join(classpath),
+                ["java", f"-Xmx{self.heap}", f"-Xms{self.heap}", *self.jvm_options, "-cp", os.pathsep.join(classpath),
                  MAIN_CLASS, str(self.home)],
                 env={**os.environ, "NEO4J_TEST_PASSWORD": self.password}, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=child_setup(self.nice))
