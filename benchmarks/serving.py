@@ -76,7 +76,7 @@ class Service:
     more GRAPHREC_ variables."""
 
     def __init__(self, data_dir: Path, redis_url: str, log: Path, warm: bool,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, log_level: str = "warning") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "REDIS_URL": redis_url,
@@ -84,7 +84,7 @@ class Service:
         if not warm:
             env["GRAPHREC_WARM_USERS"] = "0"
         self.process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", "--port", str(self.port),
-                                         "--log-level", "warning"], env=env, stdout=log.open("ab"),
+                                         "--log-level", log_level], env=env, stdout=log.open("ab"),
                                         stderr=subprocess.STDOUT)
 
     async def ready(self, session: aiohttp.ClientSession, timeout_s: float = 600) -> dict:

@@ -30,6 +30,7 @@ from graphrec.serving.ops.memory import limit_malloc_arenas
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.resources import Resources, open_resources
 from graphrec.serving.routes import admin, catalogue, console, health, recommend
+from graphrec.serving.routes.lean_recommend import LeanRecommend, replay, unavailable_answer
 from graphrec.serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -73,13 +74,14 @@ def create_app(settings: ServiceSettings | None = None, resources: Resources | N
 
     @app.exception_handler(Unavailable)
     async def unavailable(_: Request, error: Unavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after_s)})
+        return unavailable_answer(error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI's own answer, with the inputs JSON cannot carry (NaN, Infinity, 1e999) written as text.
         return JSONResponse({"detail": finite(jsonable_encoder(error.errors()))}, status_code=422)
 
+    app.add_middleware(LeanRecommend)
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_request_bytes)
     app.add_middleware(LatencyMetrics)
     return app
@@ -122,7 +124,7 @@ class BodyLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay(bytes(body), message, receive), send)
+                await self.app(scope, replay(bytes(body), message, receive), send)
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
@@ -130,24 +132,7 @@ class BodyLimit:
                 return
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(bytes(body), None, receive), send)
-
-
-def _replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
-    """A receive that gives the body read ahead as one message, then what the client sends next."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent, pending
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        if pending is not None:
-            message, pending = pending, None
-            return message
-        return await receive()
-
-    return replay
+        await self.app(scope, replay(bytes(body), None, receive), send)
 
 
 class LatencyMetrics:

@@ -83,6 +83,9 @@ class ServingSettings(BaseModel):
         "How often the service checks for a newly published version."))
     serve_host: str = Field(default="127.0.0.1", description="Address `graphrec serve` binds.")
     serve_port: int = Field(default=8000, ge=1, le=65_535, description="Port `graphrec serve` listens on.")
+    lean_recommend: bool = Field(default=True, description=(
+        "Answer POST /v1/recommend through the lean path (one thread hop, no FastAPI machinery; anything it does "
+        "not answer goes on to the FastAPI route); false sends every request through the route."))
     serve_threads: int = Field(default=8, ge=1, le=256, description=(
         "Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the "
         "event loop waits behind all of them."))

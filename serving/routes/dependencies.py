@@ -29,35 +29,55 @@ async def get_service(resources: Annotated[Resources, Depends(get_resources)]) -
     return resources.service
 
 
+# The lean /v1/recommend (serving.routes.lean_recommend) counts a request's rate itself and, when it hands the
+# request on to the FastAPI route after all, leaves the result here so that the request is not counted twice.
+RATE_COUNTED = "graphrec.retry_after_s"
+
+
+def admit(resources: Resources, scope: Scope, key: str | None, address: str | None) -> Principal:
+    """The caller, if their key has ``scope``: HTTPException 401 without a valid key, 403 without the scope."""
+    keys = resources.keys
+    if keys.open:
+        if scope is Scope.admin:
+            raise HTTPException(403, "admin routes are disabled: configure a key with the admin scope "
+                                     "(GRAPHREC_API_KEY or GRAPHREC_API_KEYS)")
+        return Principal(f"address:{address or 'unknown'}", OPEN_SCOPES)
+    if key is None:
+        raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
+    found = keys.identify(key)
+    if found is None:
+        raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "X-API-Key"})
+    if not found.allows(scope):
+        raise HTTPException(403, f"the key {found.name!r} lacks the {scope.value!r} scope")
+    return found
+
+
+def rate_limit(resources: Resources, principal: Principal) -> str:
+    return principal.rate_limit or resources.settings.keys.rate_limit
+
+
+def over_the_limit(resources: Resources, principal: Principal, retry_after: int | None) -> None:
+    """HTTPException 429 with Retry-After when the count said the caller is over their limit."""
+    if retry_after is None:
+        return
+    resources.metrics.rate_limited.labels("open" if resources.keys.open else principal.name).inc()
+    raise HTTPException(429, f"over the rate limit of {rate_limit(resources, principal)} for {principal.name}",
+                        headers={"Retry-After": str(retry_after)})
+
+
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that lets through callers whose key has ``scope`` (401 without a valid key, 403 without the
     scope) and within their rate limit (429 with Retry-After), and answers who they are."""
 
     async def check(request: Request, resources: Annotated[Resources, Depends(get_resources)],
                     key: Annotated[str | None, Security(api_key_header)]) -> Principal:
-        keys = resources.keys
-        if keys.open:
-            if scope is Scope.admin:
-                raise HTTPException(403, "admin routes are disabled: configure a key with the admin scope "
-                                         "(GRAPHREC_API_KEY or GRAPHREC_API_KEYS)")
-            address = request.client.host if request.client else "unknown"
-            principal = Principal(f"address:{address}", OPEN_SCOPES)
-        else:
-            if key is None:
-                raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"})
-            found = keys.identify(key)
-            if found is None:
-                raise HTTPException(401, "unknown API key", headers={"WWW-Authenticate": "X-API-Key"})
-            if not found.allows(scope):
-                raise HTTPException(403, f"the key {found.name!r} lacks the {scope.value!r} scope")
-            principal = found
-        limit = principal.rate_limit or resources.settings.keys.rate_limit
-        # The limiter's Redis call blocks: off the event loop, like every other Redis call of a request.
-        retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name, limit)
-        if retry_after is not None:
-            resources.metrics.rate_limited.labels("open" if keys.open else principal.name).inc()
-            raise HTTPException(429, f"over the rate limit of {limit} for {principal.name}",
-                                headers={"Retry-After": str(retry_after)})
+        principal = admit(resources, scope, key, request.client.host if request.client else None)
+        if RATE_COUNTED in request.scope:
+            retry_after = request.scope[RATE_COUNTED]
+        else:  # the limiter's Redis call blocks: off the event loop, like every other Redis call of a request
+            retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name,
+                                                  rate_limit(resources, principal))
+        over_the_limit(resources, principal, retry_after)
         return principal
 
     return check

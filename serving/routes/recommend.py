@@ -51,6 +51,9 @@ SLATE_LINKS = {
 def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: MayRecommend) -> RecommendResponse:
     """The top k unseen items for a user, with the policy and artifact version that chose them.
 
+    (Requests this route would answer 200 without explanations are answered by serving.routes.lean_recommend,
+    which follows it.)
+
     A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
     the request's context items and of the session's positive feedback), never an error."""
     user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
@@ -59,13 +62,17 @@ def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep,
                for i, item in enumerate(body.context_items)]
     result = service.recommend(user_id, k=body.k, exclude=exclude, explain=body.explain,
                                session_id=body.session_id, context_items=context)
+    record_metrics(resources, result)
+    return slate_response(resources, result, body.session_id)
+
+
+def record_metrics(resources: ResourcesDep, result: RecommendResult) -> None:
     metrics = resources.metrics
     metrics.record_cache(result.cache)
     metrics.candidates.observe(result.candidates)
     metrics.record_sources(result.sources)
     for dependency in result.degraded:
         metrics.degraded.labels(dependency).inc()
-    return slate_response(resources, result, body.session_id)
 
 
 def slate_response(resources: ResourcesDep, result: RecommendResult, session_id: str | None) -> RecommendResponse:
