@@ -37,13 +37,13 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3) -> list[E
     """Up to ``k`` paths connecting the user to the item, shortest first, knowledge-graph paths before co-users."""
     params = {"user_id": user_id, "item_id": item_id, "k": k}
     found: list[Explanation] = []
-    for row in store.run("explain_direct", params).to_dict("records"):
+    for row in store.rows("explain_direct", params):
         title = _name(row["title"], item_id)
         found.append(Explanation(
             kind="direct", sentence=f"You {_did(row, title)}{_count(row)}.",
             nodes=[PathNode(USER, user_id), PathNode(ITEM, item_id, row["title"])], relationships=[INTERACTED]))
     if len(found) < k:
-        for row in store.run("explain_kg", params).to_dict("records"):
+        for row in store.rows("explain_kg", params):
             via, title = _name(row["via_title"], row["via_item"]), _name(row["title"], item_id)
             phrase = RELATION_PHRASES.get(row["relation"], "are both linked to the {kind} {entity}").format(
                 entity=row["entity"], kind=str(row["entity_kind"]).lower())
@@ -56,7 +56,7 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3) -> list[E
     if len(found) < k:
         params["k"] = k - len(found)
         params["max_rows"] = store.settings.candidate_max_rows  # the cap of the collaborative expansion too
-        for row in store.run("explain_collab", params).to_dict("records"):
+        for row in store.rows("explain_collab", params):
             via, title = _name(row["via_title"], row["via_item"]), _name(row["title"], item_id)
             users = int(row["co_users"])
             who = "1 other user" if users == 1 else f"{users} other users"

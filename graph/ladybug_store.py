@@ -84,6 +84,13 @@ class LadybugStore(GraphStore):
         with self._write_lock:
             return self._execute(text, plain_params(params))
 
+    def rows(self, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> list[dict[str, Any]]:
+        result = self._connection().execute(query_text(self.dialect, name, **identifiers), plain_params(params))
+        if isinstance(result, list):
+            result = result[-1]
+        names = result.get_column_names()
+        return [dict(zip(names, row, strict=True)) for row in result.get_all()]
+
     def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
         self.run("create_user_table", id_type=LADYBUG_TYPES[id_types.user])
         self.run("create_item_table", id_type=LADYBUG_TYPES[id_types.item])

@@ -12,7 +12,8 @@ leaves nothing of the source visible and a re-run starts from the same graph.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import neo4j
 import pandas as pd
@@ -23,6 +24,8 @@ from graphrec.graph.labels import INGEST_LOCK, ITEM, META, STAGED, USER, constra
 from graphrec.graph.neo4j_ingest import INGEST_LOCK_ID, PlanWriter
 from graphrec.graph.queries import query_text
 from graphrec.graph.store import GraphError, GraphStore, GraphUnavailable, plain_params
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from graphrec.graph.plan import UpsertPlan
@@ -53,18 +56,25 @@ class Neo4jStore(GraphStore):
 
     def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
             **identifiers: str) -> pd.DataFrame:
+        return self._query(name, params, write, identifiers, neo4j.Result.to_df)
+
+    def rows(self, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> list[dict[str, Any]]:
+        return self._query(name, params, False, identifiers, neo4j.Result.data)
+
+    def _query(self, name: str, params: dict[str, Any] | None, write: bool, identifiers: dict[str, str],
+               transform: Callable[[neo4j.Result], T]) -> T:
         query = neo4j.Query(query_text(self.dialect, name, **identifiers),  # type: ignore[arg-type]
                             timeout=self.settings.neo4j_query_timeout_s)
         try:
             if write:  # retried by the driver within neo4j_retry_s
                 return self._driver.execute_query(
                     query, parameters_=plain_params(params), database_=self._database,
-                    routing_=neo4j.RoutingControl.WRITE, result_transformer_=neo4j.Result.to_df)
+                    routing_=neo4j.RoutingControl.WRITE, result_transformer_=transform)
             # Reads are tried once: the callers (a request, with its fallbacks) fail fast, and the service's
             # guard (serving.resilience.guard) retries in the background instead of every request waiting on a retry.
             with self._driver.session(database=self._database, default_access_mode=neo4j.READ_ACCESS,
                                       bookmark_manager=self._driver.execute_query_bookmark_manager) as session:
-                return session.run(query, plain_params(params)).to_df()
+                return transform(session.run(query, plain_params(params)))
         except DOWN as error:
             raise GraphUnavailable(f"Neo4j unavailable during {name}: {error}") from error
         except AuthError as error:

@@ -52,6 +52,11 @@ class GraphStore(ABC):
         """Run the named query from cypher/ and return its rows as a DataFrame."""
 
     @abstractmethod
+    def rows(self, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> list[dict[str, Any]]:
+        """Run the named read query and return its rows as dicts: a request's few rows without the cost of a
+        DataFrame."""
+
+    @abstractmethod
     def ensure_schema(self, id_types: IdTypes, kg_pairs: list[tuple[str, str]]) -> None:
         """Create (idempotently) what the graph needs to hold users, items, these entity kinds and relations."""
 
