@@ -70,11 +70,12 @@ class LadybugStore(GraphStore):
         with self._connections_lock:
             return len(self._connections)
 
-    def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+    def _result(self, text: str, params: dict[str, Any] | None = None) -> Any:
         result = self._connection().execute(text, params or {})
-        if isinstance(result, list):  # several statements: the last one answers
-            result = result[-1]
-        return result.get_as_df()
+        return result[-1] if isinstance(result, list) else result  # several statements: the last one answers
+
+    def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        return self._result(text, params).get_as_df()
 
     def run(self, name: str, params: dict[str, Any] | None = None, *, write: bool = False,
             **identifiers: str) -> pd.DataFrame:
@@ -85,9 +86,7 @@ class LadybugStore(GraphStore):
             return self._execute(text, plain_params(params))
 
     def rows(self, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> list[dict[str, Any]]:
-        result = self._connection().execute(query_text(self.dialect, name, **identifiers), plain_params(params))
-        if isinstance(result, list):
-            result = result[-1]
+        result = self._result(query_text(self.dialect, name, **identifiers), plain_params(params))
         names = result.get_column_names()
         return [dict(zip(names, row, strict=True)) for row in result.get_all()]
 

@@ -56,15 +56,6 @@ def rate_limit(resources: Resources, principal: Principal) -> str:
     return principal.rate_limit or resources.settings.keys.rate_limit
 
 
-def over_the_limit(resources: Resources, principal: Principal, retry_after: int | None) -> None:
-    """HTTPException 429 with Retry-After when the count said the caller is over their limit."""
-    if retry_after is None:
-        return
-    resources.metrics.rate_limited.labels("open" if resources.keys.open else principal.name).inc()
-    raise HTTPException(429, f"over the rate limit of {rate_limit(resources, principal)} for {principal.name}",
-                        headers={"Retry-After": str(retry_after)})
-
-
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that lets through callers whose key has ``scope`` (401 without a valid key, 403 without the
     scope) and within their rate limit (429 with Retry-After), and answers who they are."""
@@ -77,7 +68,10 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
         else:  # the limiter's Redis call blocks: off the event loop, like every other Redis call of a request
             retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name,
                                                   rate_limit(resources, principal))
-        over_the_limit(resources, principal, retry_after)
+        if retry_after is not None:
+            resources.metrics.rate_limited.labels("open" if resources.keys.open else principal.name).inc()
+            raise HTTPException(429, f"over the rate limit of {rate_limit(resources, principal)} for "
+                                     f"{principal.name}", headers={"Retry-After": str(retry_after)})
         return principal
 
     return check
