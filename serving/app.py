@@ -34,6 +34,7 @@ from graphrec.serving.routes.lean_recommend import LeanRecommend, replay, unavai
 from graphrec.serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("graphrec.access")
 
 
 def create_app(settings: ServiceSettings | None = None, resources: Resources | None = None) -> FastAPI:
@@ -83,7 +84,7 @@ def create_app(settings: ServiceSettings | None = None, resources: Resources | N
 
     app.add_middleware(LeanRecommend)
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_request_bytes)
-    app.add_middleware(LatencyMetrics)
+    app.add_middleware(LatencyMetrics, every=settings.serving.access_log_every)
     return app
 
 
@@ -111,10 +112,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse({"detail": f"the request body is over {self.max_bytes:,} bytes"}, status_code=413)
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await self.too_large()(scope, receive, send)
             return
         if declared is not None or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
@@ -128,19 +128,25 @@ class BodyLimit:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_bytes:
-                await too_large(scope, receive, send)
+                await self.too_large()(scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
         await self.app(scope, replay(bytes(body), None, receive), send)
 
+    def too_large(self) -> JSONResponse:
+        return JSONResponse({"detail": f"the request body is over {self.max_bytes:,} bytes"}, status_code=413)
+
 
 class LatencyMetrics:
-    """Request latency per route template and status, as a plain ASGI middleware (Starlette's
-    BaseHTTPMiddleware costs a task and a stream per request)."""
+    """Request latency per route template and status, and the access log (errors, and one in access_log_every
+    of the others), as a plain ASGI middleware (Starlette's BaseHTTPMiddleware costs a task and a stream per
+    request). `graphrec serve` turns uvicorn's own access log off: it writes a line per request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, every: int) -> None:
         self.app = app
+        self.every = every
+        self.answered = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -158,8 +164,14 @@ class LatencyMetrics:
         try:
             await self.app(scope, receive, send_and_note)
         finally:
+            took_s = time.perf_counter() - started
             resources = getattr(scope["app"].state, "resources", None)
             if resources is not None:
                 route = getattr(scope.get("route"), "path", "unmatched")
-                resources.metrics.latency.labels(route, scope["method"], str(status)).observe(
-                    time.perf_counter() - started)
+                resources.metrics.latency.labels(route, scope["method"], str(status)).observe(took_s)
+            self.answered += 1
+            if status >= 400 or (self.every and self.answered % self.every == 0):
+                client = scope.get("client")
+                access_log.info('%s - "%s %s HTTP/%s" %d %.1f ms', f"{client[0]}:{client[1]}" if client else "-",
+                                scope["method"], scope["path"], scope.get("http_version", "1.1"), status,
+                                took_s * 1_000)

@@ -29,6 +29,7 @@ from graphrec.serving.request.recommender import RecommendationService
 from graphrec.serving.request.served_version import LoadedArtifacts, load_current
 from graphrec.serving.settings import ServiceSettings
 from graphrec.serving.state.embedded_redis import EmbeddedRedis
+from graphrec.serving.state.hot_reads import HotReads
 from graphrec.serving.state.sessions import SessionStore, connect
 from graphrec.serving.state.slates import SlateSigner, slate_secret
 from graphrec.training.artifacts import ArtifactError
@@ -93,6 +94,7 @@ class Resources:
     store: GraphStore | None = None
     sessions: SessionStore | None = None
     embedded_redis: EmbeddedRedis | None = None
+    hot_reads: HotReads | None = None
     writer: FeedbackWriter | None = None
     startup_problems: dict[str, str] = field(default_factory=dict)
 
@@ -105,6 +107,8 @@ class Resources:
         self.refresh.stop()
         if self.writer:
             self.writer.stop()
+        if self.hot_reads:
+            self.hot_reads.close()
         if self.sessions:
             self.sessions.client.close()
         if self.embedded_redis:
@@ -128,6 +132,14 @@ def _artifacts(settings: ServiceSettings) -> tuple[LoadedArtifacts | None, str |
         return load_current(settings.artifacts_dir, served.policy, served.policy_session_codes), None
     except (ArtifactError, OSError) as error:
         return None, str(error)
+
+
+def hot_reads(url: str, timeout_s: float, sessions: SessionStore) -> HotReads | None:
+    try:
+        return HotReads(url, timeout_s, sessions)
+    except ValueError as error:
+        log.info("cached recommendations read Redis in a thread: %s", error)
+        return None
 
 
 def open_resources(settings: ServiceSettings, *, background: bool = True) -> Resources:
@@ -167,8 +179,8 @@ def open_resources(settings: ServiceSettings, *, background: bool = True) -> Res
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
     slates = SlateSigner(slate_secret(settings.keys.slate_secret, settings.data_dir), settings.serving.slate_ttl_s)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
-                          RateLimiter(sessions), FeedbackIntake(service), store, sessions, embedded, writer,
-                          startup_problems=problems)
+                          RateLimiter(sessions), FeedbackIntake(service), store, sessions, embedded,
+                          hot_reads(url, settings.serving.redis_timeout_s, sessions), writer, startup_problems=problems)
     if background:
         reloader.start()
         warmer.start()

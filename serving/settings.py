@@ -84,8 +84,16 @@ class ServingSettings(BaseModel):
     serve_host: str = Field(default="127.0.0.1", description="Address `graphrec serve` binds.")
     serve_port: int = Field(default=8000, ge=1, le=65_535, description="Port `graphrec serve` listens on.")
     lean_recommend: bool = Field(default=True, description=(
-        "Answer POST /v1/recommend through the lean path (one thread hop, no FastAPI machinery; anything it does "
-        "not answer goes on to the FastAPI route); false sends every request through the route."))
+        "Answer POST /v1/recommend through the lean path (a cached answer on the event loop, anything else in one "
+        "thread hop, no FastAPI machinery; what it does not answer goes on to the FastAPI route); false sends "
+        "every request through the route."))
+    feedback_similar_items: int = Field(default=10, ge=0, le=1_000, description=(
+        "Items similar to a positively rated one (its FAISS neighbours) that feedback merges into the user's cached "
+        "candidate set, which it then ranks again; 0 merges none."))
+    access_log_every: int = Field(default=100, ge=0, description=(
+        "The access log (logger graphrec.access, at INFO) writes every request answered 4xx or 5xx and one in "
+        "this many of the others; 1 logs every request, 0 none of the others. A line per request costs more "
+        "CPU than a cached answer."))
     serve_threads: int = Field(default=8, ge=1, le=256, description=(
         "Threads that run request handlers. Few: on a small machine more threads only queue for the GIL, and the "
         "event loop waits behind all of them."))

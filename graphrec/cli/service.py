@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -52,8 +53,9 @@ def serve(
                         f"127.0.0.1, or set GRAPHREC_ALLOW_OPEN_BIND=true"))
     # The app reads its settings from the environment; this is how the refresh job finds this service.
     os.environ["GRAPHREC_SERVICE_URL"] = f"http://{host}:{port}"
+    logging.getLogger("graphrec.access").setLevel(log_level.upper())
     uvicorn.run("graphrec.asgi:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level)
+                log_level=log_level, access_log=False)  # the app's own, sampled (GRAPHREC_ACCESS_LOG_EVERY)
 
 
 def is_loopback(host: str) -> bool:

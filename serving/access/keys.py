@@ -49,6 +49,9 @@ class ApiKey(BaseModel):
                                    "GRAPHREC_RATE_LIMIT).")
 
 
+KNOWN_KEYS_KEPT = 1_024  # valid keys remembered, so that a request does not hash its key again
+
+
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -92,6 +95,7 @@ class KeyRing:
         if len(set(names)) != len(names):
             raise ValueError(f"API key names must differ: {sorted(n for n in set(names) if names.count(n) > 1)}")
         self.keys = entries
+        self._known: dict[str, Principal] = {}  # presented key -> its holder, for keys found before
 
     @property
     def open(self) -> bool:
@@ -100,12 +104,20 @@ class KeyRing:
     def identify(self, presented: str) -> Principal | None:
         """The key's holder, or None for an unknown key. Every digest is compared, in constant time each, so the
         time taken says nothing about which key came close."""
+        known = self._known.get(presented)
+        if known is not None:
+            return known
         presented_digest = digest(presented).encode()
         found = None
         for entry in self.keys:
             if hmac.compare_digest(presented_digest, entry.sha256.encode()):
                 found = entry
-        return None if found is None else Principal(found.name, found.scopes, found.rate_limit)
+        if found is None:
+            return None
+        if len(self._known) >= KNOWN_KEYS_KEPT:
+            self._known.clear()
+        principal = self._known[presented] = Principal(found.name, found.scopes, found.rate_limit)
+        return principal
 
     def describe(self) -> str:
         if self.open:

@@ -28,9 +28,15 @@ def rate(text: str) -> RateLimitItem:
 class RateLimiter:
     def __init__(self, sessions: SessionStore) -> None:
         self.sessions = sessions
-        storage = RedisStorage("redis://", connection_pool=sessions.client.connection_pool,
-                               key_prefix=f"{sessions.settings.redis_namespace}:limits")
-        self.limiter = FixedWindowRateLimiter(storage)
+        self.storage = RedisStorage("redis://", connection_pool=sessions.client.connection_pool,
+                                    key_prefix=f"{sessions.settings.redis_namespace}:limits")
+        self.limiter = FixedWindowRateLimiter(self.storage)
+
+    def counter(self, who: str, limit: str) -> tuple[str, int, int]:
+        """The Redis key, window in seconds and amount of ``who``'s count under ``limit``: what the lean
+        recommend path counts in its own Lua call (serving.state.hot_reads), sharing this limiter's budget."""
+        item = rate(limit)
+        return self.storage.prefixed_key(item.key_for(who)), item.get_expiry(), item.amount
 
     def retry_after_s(self, who: str, limit: str) -> int | None:
         """Counts one request of ``who``; None if it is within ``limit``, else the seconds until its window

@@ -3,9 +3,11 @@ ratings it may carry, and its record in Redis (the user's session state and the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from graphrec.graph import behaviours
+from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.request.recommender import RecommendationService
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.state.sessions import IdempotencyKey, UserState
@@ -50,5 +52,34 @@ class FeedbackIntake:
             except Unavailable:
                 return UserState()
 
-        return sessions.record_feedback(event, feedback_is_positive(event["event"], event.get("value")), build_state,
-                                        idempotency)
+        positive = feedback_is_positive(event["event"], event.get("value"))
+
+        def update(pool: CandidatePool, state: UserState) -> CandidatePool | None:
+            return self.updated_candidates(event["user_id"], event["item_id"], positive, pool, state)
+
+        return sessions.record_feedback(event, positive, build_state, idempotency, update)
+
+    def updated_candidates(self, user_id: Any, item_id: Any, positive: bool, pool: CandidatePool,
+                           state: UserState) -> CandidatePool | None:
+        """The user's cached set after an event on ``item_id``, instead of none: without the newly seen item, a
+        positive event's similar items merged in (LoadedArtifacts.similar_items: the index, no graph query), and
+        ranked again by the served policy from the state after the event; as large as it was, the lowest ranked
+        dropped. None (the set is built again) when the set was ranked by another version or policy."""
+        service = self.service
+        artifacts = service.artifacts
+        served = service.ranker.policy_for(artifacts)
+        if not pool.ranked_by(artifacts.version if artifacts is not None else None, served.name):
+            return None
+        seen = set(state.seen)
+        merged = pool.without(seen)
+        if positive and artifacts is not None:
+            for similar in artifacts.similar_items(item_id, service.settings.serving.feedback_similar_items):
+                if similar not in seen:
+                    merged.add(similar, "faiss")
+        policy_state = service.ranker.session_state(artifacts, user_id, state.positive)
+        ranked = service.ranker.ranked(artifacts, policy_state, merged, served)
+        ranking = ranked.ranked
+        if len(ranked) > len(pool) and ranking is not None:
+            ranked = ranked.taken(list(range(len(pool))))
+            ranked.ranked = replace(ranking, scores=ranking.scores[: len(pool)], counts=ranked.source_counts())
+        return ranked

@@ -54,13 +54,21 @@ class FeedbackStream:
                     for entry, values in entries if values]
 
         def read() -> list[tuple[str, dict[str, Any]]]:
+            def entries() -> list[Any]:
+                return self.client.xreadgroup(group, consumer, {stream: "0" if pending else ">"}, count=count,
+                                              block=None if pending else block_ms)
+
             try:
-                self.client.xgroup_create(stream, group, id="0", mkstream=True)
-            except redis.ResponseError as error:
-                if "BUSYGROUP" not in str(error):
+                answer = entries()
+            except redis.ResponseError as error:  # no group yet (or no stream): made once, then read
+                if "NOGROUP" not in str(error):
                     raise
-            answer = self.client.xreadgroup(group, consumer, {stream: "0" if pending else ">"}, count=count,
-                                            block=None if pending else block_ms)
+                try:
+                    self.client.xgroup_create(stream, group, id="0", mkstream=True)
+                except redis.ResponseError as raced:
+                    if "BUSYGROUP" not in str(raced):
+                        raise
+                answer = entries()
             return decode([entry for _, entries in answer for entry in entries])
 
         return self.guard.call(read)

@@ -1,22 +1,28 @@
 """A user's candidate set as columns: item ids, the sources that proposed each, and their graph path counts.
 
-Every cached request decodes the pool from Redis and ranks it, so it is kept as three flat lists (one JSON
-array each) rather than one small object per candidate: at ~250 candidates, decoding and building the
-per-item objects cost more than ranking them did. Per-item sources are joined with ``+`` and only split for
-the k items a response shows.
+Every cached request decodes the pool from Redis, so it is kept as three flat lists (one array each) rather
+than one small object per candidate: at ~250 candidates, decoding and building the per-item objects cost more
+than ranking them did. Per-item sources are joined with ``+`` and only split for the k items a response shows.
+
+The cached form is ranked: the served policy's order over the whole pool, with the user's seen items removed
+and each item's score (``ranked``), written by the request that built or re-ranked it. The order depends only on
+the version, the policy and the user's state, and feedback, the one thing that changes the state, rewrites the
+set; so a cached request walks the order until it has k items the request does not exclude (``walk``) instead of
+scoring the pool again. The form is binary (to_bytes).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 SEPARATOR = "+"
+MAGIC = b"GRCP1"  # the cached form's layout; a payload without it is a miss
 
 
 @dataclass
@@ -25,6 +31,7 @@ class CandidatePool:
     sources: list[str] = field(default_factory=list)  # per item, its sources joined with SEPARATOR ("kg+faiss")
     paths: list[int] = field(default_factory=list)  # per item, graph paths from the seeds to it
     missing: list[str] = field(default_factory=list)  # dependencies down while it was built ("graph": no KG part)
+    ranked: Ranking | None = None  # the order the columns are in, when a policy ranked them
     _position: dict[Any, int] | None = field(default=None, repr=False, compare=False)  # built on the first add
 
     def __len__(self) -> int:
@@ -53,12 +60,37 @@ class CandidatePool:
         return dict(Counter(source for joined in self.sources for source in joined.split(SEPARATOR)))
 
     def without(self, banned: set[Any]) -> CandidatePool:
-        """The pool less the ``banned`` items (seen, excluded, in the request's context)."""
+        """The pool less the ``banned`` items (seen, excluded, in the request's context), unranked."""
         if not banned:
             return CandidatePool(list(self.items), list(self.sources), list(self.paths), list(self.missing))
         keep = [i for i, item in enumerate(self.items) if item not in banned]
-        return CandidatePool([self.items[i] for i in keep], [self.sources[i] for i in keep],
-                             [self.paths[i] for i in keep], list(self.missing))
+        return self.taken(keep)
+
+    def taken(self, positions: list[int], ranked: Ranking | None = None) -> CandidatePool:
+        """The items at ``positions``, in that order."""
+        return CandidatePool([self.items[i] for i in positions], [self.sources[i] for i in positions],
+                             [self.paths[i] for i in positions], list(self.missing), ranked)
+
+    # -- the ranked form -----------------------------------------------------------------------------------------
+    def ranked_by(self, version: str | None, policy: str) -> bool:
+        return self.ranked is not None and self.ranked.version == version and self.ranked.policy == policy
+
+    def walk(self, k: int, banned: set[Any]) -> list[int] | None:
+        """The positions of the first ``k`` items not ``banned``, in the ranked order; None when fewer remain
+        (the pool is then topped up and ranked again)."""
+        if not banned:
+            return list(range(k)) if len(self.items) >= k else None
+        found = []
+        for i, item in enumerate(self.items):
+            if item not in banned:
+                found.append(i)
+                if len(found) == k:
+                    return found
+        return None
+
+    def count_without(self, banned: set[Any]) -> int:
+        """How many items are not ``banned`` (an answer's ``candidates``)."""
+        return len(self.items) - (len(banned.intersection(self.items)) if banned else 0)
 
     def top_up(self, items: Iterable[Any], source: str, banned: set[Any], size: int) -> None:
         """Add ``items`` not banned from ``source`` until the pool holds ``size``."""
@@ -72,18 +104,57 @@ class CandidatePool:
         return np.asarray(self.paths, dtype=np.float64)
 
     # -- the cached form ---------------------------------------------------------------------------------------
-    def to_json(self, version: str | None) -> str:
-        return json.dumps({"version": version, "items": self.items, "sources": self.sources, "paths": self.paths,
-                           "missing": self.missing})
+    def to_bytes(self, version: str | None) -> bytes:
+        """The cached form: MAGIC, the header's length, the header (orjson: the layout and the ranking's
+        version, policy and counts), then the columns as arrays (items as int64 when every id is an integer,
+        else as an orjson list; scores float64; paths int32; sources as one byte each, codes into the header's
+        table). Decoding it costs a few array copies instead of parsing hundreds of numbers as text."""
+        table = list(dict.fromkeys(self.sources))
+        code = {joined: i for i, joined in enumerate(table)}
+        integers = all(type(item) is int and -(2**63) <= item < 2**63 for item in self.items)
+        items = np.asarray(self.items, dtype=np.int64).tobytes() if integers else orjson.dumps(self.items)
+        ranked = self.ranked
+        ranking = None if ranked is None else {"version": ranked.version, "policy": ranked.policy,
+                                               "counts": ranked.counts}
+        header = orjson.dumps({"version": version, "n": len(self.items), "integers": integers,
+                               "items_bytes": len(items), "sources": table, "missing": self.missing,
+                               "ranked": ranking})
+        scores = np.asarray(ranked.scores if ranked is not None else [], dtype=np.float64).tobytes()
+        return b"".join([MAGIC, len(header).to_bytes(4, "little"), header, items, scores,
+                         np.asarray(self.paths, dtype=np.int32).tobytes(),
+                         bytes(code[joined] for joined in self.sources)])  # a few sources: < 256 combinations
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> CandidatePool | None:
+    def from_bytes(cls, raw: bytes) -> CandidatePool | None:
         """The pool in ``raw``; None for a payload of another layout (one cached by an older service: a miss
         that the next request rewrites)."""
-        data = json.loads(raw)
-        items, sources, paths = data.get("items"), data.get("sources"), data.get("paths")
-        if not (isinstance(items, list) and isinstance(sources, list) and isinstance(paths, list)
-                and len(items) == len(sources) == len(paths)):
+        if not raw.startswith(MAGIC):
             return None
-        missing = data.get("missing", [])
-        return cls(items, sources, paths, missing if isinstance(missing, list) else [])
+        at = len(MAGIC) + 4
+        end = at + int.from_bytes(raw[len(MAGIC):at], "little")
+        header = orjson.loads(raw[at:end])
+        n, items_end = header["n"], end + header["items_bytes"]
+        items = np.frombuffer(raw, np.int64, n, end).tolist() if header["integers"] \
+            else orjson.loads(raw[end:items_end])
+        ranked, at = header["ranked"], items_end
+        scores: list[float] = []
+        if ranked is not None:
+            scores, at = np.frombuffer(raw, np.float64, n, at).tolist(), at + 8 * n
+        paths, at = np.frombuffer(raw, np.int32, n, at).tolist(), at + 4 * n
+        table = header["sources"]
+        sources = [table[c] for c in raw[at:]]
+        if not len(items) == len(paths) == len(sources):
+            return None
+        return cls(items, sources, paths, header["missing"], None if ranked is None
+                   else Ranking(ranked["version"], ranked["policy"], scores, ranked["counts"]))
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """Which policy of which version put a pool in its order, the score of each item, and how many items each
+    source proposed (the metrics of every answer from it)."""
+
+    version: str | None
+    policy: str
+    scores: list[float]
+    counts: dict[str, int]

@@ -3,13 +3,15 @@
 Graph paths (Cypher: items sharing knowledge-graph entities with the recent positives and with any context
 items of the request), optionally co-interacting users' items, FAISS neighbours of the session's query vector
 (the user's embedding, or the mean of the recent positives for a user the model never saw), and popularity,
-which fills the list for a user with no history at all. The set is cached in Redis per user and artifact
-version; feedback invalidates it. Seen and excluded items are removed at request time, not here.
+which fills the list for a user with no history at all. The set is cached in Redis per user, ranked by the
+served policy of the version that ranked it (serving.request.candidate_pool), with the user's seen items
+removed; a set ranked by another version or policy is ranked again and stored. Excluded items are removed at
+request time, not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from graphrec.graph.ids import plain_ids
@@ -24,6 +26,7 @@ from graphrec.serving.settings import ServiceSettings
 from graphrec.serving.state.sessions import SessionStore, UserState
 
 CacheResult = Literal["hit", "miss", "off"]  # from the cache, computed and cached, computed (not cacheable)
+Rank = Callable[[CandidatePool], CandidatePool]  # a pool in the served policy's order (Ranker.ranked)
 
 
 class CandidateSources:
@@ -35,16 +38,22 @@ class CandidateSources:
         self._popular: list[Any] = []
 
     def pool(self, user_id: Any, state: UserState, artifacts: LoadedArtifacts | None, context_items: Sequence[Any],
-             degradation: Degradation, policy_state: SessionState) -> tuple[CandidatePool, CacheResult]:
-        """Candidates before seen items are removed, and whether they came from the cache; FAISS searches
-        around the query of ``policy_state`` (the same state the policy then ranks with)."""
+             degradation: Degradation, policy_state: SessionState, rank: Rank, policy: str
+             ) -> tuple[CandidatePool, CacheResult]:
+        """Candidates, and whether they came from the cache; FAISS searches around the query of ``policy_state``
+        (the same state the policy then ranks with). A cacheable set comes ranked by ``rank`` (the served
+        ``policy``) without the seen items; one that is not (context items, no Redis) comes as built."""
         cacheable = self.sessions is not None and not context_items
         generation = 0
+        version = artifacts.version if artifacts is not None else None
         if cacheable:
             cached, generation = self._cached(user_id, degradation)
-            if cached is not None:
+            if cached is not None and ("redis" in degradation or cached.ranked_by(version, policy)):
                 return cached, "hit"
             cacheable = "redis" not in degradation
+            if cached is not None:  # ranked by another version or policy: ranked again, the same candidates
+                return self._store(user_id, version, rank(cached.without(set(state.seen))), generation,
+                                   degradation), "hit"
         pool = CandidatePool()
         seeds = [*context_items, *(i for i in state.positive if i not in context_items)]
         if seeds:
@@ -67,14 +76,18 @@ class CandidateSources:
             for item in artifacts.neighbours(query, wanted):
                 pool.add(item, "faiss")
         pool.top_up(self.popular(wanted), "popular", set(), wanted)
-        if cacheable:  # one without its graph candidates (pool.missing) for degraded_cache_ttl_s only
-            pool.missing = ["graph"] if "graph" in degradation else []
-            try:
-                self.sessions.put_candidates(  # type: ignore[union-attr]
-                    user_id, artifacts.version if artifacts else None, pool, generation)
-            except Unavailable:
-                degradation.mark("redis")
-        return pool, "miss" if cacheable else "off"
+        if not cacheable:
+            return pool, "off"
+        pool.missing = ["graph"] if "graph" in degradation else []  # cached for degraded_cache_ttl_s only
+        return self._store(user_id, version, rank(pool.without(set(state.seen))), generation, degradation), "miss"
+
+    def _store(self, user_id: Any, version: str | None, ranked: CandidatePool, generation: int,
+               degradation: Degradation) -> CandidatePool:
+        try:
+            self.sessions.put_candidates(user_id, version, ranked, generation)  # type: ignore[union-attr]
+        except Unavailable:
+            degradation.mark("redis")
+        return ranked
 
     def _cached(self, user_id: Any, degradation: Degradation) -> tuple[CandidatePool | None, int]:
         """The cached set (Redis, or the in-process copy while Redis is down) and the user's feedback generation;

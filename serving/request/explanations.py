@@ -33,6 +33,14 @@ class Explanations:
         with self._titles_lock:
             return {item: self._titles.get(item) for item in items}
 
+    def cached_titles(self, items: list[Any]) -> list[str | None] | None:
+        """The items' titles if this process has every one of them, without asking the graph; else None."""
+        titles = self._titles
+        with self._titles_lock:
+            if all(item in titles for item in items):
+                return [titles[item] for item in items]
+        return None
+
     def reasons(self, user_id: Any, item_id: Any, sources: list[str]) -> list[str]:
         """One sentence per reason: the shortest graph path, else what the candidate source says."""
         reasons = [path.sentence for path in self.graph.optional(

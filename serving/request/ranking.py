@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from graphrec.serving.request.candidate_pool import CandidatePool
+from graphrec.serving.request.candidate_pool import CandidatePool, Ranking
 from graphrec.serving.request.served_policy import GreedyPolicy, Policy, SessionState
 from graphrec.serving.request.served_version import LoadedArtifacts
 from graphrec.serving.settings import ServiceSettings
@@ -53,3 +53,13 @@ class Ranker:
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
         order = np.lexsort((-pool.path_counts(), -scores))[:k]
         return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
+
+    def ranked(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
+               policy: Policy | None = None) -> CandidatePool:
+        """The whole ``pool`` in ``policy``'s order (the served one by default), with its scores: the cached
+        form that requests walk (CandidatePool.walk)."""
+        policy = policy or self.policy_for(artifacts)
+        order = self.rank(artifacts, state, pool, len(pool), policy)
+        return pool.taken([i for i, _ in order], Ranking(artifacts.version if artifacts is not None else None,
+                                                          policy.name, [score for _, score in order],
+                                                          pool.source_counts()))

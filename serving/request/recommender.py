@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from graphrec.graph.explain import Explanation
 from graphrec.graph.ids import IdType, Which, coerce_id, id_type, plain_ids
 from graphrec.graph.store import GraphError, GraphStore
+from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.request.candidates import CandidateSources
 from graphrec.serving.request.degradation import Degradation
 from graphrec.serving.request.explanations import Explanations
@@ -164,20 +165,30 @@ class RecommendationService:
         degradation = Degradation()
         state = self.history.state(user_id, degradation)
         policy_state = self.ranker.session_state(artifacts, user_id, [*context_items, *state.positive])
-        pool, cache = self.candidates.pool(user_id, state, artifacts, context_items, degradation, policy_state)
+        served = self.ranker.policy_for(artifacts)
+        pool, cache = self.candidates.pool(user_id, state, artifacts, context_items, degradation, policy_state,
+                                           lambda built: self.ranker.ranked(artifacts, policy_state, built, served),
+                                           served.name)
         banned = set(state.seen) | set(exclude) | set(context_items)
-        pool = pool.without(banned)
-        if len(pool) < k:  # a heavy user can exhaust the cached pool: top up from popularity
-            pool.top_up(self.candidates.popular(k + len(banned)), "popular", banned, k)
-        chosen = [self.ranker.policy_for(artifacts, name) for name in policies]
-        slates = []
-        for policy in chosen:
-            ranked = self.ranker.rank(artifacts, policy_state, pool, k, policy)
-            titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
-            slates.append([Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
-                           for i, score in ranked])
-            if explain:  # each costs explanation queries: the top of the slate only
-                for recommendation in slates[-1][: self.settings.serving.explain_max_items]:
+        version = artifacts.version if artifacts else None
+        walked = pool.walk(k, banned) if policies == [None] and pool.ranked_by(version, served.name) else None
+        if walked is not None:  # the cached order of the served policy: no scoring
+            ranking = pool.ranked
+            assert ranking is not None
+            chosen, candidates, sources = [served], pool.count_without(banned), ranking.counts
+            slates = [self._slate(pool, [(i, ranking.scores[i]) for i in walked])]
+        else:
+            pool = pool.without(banned)
+            if len(pool) < k:  # a heavy user can exhaust the cached pool: top up from popularity
+                pool.top_up(self.candidates.popular(k + len(banned)), "popular", banned, k)
+            chosen = [self.ranker.policy_for(artifacts, name) for name in policies]
+            candidates, sources = len(pool), pool.source_counts()
+            slates = []
+            for policy in chosen:
+                slates.append(self._slate(pool, self.ranker.rank(artifacts, policy_state, pool, k, policy)))
+        if explain:  # each costs explanation queries: the top of the slate only
+            for slate in slates:
+                for recommendation in slate[: self.settings.serving.explain_max_items]:
                     recommendation.reasons = self.explanations.reasons(user_id, recommendation.item_id,
                                                                        recommendation.sources)
                     recommendation.explained = True
@@ -187,19 +198,50 @@ class RecommendationService:
                 self.sessions.record_slate(session_id, user_id, shown)
             except Unavailable:
                 degradation.mark("redis")
-        version = artifacts.version if artifacts else None
         return [RecommendResult(user_id, items, policy.name, version,
-                                known_user=policy_state.user_vector is not None, candidates=len(pool), cache=cache,
-                                degraded=degradation.names(), sources=pool.source_counts())
+                                known_user=policy_state.user_vector is not None, candidates=candidates, cache=cache,
+                                degraded=degradation.names(), sources=sources)
                 for policy, items in zip(chosen, slates, strict=True)]
+
+    def from_ranked(self, user_id: Any, pool: CandidatePool, k: int, exclude: Sequence[Any]) -> RecommendResult | None:
+        """The answer from a cached set ``pool`` that Redis just returned, if it needs nothing else: ranked by the
+        served policy and version, holding k items not excluded, and every title in this process (the lean
+        route's cached answer, on the event loop). None when any of that fails; the full path then answers."""
+        artifacts = self._artifacts
+        served = self.ranker.policy_for(artifacts)
+        version = artifacts.version if artifacts is not None else None
+        ranking = pool.ranked
+        if ranking is None or not pool.ranked_by(version, served.name):
+            return None
+        banned = set(exclude)
+        walked = pool.walk(k, banned)
+        if walked is None:
+            return None
+        titles = self.explanations.cached_titles([pool.items[i] for i in walked])
+        if titles is None:
+            return None
+        items = [Recommendation(pool.items[i], ranking.scores[i], pool.sources_of(i), title)
+                 for i, title in zip(walked, titles, strict=True)]
+        return RecommendResult(user_id, items, served.name, version,
+                               known_user=artifacts is not None and user_id in artifacts.user_positions,
+                               candidates=pool.count_without(banned), cache="hit", degraded=sorted(pool.missing),
+                               sources=ranking.counts)
+
+    def _slate(self, pool: CandidatePool, ranked: list[tuple[int, float]]) -> list[Recommendation]:
+        """The recommendations at the (position, score) pairs of ``pool``, with their titles."""
+        titles = self.explanations.titles([pool.items[i] for i, _ in ranked])
+        return [Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
+                for i, score in ranked]
 
     def warm(self, user_id: Any) -> None:
         """Cache the user's candidate set as their first request would (the cache warming at start)."""
         artifacts = self._artifacts
         degradation = Degradation()
         state = self.history.state(user_id, degradation)
-        self.candidates.pool(user_id, state, artifacts, (), degradation,
-                             self.ranker.session_state(artifacts, user_id, state.positive))
+        policy_state = self.ranker.session_state(artifacts, user_id, state.positive)
+        served = self.ranker.policy_for(artifacts)
+        self.candidates.pool(user_id, state, artifacts, (), degradation, policy_state,
+                             lambda built: self.ranker.ranked(artifacts, policy_state, built, served), served.name)
 
     # -- other reads ---------------------------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
@@ -219,8 +261,12 @@ class RecommendationService:
         return {**self._figures[1], "sample_users": plain_ids(users)}
 
     def item_is_known(self, item_id: Any) -> bool:
-        """Whether the graph has the item, checked within the request's graph budget; True when the graph cannot
-        tell in time (down or slow), since an event about an item it may have is kept, not refused."""
+        """Whether the graph has the item: at once for an item of the served version (the graph keeps every item
+        it ever had), else checked within the request's graph budget; True when the graph cannot tell in time
+        (down or slow), since an event about an item it may have is kept, not refused."""
+        artifacts = self._artifacts
+        if artifacts is not None and item_id in artifacts.item_positions:
+            return True
         try:
             with self.graph_budget():
                 return self.item(item_id) is not None

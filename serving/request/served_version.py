@@ -30,6 +30,7 @@ class LoadedArtifacts:
     folder: Path | None = None  # where the version's other policies' checkpoints are (policy_named)
     session_codes: int = SESSION_CODES
     _others: dict[str, Policy] = field(default_factory=dict, compare=False, repr=False)
+    _similar: dict[int, list[object]] = field(default_factory=dict, compare=False, repr=False)
     _loading: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def policy_names(self) -> list[str]:
@@ -61,6 +62,18 @@ class LoadedArtifacts:
         _, rows = search(self.index, query[None, :], k + len(banned))
         found = (plain_id(self.catalogue.item_ids[row]) for row in rows[0] if row >= 0)
         return [item for item in found if item not in banned][:k]
+
+    def similar_items(self, item_id: object, k: int) -> list[object]:
+        """The ``k`` items nearest ``item_id``'s embedding in the index (none for an item without one), found
+        once per item and version and then kept: what feedback on the item adds to the user's candidates."""
+        row = self.item_positions.get(item_id)
+        if row is None:
+            return []
+        found = self._similar.get(row)
+        if found is None or len(found) < k:
+            found = self.neighbours(self.item_vectors[row], k, banned={item_id})
+            self._similar[row] = found
+        return found[:k]
 
     def item_rows(self, item_ids: list[object]) -> np.ndarray:
         """Positions of the items in the embedding table; -1 for items the version does not know."""

@@ -56,6 +56,17 @@ def rate_limit(resources: Resources, principal: Principal) -> str:
     return principal.rate_limit or resources.settings.keys.rate_limit
 
 
+async def count(resources: Resources, principal: Principal) -> int | None:
+    """Count one request of ``principal``: None within its limit, else its Retry-After. On the event loop through
+    serving.state.hot_reads; through the limiter's blocking client (in the thread pool) when that cannot."""
+    limit = rate_limit(resources, principal)
+    if resources.hot_reads is not None:
+        counted = await resources.hot_reads.count(*resources.limiter.counter(principal.name, limit))
+        if counted is not None:
+            return counted.retry_after_s
+    return await run_in_threadpool(resources.limiter.retry_after_s, principal.name, limit)
+
+
 def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """A dependency that lets through callers whose key has ``scope`` (401 without a valid key, 403 without the
     scope) and within their rate limit (429 with Retry-After), and answers who they are."""
@@ -65,9 +76,8 @@ def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Principal]]:
         principal = admit(resources, scope, key, request.client.host if request.client else None)
         if RATE_COUNTED in request.scope:
             retry_after = request.scope[RATE_COUNTED]
-        else:  # the limiter's Redis call blocks: off the event loop, like every other Redis call of a request
-            retry_after = await run_in_threadpool(resources.limiter.retry_after_s, principal.name,
-                                                  rate_limit(resources, principal))
+        else:
+            retry_after = await count(resources, principal)
         if retry_after is not None:
             resources.metrics.rate_limited.labels("open" if resources.keys.open else principal.name).inc()
             raise HTTPException(429, f"over the rate limit of {rate_limit(resources, principal)} for "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
@@ -83,6 +84,18 @@ def slate_response(resources: ResourcesDep, result: RecommendResult, session_id:
         known_user=result.known_user, candidates=result.candidates, cache=result.cache, degraded=result.degraded,
         items=[RecommendedItem(item_id=r.item_id, score=r.score, title=r.title, sources=r.sources,
                                reasons=r.reasons if r.explained else None) for r in result.items])
+
+
+def slate_json(resources: ResourcesDep, result: RecommendResult, session_id: str | None) -> bytes:
+    """slate_response's answer as JSON, encoded once without building the models (the lean route's answer;
+    tests/serving/test_lean_recommend.py holds the two equal)."""
+    items = [{"item_id": r.item_id, "score": r.score, "title": r.title, "sources": r.sources,
+              "reasons": r.reasons if r.explained else None} for r in result.items]
+    slate_id = resources.slates.sign(result.user_id, session_id, plain_ids([item["item_id"] for item in items]))
+    return orjson.dumps({"user_id": result.user_id, "slate_id": slate_id, "items": items, "policy": result.policy,
+                         "artifact_version": result.artifact_version, "known_user": result.known_user,
+                         "candidates": result.candidates, "cache": result.cache, "degraded": result.degraded},
+                        option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @router.post("/recommend/compare", response_model=CompareResponse, responses={

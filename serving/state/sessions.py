@@ -5,8 +5,7 @@ appends to the stream (serving.feedback.stream reads them).
                                    their recent positive items, newest first (rebuilt from the graph on a miss)
     <ns>:session:<session_id>      {"user_id", "events": recent feedback}
     <ns>:slate:<session_id>        {"user_id", "items"}: the last slate shown in the session
-    <ns>:cand:<user_id>            {"version", "items": [...], "sources": [...], "paths": [...]}: the candidate
-                                   set as columns (serving.request.candidate_pool)
+    <ns>:cand:<user_id>            the candidate set as columns, ranked, in binary (CandidatePool.to_bytes)
     <ns>:gen:<user_id>             how many feedback events changed the user: a candidate set is stored only if
                                    it is the generation the set was computed from
     <ns>:event:<sender>:<event_id> "<digest> <entry>": the content digest and stream entry of a feedback event
@@ -43,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis
@@ -88,6 +88,42 @@ for _, key in ipairs(expired) do
 end
 return #expired
 """
+# Records one feedback event, if the user's generation (KEYS[1]) and the session (its SHA-1) are still the ones
+# the service read: appends it to the stream, sets the state, the candidate set (deleted when none is given) and
+# the session, increments the generation, and notes the event_id with its entry. The first write is the XADD: a
+# Redis at its memory limit refuses it and nothing is written.
+# KEYS: generation, state, candidates, stream, session, event_id key, event_id expiry index.
+# ARGV: generation read, session SHA-1 read ('' none), state, candidates ('' delete), session ('' none), state
+# and session TTL, candidates TTL, generation TTL, stream cap ('' none), event digest ('' no event_id), event_id
+# expiry time, then the stream entry's fields and values.
+RECORD_FEEDBACK = """
+if ARGV[10] ~= '' then
+  local recorded = redis.call('GET', KEYS[6])
+  if recorded then return {'duplicate', recorded} end
+end
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return {'changed'} end
+if ARGV[5] ~= '' then
+  local session = redis.call('GET', KEYS[5])
+  if (session and redis.sha1hex(session) or '') ~= ARGV[2] then return {'changed'} end
+end
+local entry
+if ARGV[9] ~= '' then
+  entry = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(ARGV, 12))
+else
+  entry = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 12))
+end
+redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[6])
+if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[7]) else redis.call('DEL', KEYS[3]) end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6]) end
+if ARGV[10] ~= '' then
+  redis.call('SET', KEYS[6], ARGV[10] .. ' ' .. entry)
+  redis.call('ZADD', KEYS[7], ARGV[11], KEYS[6])
+end
+return {'recorded', entry}
+"""
+RECORD_ATTEMPTS = 20
 PRUNE_STEP = 10_000
 PRUNE_EVERY = 1_000
 
@@ -143,6 +179,7 @@ class SessionStore:
         # trims it itself (trim_feedback), never past what its consumer group has not acknowledged.
         self.trim_on_append = True
         self._prune = client.register_script(PRUNE_EVENT_IDS)
+        self._record = client.register_script(RECORD_FEEDBACK)
         self.stream = FeedbackStream(client, self.guard, settings)  # its consumer side
         self._recorded = 0  # events recorded by this process: without a writer, every PRUNE_EVERY-th one prunes
 
@@ -164,8 +201,8 @@ class SessionStore:
         return UserState.from_json(raw) if raw else None
 
     def fallback_candidates(self, user_id: Any) -> CandidatePool | None:
-        raw = self._recall(self._candidates_key(user_id))
-        return CandidatePool.from_json(raw) if raw else None
+        raw = self._recall(self.candidates_key(user_id))
+        return CandidatePool.from_bytes(raw) if raw else None
 
     # -- keys ------------------------------------------------------------------------------------------------
     def _user_key(self, user_id: Any) -> str:
@@ -174,10 +211,10 @@ class SessionStore:
     def _session_key(self, session_id: str) -> str:
         return f"{self.settings.redis_namespace}:session:{session_id}"
 
-    def _candidates_key(self, user_id: Any) -> str:
+    def candidates_key(self, user_id: Any) -> str:
         return f"{self.settings.redis_namespace}:cand:{user_id}"
 
-    def _slate_key(self, session_id: str) -> str:
+    def slate_key(self, session_id: str) -> str:
         return f"{self.settings.redis_namespace}:slate:{session_id}"
 
     def _event_key(self, key: IdempotencyKey) -> str:
@@ -220,16 +257,16 @@ class SessionStore:
         version swap on purpose: the graph part does not depend on the version, FAISS neighbours of the previous
         embedding are still fair candidates, and the ranking always uses the version being served; feedback and
         the TTL renew it."""
-        key = self._candidates_key(user_id)
+        key = self.candidates_key(user_id)
         raw, generation = self.guard.call(lambda: self.client.mget(key, self._generation_key(user_id)))
         self._remember(key, raw)
-        return (CandidatePool.from_json(raw) if raw else None), int(generation or 0)
+        return (CandidatePool.from_bytes(raw) if raw else None), int(generation or 0)
 
     def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool, generation: int) -> bool:
         """Cache a candidate set computed at the user's feedback ``generation``, unless feedback has changed the
         user since (the set would hide that feedback until it expires). Whether it was stored."""
-        key, generation_key, payload = self._candidates_key(user_id), self._generation_key(user_id), \
-            pool.to_json(version)
+        key, generation_key, payload = self.candidates_key(user_id), self._generation_key(user_id), \
+            pool.to_bytes(version)
         ttl_s = self.settings.degraded_cache_ttl_s if pool.missing else self.settings.candidate_cache_ttl_s
         current: list[bool] = []
 
@@ -245,12 +282,12 @@ class SessionStore:
         return current[0]
 
     def has_candidates(self, user_id: Any) -> bool:
-        return bool(self.guard.call(lambda: self.client.exists(self._candidates_key(user_id))))
+        return bool(self.guard.call(lambda: self.client.exists(self.candidates_key(user_id))))
 
     def session(self, session_id: str) -> dict[str, Any] | None:
         """The session's user, last slate and recent feedback events (None for a session never seen)."""
         raw, slate = self.guard.call(lambda: self.client.mget(self._session_key(session_id),
-                                                              self._slate_key(session_id)))
+                                                              self.slate_key(session_id)))
         if raw is None and slate is None:
             return None
         session = json.loads(raw) if raw else {"user_id": None, "events": []}
@@ -262,71 +299,79 @@ class SessionStore:
         """Remember the slate shown in this session (what the RL policies refer to): a key of its own, written
         in one call, since a slate replaces the last one and needs no read first."""
         payload = json.dumps({"user_id": user_id, "items": items})
-        self.guard.call(lambda: self.client.set(self._slate_key(session_id), payload, ex=self.settings.session_ttl_s))
+        self.guard.call(lambda: self.client.set(self.slate_key(session_id), payload, ex=self.settings.session_ttl_s))
 
     def record_feedback(self, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
-                        idempotency: IdempotencyKey | None = None) -> tuple[str | None, bool]:
+                        idempotency: IdempotencyKey | None = None,
+                        update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None] | None = None
+                        ) -> tuple[str | None, bool]:
         """Apply one feedback event and append it to the stream, atomically: (stream entry id, duplicate).
 
-        ``build_state`` rebuilds the user's state from the graph when Redis holds none. An event sent again by
-        the same sender with the event_id of one already recorded is not applied again: the answer is the first
-        one's entry and True (its entry is None if this process could not note it after the transaction); the
-        same event_id with other content raises IdempotencyConflict.
+        One round trip reads what the event changes (the state, the session, the cached set, the generation,
+        the event_id's record); the changes are computed here; one Lua script (RECORD_FEEDBACK) writes them all
+        if the generation and the session are still the ones read, else the event is read and computed again.
+        ``build_state`` rebuilds the user's state from the graph when Redis holds none. ``update_candidates``
+        turns the cached set into the one after the event (serving.feedback.intake: the item removed, its
+        neighbours merged, ranked again); without it, or when it answers None, the set is deleted and the next
+        request builds it. An event sent again by the same sender with the event_id of one already recorded is
+        not applied again: the answer is the first one's entry and True; the same event_id with other content
+        raises IdempotencyConflict.
         """
         user_id, session_id = event["user_id"], event.get("session_id")
-        user_key, candidates_key = self._user_key(user_id), self._candidates_key(user_id)
+        user_key, candidates_key = self._user_key(user_id), self.candidates_key(user_id)
         generation_key = self._generation_key(user_id)
         session_key = self._session_key(session_id) if session_id else None
         event_key = self._event_key(idempotency) if idempotency else None
-        watched = [user_key] + [key for key in (session_key, event_key) if key]
-        fields = {name: json.dumps(value) for name, value in event.items() if value is not None}
-        first: list[bytes] = []
-
-        def apply(pipe: redis.client.Pipeline) -> None:
-            if event_key and (recorded := pipe.get(event_key)) is not None:
-                first[:] = [recorded]  # no MULTI: the transaction writes nothing
-                return
-            raw = pipe.get(user_key)
-            state = UserState.from_json(raw) if raw else build_state()
+        fields = [part for name, value in event.items() if value is not None for part in (name, json.dumps(value))]
+        ttl_s = self.settings.session_ttl_s
+        read = [key for key in (user_key, candidates_key, generation_key, session_key, event_key) if key]
+        for _ in range(RECORD_ATTEMPTS):
+            found = iter(self.guard.call(lambda: self.client.mget(read)))
+            raw_state, raw_pool, generation = next(found), next(found), next(found)
+            raw_session = next(found) if session_key else None
+            recorded = next(found) if event_key else None
+            if recorded is not None and idempotency:
+                return self._duplicate(recorded, idempotency)
+            state = UserState.from_json(raw_state) if raw_state else build_state()
             state.add(event["item_id"], positive, self.settings.session_recent, self.settings.history_limit)
-            session = None
-            if session_key:
-                raw_session = pipe.get(session_key)
-                session = json.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
-                session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
-            pipe.multi()
-            pipe.xadd(self.settings.feedback_stream, fields, approximate=True,
-                      maxlen=self.settings.feedback_stream_maxlen if self.trim_on_append else None)
-            pipe.set(user_key, state.to_json(), ex=self.settings.session_ttl_s)
-            pipe.delete(candidates_key)
-            pipe.incr(generation_key)
-            pipe.expire(generation_key, max(self.settings.session_ttl_s, self.settings.candidate_cache_ttl_s))
-            if session_key:
-                pipe.set(session_key, json.dumps(session), ex=self.settings.session_ttl_s)
-            if event_key and idempotency:
-                pipe.set(event_key, idempotency.digest)
-                pipe.zadd(self._event_expiry_key, {event_key: time.time() + self.settings.event_id_ttl_s})
+            session = json.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
+            session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
+            pool = CandidatePool.from_bytes(raw_pool) if raw_pool and update_candidates else None
+            updated = update_candidates(pool, state) if pool is not None and update_candidates else None
+            keys = [generation_key, user_key, candidates_key, self.settings.feedback_stream,
+                    session_key or user_key, event_key or user_key, self._event_expiry_key]
+            args = [generation or b"0", hashlib.sha1(raw_session).hexdigest() if raw_session else "",
+                    state.to_json(), updated.to_bytes(updated.ranked.version if updated.ranked else None)
+                    if updated is not None else b"", json.dumps(session) if session_key else "", ttl_s,
+                    self.settings.degraded_cache_ttl_s if updated is not None and updated.missing
+                    else self.settings.candidate_cache_ttl_s,
+                    max(ttl_s, self.settings.candidate_cache_ttl_s),
+                    self.settings.feedback_stream_maxlen if self.trim_on_append else "",
+                    idempotency.digest if idempotency else "", time.time() + self.settings.event_id_ttl_s, *fields]
+            answer = self.guard.call(partial(self._record, keys=keys, args=args))
+            outcome = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
+            if outcome == "changed":
+                continue
+            if outcome == "duplicate" and idempotency:
+                return self._duplicate(answer[1], idempotency)
+            self._remember(candidates_key, None)
+            self._remember(user_key, None)
+            self._recorded += 1
+            if self.trim_on_append and self._recorded % PRUNE_EVERY == 0:  # no writer prunes for this process
+                with contextlib.suppress(Unavailable):
+                    self.prune_event_ids()
+            entry = answer[1]
+            return (entry.decode() if isinstance(entry, bytes) else str(entry)), False
+        raise Unavailable(f"redis: the user's state kept changing during {RECORD_ATTEMPTS} attempts to record the "
+                          "event; nothing was written", retry_after_s=1)
 
-        results = self.guard.call(lambda: self.client.transaction(apply, *watched))
-        if first and idempotency:
-            digest, _, entry = first[0].decode().partition(" ")
-            if digest != idempotency.digest:
-                raise IdempotencyConflict(f"event_id {idempotency.event_id!r} was sent before with other content; "
-                                          "a retry sends the same event, a new event a new event_id")
-            return entry or None, True
-        self._remember(candidates_key, None)
-        self._remember(user_key, None)
-        self._recorded += 1
-        if self.trim_on_append and self._recorded % PRUNE_EVERY == 0:  # no writer prunes for this process
-            with contextlib.suppress(Unavailable):
-                self.prune_event_ids()
-        entry = results[0]
-        entry = entry.decode() if isinstance(entry, bytes) else str(entry)
-        if event_key and idempotency:  # which entry a retry duplicates; the id is already taken without it
-            noted = f"{idempotency.digest} {entry}"
-            with contextlib.suppress(Unavailable):
-                self.guard.call(lambda: self.client.set(event_key, noted, xx=True))
-        return entry, False
+    @staticmethod
+    def _duplicate(recorded: bytes, idempotency: IdempotencyKey) -> tuple[str | None, bool]:
+        digest, _, entry = recorded.decode().partition(" ")
+        if digest != idempotency.digest:
+            raise IdempotencyConflict(f"event_id {idempotency.event_id!r} was sent before with other content; "
+                                      "a retry sends the same event, a new event a new event_id")
+        return entry or None, True
 
 
 def now_ms() -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import SecretStr
 
 SECRET_FILE = "slate.key"
@@ -71,7 +72,7 @@ class SlateSigner:
 
     def sign(self, user_id: Any, session_id: str | None, items: list[Any]) -> str:
         payload = {"u": user_id, "s": session_id, "i": items, "t": int(time.time())}
-        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        body = _b64(orjson.dumps(payload))
         return f"{body}.{self._mac(body)}"
 
     def verify(self, slate_id: str) -> Slate:

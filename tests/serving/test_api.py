@@ -118,9 +118,18 @@ def test_feedback_updates_session_stream_cache_and_graph(client: TestClient) -> 
                                                "event": "click"})
     assert answer.status_code == 202 and answer.json()["stream_id"] and not answer.json()["duplicate"]
     after = client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()
-    assert after["cache"] == "miss"  # feedback invalidated the cached candidates
+    assert after["cache"] == "hit"  # feedback updated the cached candidates instead of deleting them
     assert clicked not in [entry["item_id"] for entry in after["items"]]
     resources = client.app.state.resources  # type: ignore[attr-defined]
+    # The updated set: ranked by the served version, without the clicked item, with the items similar to it
+    cached, _ = resources.sessions.candidates(4)
+    artifacts = resources.service.artifacts
+    assert cached.ranked_by(artifacts.version, resources.service.ranker.policy_for(artifacts).name)
+    assert clicked not in cached.items
+    seen = set(resources.sessions.user_state(4).seen)
+    similar = [item for item in artifacts.similar_items(clicked, resources.settings.serving.feedback_similar_items)
+               if item not in seen]
+    assert similar and set(similar) <= set(cached.items)
     session = resources.sessions.session("s-1")
     assert session["slate"] == [entry["item_id"] for entry in shown] and session["events"][0]["item_id"] == clicked
     assert resources.sessions.stream.stream_length() == 1
@@ -391,7 +400,7 @@ def test_without_a_graph_candidates_come_from_faiss(data_dir: Path, stack: Stack
         again = client.post("/v1/recommend", json={"user_id": 4, "k": 5}).json()  # from the pool cached short
         assert again["cache"] == "hit" and "graph" in again["degraded"]
         sessions = client.app.state.resources.sessions  # type: ignore[attr-defined]
-        assert 0 < sessions.client.ttl(sessions._candidates_key(4)) <= sessions.settings.degraded_cache_ttl_s
+        assert 0 < sessions.client.ttl(sessions.candidates_key(4)) <= sessions.settings.degraded_cache_ttl_s
         assert client.get("/v1/explain", params={"user_id": 4, "item_id": 1}).status_code == 503
 
 

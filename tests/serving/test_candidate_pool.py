@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from graphrec.serving.request.candidate_pool import CandidatePool
+from graphrec.serving.request.candidate_pool import CandidatePool, Ranking
 
 
 def test_an_item_proposed_twice_keeps_one_entry_with_both_sources_and_the_paths_summed() -> None:
@@ -27,9 +27,18 @@ def test_without_and_top_up_skip_banned_items_and_stop_at_the_size() -> None:
 
 
 def test_the_cached_form_round_trips_and_an_older_layout_reads_as_a_miss() -> None:
-    pool = CandidatePool(["a", "b"], ["kg", "popular"], [3, 0])
-    assert CandidatePool.from_json(pool.to_json("v1")) == pool
-    older = json.dumps({"version": "v1", "items": [["a", ["kg"], 3], ["b", ["popular"], 0]]})
-    assert CandidatePool.from_json(older) is None
-    ragged = json.dumps({"version": "v1", "items": ["a"], "sources": ["kg", "kg"], "paths": [1]})
-    assert CandidatePool.from_json(ragged) is None
+    for items in (["a", "b", "c"], [3, -7, 2**62]):
+        pool = CandidatePool(items, ["kg", "popular", "kg"], [3, 0, 1], ["graph"])
+        assert CandidatePool.from_bytes(pool.to_bytes("v1")) == pool
+        ranked = pool.taken([2, 0, 1], Ranking("v1", "greedy", [0.5, 0.25, -1.0], {"kg": 2, "popular": 1}))
+        back = CandidatePool.from_bytes(ranked.to_bytes("v1"))
+        assert back == ranked and back is not None and back.ranked_by("v1", "greedy")
+        assert not back.ranked_by("v2", "greedy") and not back.ranked_by("v1", "ppo")
+    older = json.dumps({"version": "v1", "items": ["a"], "sources": ["kg"], "paths": [1]}).encode()
+    assert CandidatePool.from_bytes(older) is None
+
+
+def test_a_ranked_pool_walks_to_the_first_k_items_not_excluded() -> None:
+    pool = CandidatePool([5, 6, 7, 8], ["kg"] * 4, [0] * 4, [], Ranking("v1", "greedy", [4.0, 3.0, 2.0, 1.0], {}))
+    assert pool.walk(2, set()) == [0, 1] and pool.walk(2, {6}) == [0, 2] and pool.walk(4, {6}) is None
+    assert pool.count_without({6, 99}) == 3

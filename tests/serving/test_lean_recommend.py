@@ -33,17 +33,27 @@ def client(data_dir: Path) -> Any:
         yield opened
 
 
-def lean_answers(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the requests the lean path answered itself."""
-    answered: list[int] = []
-    original = LeanRecommend.answer
+def lean_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which way the lean path answered each request it saw: "loop" (a cached answer on the event loop),
+    "thread" (the request path in a thread hop), "handed on" (over the limit: to the route)."""
+    answered: list[str] = []
+    hot, answer = LeanRecommend.hot, LeanRecommend.answer
 
-    def counted(*args: Any) -> tuple[int | None, bytes | None]:
-        retry_after, answer = original(*args)
-        answered.append(answer is not None)
-        return retry_after, answer
+    async def on_the_loop(*args: Any) -> Any:
+        found = await hot(*args)
+        if isinstance(found, bytes):
+            answered.append("loop")
+        elif found is not None and found.retry_after_s is not None:
+            answered.append("handed on")
+        return found
 
-    monkeypatch.setattr(LeanRecommend, "answer", staticmethod(counted))
+    def in_a_thread(*args: Any) -> tuple[int | None, bytes | None]:
+        retry_after, answered_with = answer(*args)
+        answered.append("thread" if answered_with is not None else "handed on")
+        return retry_after, answered_with
+
+    monkeypatch.setattr(LeanRecommend, "hot", staticmethod(on_the_loop))
+    monkeypatch.setattr(LeanRecommend, "answer", staticmethod(in_a_thread))
     return answered
 
 
@@ -60,11 +70,13 @@ def test_the_lean_path_answers_what_the_route_answers(client: TestClient, monkey
     answered = lean_answers(monkeypatch)
     for body in BODIES:  # the first answer of a user builds the candidate set: compare cached answers
         assert client.post("/v1/recommend", json=body).status_code == 200
+    assert answered == ["thread", "thread", "loop", "thread", "thread"]  # the third is the first one's user
     lean = [client.post("/v1/recommend", json=body) for body in BODIES]
-    assert sum(answered) == 2 * len(BODIES)
+    # context items make a set of their own, never cached: the request path answers them
+    assert answered[len(BODIES):] == ["loop", "loop", "loop", "thread", "loop"]
     route_only(client.app.state.resources)  # type: ignore[attr-defined]
     route = [client.post("/v1/recommend", json=body) for body in BODIES]
-    assert sum(answered) == 2 * len(BODIES)
+    assert len(answered) == 2 * len(BODIES)
     for ours, theirs in zip(lean, route, strict=True):
         assert ours.status_code == theirs.status_code == 200
         assert ours.headers["content-type"] == theirs.headers["content-type"]
@@ -119,7 +131,7 @@ def test_over_the_rate_limit_the_route_answers_429_and_each_request_counts_once(
     over = client.post("/v1/recommend", json={"user_id": 4}, headers=headers)
     assert over.status_code == 429 and int(over.headers["retry-after"]) >= 1
     assert over.json() == {"detail": "over the rate limit of 6/minute for limited"}
-    assert answered == [True] * 5 + [False]
+    assert answered == ["thread"] + ["loop"] * 4 + ["handed on"]
     limiter = client.app.state.resources.limiter  # type: ignore[attr-defined]
     from graphrec.serving.access.rate_limits import rate
 

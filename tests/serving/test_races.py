@@ -53,8 +53,8 @@ def test_a_candidate_set_computed_before_feedback_is_not_cached_after_it(
     with client_for(data_dir, stack, feedback_to_graph=False) as client:
         service = client.app.state.resources.service  # type: ignore[attr-defined]
         sessions = service.sessions
-        sessions.client.delete(sessions._candidates_key(USER))
+        sessions.client.delete(sessions.candidates_key(USER))
         with click_lands_during(service.candidates, "kg", service, item):  # while the set is computed
             assert client.post("/v1/recommend", json={"user_id": USER, "k": 10}).json()["cache"] == "miss"
-        assert not sessions.client.exists(sessions._candidates_key(USER))  # the stale set was not stored
+        assert not sessions.client.exists(sessions.candidates_key(USER))  # the stale set was not stored
         assert client.post("/v1/recommend", json={"user_id": USER, "k": 10}).json()["cache"] == "miss"

@@ -1,0 +1,96 @@
+"""The Redis calls of a cached recommendation, made on the event loop: one round trip to read, one to write.
+
+A cached POST /v1/recommend needs three things from Redis: the caller's rate-limit count, the user's ranked
+candidate set, and, with a session, to record the slate shown. The session store's blocking client would need a
+thread hop per request (a blocking call on the event loop stalls every other request while Redis answers), so
+these calls go through a pipelined connection of the event loop (serving.state.redis_link): the count and the
+set in one Lua script, the slate in one SET. The count is the `limits` library's fixed-window counter (the same
+key, increment and expiry as serving.access.rate_limits), so both paths count one budget.
+
+The session store's guard decides whether Redis is up: while it is marked down, or when a call here fails (which
+marks it down) or is refused (a Redis at its memory limit), the request goes the blocking way, which serves it
+degraded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis
+
+from graphrec.serving.state.redis_link import RedisLink
+from graphrec.serving.state.sessions import REDIS_FAILURES, SessionStore, redis_full
+
+# KEYS: the rate-limit counter[, the candidate set]. ARGV: the window in seconds, the cost, the limit.
+# Answers {count, -1[, set]} within the limit, {count, seconds until the window resets} over it.
+COUNT = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if count > tonumber(ARGV[3]) then return {count, redis.call('TTL', KEYS[1])} end
+"""
+COUNT_ONLY = COUNT + "return {count, -1}\n"
+COUNT_AND_READ = COUNT + "return {count, -1, redis.call('GET', KEYS[2])}\n"
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A request counted against its limit: ``retry_after_s`` when over it, else the cached set (None: none)."""
+
+    retry_after_s: int | None
+    candidates: bytes | None
+
+
+class HotReads:
+    def __init__(self, url: str, timeout_s: float, sessions: SessionStore) -> None:
+        """ValueError for a Redis URL the link does not speak (TLS): requests then take the blocking way."""
+        self.link = RedisLink(url, timeout_s)
+        self.sessions = sessions
+
+    @property
+    def up(self) -> bool:
+        return self.sessions.guard.healthy
+
+    async def count(self, limit_key: str, window_s: int, limit: int) -> Counted | None:
+        """Count a request against its limit (RateLimiter.counter's key, window and amount); None when Redis is
+        down or the call failed: the request was not counted, and the limiter fails open."""
+        return await self._counted(COUNT_ONLY, [limit_key], [window_s, 1, limit], limit)
+
+    async def count_and_read(self, limit_key: str, window_s: int, limit: int, user_id: Any) -> Counted | None:
+        """count, and within the limit the user's cached set too, in the same round trip."""
+        return await self._counted(COUNT_AND_READ, [limit_key, self.sessions.candidates_key(user_id)],
+                                   [window_s, 1, limit], limit)
+
+    async def _counted(self, script: str, keys: list[str], args: list[int], limit: int) -> Counted | None:
+        if not self.up:
+            return None
+        answer = await self._call(self.link.script(script, keys, args))
+        if answer is None:
+            return None
+        if int(answer[0]) > limit:
+            return Counted(max(1, int(answer[1])), None)
+        return Counted(None, answer[2] if len(answer) > 2 else None)
+
+    async def record_slate(self, session_id: str, user_id: Any, items: list[Any]) -> bool:
+        """Remember the slate shown in the session (SessionStore.record_slate's key and form); False when Redis
+        failed."""
+        return await self._call(self.link.call(
+            "SET", self.sessions.slate_key(session_id), orjson.dumps({"user_id": user_id, "items": items}),
+            "EX", self.sessions.settings.session_ttl_s)) is not None
+
+    async def _call(self, call: Coroutine[Any, Any, Any]) -> Any:
+        """The call's reply; None when Redis failed (then marked down) or refuses writes (at its memory limit)."""
+        try:
+            return await call
+        except REDIS_FAILURES as error:
+            self.sessions.guard.mark_down(error)
+            return None
+        except redis.ResponseError as error:
+            if redis_full(error) is None:
+                raise
+            return None
+
+    def close(self) -> None:
+        self.link.close()
