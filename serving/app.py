@@ -30,7 +30,9 @@ from graphrec.serving.ops.memory import limit_malloc_arenas
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.resources import Resources, open_resources
 from graphrec.serving.routes import admin, catalogue, console, health, recommend
-from graphrec.serving.routes.lean_recommend import LeanRecommend, replay, unavailable_answer
+from graphrec.serving.routes.lean import replay, unavailable_answer
+from graphrec.serving.routes.lean_feedback import LeanFeedback
+from graphrec.serving.routes.lean_recommend import LeanRecommend
 from graphrec.serving.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ def create_app(settings: ServiceSettings | None = None, resources: Resources | N
         return JSONResponse({"detail": finite(jsonable_encoder(error.errors()))}, status_code=422)
 
     app.add_middleware(LeanRecommend)
+    app.add_middleware(LeanFeedback)
     app.add_middleware(BodyLimit, max_bytes=settings.serving.max_request_bytes)
     app.add_middleware(LatencyMetrics, every=settings.serving.access_log_every)
     return app

@@ -83,10 +83,10 @@ class ServingSettings(BaseModel):
         "How often the service checks for a newly published version."))
     serve_host: str = Field(default="127.0.0.1", description="Address `graphrec serve` binds.")
     serve_port: int = Field(default=8000, ge=1, le=65_535, description="Port `graphrec serve` listens on.")
-    lean_recommend: bool = Field(default=True, description=(
-        "Answer POST /v1/recommend through the lean path (a cached answer on the event loop, anything else in one "
-        "thread hop, no FastAPI machinery; what it does not answer goes on to the FastAPI route); false sends "
-        "every request through the route."))
+    lean_routes: bool = Field(default=True, description=(
+        "Answer POST /v1/recommend and POST /v1/feedback through their lean layers (no FastAPI machinery: a cached "
+        "recommendation on the event loop, anything else in one thread hop; what they do not answer goes on to "
+        "the FastAPI routes); false sends every request through the routes."))
     feedback_similar_items: int = Field(default=10, ge=0, le=1_000, description=(
         "Items similar to a positively rated one (its FAISS neighbours) that feedback merges into the user's cached "
         "candidate set, which it then ranks again; 0 merges none."))

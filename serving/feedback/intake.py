@@ -3,6 +3,7 @@ ratings it may carry, and its record in Redis (the user's session state and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -10,7 +11,8 @@ from graphrec.graph import behaviours
 from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.request.recommender import RecommendationService
 from graphrec.serving.resilience.guard import Unavailable
-from graphrec.serving.state.sessions import IdempotencyKey, UserState
+from graphrec.serving.state.hot_reads import HotReads
+from graphrec.serving.state.user_records import IdempotencyKey, UserState
 
 DEFAULT_RATING_RANGE = (1.0, 5.0)
 
@@ -53,11 +55,25 @@ class FeedbackIntake:
                 return UserState()
 
         positive = feedback_is_positive(event["event"], event.get("value"))
+        return sessions.record_feedback(event, positive, build_state, idempotency, self._updater(event, positive))
 
+    async def record_on_loop(self, hot: HotReads, event: dict[str, Any], idempotency: IdempotencyKey | None = None
+                             ) -> tuple[str | None, bool] | None:
+        """record, on the event loop (HotReads.record_feedback); None when the user's state must come from the
+        graph, which record does in a thread."""
+        positive = feedback_is_positive(event["event"], event.get("value"))
+        return await hot.record_feedback(event, positive, idempotency, self._updater(event, positive))
+
+    def _updater(self, event: dict[str, Any], positive: bool) -> Callable[[CandidatePool, UserState],
+                                                                          CandidatePool | None]:
         def update(pool: CandidatePool, state: UserState) -> CandidatePool | None:
             return self.updated_candidates(event["user_id"], event["item_id"], positive, pool, state)
 
-        return sessions.record_feedback(event, positive, build_state, idempotency, update)
+        return update
+
+    def rating_range_known(self) -> bool:
+        """Whether rating_range answers without reading the graph."""
+        return self.service.settings.serving.rating_range is not None or self._rating_range is not None
 
     def updated_candidates(self, user_id: Any, item_id: Any, positive: bool, pool: CandidatePool,
                            state: UserState) -> CandidatePool | None:

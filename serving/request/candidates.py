@@ -23,7 +23,8 @@ from graphrec.serving.request.served_policy import SessionState
 from graphrec.serving.request.served_version import LoadedArtifacts
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings
-from graphrec.serving.state.sessions import SessionStore, UserState
+from graphrec.serving.state.sessions import SessionStore
+from graphrec.serving.state.user_records import UserState
 
 CacheResult = Literal["hit", "miss", "off"]  # from the cache, computed and cached, computed (not cacheable)
 Rank = Callable[[CandidatePool], CandidatePool]  # a pool in the served policy's order (Ranker.ranked)

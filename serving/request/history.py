@@ -13,7 +13,8 @@ from graphrec.serving.request.degradation import Degradation
 from graphrec.serving.request.graph_access import GraphAccess
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings
-from graphrec.serving.state.sessions import SessionStore, UserState
+from graphrec.serving.state.sessions import SessionStore
+from graphrec.serving.state.user_records import UserState
 
 
 class History:

@@ -43,7 +43,23 @@ class Ranker:
     def rank(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool, k: int,
              policy: Policy | None = None) -> list[tuple[int, float]]:
         """The k best positions in ``pool`` with their scores, by ``policy`` (the served one by default)."""
+        order, scores = self._order(artifacts, state, pool, policy or self.policy_for(artifacts))
+        order = order[:k]
+        return list(zip(order.tolist(), scores[order].tolist(), strict=True))
+
+    def ranked(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
+               policy: Policy | None = None) -> CandidatePool:
+        """The whole ``pool`` in ``policy``'s order (the served one by default), with its scores: the cached
+        form that requests walk (CandidatePool.walk)."""
         policy = policy or self.policy_for(artifacts)
+        order, scores = self._order(artifacts, state, pool, policy)
+        return pool.taken(order.tolist(), Ranking(artifacts.version if artifacts is not None else None, policy.name,
+                                                  scores[order].tolist(), pool.source_counts()))
+
+    @staticmethod
+    def _order(artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool, policy: Policy
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Every position of ``pool``, best first, and each position's score (0 for an item without one)."""
         scores = np.full(len(pool), -np.inf, dtype=np.float64)
         if artifacts is not None and len(pool):
             rows = artifacts.item_rows(pool.items)
@@ -51,15 +67,5 @@ class Ranker:
             if known.any():
                 scores[known] = policy.score(state, artifacts.item_vectors[rows[known]], rows[known])
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
-        order = np.lexsort((-pool.path_counts(), -scores))[:k]
-        return [(int(i), float(scores[i]) if np.isfinite(scores[i]) else 0.0) for i in order]
-
-    def ranked(self, artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool,
-               policy: Policy | None = None) -> CandidatePool:
-        """The whole ``pool`` in ``policy``'s order (the served one by default), with its scores: the cached
-        form that requests walk (CandidatePool.walk)."""
-        policy = policy or self.policy_for(artifacts)
-        order = self.rank(artifacts, state, pool, len(pool), policy)
-        return pool.taken([i for i, _ in order], Ranking(artifacts.version if artifacts is not None else None,
-                                                          policy.name, [score for _, score in order],
-                                                          pool.source_counts()))
+        order = np.lexsort((-pool.path_counts(), -scores))
+        return order, np.where(np.isfinite(scores), scores, 0.0)

@@ -25,10 +25,8 @@ from typing import Any
 import anyio.to_thread
 import orjson
 from fastapi import HTTPException
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from graphrec.serving.access.keys import Principal
 from graphrec.serving.access.keys import Scope as KeyScope
@@ -36,49 +34,13 @@ from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.resources import Resources
 from graphrec.serving.routes.dependencies import RATE_COUNTED, admit, rate_limit
+from graphrec.serving.routes.lean import api_key, read_body, replay, respond, route_of, unavailable_answer
 from graphrec.serving.routes.recommend import record_metrics, router, slate_json
 from graphrec.serving.routes.schemas import RecommendRequest
 from graphrec.serving.state.hot_reads import Counted
 
 PATH = "/v1/recommend"
-API_KEY = b"x-api-key"
-JSON_HEADERS = [(b"content-type", b"application/json")]
-ROUTE = next(route for route in router.routes if isinstance(route, Route) and route.path == PATH
-             and "POST" in (route.methods or ()))
-
-
-def unavailable_answer(error: Unavailable) -> JSONResponse:
-    """503 with Retry-After: a dependency the request needs is down (the app's answer to Unavailable)."""
-    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": str(error.retry_after_s)})
-
-
-async def read_body(receive: Receive) -> tuple[bytes, Message | None]:
-    """The request body (BodyLimit, outside, bounds it), and a message that came instead of its end."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return bytes(body), message
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            return bytes(body), None
-
-
-def replay(body: bytes, pending: Message | None, receive: Receive) -> Receive:
-    """A receive that gives the body read ahead as one message, then what the client sends next."""
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent, pending
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        if pending is not None:
-            message, pending = pending, None
-            return message
-        return await receive()
-
-    return again
+ROUTE = route_of(router.routes, PATH, "POST")
 
 
 class LeanRecommend:
@@ -89,7 +51,7 @@ class LeanRecommend:
         resources: Resources | None = getattr(scope["app"].state, "resources", None) \
             if scope["type"] == "http" else None
         if (resources is None or scope["path"] != PATH or scope["method"] != "POST"
-                or not resources.settings.serving.lean_recommend):
+                or not resources.settings.serving.lean_routes):
             await self.app(scope, receive, send)
             return
         body, pending = await read_body(receive)
@@ -101,7 +63,7 @@ class LeanRecommend:
         principal, request, ids = admitted
         hot = await self.hot(resources, principal, request, ids)
         if isinstance(hot, bytes):
-            await self.respond(scope, send, hot)
+            await respond(scope, send, ROUTE, 200, hot)
             return
         if hot is not None and hot.retry_after_s is not None:  # the route answers the 429, counted once
             await self.app({**scope, RATE_COUNTED: hot.retry_after_s}, receive, send)
@@ -115,14 +77,7 @@ class LeanRecommend:
         if answered is None:  # over the limit: the route answers the 429, without counting the request again
             await self.app({**scope, RATE_COUNTED: retry_after}, receive, send)
             return
-        await self.respond(scope, send, answered)
-
-    @staticmethod
-    async def respond(scope: Scope, send: Send, answered: bytes) -> None:
-        scope["route"] = ROUTE  # the latency metrics' label, as the router would set it
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*JSON_HEADERS, (b"content-length", str(len(answered)).encode())]})
-        await send({"type": "http.response.body", "body": answered})
+        await respond(scope, send, ROUTE, 200, answered)
 
     @staticmethod
     async def hot(resources: Resources, principal: Principal, request: RecommendRequest,
@@ -150,10 +105,9 @@ class LeanRecommend:
     def admitted(resources: Resources, scope: Scope, body: bytes
                  ) -> tuple[Principal, RecommendRequest, tuple[Any, list[Any], list[Any]]] | None:
         """The caller, the request and its typed ids, if this layer may answer it; None hands it to the route."""
-        key = next((value.decode("latin-1") for name, value in scope["headers"] if name.lower() == API_KEY), None)
         client = scope.get("client")
         try:
-            principal = admit(resources, KeyScope.recommend, key, client[0] if client else None)
+            principal = admit(resources, KeyScope.recommend, api_key(scope), client[0] if client else None)
             request = RecommendRequest.model_validate(orjson.loads(body))
             if request.explain:
                 return None

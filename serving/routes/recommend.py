@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import orjson
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -9,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from graphrec.graph.ids import plain_ids
 from graphrec.serving.access.keys import Principal, Scope
 from graphrec.serving.feedback.intake import FeedbackIntake
-from graphrec.serving.request.recommender import RecommendResult
+from graphrec.serving.request.recommender import RecommendationService, RecommendResult
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.routes.dependencies import (
     AUTH_ERRORS,
@@ -31,8 +34,9 @@ from graphrec.serving.routes.schemas import (
     RecommendRequest,
     RecommendResponse,
 )
-from graphrec.serving.state.sessions import IdempotencyConflict, IdempotencyKey, now_ms
+from graphrec.serving.state.sessions import now_ms
 from graphrec.serving.state.slates import InvalidSlate
+from graphrec.serving.state.user_records import IdempotencyConflict, IdempotencyKey
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses={**AUTH_ERRORS, **BODY_ERRORS})
 
@@ -152,23 +156,9 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
     The event names the ``slate_id`` of the recommendation that showed the item to this user in this session;
     only keys with the ingest scope may send feedback without one. Items a client picks itself (cold start) go
     to /v1/recommend as ``context_items`` instead."""
-    user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
-    item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
-    check_attribution(resources, principal, body, user_id, item_id)
-
-    content = {"user_id": user_id, "item_id": item_id, "event": body.event, "value": body.value,
-               "session_id": body.session_id}
-    idempotency = IdempotencyKey.of(principal.name, body.event_id, {**content, "slate_id": body.slate_id}) \
-        if body.event_id else None
-
-    def record() -> tuple[str | None, bool]:
-        check_rating(resources.feedback, body)
-        if not service.item_is_known(item_id):
-            raise HTTPException(404, f"no item {item_id!r} in the graph")
-        return resources.feedback.record({**content, "ts_ms": now_ms()}, idempotency)
-
+    pending = feedback_event(service, resources, principal, body)
     try:
-        entry, duplicate = await run_in_threadpool(record)
+        entry, duplicate = await run_in_threadpool(record_event, resources, body, pending)
     except IdempotencyConflict as error:
         resources.metrics.feedback.labels(body.event, "conflict").inc()
         raise HTTPException(409, str(error)) from None
@@ -177,6 +167,37 @@ async def feedback(body: FeedbackRequest, service: Service, resources: Resources
         raise
     resources.metrics.feedback.labels(body.event, "duplicate" if duplicate else "accepted").inc()
     return FeedbackAccepted(stream_id=entry, duplicate=duplicate)
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """A feedback event checked as far as needs no I/O: its typed content and its idempotency key."""
+
+    content: dict[str, Any]
+    idempotency: IdempotencyKey | None
+
+
+def feedback_event(service: RecommendationService, resources: ResourcesDep, principal: Principal,
+                   body: FeedbackRequest) -> PendingEvent:
+    """The event of ``body``, with typed ids and checked against its slate; HTTPException (422, 403) if not."""
+    user_id = typed_id(service, body.user_id, "user", ("body", "user_id"))
+    item_id = typed_id(service, body.item_id, "item", ("body", "item_id"))
+    check_attribution(resources, principal, body, user_id, item_id)
+    content = {"user_id": user_id, "item_id": item_id, "event": body.event, "value": body.value,
+               "session_id": body.session_id}
+    idempotency = IdempotencyKey.of(principal.name, body.event_id, {**content, "slate_id": body.slate_id}) \
+        if body.event_id else None
+    return PendingEvent(content, idempotency)
+
+
+def record_event(resources: ResourcesDep, body: FeedbackRequest, pending: PendingEvent) -> tuple[str | None, bool]:
+    """Check the rating and the item, then record the event (FeedbackIntake.record; blocking): (stream entry,
+    duplicate). HTTPException (422, 404), IdempotencyConflict or Unavailable when it cannot be recorded."""
+    check_rating(resources.feedback, body)
+    item_id = pending.content["item_id"]
+    if not resources.service.item_is_known(item_id):
+        raise HTTPException(404, f"no item {item_id!r} in the graph")
+    return resources.feedback.record({**pending.content, "ts_ms": now_ms()}, pending.idempotency)
 
 
 def check_attribution(resources: ResourcesDep, principal: Principal, body: FeedbackRequest, user_id: object,

@@ -1,4 +1,5 @@
-"""The Redis calls of a cached recommendation, made on the event loop: one round trip to read, one to write.
+"""The Redis calls of the hot routes, made on the event loop: a cached recommendation's (one round trip to read,
+one to write) and a feedback event's (serving.state.feedback_record's steps: one read, one Lua write).
 
 A cached POST /v1/recommend needs three things from Redis: the caller's rate-limit count, the user's ranked
 candidate set, and, with a session, to record the slate shown. The session store's blocking client would need a
@@ -14,15 +15,19 @@ degraded.
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis
 
+from graphrec.serving.request.candidate_pool import CandidatePool
+from graphrec.serving.resilience.guard import REFUSED_RETRY_AFTER_S, Unavailable
+from graphrec.serving.state.feedback_record import RECORD_FEEDBACK, record_steps
 from graphrec.serving.state.redis_link import RedisLink
 from graphrec.serving.state.sessions import REDIS_FAILURES, SessionStore, redis_full
+from graphrec.serving.state.user_records import IdempotencyKey, UserState
 
 # KEYS: the rate-limit counter[, the candidate set]. ARGV: the window in seconds, the cost, the limit.
 # Answers {count, -1[, set]} within the limit, {count, seconds until the window resets} over it.
@@ -80,6 +85,41 @@ class HotReads:
             "SET", self.sessions.slate_key(session_id), orjson.dumps({"user_id": user_id, "items": items}),
             "EX", self.sessions.settings.session_ttl_s)) is not None
 
+    async def record_feedback(self, event: dict[str, Any], positive: bool, idempotency: IdempotencyKey | None,
+                              update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None]
+                              ) -> tuple[str | None, bool] | None:
+        """SessionStore.record_feedback on the event loop: (stream entry id, duplicate), or None when the user's
+        state is not in Redis (rebuilding it reads the graph: the blocking way does that). Unavailable when Redis
+        is down or full (as the blocking way answers), IdempotencyConflict as it raises."""
+        steps = record_steps(self.sessions, event, positive, no_state, idempotency, update_candidates)
+        reply: Any = None
+        try:
+            while True:
+                step = steps.send(reply)
+                call = self.link.call("MGET", *step.keys) if step.args is None \
+                    else self.link.script(RECORD_FEEDBACK, step.keys, step.args)
+                reply = await self._strict(call)
+        except StopIteration as done:
+            entry, duplicate = done.value
+        except NotInRedis:
+            return None
+        if not duplicate:
+            self.sessions.recorded(event["user_id"])
+        return entry, duplicate
+
+    async def _strict(self, call: Coroutine[Any, Any, Any]) -> Any:
+        """The call's reply; Unavailable as the session store's guard raises it when Redis fails or refuses."""
+        try:
+            return await call
+        except REDIS_FAILURES as error:
+            self.sessions.guard.mark_down(error)
+            raise Unavailable(f"redis unavailable: {self.sessions.guard.reason}") from error
+        except redis.ResponseError as error:
+            refused = redis_full(error)
+            if refused is None:
+                raise
+            raise Unavailable(f"redis refuses writes: {refused}", retry_after_s=REFUSED_RETRY_AFTER_S) from error
+
     async def _call(self, call: Coroutine[Any, Any, Any]) -> Any:
         """The call's reply; None when Redis failed (then marked down) or refuses writes (at its memory limit)."""
         try:
@@ -94,3 +134,11 @@ class HotReads:
 
     def close(self) -> None:
         self.link.close()
+
+
+class NotInRedis(Exception):
+    """The user's state is not in Redis."""
+
+
+def no_state() -> UserState:
+    raise NotInRedis

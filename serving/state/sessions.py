@@ -36,12 +36,10 @@ is missed in this process meanwhile.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -55,29 +53,10 @@ from graphrec.serving.feedback.stream import FeedbackStream
 from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.resilience.guard import Guard, Unavailable
 from graphrec.serving.settings import ServingSettings
+from graphrec.serving.state.feedback_record import RECORD_FEEDBACK, record_steps
+from graphrec.serving.state.user_records import IdempotencyKey, UserState
 
-SESSION_EVENTS_KEPT = 100
 REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
-class IdempotencyConflict(ValueError):
-    """An event_id the sender used before for an event with other content."""
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    """A client's event_id, scoped to who sent it: ``sender`` names the API key (or the client address when the
-    service runs open) and the user, so one client's ids never answer for another's. ``digest`` fingerprints
-    the event's content: a retry carries the same one."""
-
-    sender: str
-    event_id: str
-    digest: str
-
-    @classmethod
-    def of(cls, principal: str, event_id: str, content: dict[str, Any]) -> IdempotencyKey:
-        scope = hashlib.sha256(json.dumps([principal, content.get("user_id")]).encode()).hexdigest()[:24]
-        digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:24]
-        return cls(scope, event_id, digest)
-
 # Deletes the event keys whose expiry has passed and their index entries, in one step: a key sent again between a
 # read of the index and its deletion would otherwise lose its fresh record.
 PRUNE_EVENT_IDS = """
@@ -88,65 +67,8 @@ for _, key in ipairs(expired) do
 end
 return #expired
 """
-# Records one feedback event, if the user's generation (KEYS[1]) and the session (its SHA-1) are still the ones
-# the service read: appends it to the stream, sets the state, the candidate set (deleted when none is given) and
-# the session, increments the generation, and notes the event_id with its entry. The first write is the XADD: a
-# Redis at its memory limit refuses it and nothing is written.
-# KEYS: generation, state, candidates, stream, session, event_id key, event_id expiry index.
-# ARGV: generation read, session SHA-1 read ('' none), state, candidates ('' delete), session ('' none), state
-# and session TTL, candidates TTL, generation TTL, stream cap ('' none), event digest ('' no event_id), event_id
-# expiry time, then the stream entry's fields and values.
-RECORD_FEEDBACK = """
-if ARGV[10] ~= '' then
-  local recorded = redis.call('GET', KEYS[6])
-  if recorded then return {'duplicate', recorded} end
-end
-if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[1] then return {'changed'} end
-if ARGV[5] ~= '' then
-  local session = redis.call('GET', KEYS[5])
-  if (session and redis.sha1hex(session) or '') ~= ARGV[2] then return {'changed'} end
-end
-local entry
-if ARGV[9] ~= '' then
-  entry = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[9], '*', unpack(ARGV, 12))
-else
-  entry = redis.call('XADD', KEYS[4], '*', unpack(ARGV, 12))
-end
-redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[6])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[7]) else redis.call('DEL', KEYS[3]) end
-redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[8])
-if ARGV[5] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6]) end
-if ARGV[10] ~= '' then
-  redis.call('SET', KEYS[6], ARGV[10] .. ' ' .. entry)
-  redis.call('ZADD', KEYS[7], ARGV[11], KEYS[6])
-end
-return {'recorded', entry}
-"""
-RECORD_ATTEMPTS = 20
 PRUNE_STEP = 10_000
 PRUNE_EVERY = 1_000
-
-
-@dataclass
-class UserState:
-    seen: list[Any] = field(default_factory=list)  # newest first, at most history_limit
-    positive: list[Any] = field(default_factory=list)  # newest first, at most session_recent
-
-    def to_json(self) -> str:
-        return json.dumps({"seen": self.seen, "positive": self.positive})
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> UserState:
-        data = json.loads(raw)
-        return cls(seen=data["seen"], positive=data["positive"])
-
-    def add(self, item_id: Any, positive: bool, keep: int, keep_seen: int) -> None:
-        """Note a new interaction: it becomes the newest seen item (and positive one), the oldest beyond the
-        bounds are dropped, as the graph's read of a state keeps the newest history_limit."""
-        self.seen = [item_id, *(i for i in self.seen if i != item_id)][:keep_seen]
-        if positive:
-            self.positive = [item_id, *(i for i in self.positive if i != item_id)][:keep]
 
 
 def redis_full(error: BaseException) -> str | None:
@@ -179,7 +101,7 @@ class SessionStore:
         # trims it itself (trim_feedback), never past what its consumer group has not acknowledged.
         self.trim_on_append = True
         self._prune = client.register_script(PRUNE_EVENT_IDS)
-        self._record = client.register_script(RECORD_FEEDBACK)
+        self._record: Any = None  # RECORD_FEEDBACK, registered on first use
         self.stream = FeedbackStream(client, self.guard, settings)  # its consumer side
         self._recorded = 0  # events recorded by this process: without a writer, every PRUNE_EVERY-th one prunes
 
@@ -305,73 +227,43 @@ class SessionStore:
                         idempotency: IdempotencyKey | None = None,
                         update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None] | None = None
                         ) -> tuple[str | None, bool]:
-        """Apply one feedback event and append it to the stream, atomically: (stream entry id, duplicate).
+        """Apply one feedback event and append it to the stream, atomically: (stream entry id, duplicate), by
+        serving.state.feedback_record's steps. ``build_state`` rebuilds the user's state from the graph when Redis
+        holds none; ``update_candidates`` turns the cached set into the one after the event."""
+        steps = record_steps(self, event, positive, build_state, idempotency, update_candidates)
+        reply: Any = None
+        try:
+            while True:
+                step = steps.send(reply)
+                if step.args is None:
+                    reply = self.guard.call(lambda: self.client.mget(step.keys))  # noqa: B023 - called at once
+                else:
+                    if self._record is None:
+                        self._record = self.client.register_script(RECORD_FEEDBACK)
+                    reply = self.guard.call(partial(self._record, keys=step.keys, args=step.args))
+        except StopIteration as done:
+            entry, duplicate = done.value
+        if not duplicate:
+            self.recorded(event["user_id"])
+        return entry, duplicate
 
-        One round trip reads what the event changes (the state, the session, the cached set, the generation,
-        the event_id's record); the changes are computed here; one Lua script (RECORD_FEEDBACK) writes them all
-        if the generation and the session are still the ones read, else the event is read and computed again.
-        ``build_state`` rebuilds the user's state from the graph when Redis holds none. ``update_candidates``
-        turns the cached set into the one after the event (serving.feedback.intake: the item removed, its
-        neighbours merged, ranked again); without it, or when it answers None, the set is deleted and the next
-        request builds it. An event sent again by the same sender with the event_id of one already recorded is
-        not applied again: the answer is the first one's entry and True; the same event_id with other content
-        raises IdempotencyConflict.
-        """
-        user_id, session_id = event["user_id"], event.get("session_id")
-        user_key, candidates_key = self._user_key(user_id), self.candidates_key(user_id)
-        generation_key = self._generation_key(user_id)
-        session_key = self._session_key(session_id) if session_id else None
-        event_key = self._event_key(idempotency) if idempotency else None
-        fields = [part for name, value in event.items() if value is not None for part in (name, json.dumps(value))]
-        ttl_s = self.settings.session_ttl_s
-        read = [key for key in (user_key, candidates_key, generation_key, session_key, event_key) if key]
-        for _ in range(RECORD_ATTEMPTS):
-            found = iter(self.guard.call(lambda: self.client.mget(read)))
-            raw_state, raw_pool, generation = next(found), next(found), next(found)
-            raw_session = next(found) if session_key else None
-            recorded = next(found) if event_key else None
-            if recorded is not None and idempotency:
-                return self._duplicate(recorded, idempotency)
-            state = UserState.from_json(raw_state) if raw_state else build_state()
-            state.add(event["item_id"], positive, self.settings.session_recent, self.settings.history_limit)
-            session = json.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
-            session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
-            pool = CandidatePool.from_bytes(raw_pool) if raw_pool and update_candidates else None
-            updated = update_candidates(pool, state) if pool is not None and update_candidates else None
-            keys = [generation_key, user_key, candidates_key, self.settings.feedback_stream,
-                    session_key or user_key, event_key or user_key, self._event_expiry_key]
-            args = [generation or b"0", hashlib.sha1(raw_session).hexdigest() if raw_session else "",
-                    state.to_json(), updated.to_bytes(updated.ranked.version if updated.ranked else None)
-                    if updated is not None else b"", json.dumps(session) if session_key else "", ttl_s,
-                    self.settings.degraded_cache_ttl_s if updated is not None and updated.missing
-                    else self.settings.candidate_cache_ttl_s,
-                    max(ttl_s, self.settings.candidate_cache_ttl_s),
-                    self.settings.feedback_stream_maxlen if self.trim_on_append else "",
-                    idempotency.digest if idempotency else "", time.time() + self.settings.event_id_ttl_s, *fields]
-            answer = self.guard.call(partial(self._record, keys=keys, args=args))
-            outcome = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
-            if outcome == "changed":
-                continue
-            if outcome == "duplicate" and idempotency:
-                return self._duplicate(answer[1], idempotency)
-            self._remember(candidates_key, None)
-            self._remember(user_key, None)
-            self._recorded += 1
-            if self.trim_on_append and self._recorded % PRUNE_EVERY == 0:  # no writer prunes for this process
-                with contextlib.suppress(Unavailable):
-                    self.prune_event_ids()
-            entry = answer[1]
-            return (entry.decode() if isinstance(entry, bytes) else str(entry)), False
-        raise Unavailable(f"redis: the user's state kept changing during {RECORD_ATTEMPTS} attempts to record the "
-                          "event; nothing was written", retry_after_s=1)
+    def recorded(self, user_id: Any) -> None:
+        """What follows a recorded event in this process: the local copies of the user's keys are stale, and
+        without a writer every PRUNE_EVERY-th event prunes the expired event_ids."""
+        self._remember(self.candidates_key(user_id), None)
+        self._remember(self._user_key(user_id), None)
+        self._recorded += 1
+        if self.trim_on_append and self._recorded % PRUNE_EVERY == 0:
+            with contextlib.suppress(Unavailable):
+                self.prune_event_ids()
 
-    @staticmethod
-    def _duplicate(recorded: bytes, idempotency: IdempotencyKey) -> tuple[str | None, bool]:
-        digest, _, entry = recorded.decode().partition(" ")
-        if digest != idempotency.digest:
-            raise IdempotencyConflict(f"event_id {idempotency.event_id!r} was sent before with other content; "
-                                      "a retry sends the same event, a new event a new event_id")
-        return entry or None, True
+    def feedback_keys(self, user_id: Any, session_id: str | None, idempotency: IdempotencyKey | None
+                      ) -> dict[str, str | None]:
+        return {"state": self._user_key(user_id), "candidates": self.candidates_key(user_id),
+                "generation": self._generation_key(user_id),
+                "session": self._session_key(session_id) if session_id else None,
+                "event": self._event_key(idempotency) if idempotency else None,
+                "expiry": self._event_expiry_key}
 
 
 def now_ms() -> int:

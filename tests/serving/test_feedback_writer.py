@@ -28,7 +28,8 @@ from graphrec.serving.feedback.writer import FeedbackWriter
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.settings import ServiceSettings, ServingSettings
 from graphrec.serving.state.embedded_redis import EmbeddedRedis
-from graphrec.serving.state.sessions import IdempotencyKey, SessionStore, UserState, connect
+from graphrec.serving.state.sessions import SessionStore, connect
+from graphrec.serving.state.user_records import IdempotencyKey, UserState
 from tests.conftest import BACKENDS, make_settings, wipe_neo4j
 from tests.neo4j_server import free_port
 

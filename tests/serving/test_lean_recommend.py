@@ -58,7 +58,7 @@ def lean_answers(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def route_only(resources: Resources) -> None:
-    serving = resources.settings.serving.model_copy(update={"lean_recommend": False})
+    serving = resources.settings.serving.model_copy(update={"lean_routes": False})
     resources.settings = resources.settings.model_copy(update={"serving": serving})
 
 

@@ -27,7 +27,9 @@ def built(tmp_path_factory: pytest.TempPathFactory, small_dataset: Dataset) -> P
 def server(built: Path, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     data_dir = copy_data_dir(built, tmp_path / "var")
     env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_API_KEY": API_KEY,
-           "GRAPHREC_WARM_USERS": "0", "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256"}
+           "GRAPHREC_WARM_USERS": "0", "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_LADYBUG_BUFFER_POOL_MB": "256",
+           # the load tests' closed-loop clients pass the default 1000/second on cached answers
+           "GRAPHREC_RATE_LIMIT": "100000/second"}
     env.pop("REDIS_URL", None)  # its own embedded Redis
     process, url = start_service(env)
     yield url, env

@@ -17,7 +17,7 @@ from graphrec.serving.request.recommender import RecommendationService
 from graphrec.serving.request.served_version import load_current
 from graphrec.serving.resilience import graph_budget
 from graphrec.serving.resilience.graph_budget import GraphDeadline
-from graphrec.serving.state.sessions import UserState
+from graphrec.serving.state.user_records import UserState
 from graphrec.settings import Settings
 from graphrec.training.artifacts import ArtifactError, publish, read_manifest
 from graphrec.training.pipeline import index_version, train_from_graph
