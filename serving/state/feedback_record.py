@@ -20,6 +20,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.state.user_records import SESSION_EVENTS_KEPT, IdempotencyConflict, IdempotencyKey, UserState
@@ -98,13 +100,13 @@ def record_steps(store: SessionStore, event: dict[str, Any], positive: bool, bui
             return duplicate_of(recorded, idempotency)
         state = UserState.from_json(raw_state) if raw_state else build_state()
         state.add(event["item_id"], positive, settings.session_recent, settings.history_limit)
-        session = json.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
+        session = orjson.loads(raw_session) if raw_session else {"user_id": user_id, "events": []}
         session["events"] = [*session["events"], event][-SESSION_EVENTS_KEPT:]
         pool = CandidatePool.from_bytes(raw_pool) if raw_pool and update_candidates else None
         updated = update_candidates(pool, state) if pool is not None and update_candidates else None
         args = [generation or b"0", hashlib.sha1(raw_session).hexdigest() if raw_session else "",
                 state.to_json(), updated.to_bytes(updated.ranked.version if updated.ranked else None)
-                if updated is not None else b"", json.dumps(session) if keys["session"] else "", ttl_s,
+                if updated is not None else b"", orjson.dumps(session) if keys["session"] else "", ttl_s,
                 settings.degraded_cache_ttl_s if updated is not None and updated.missing
                 else settings.candidate_cache_ttl_s, max(ttl_s, settings.candidate_cache_ttl_s),
                 settings.feedback_stream_maxlen if store.trim_on_append else "",

@@ -8,6 +8,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 SESSION_EVENTS_KEPT = 100  # the recent feedback events a session keeps
 
 
@@ -38,11 +40,11 @@ class UserState:
     positive: list[Any] = field(default_factory=list)  # newest first, at most session_recent
 
     def to_json(self) -> str:
-        return json.dumps({"seen": self.seen, "positive": self.positive})
+        return orjson.dumps({"seen": self.seen, "positive": self.positive}).decode()
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> UserState:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         return cls(seen=data["seen"], positive=data["positive"])
 
     def add(self, item_id: Any, positive: bool, keep: int, keep_seen: int) -> None:
