@@ -10,12 +10,15 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from graphrec.graph import behaviours
+from graphrec.graph.errors import CandidateSource as CandidateSource
+from graphrec.graph.errors import GraphError as GraphError
+from graphrec.graph.errors import GraphUnavailable as GraphUnavailable
 from graphrec.graph.ids import IdTypes, Which, coerce_id, plain_id
 from graphrec.graph.labels import ITEM, STAGED_IDENTIFIERS, USER
 from graphrec.graph.plan import UpsertPlan
@@ -23,20 +26,9 @@ from graphrec.graph.plan import UpsertPlan
 if TYPE_CHECKING:
     from graphrec.graph.settings import GraphSettings
 
-CandidateSource = Literal["kg", "collab"]
-
-
 def plain_params(params: dict[str, Any] | None) -> dict[str, Any]:
     """Parameters with NumPy scalars turned into Python ones: neither driver accepts NumPy types."""
     return {key: plain_id(value) for key, value in (params or {}).items()}
-
-
-class GraphError(RuntimeError):
-    """A graph operation that cannot be done as asked (unknown user, incompatible ids, backend down)."""
-
-
-class GraphUnavailable(GraphError):
-    """The graph server cannot be reached or answered with a transient failure: the graph is down for now."""
 
 
 class GraphStore(ABC):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from graphrec.ingest import generic, lastfm, movielens, msd, synthetic, taobao
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.frames import Dataset
+from graphrec.ingest.source_names import SOURCE_NAMES as SOURCE_NAMES
+from graphrec.ingest.source_names import SourceName as SourceName
 
-SourceName = Literal["movielens", "taobao", "lastfm", "msd", "generic", "synthetic"]
-SOURCE_NAMES: tuple[SourceName, ...] = get_args(SourceName)
 # The files that identify a layout, checked in this order.
 MARKERS = (("u.data", "movielens"), ("ratings.dat", "movielens"), ("ratings.csv", "movielens"),
            ("user_artists.dat", "lastfm"), ("interactions.csv", "generic"), ("train_triplets.txt", "msd"))

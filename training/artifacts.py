@@ -28,13 +28,11 @@ from typing import Any
 
 import pandas as pd
 
+from graphrec.training.artifact_errors import ArtifactError as ArtifactError
+
 MANIFEST = "manifest.json"
 IN_USE_FRESH_S = 600  # a service's note older than this is one that stopped without removing it
 STALE_STAGING_S = 3_600  # a staging folder this old is a killed job's
-
-
-class ArtifactError(RuntimeError):
-    """An artifact set that is missing, partial or corrupt."""
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from graphrec.graph.factory import open_store
-from graphrec.graph.store import GraphError, GraphStore
+from graphrec.graph.errors import GraphError
 from graphrec.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from graphrec.graph.store import GraphStore
 
 
 def settings() -> Settings:
@@ -24,6 +26,8 @@ def fail(error: Exception) -> NoReturn:
 
 
 def open_graph(read_only: bool = False) -> GraphStore:
+    from graphrec.graph.factory import open_store  # pandas and the drivers: only for commands that use the graph
+
     try:
         return open_store(settings().graph, read_only=read_only)
     except GraphError as error:

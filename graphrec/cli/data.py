@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from graphrec.cli.common import admin_headers, fail, open_graph, settings
-from graphrec.graph.store import GraphError
+from graphrec.graph.errors import GraphError
 from graphrec.ingest.errors import IngestError
-from graphrec.ingest.sources import SourceName
+from graphrec.ingest.source_names import SourceName
 
 app = typer.Typer()
 PANEL = "Data"

@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 
 from graphrec.cli.common import echo_json, fail, open_graph, open_graph_to_read
-from graphrec.graph.explain import explain as explain_paths
-from graphrec.graph.store import CandidateSource, GraphError
+from graphrec.graph.errors import CandidateSource, GraphError
 
 app = typer.Typer()
 PANEL = "Graph"
@@ -66,6 +65,8 @@ def explain(
     """The graph paths that connect a user to an item, as sentences."""
     with open_graph(read_only=True) as store:
         try:
+            from graphrec.graph.explain import explain as explain_paths
+
             found = explain_paths(store, store.coerce_id(user, "user"), store.coerce_id(item, "item"), k)
         except (GraphError, ValueError) as error:
             fail(error)

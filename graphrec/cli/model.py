@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from graphrec.cli.common import admin_headers, fail, load_frames, open_graph_to_read, settings
-from graphrec.graph.store import GraphError
+from graphrec.graph.errors import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.settings import Settings
-from graphrec.training.artifacts import ArtifactError
+from graphrec.training.artifact_errors import ArtifactError
 from graphrec.training.names import BLEND, Encoder, IndexKind, Model, Protocol
 
 app = typer.Typer()

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
-from graphrec.graph.store import GraphError
+from graphrec.graph.errors import GraphError
 from graphrec.ingest.errors import IngestError
-from graphrec.training.artifacts import ArtifactError
+from graphrec.training.artifact_errors import ArtifactError
 from graphrec.training.names import REPLAY_POLICIES, Bandit, PolicyEnv, RankingPolicy
 
 app = typer.Typer()

@@ -16,8 +16,7 @@ from graphrec.cli.common import fail, open_graph, settings
 from graphrec.cli.data import ingest
 from graphrec.cli.graph import candidates, explain, stats
 from graphrec.cli.model import index, publish, train
-from graphrec.graph.ids import plain_id
-from graphrec.ingest.sources import SourceName
+from graphrec.ingest.source_names import SourceName
 
 app = typer.Typer()
 PANEL = "Service"
@@ -164,6 +163,8 @@ def _print_curl_examples(user: str, item: object) -> None:
     config = settings()
     url = f"http://{config.serving.serve_host}:{config.serving.serve_port}"
     json_header = "-H 'Content-Type: application/json'"
+    from graphrec.graph.ids import plain_id
+
     item = plain_id(item)  # a NumPy scalar from the graph
     recommend = json.dumps({"user_id": user, "k": 5, "explain": True})
     feedback = json.dumps({"session_id": "demo", "user_id": user, "item_id": item, "event": "click"})

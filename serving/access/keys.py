@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated
 
-from limits import parse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
 def _rate(text: str) -> str:
+    from limits import parse  # 50 ms of imports: only when a limit is configured
+
     parse(text)  # ValueError, naming the text, if it is not a limit
     return text
 

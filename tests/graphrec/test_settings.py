@@ -58,10 +58,11 @@ def test_importing_the_settings_loads_no_torch() -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_the_command_line_starts_without_torch_faiss_or_the_service() -> None:
+def test_the_command_line_starts_without_torch_faiss_pandas_or_the_service() -> None:
     """`graphrec --help` and every command import the command line first: the heavy libraries wait for the
     commands that need them."""
     done = subprocess.run([sys.executable, "-c", "import sys, graphrec.cli; print(sorted(m for m in ("
-                           "'torch', 'torch_geometric', 'faiss', 'fastapi', 'graphrec.serving.app') "
-                           "if m in sys.modules))"], capture_output=True, text=True, check=True)
+                           "'torch', 'torch_geometric', 'faiss', 'fastapi', 'graphrec.serving.app', 'numpy', "
+                           "'pandas', 'pyarrow', 'limits', 'graphrec.graph.store') if m in sys.modules))"],
+                          capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
