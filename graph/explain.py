@@ -33,11 +33,14 @@ class Explanation:
     weight: int = 1  # how many parallel paths this one stands for (co-users for collab)
 
 
-def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
-    """Up to ``k`` paths connecting the user to the item, shortest first, knowledge-graph paths before co-users."""
+def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3, interacted: bool | None = None
+            ) -> list[Explanation]:
+    """Up to ``k`` paths connecting the user to the item, shortest first, knowledge-graph paths before co-users.
+    ``interacted=False``: the caller knows the user never interacted with the item (the service's complete user
+    state says so), and the one-hop query, which would find nothing, is not run."""
     params = {"user_id": user_id, "item_id": item_id, "k": k}
     found: list[Explanation] = []
-    for row in store.rows("explain_direct", params):
+    for row in store.rows("explain_direct", params) if interacted is not False else []:
         title = _name(row["title"], item_id)
         found.append(Explanation(
             kind="direct", sentence=f"You {_did(row, title)}{_count(row)}.",

@@ -51,7 +51,7 @@ class Explanations:
             reasons.append("Popular with other users.")
         return reasons
 
-    def paths(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
-        """The graph paths that connect the user to the item; serving.resilience.guard.Unavailable when the graph
-        is down."""
-        return self.graph.call(lambda store: explain_paths(store, user_id, item_id, k))
+    def paths(self, user_id: Any, item_id: Any, k: int = 3, interacted: bool | None = None) -> list[Explanation]:
+        """The graph paths that connect the user to the item (graph.explain.explain, ``interacted`` as there);
+        serving.resilience.guard.Unavailable when the graph is down."""
+        return self.graph.call(lambda store: explain_paths(store, user_id, item_id, k, interacted))

@@ -245,7 +245,20 @@ class RecommendationService:
 
     # -- other reads ---------------------------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:
-        return self.explanations.paths(user_id, item_id, k)
+        return self.explanations.paths(user_id, item_id, k, self._interacted(user_id, item_id))
+
+    def _interacted(self, user_id: Any, item_id: Any) -> bool | None:
+        """Whether the user interacted with the item, by their state in Redis when it holds their whole history
+        (fewer items than history_limit); None when it cannot tell."""
+        if self.sessions is None or not self.sessions.guard.healthy:
+            return None
+        try:
+            state = self.sessions.user_state(user_id)
+        except Unavailable:
+            return None
+        if state is None or len(state.seen) >= self.settings.serving.history_limit:
+            return None
+        return item_id in state.seen
 
     def item(self, item_id: Any) -> dict[str, Any] | None:
         return self.graph_call(lambda store: store.item(item_id))

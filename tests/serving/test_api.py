@@ -264,6 +264,24 @@ def test_explain_item_and_history(client: TestClient, small_dataset: Dataset) ->
     assert client.get("/v1/users/424242/history").status_code == 404
 
 
+def test_explain_answers_what_the_graph_alone_answers_with_the_state_in_redis(client: TestClient,
+                                                                               small_dataset: Dataset) -> None:
+    """The service skips the one-hop query for an item the user's complete state in Redis has not seen: the
+    paths are those the graph gives without that knowledge, for seen and unseen items alike."""
+    from graphrec.graph.explain import explain
+
+    resources = client.app.state.resources  # type: ignore[attr-defined]
+    client.post("/v1/recommend", json={"user_id": 4, "k": 5})  # the user's state is in Redis now
+    state = resources.sessions.user_state(4)
+    assert state is not None and len(state.seen) < resources.settings.serving.history_limit
+    unseen = [int(item) for item in small_dataset.items["item_id"] if int(item) not in state.seen][:5]
+    for item in [*state.seen[:3], *unseen]:
+        answer = client.get("/v1/explain", params={"user_id": 4, "item_id": item}).json()["paths"]
+        alone = resources.service.graph_call(lambda store, item=item: explain(store, 4, item))
+        assert [path["sentence"] for path in answer] == [path.sentence for path in alone]
+        assert (item in state.seen) == any(path["kind"] == "direct" for path in answer)
+
+
 def test_users_and_items_are_found_for_the_console(client: TestClient, small_dataset: Dataset) -> None:
     users = client.get("/v1/users", params={"prefix": "4", "limit": 3}).json()["users"]
     assert users[0] == 4 and len(users) == 3 and all(str(user).startswith("4") for user in users)
