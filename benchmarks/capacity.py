@@ -107,7 +107,10 @@ async def run(args: argparse.Namespace) -> dict:
         try:
             async with aiohttp.ClientSession(headers=CLIENT_HEADERS, timeout=aiohttp.ClientTimeout(total=30),
                                              connector=aiohttp.TCPConnector(limit=1024)) as session:
-                service = Service(data_dir, redis.url, Path(work) / "service.log", warm=False, log_level="info")
+                # The capacity is the process's, not the key's: the client key's limit (GRAPHREC_RATE_LIMIT,
+                # 1000/second by default) is lifted.
+                service = Service(data_dir, redis.url, Path(work) / "service.log", warm=False, log_level="info",
+                                  settings={"GRAPHREC_RATE_LIMIT": "1000000/second"})
                 try:
                     await service.ready(session)
                     await prime(session, service.url, users, args.prime_rate)

@@ -208,11 +208,15 @@ async def run(args: argparse.Namespace) -> dict:
                 if "ready" in phases:  # the full rate from the first 200 of /readyz, as a load balancer sends it
                     samples = Samples()
                     draws = [rng.choice(users) for _ in range(int(args.rate * args.seconds))]
+                    generator_before, wall_before = time.process_time(), time.perf_counter()
                     await open_loop(session, samples, "recommend", args.rate, args.seconds, recommend_call(url, draws),
                                     time.perf_counter())
+                    generator = (time.process_time() - generator_before) / (time.perf_counter() - wall_before)
                     results["phases"]["ready"] = samples.report(
                         f"ready: recommend {args.rate:g}/s for {args.seconds:g} s from the first 200 of /readyz",
                         args.seconds)
+                    results["phases"]["ready"]["load_generator_cores"] = generator
+                    print(f"      load generator {generator:.2f} cores")
                 if "steady" in phases:
                     # First a short run at the same rates (first touches of the graph's pages, the title cache),
                     # reported on its own, then the measured run.
