@@ -54,7 +54,7 @@ class FeedbackStream:
                     for entry, values in entries if values]
 
         def read() -> list[tuple[str, dict[str, Any]]]:
-            def entries() -> list[Any]:
+            def entries() -> Any:  # redis-py types the RESP3 map; RESP2 answers a list of streams
                 return self.client.xreadgroup(group, consumer, {stream: "0" if pending else ">"}, count=count,
                                               block=None if pending else block_ms)
 

@@ -89,13 +89,13 @@ def record_steps(store: SessionStore, event: dict[str, Any], positive: bool, bui
     keys = store.feedback_keys(user_id, event.get("session_id"), idempotency)
     fields = [part for name, value in event.items() if value is not None for part in (name, json.dumps(value))]
     ttl_s = settings.session_ttl_s
-    read = [key for key in (keys["state"], keys["candidates"], keys["generation"], keys["session"], keys["event"])
+    read = [key for key in (keys.state, keys.candidates, keys.generation, keys.session, keys.event)
             if key]
     for _ in range(RECORD_ATTEMPTS):
         found = iter((yield Step(read)))
         raw_state, raw_pool, generation = next(found), next(found), next(found)
-        raw_session = next(found) if keys["session"] else None
-        recorded = next(found) if keys["event"] else None
+        raw_session = next(found) if keys.session else None
+        recorded = next(found) if keys.event else None
         if recorded is not None and idempotency:
             return duplicate_of(recorded, idempotency)
         state = UserState.from_json(raw_state) if raw_state else build_state()
@@ -106,13 +106,13 @@ def record_steps(store: SessionStore, event: dict[str, Any], positive: bool, bui
         updated = update_candidates(pool, state) if pool is not None and update_candidates else None
         args = [generation or b"0", hashlib.sha1(raw_session).hexdigest() if raw_session else "",
                 state.to_json(), updated.to_bytes(updated.ranked.version if updated.ranked else None)
-                if updated is not None else b"", orjson.dumps(session) if keys["session"] else "", ttl_s,
+                if updated is not None else b"", orjson.dumps(session) if keys.session else "", ttl_s,
                 settings.degraded_cache_ttl_s if updated is not None and updated.missing
                 else settings.candidate_cache_ttl_s, max(ttl_s, settings.candidate_cache_ttl_s),
                 settings.feedback_stream_maxlen if store.trim_on_append else "",
                 idempotency.digest if idempotency else "", time.time() + settings.event_id_ttl_s, *fields]
-        answer = yield Step([keys["generation"], keys["state"], keys["candidates"], settings.feedback_stream,
-                             keys["session"] or keys["state"], keys["event"] or keys["state"], keys["expiry"]],
+        answer = yield Step([keys.generation, keys.state, keys.candidates, settings.feedback_stream,
+                             keys.session or keys.state, keys.event or keys.state, keys.expiry],
                             args)
         outcome = answer[0].decode() if isinstance(answer[0], bytes) else answer[0]
         if outcome == "changed":

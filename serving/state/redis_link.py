@@ -18,13 +18,13 @@ from typing import Any
 
 import hiredis
 import redis
-from redis.connection import parse_url
+from redis.connection import UnixDomainSocketConnection, parse_url
 
 
 class RedisLink(asyncio.Protocol):
     def __init__(self, url: str, timeout_s: float) -> None:
         self.options = parse_url(url)
-        if self.options.get("connection_class") not in (None, redis.connection.UnixDomainSocketConnection):
+        if self.options.get("connection_class") not in (None, UnixDomainSocketConnection):
             raise ValueError(f"{url.split('://')[0]}:// connections go through redis-py's client")
         self.timeout_s = timeout_s
         self.transport: asyncio.Transport | None = None

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from cachetools import LRUCache
@@ -182,7 +182,7 @@ class SessionStore:
         key = self.candidates_key(user_id)
         raw, generation = self.guard.call(lambda: self.client.mget(key, self._generation_key(user_id)))
         self._remember(key, raw)
-        return (CandidatePool.from_bytes(raw) if raw else None), int(generation or 0)
+        return (CandidatePool.from_bytes(raw) if isinstance(raw, bytes) and raw else None), int(generation or 0)
 
     def put_candidates(self, user_id: Any, version: str | None, pool: CandidatePool, generation: int) -> bool:
         """Cache a candidate set computed at the user's feedback ``generation``, unless feedback has changed the
@@ -258,12 +258,21 @@ class SessionStore:
                 self.prune_event_ids()
 
     def feedback_keys(self, user_id: Any, session_id: str | None, idempotency: IdempotencyKey | None
-                      ) -> dict[str, str | None]:
-        return {"state": self._user_key(user_id), "candidates": self.candidates_key(user_id),
-                "generation": self._generation_key(user_id),
-                "session": self._session_key(session_id) if session_id else None,
-                "event": self._event_key(idempotency) if idempotency else None,
-                "expiry": self._event_expiry_key}
+                      ) -> FeedbackKeys:
+        return FeedbackKeys(self._user_key(user_id), self.candidates_key(user_id), self._generation_key(user_id),
+                            self._session_key(session_id) if session_id else None,
+                            self._event_key(idempotency) if idempotency else None, self._event_expiry_key)
+
+
+class FeedbackKeys(NamedTuple):
+    """The keys one feedback event reads and writes; ``session`` and ``event`` only with a session and an id."""
+
+    state: str
+    candidates: str
+    generation: str
+    session: str | None
+    event: str | None
+    expiry: str
 
 
 def now_ms() -> int:
