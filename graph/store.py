@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from graphrec.graph import behaviours
-from graphrec.graph.errors import CandidateSource as CandidateSource
-from graphrec.graph.errors import GraphError as GraphError
-from graphrec.graph.errors import GraphUnavailable as GraphUnavailable
+from graphrec.graph.graph_errors import CandidateSource as CandidateSource
+from graphrec.graph.graph_errors import GraphError as GraphError
+from graphrec.graph.graph_errors import GraphUnavailable as GraphUnavailable
 from graphrec.graph.ids import IdTypes, Which, coerce_id, plain_id
 from graphrec.graph.labels import ITEM, STAGED_IDENTIFIERS, USER
 from graphrec.graph.plan import UpsertPlan

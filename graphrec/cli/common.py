@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 
-from graphrec.graph.errors import GraphError
+from graphrec.graph.graph_errors import GraphError
 from graphrec.settings import Settings, get_settings
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from graphrec.cli.common import admin_headers, fail, open_graph, settings
-from graphrec.graph.errors import GraphError
+from graphrec.graph.graph_errors import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.ingest.source_names import SourceName
 

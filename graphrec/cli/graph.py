@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from graphrec.cli.common import echo_json, fail, open_graph, open_graph_to_read
-from graphrec.graph.errors import CandidateSource, GraphError
+from graphrec.graph.graph_errors import CandidateSource, GraphError
 
 app = typer.Typer()
 PANEL = "Graph"

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from graphrec.cli.common import admin_headers, fail, load_frames, open_graph_to_read, settings
-from graphrec.graph.errors import GraphError
+from graphrec.graph.graph_errors import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.settings import Settings
 from graphrec.training.artifact_errors import ArtifactError

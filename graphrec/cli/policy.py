@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
-from graphrec.graph.errors import GraphError
+from graphrec.graph.graph_errors import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.training.artifact_errors import ArtifactError
 from graphrec.training.names import REPLAY_POLICIES, Bandit, PolicyEnv, RankingPolicy

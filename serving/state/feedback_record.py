@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import orjson
 
@@ -27,7 +27,7 @@ from graphrec.serving.resilience.guard import Unavailable
 from graphrec.serving.state.user_records import SESSION_EVENTS_KEPT, IdempotencyConflict, IdempotencyKey, UserState
 
 if TYPE_CHECKING:
-    from graphrec.serving.state.sessions import SessionStore
+    from graphrec.serving.settings import ServingSettings
 
 # Records one feedback event, if the user's generation (KEYS[1]) and the session (its SHA-1) are still the ones
 # the service read: appends it to the stream, sets the state, the candidate set (deleted when none is given) and
@@ -75,10 +75,31 @@ class Step:
     args: list[Any] | None = None
 
 
+class FeedbackKeys(NamedTuple):
+    """The keys one feedback event reads and writes; ``session`` and ``event`` only with a session and an id."""
+
+    state: str
+    candidates: str
+    generation: str
+    session: str | None
+    event: str | None
+    expiry: str
+
+
+class FeedbackTarget(Protocol):
+    """What the steps need of the store that records (serving.state.sessions.SessionStore)."""
+
+    settings: ServingSettings
+    trim_on_append: bool
+
+    def feedback_keys(self, user_id: Any, session_id: str | None, idempotency: IdempotencyKey | None
+                      ) -> FeedbackKeys: ...
+
+
 Steps = Generator[Step, Any, tuple[str | None, bool]]
 
 
-def record_steps(store: SessionStore, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
+def record_steps(store: FeedbackTarget, event: dict[str, Any], positive: bool, build_state: Callable[[], UserState],
                  idempotency: IdempotencyKey | None,
                  update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None] | None) -> Steps:
     """The steps that record ``event``; their value is (stream entry id, duplicate). ``update_candidates`` turns

@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis
 from cachetools import LRUCache
@@ -53,7 +53,7 @@ from graphrec.serving.feedback.stream import FeedbackStream
 from graphrec.serving.request.candidate_pool import CandidatePool
 from graphrec.serving.resilience.guard import Guard, Unavailable
 from graphrec.serving.settings import ServingSettings
-from graphrec.serving.state.feedback_record import RECORD_FEEDBACK, record_steps
+from graphrec.serving.state.feedback_record import RECORD_FEEDBACK, FeedbackKeys, record_steps
 from graphrec.serving.state.user_records import IdempotencyKey, UserState
 
 REDIS_FAILURES = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -262,17 +262,6 @@ class SessionStore:
         return FeedbackKeys(self._user_key(user_id), self.candidates_key(user_id), self._generation_key(user_id),
                             self._session_key(session_id) if session_id else None,
                             self._event_key(idempotency) if idempotency else None, self._event_expiry_key)
-
-
-class FeedbackKeys(NamedTuple):
-    """The keys one feedback event reads and writes; ``session`` and ``event`` only with a session and an id."""
-
-    state: str
-    candidates: str
-    generation: str
-    session: str | None
-    event: str | None
-    expiry: str
 
 
 def now_ms() -> int:
