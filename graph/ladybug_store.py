@@ -8,6 +8,7 @@ rows go through parameterised UNWIND ... SET, and a failure rolls everything bac
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import ladybug
@@ -34,9 +35,9 @@ class LadybugStore(GraphStore):
         path = settings.ladybug_path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            # Committed writes stay in memory until a checkpoint folds the write-ahead log into the database;
-            # the default threshold (16 MB of log) lets a stream of small feedback writes hold hundreds of MB
-            # before the first one (settings.ladybug_checkpoint_kb).
+            # Committed writes stay in memory until a checkpoint folds the write-ahead log into the database:
+            # writes checkpoint every ladybug_checkpoint_every_s, and LadybugDB itself once the log passes
+            # ladybug_checkpoint_kb (its own default, 16 MB, holds hundreds of MB).
             self._db = ladybug.Database(str(path), buffer_pool_size=settings.ladybug_buffer_pool_mb * 1024**2,
                                         checkpoint_threshold=settings.ladybug_checkpoint_kb * 1024,
                                         read_only=read_only)
@@ -51,6 +52,8 @@ class LadybugStore(GraphStore):
         self._connections: dict[threading.Thread, ladybug.Connection] = {}
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
+        self._checkpointed_at = time.monotonic()
+        self._in_transaction = False
         if not read_only:
             self._execute(query_text(self.dialect, "create_meta_table"))
 
@@ -83,7 +86,18 @@ class LadybugStore(GraphStore):
         if not write:
             return self._execute(text, plain_params(params))
         with self._write_lock:
-            return self._execute(text, plain_params(params))
+            answer = self._execute(text, plain_params(params))
+            self._checkpoint_if_due()
+            return answer
+
+    def _checkpoint_if_due(self) -> None:
+        """Checkpoint after a write once the last checkpoint is older than ladybug_checkpoint_every_s; not inside
+        an explicit transaction (an ingest's), whose commit LadybugDB checkpoints by its log size."""
+        if self._in_transaction or \
+                time.monotonic() - self._checkpointed_at < self.settings.ladybug_checkpoint_every_s:
+            return
+        self._execute("CHECKPOINT")
+        self._checkpointed_at = time.monotonic()
 
     def rows(self, name: str, params: dict[str, Any] | None = None, **identifiers: str) -> list[dict[str, Any]]:
         result = self._result(query_text(self.dialect, name, **identifiers), plain_params(params))
@@ -121,6 +135,7 @@ class LadybugStore(GraphStore):
 
         with self._write_lock:
             self._execute("BEGIN TRANSACTION")
+            self._in_transaction = True
             try:
                 # The tables inside the transaction too: a failed ingest leaves no empty table behind.
                 self.ensure_schema(plan.id_types, plan.kg_pairs)
@@ -134,6 +149,8 @@ class LadybugStore(GraphStore):
             except BaseException:
                 self._rollback()
                 raise
+            finally:
+                self._in_transaction = False
 
     def _refuse_stored_nodes(self, plan: UpsertPlan) -> None:
         """Refuse a plan whose new nodes another writer (the feedback writer) added since it was made.

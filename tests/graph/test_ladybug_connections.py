@@ -28,7 +28,7 @@ def test_small_writes_are_checkpointed_once_the_log_passes_the_threshold(tmp_pat
                                                                          small_dataset: Dataset) -> None:
     """Committed writes hold memory until a checkpoint folds the write-ahead log into the database: a stream of
     small feedback writes keeps the log under GRAPHREC_LADYBUG_CHECKPOINT_KB instead of LadybugDB's 16 MB."""
-    settings = make_settings(tmp_path, "ladybug", ladybug_checkpoint_kb=64)
+    settings = make_settings(tmp_path, "ladybug", ladybug_checkpoint_kb=64, ladybug_checkpoint_every_s=3600)
     wal = Path(f"{settings.graph.ladybug_path}.wal")
     with open_store(settings.graph) as store:
         ingest(store, lambda: small_dataset, show_progress=False)
@@ -42,3 +42,27 @@ def test_small_writes_are_checkpointed_once_the_log_passes_the_threshold(tmp_pat
             largest = max(largest, wal.stat().st_size if wal.exists() else 0)
         assert largest <= 80 * 1024
         assert int(store.stats()["users"]) >= 300  # every write is there
+
+
+def test_writes_checkpoint_once_the_last_checkpoint_is_older_than_the_interval(tmp_path: Path,
+                                                                               small_dataset: Dataset) -> None:
+    """Below the log threshold, a write checkpoints once GRAPHREC_LADYBUG_CHECKPOINT_EVERY_S has passed: with 0,
+    every write leaves the log empty; with an hour, the log keeps growing."""
+    for every_s, log_grows in ((0.0, False), (3600.0, True)):
+        settings = make_settings(tmp_path / str(every_s), "ladybug", ladybug_checkpoint_kb=16_384,
+                                 ladybug_checkpoint_every_s=every_s)
+        wal = Path(f"{settings.graph.ladybug_path}.wal")
+        with open_store(settings.graph) as store:
+            ingest(store, lambda: small_dataset, show_progress=False)
+            item = int(small_dataset.items["item_id"].iloc[0])
+            sizes = []
+            for entry in range(20):
+                row = {"user_id": 10_000 + entry, "item_id": item, "behavior": "click", "rating": None, "count": 1,
+                       "last_ts": entry}
+                store.run("record_feedback", {"rows": [row], "applied_key": "feedback_applied/t",
+                                              "applied_id": str(entry)}, write=True)
+                sizes.append(wal.stat().st_size if wal.exists() else 0)
+            assert (sizes[-1] > sizes[0] > 0) is log_grows, sizes
+            if not log_grows:
+                assert max(sizes) == 0, sizes
+            assert int(store.stats()["users"]) >= 20
