@@ -7,7 +7,6 @@ rows go through parameterised UNWIND ... SET, and a failure rolls everything bac
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 LADYBUG_TYPES = {"int": "INT64", "str": "STRING"}
 UPDATE_BATCH = 5_000
-LIMIT_PARAMETER = re.compile(r"\b(LIMIT|SKIP)\s+\$([A-Za-z_][A-Za-z0-9_]*)\b")
 
 
 class LadybugStore(GraphStore):
@@ -76,8 +74,7 @@ class LadybugStore(GraphStore):
             return len(self._connections)
 
     def _result(self, text: str, params: dict[str, Any] | None = None) -> Any:
-        text, params = literal_limits(text, params or {})
-        result = self._connection().execute(text, params)
+        result = self._connection().execute(text, params or {})
         return result[-1] if isinstance(result, list) else result  # several statements: the last one answers
 
     def _execute(self, text: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -192,22 +189,3 @@ def _objects(frame: pd.DataFrame) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(out[column].dtype):
             out[column] = out[column].astype(object)
     return out
-
-
-def literal_limits(text: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """The query with each LIMIT or SKIP $parameter whose value is a Python int written as that number.
-
-    LadybugDB plans a LIMIT given as a parameter without its top-k sort: explain_kg's ORDER BY ... LIMIT $k costs
-    twice the CPU of the same query with LIMIT 3, and explain_collab's inner LIMIT $max_rows nearly doubles it
-    too. Only ints are written (never text, so nothing a caller sends can change the query); the parameters go
-    along unchanged (LadybugDB ignores those a query does not use)."""
-    if "$" not in text or not LIMIT_PARAMETER.search(text):
-        return text, params
-
-    def number(match: re.Match[str]) -> str:
-        value = params.get(match.group(2))
-        if type(value) is not int or value < 0:
-            return match.group(0)
-        return f"{match.group(1)} {value}"
-
-    return LIMIT_PARAMETER.sub(number, text), params

@@ -8,7 +8,6 @@ from importlib import resources
 import pytest
 
 from graphrec.graph.labels import STAGED_IDENTIFIERS
-from graphrec.graph.ladybug_store import literal_limits
 from graphrec.graph.queries import DIALECTS, PLACEHOLDER, QueryNotFound, query_text
 
 ALL_NAMES = sorted({entry.name.removesuffix(".cypher") for folder in ("common", *DIALECTS)
@@ -50,13 +49,3 @@ def test_dialect_file_overrides_common_and_unknown_names_fail() -> None:
         query_text("ladybug", "no_such_query")
     with pytest.raises(ValueError, match="needs identifier"):
         query_text("ladybug", "node_ids")
-
-
-def test_ladybug_writes_only_integer_limits_into_the_query() -> None:
-    text = "MATCH (n) WITH n LIMIT $max_rows RETURN n.id SKIP $skip LIMIT $k"
-    written, params = literal_limits(text, {"max_rows": 20, "skip": 0, "k": 3})
-    assert written == "MATCH (n) WITH n LIMIT 20 RETURN n.id SKIP 0 LIMIT 3"
-    for value in ("3 RETURN 1", True, 2.0, -1, None):
-        assert literal_limits(text, {"max_rows": value, "skip": 0, "k": 3})[0].startswith(
-            "MATCH (n) WITH n LIMIT $max_rows")
-    assert params == {"max_rows": 20, "skip": 0, "k": 3}
