@@ -21,13 +21,13 @@ class GraphSettings(BaseModel):
     ladybug_buffer_pool_mb: int = Field(default=1024, ge=64, description=(
         "LadybugDB's buffer pool. Its own default is 80% of the machine's memory; a fixed size keeps a laptop "
         "usable."))
-    ladybug_checkpoint_kb: int = Field(default=1024, ge=64, description=(
-        "Write-ahead log size at which LadybugDB checkpoints at once. Committed writes hold memory until the next "
-        "checkpoint (LadybugDB's own threshold, 16 MB, lets a stream of small writes hold hundreds of MB)."))
+    ladybug_checkpoint_kb: int = Field(default=64, ge=64, description=(
+        "Write-ahead log size at which LadybugDB checkpoints. Committed writes hold buffer-pool memory until the "
+        "next checkpoint: at 64 KB the soak's service grew by 6-60 MB in 10 minutes, at 1 MB with a checkpoint "
+        "every 10 s by 102 MB (BENCHMARKS.md, soak). Each checkpoint costs ~80 ms of CPU on MovieLens-100K."))
     ladybug_checkpoint_every_s: float = Field(default=10.0, ge=0, description=(
-        "A write checkpoints when the last checkpoint is older than this. A checkpoint costs ~80 ms of CPU on "
-        "MovieLens-100K whatever the log holds, so a stream of feedback pays it once per interval, not once per "
-        "transaction."))
+        "A write also checkpoints when the last checkpoint is older than this, however little log it left. With "
+        "a larger GRAPHREC_LADYBUG_CHECKPOINT_KB it sets how often a stream of feedback pays a checkpoint."))
     neo4j_uri: str | None = Field(default=None, description="The Neo4j server, e.g. bolt://localhost:7687.")
     neo4j_user: str = Field(default="neo4j", description="The Neo4j user.")
     neo4j_password: SecretStr = Field(default=SecretStr("neo4j"), description="The Neo4j user's password.")
