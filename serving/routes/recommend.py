@@ -54,10 +54,9 @@ SLATE_LINKS = {
 @router.post("/recommend", response_model=RecommendResponse, operation_id="recommend",
              responses={200: {"links": SLATE_LINKS}})
 def recommend(body: RecommendRequest, service: Service, resources: ResourcesDep, _: MayRecommend) -> RecommendResponse:
+    # Requests this route would answer 200 without explanations are answered by serving.routes.lean_recommend,
+    # which follows it.
     """The top k unseen items for a user, with the policy and artifact version that chose them.
-
-    (Requests this route would answer 200 without explanations are answered by serving.routes.lean_recommend,
-    which follows it.)
 
     A user the graph or the model does not know gets the cold-start path (popularity, plus graph neighbours of
     the request's context items and of the session's positive feedback), never an error."""
