@@ -23,8 +23,9 @@ class GraphSettings(BaseModel):
         "usable."))
     ladybug_checkpoint_kb: int = Field(default=64, ge=64, description=(
         "Write-ahead log size at which LadybugDB checkpoints. Committed writes hold buffer-pool memory until the "
-        "next checkpoint: at 64 KB the soak's service grew by 6-60 MB in 10 minutes, at 1 MB with a checkpoint "
-        "every 10 s by 102 MB (BENCHMARKS.md, soak). Each checkpoint costs ~80 ms of CPU on MovieLens-100K."))
+        "next checkpoint: at 64 KB the soak's service grew by 6-60 MB in 10 minutes, at 512 KB by 99 MB, at 1 MB "
+        "with a checkpoint every 10 s by 53 MB (BENCHMARKS.md, soak). Each checkpoint costs ~80 ms of CPU on "
+        "MovieLens-100K."))
     ladybug_checkpoint_every_s: float = Field(default=10.0, ge=0, description=(
         "A write also checkpoints when the last checkpoint is older than this, however little log it left. With "
         "a larger GRAPHREC_LADYBUG_CHECKPOINT_KB it sets how often a stream of feedback pays a checkpoint."))
