@@ -53,7 +53,6 @@ class LadybugStore(GraphStore):
         self._connections_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._checkpointed_at = time.monotonic()
-        self._in_transaction = False
         if not read_only:
             self._execute(query_text(self.dialect, "create_meta_table"))
 
@@ -91,10 +90,10 @@ class LadybugStore(GraphStore):
             return answer
 
     def _checkpoint_if_due(self) -> None:
-        """Checkpoint after a write once the last checkpoint is older than ladybug_checkpoint_every_s; not inside
-        an explicit transaction (an ingest's), whose commit LadybugDB checkpoints by its log size."""
-        if self._in_transaction or \
-                time.monotonic() - self._checkpointed_at < self.settings.ladybug_checkpoint_every_s:
+        """Checkpoint after a write once the last checkpoint is older than ladybug_checkpoint_every_s. Only
+        run(write=True) calls it, which no explicit transaction uses (an ingest's steps run as plain run calls and
+        its commit checkpoints by the log's size)."""
+        if time.monotonic() - self._checkpointed_at < self.settings.ladybug_checkpoint_every_s:
             return
         self._execute("CHECKPOINT")
         self._checkpointed_at = time.monotonic()
@@ -135,7 +134,6 @@ class LadybugStore(GraphStore):
 
         with self._write_lock:
             self._execute("BEGIN TRANSACTION")
-            self._in_transaction = True
             try:
                 # The tables inside the transaction too: a failed ingest leaves no empty table behind.
                 self.ensure_schema(plan.id_types, plan.kg_pairs)
@@ -149,8 +147,6 @@ class LadybugStore(GraphStore):
             except BaseException:
                 self._rollback()
                 raise
-            finally:
-                self._in_transaction = False
 
     def _refuse_stored_nodes(self, plan: UpsertPlan) -> None:
         """Refuse a plan whose new nodes another writer (the feedback writer) added since it was made.

@@ -23,7 +23,7 @@ class GraphSettings(BaseModel):
         "usable."))
     ladybug_checkpoint_kb: int = Field(default=64, ge=64, description=(
         "Write-ahead log size at which LadybugDB checkpoints. Committed writes hold buffer-pool memory until the "
-        "next checkpoint: at 64 KB the soak's service grew by 6-60 MB in 10 minutes, at 512 KB by 99 MB, at 1 MB "
+        "next checkpoint: at 64 KB the soak's service grew by 15-60 MB in 10 minutes, at 512 KB by 99 MB, at 1 MB "
         "with a checkpoint every 10 s by 53 MB (BENCHMARKS.md, soak). Each checkpoint costs ~80 ms of CPU on "
         "MovieLens-100K."))
     ladybug_checkpoint_every_s: float = Field(default=10.0, ge=0, description=(
