@@ -46,7 +46,7 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3, interacte
             kind="direct", sentence=f"You {_did(row, title)}{_count(row)}.",
             nodes=[PathNode(USER, user_id), PathNode(ITEM, item_id, row["title"])], relationships=[INTERACTED]))
     if len(found) < k:
-        for row in store.rows("explain_kg", params):
+        for row in best_kg_paths(store.rows("explain_kg", params), k - len(found)):
             via, title = _name(row["via_title"], row["via_item"]), _name(row["title"], item_id)
             phrase = RELATION_PHRASES.get(row["relation"], "are both linked to the {kind} {entity}").format(
                 entity=row["entity"], kind=str(row["entity_kind"]).lower())
@@ -69,6 +69,19 @@ def explain(store: GraphStore, user_id: Any, item_id: Any, k: int = 3, interacte
                        PathNode(USER, None, who), PathNode(ITEM, item_id, row["title"])],
                 relationships=[INTERACTED, INTERACTED, INTERACTED], weight=users))
     return found[:k]
+
+
+def best_kg_paths(rows: list[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The ``k`` best knowledge-graph paths: the via item the user rated highest first (no rating counts as 0),
+    then the one used most often and most recently (a missing count or time first, as Cypher's ORDER BY ...
+    DESC puts nulls), then by via item, entity and relation."""
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        rating, count, last_ts = row["rating"], row["count"], row["last_ts"]
+        return (-(0.0 if rating is None or math.isnan(rating) else float(rating)),
+                count is not None, -(count or 0), last_ts is not None, -(last_ts or 0),
+                row["via_item"], row["entity"], row["relation"])
+
+    return sorted(rows, key=key)[:k]
 
 
 def _name(title: Any, item_id: Any) -> str:

@@ -37,7 +37,7 @@ class LadybugStore(GraphStore):
         try:
             # Committed writes stay in memory until a checkpoint folds the write-ahead log into the database:
             # writes checkpoint every ladybug_checkpoint_every_s, and LadybugDB itself once the log passes
-            # ladybug_checkpoint_kb (its own default, 16 MB, holds hundreds of MB).
+            # ladybug_checkpoint_kb (its own default, 16 MB, holds hundreds of MB between checkpoints).
             self._db = ladybug.Database(str(path), buffer_pool_size=settings.ladybug_buffer_pool_mb * 1024**2,
                                         checkpoint_threshold=settings.ladybug_checkpoint_kb * 1024,
                                         read_only=read_only)

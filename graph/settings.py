@@ -21,14 +21,13 @@ class GraphSettings(BaseModel):
     ladybug_buffer_pool_mb: int = Field(default=1024, ge=64, description=(
         "LadybugDB's buffer pool. Its own default is 80% of the machine's memory; a fixed size keeps a laptop "
         "usable."))
-    ladybug_checkpoint_kb: int = Field(default=64, ge=64, description=(
-        "Write-ahead log size at which LadybugDB checkpoints. Committed writes hold buffer-pool memory until the "
-        "next checkpoint: at 64 KB the soak's service grew by 15-60 MB in 10 minutes, at 512 KB by 99 MB, at 1 MB "
-        "with a checkpoint every 10 s by 53 MB (BENCHMARKS.md, soak). Each checkpoint costs ~80 ms of CPU on "
-        "MovieLens-100K."))
+    ladybug_checkpoint_kb: int = Field(default=1024, ge=64, description=(
+        "Write-ahead log size at which a commit checkpoints (folds the log into the database files), whatever "
+        "the time: a bound for bursts of writes. Committed writes hold memory until the next checkpoint."))
     ladybug_checkpoint_every_s: float = Field(default=10.0, ge=0, description=(
-        "A write also checkpoints when the last checkpoint is older than this, however little log it left. With "
-        "a larger GRAPHREC_LADYBUG_CHECKPOINT_KB it sets how often a stream of feedback pays a checkpoint."))
+        "A write checkpoints when the last checkpoint is older than this. A checkpoint rewrites the interaction "
+        "table and holds back new queries while it runs, at a cost that hardly depends on how much log it "
+        "folds, so a stream of feedback pays one every this many seconds rather than one per batch."))
     neo4j_uri: str | None = Field(default=None, description="The Neo4j server, e.g. bolt://localhost:7687.")
     neo4j_user: str = Field(default="neo4j", description="The Neo4j user.")
     neo4j_password: SecretStr = Field(default=SecretStr("neo4j"), description="The Neo4j user's password.")

@@ -57,12 +57,12 @@ class FeedbackIntake:
         positive = feedback_is_positive(event["event"], event.get("value"))
         return sessions.record_feedback(event, positive, build_state, idempotency, self._updater(event, positive))
 
-    async def record_on_loop(self, hot: HotReads, event: dict[str, Any], idempotency: IdempotencyKey | None = None
-                             ) -> tuple[str | None, bool] | None:
-        """record, on the event loop (HotReads.record_feedback); None when the user's state must come from the
-        graph, which record does in a thread."""
+    async def record_on_loop(self, hot: HotReads, event: dict[str, Any], idempotency: IdempotencyKey | None = None,
+                             limit: tuple[str, int, int] | None = None) -> tuple[str | None, bool] | None:
+        """record, on the event loop (HotReads.record_feedback, which counts the request against ``limit`` too);
+        None when the user's state must come from the graph, which record does in a thread."""
         positive = feedback_is_positive(event["event"], event.get("value"))
-        return await hot.record_feedback(event, positive, idempotency, self._updater(event, positive))
+        return await hot.record_feedback(event, positive, idempotency, self._updater(event, positive), limit)
 
     def _updater(self, event: dict[str, Any], positive: bool) -> Callable[[CandidatePool, UserState],
                                                                           CandidatePool | None]:

@@ -38,6 +38,8 @@ if count > tonumber(ARGV[3]) then return {count, redis.call('TTL', KEYS[1])} end
 """
 COUNT_ONLY = COUNT + "return {count, -1}\n"
 COUNT_AND_READ = COUNT + "return {count, -1, redis.call('GET', KEYS[2])}\n"
+# KEYS: the counter, then the keys a feedback event reads (feedback_record's first step): their values follow.
+COUNT_AND_MGET = COUNT + "return {count, -1, unpack(redis.call('MGET', unpack(KEYS, 2)))}\n"
 
 
 @dataclass(frozen=True)
@@ -86,19 +88,29 @@ class HotReads:
             "EX", self.sessions.settings.session_ttl_s)) is not None
 
     async def record_feedback(self, event: dict[str, Any], positive: bool, idempotency: IdempotencyKey | None,
-                              update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None]
-                              ) -> tuple[str | None, bool] | None:
+                              update_candidates: Callable[[CandidatePool, UserState], CandidatePool | None],
+                              limit: tuple[str, int, int] | None = None) -> tuple[str | None, bool] | None:
         """SessionStore.record_feedback on the event loop: (stream entry id, duplicate), or None when the user's
-        state is not in Redis (rebuilding it reads the graph: the blocking way does that). Unavailable when Redis
-        is down or full (as the blocking way answers), IdempotencyConflict as it raises."""
+        state is not in Redis (rebuilding it reads the graph: the blocking way does that). With ``limit``
+        (RateLimiter.counter's key, window and amount) the request is counted in the first read's round trip,
+        and OverLimit raised past it, before anything is written. Unavailable when Redis is down or full (as the
+        blocking way answers), IdempotencyConflict as it raises."""
         steps = record_steps(self.sessions, event, positive, no_state, idempotency, update_candidates)
         reply: Any = None
         try:
             while True:
                 step = steps.send(reply)
-                call = self.link.call("MGET", *step.keys) if step.args is None \
-                    else self.link.script(RECORD_FEEDBACK, step.keys, step.args)
-                reply = await self._strict(call)
+                if step.args is not None:
+                    reply = await self._strict(self.link.script(RECORD_FEEDBACK, step.keys, step.args))
+                elif limit is None:
+                    reply = await self._strict(self.link.call("MGET", *step.keys))
+                else:
+                    key, window_s, amount = limit
+                    answer = await self._strict(self.link.script(COUNT_AND_MGET, [key, *step.keys],
+                                                                 [window_s, 1, amount]))
+                    if int(answer[0]) > amount:
+                        raise OverLimit(max(1, int(answer[1])))
+                    limit, reply = None, answer[2:]
         except StopIteration as done:
             entry, duplicate = done.value
         except NotInRedis:
@@ -134,6 +146,14 @@ class HotReads:
 
     def close(self) -> None:
         self.link.close()
+
+
+class OverLimit(Exception):
+    """A request counted past its rate limit; ``retry_after_s`` until its window resets."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(retry_after_s)
+        self.retry_after_s = retry_after_s
 
 
 class NotInRedis(Exception):

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from graphrec.serving.access.keys import Scope, new_key
+from graphrec.serving.feedback.intake import FeedbackIntake
 from graphrec.serving.routes import lean_feedback
 from tests.api_stack import ADMIN
 from tests.serving.conftest import Stack, client_for
@@ -29,7 +30,7 @@ def client(data_dir: Path) -> Any:
 def recorded_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Where the lean layer recorded each event it recorded: "loop" (on the event loop) or "thread"."""
     recorded: list[str] = []
-    in_a_thread, on_the_loop = lean_feedback.record_event, lean_feedback.LeanFeedback.on_loop
+    in_a_thread, on_the_loop = lean_feedback.record_event, FeedbackIntake.record_on_loop
 
     def thread(*args: Any) -> tuple[str | None, bool]:
         answer = in_a_thread(*args)
@@ -43,7 +44,7 @@ def recorded_here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return answer
 
     monkeypatch.setattr(lean_feedback, "record_event", thread)
-    monkeypatch.setattr(lean_feedback.LeanFeedback, "on_loop", staticmethod(loop))
+    monkeypatch.setattr(FeedbackIntake, "record_on_loop", loop)
     return recorded
 
 
