@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from graphrec.graph.behaviours import POSITIVE_MIN_RATING
-from graphrec.graph.explain import explain
+from graphrec.graph.explain import best_kg_paths, explain
 from graphrec.graph.factory import open_store
 from graphrec.graph.store import GraphStore
 from graphrec.ingest.frames import Dataset
@@ -111,3 +111,20 @@ def test_explain_direct_and_collab_paths(loaded: GraphStore, small_dataset: Data
 def test_unknown_user_gets_no_candidates(loaded: GraphStore) -> None:
     assert loaded.candidates(10_000_000).empty
     assert explain(loaded, 10_000_000, 1) == []
+
+
+def test_best_knowledge_graph_paths_follow_the_cypher_order() -> None:
+    """Rating first (none counts as 0), then count and time with a missing one first (Cypher's ORDER BY ... DESC
+    puts nulls first), then via item, entity and relation."""
+    def row(via: int, rating: float | None, count: int | None, last_ts: int | None, entity: str = "e",
+            relation: str = "HAS_GENRE") -> dict[str, object]:
+        return {"via_item": via, "rating": rating, "count": count, "last_ts": last_ts, "entity": entity,
+                "relation": relation}
+
+    rows = [row(1, None, 1, 5), row(2, 4.0, 1, 5), row(3, 4.0, None, 5), row(4, 4.0, 2, None), row(5, 4.0, 2, 9),
+            row(6, 0.0, 1, 5), row(7, 5.0, 1, 1, "b"), row(7, 5.0, 1, 1, "a", "RELEASED_IN"), row(7, 5.0, 1, 1, "a")]
+    best = best_kg_paths(rows, 8)
+    assert [(r["via_item"], r["entity"], r["relation"]) for r in best] == [
+        (7, "a", "HAS_GENRE"), (7, "a", "RELEASED_IN"), (7, "b", "HAS_GENRE"), (3, "e", "HAS_GENRE"),
+        (4, "e", "HAS_GENRE"), (5, "e", "HAS_GENRE"), (2, "e", "HAS_GENRE"), (1, "e", "HAS_GENRE")]
+    assert best_kg_paths(rows, 2) == best[:2]
