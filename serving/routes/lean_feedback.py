@@ -55,7 +55,7 @@ class LeanFeedback:
             return
         principal, request, event = admitted
         limit = resources.limiter.counter(principal.name, rate_limit(resources, principal))
-        counted = False
+        counted, recorded = False, None
         try:
             hot = resources.hot_reads
             if hot is not None and self.on_loop_possible(resources, request, event):
@@ -63,8 +63,6 @@ class LeanFeedback:
                 counted = True  # from here the request is counted, or Redis failed (the limiter then fails open)
                 recorded = await resources.feedback.record_on_loop(
                     hot, {**event.content, "ts_ms": now_ms()}, event.idempotency, limit)
-            else:
-                recorded = None
             if recorded is None:
                 if not counted:
                     counted = True

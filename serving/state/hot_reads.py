@@ -110,7 +110,7 @@ class HotReads:
                                                                  [window_s, 1, amount]))
                     if int(answer[0]) > amount:
                         raise OverLimit(max(1, int(answer[1])))
-                    limit, reply = None, answer[2:]
+                    limit, reply = None, answer[2:]  # counted once: a read again after a change is a plain MGET
         except StopIteration as done:
             entry, duplicate = done.value
         except NotInRedis:
