@@ -40,7 +40,9 @@ def replicas(built: Path, tmp_path: Path, small_dataset: Dataset, neo4j_server: 
     data_dir = copy_data_dir(built, tmp_path / "var")
     env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_GRAPH_BACKEND": "neo4j",
            "REDIS_URL": redis7_url(redis7), "GRAPHREC_REDIS_NAMESPACE": f"r{uuid.uuid4().hex[:8]}",
-           "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_WARM_USERS": "0"}
+           "GRAPHREC_API_KEY": API_KEY, "GRAPHREC_RELOAD_POLL_S": "0.2", "GRAPHREC_WARM_USERS": "0",
+           # Four unpaced clients share the admin key's limit through Redis; this test is about failover.
+           "GRAPHREC_RATE_LIMIT": "100000/second"}
     started = [start_service(env) for _ in range(2)]
     yield started, env
     for process, _ in started:
