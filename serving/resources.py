@@ -21,6 +21,7 @@ from graphrec.serving.access.keys import KeyRing
 from graphrec.serving.access.rate_limits import RateLimiter
 from graphrec.serving.feedback.intake import FeedbackIntake
 from graphrec.serving.feedback.writer import FeedbackWriter
+from graphrec.serving.ops.memory import MallocTrimmer
 from graphrec.serving.ops.prometheus import ServiceMetrics
 from graphrec.serving.ops.refresh_job import RefreshJob
 from graphrec.serving.ops.reloader import ArtifactReloader
@@ -96,6 +97,7 @@ class Resources:
     embedded_redis: EmbeddedRedis | None = None
     hot_reads: HotReads | None = None
     writer: FeedbackWriter | None = None
+    trimmer: MallocTrimmer | None = None
     startup_problems: dict[str, str] = field(default_factory=dict)
 
     def close(self) -> None:
@@ -107,6 +109,8 @@ class Resources:
         self.refresh.stop()
         if self.writer:
             self.writer.stop()
+        if self.trimmer:
+            self.trimmer.stop()
         if self.hot_reads:
             self.hot_reads.close()
         if self.sessions:
@@ -177,11 +181,14 @@ def open_resources(settings: ServiceSettings, *, background: bool = True) -> Res
     if keys.open:
         log.warning("no API keys configured: the service is open to every client that reaches it (serve on "
                     "loopback only, or set GRAPHREC_API_KEY / GRAPHREC_API_KEYS)")
+    trimmer = MallocTrimmer(settings.serving.malloc_trim_every_s)
     slates = SlateSigner(slate_secret(settings.keys.slate_secret, settings.data_dir), settings.serving.slate_ttl_s)
     resources = Resources(settings, service, metrics, reloader, RefreshJob(settings), warmer, keys, slates,
                           RateLimiter(sessions), FeedbackIntake(service), store, sessions, embedded,
-                          hot_reads(url, settings.serving.redis_timeout_s, sessions), writer, startup_problems=problems)
+                          hot_reads(url, settings.serving.redis_timeout_s, sessions), writer,
+                          trimmer, startup_problems=problems)
     if background:
+        trimmer.start()
         reloader.start()
         warmer.start()
         if writer:

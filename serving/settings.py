@@ -103,6 +103,10 @@ class ServingSettings(BaseModel):
         "behind a busy thread."))
     malloc_arenas: int = Field(default=2, ge=0, le=64, description=(
         "glibc malloc arenas the service's threads share (0: glibc's default, 8 per core)."))
+    malloc_trim_every_s: float = Field(default=10.0, ge=0, description=(
+        "How often the service hands the heap memory glibc holds free back to the system (malloc_trim; 0: "
+        "never). LadybugDB's checkpoints and the feedback writer's batches free large blocks that glibc would "
+        "otherwise keep."))
     service_url: str = Field(default="http://127.0.0.1:8000", description="Where `graphrec refresh` finds the service.")
 
     @model_validator(mode="after")

@@ -1,9 +1,15 @@
-"""How the service process holds its memory: glibc's malloc arenas capped.
+"""How the service process holds its memory: glibc's malloc arenas capped, and what they hold free trimmed.
 
 glibc gives threads arenas of their own, up to 8 per core, and keeps what is freed in each for that arena's later
 use: the service's handler, graph and background threads, and the pool threads that replace idle ones, would each
 hold freed frames and JSON apart. With the GIL, threads rarely allocate at the same moment, so a few shared arenas
 cost little.
+
+glibc also keeps freed blocks inside each arena's heap rather than handing them back, so a burst of large
+allocations (LadybugDB's checkpoints rewrite the interaction table in memory, a writer batch, a candidate
+build) leaves the process that much larger until the same sizes are asked for again. malloc_trim gives the
+free pages of every arena back to the system; called every few seconds it keeps the resident size close to what
+is in use.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import sys
+from typing import Self
+
+from graphrec.serving.ops.background import BackgroundWorker
 
 log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # glibc's mallopt parameter
@@ -24,3 +33,29 @@ def limit_malloc_arenas(arenas: int) -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
     except (OSError, AttributeError):  # not glibc
         log.debug("mallopt is not available; malloc arenas left as they are")
+
+
+class MallocTrimmer(BackgroundWorker):
+    """malloc_trim(0) every ``every_s`` seconds, in a thread of its own (ctypes lets go of the GIL for the call)."""
+
+    thread_name = "malloc-trim"
+
+    def __init__(self, every_s: float) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self.trims = 0
+        self._trim = None
+        if every_s > 0 and sys.platform.startswith("linux"):
+            try:
+                self._trim = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):  # not glibc
+                log.debug("malloc_trim is not available; freed heap memory stays with the process")
+
+    def start(self) -> Self:
+        return super().start() if self._trim is not None else self
+
+    def run(self) -> None:
+        assert self._trim is not None
+        while not self._stop.wait(self.every_s):
+            self._trim(0)
+            self.trims += 1
