@@ -1,7 +1,9 @@
-"""Cache warming: the candidate sets of the most recently active users, computed into Redis at start.
+"""Cache warming: the candidate sets of the most recently active users, computed into Redis at start, and the
+titles of their first slates loaded into the process.
 
 A cold request runs the graph queries and a FAISS search; a cached one does not, and costs a fraction of it
-(BENCHMARKS.md). Warming moves that work out of the first request of each user into one
+(BENCHMARKS.md). A cached answer whose titles are not in this process yet leaves the event loop for a graph
+query, so the titles are warmed too. Warming moves that work out of the first request of each user into one
 background thread, which mostly waits on the graph with the GIL released.
 """
 
@@ -52,8 +54,7 @@ class CacheWarmer(BackgroundWorker):
         return self
 
     def run(self) -> None:
-        service, sessions = self.service, self.service.sessions
-        assert sessions is not None
+        service = self.service
         try:
             users = plain_ids(service.graph_call(lambda store: store.run("active_users", {"limit": self.limit}))[
                 "user_id"])
@@ -67,9 +68,10 @@ class CacheWarmer(BackgroundWorker):
                 if self._stop.is_set():
                     return
                 try:
-                    if not sessions.has_candidates(user):
-                        with service.graph_budget(limited=False):  # measured: the request budget is derived from it
-                            service.warm(user)
+                    # A set Redis still holds from before a restart is read, not rebuilt.
+                    with service.graph_budget(limited=False):  # measured: the request budget is derived from it
+                        first = service.warm(user)
+                    service.explanations.titles(first)  # outside the budget: a title query is no request
                 except Unavailable:
                     # try the next user once the pause is over
                     self._stop.wait(service.settings.serving.dependency_retry_s)

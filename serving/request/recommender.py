@@ -38,6 +38,8 @@ from graphrec.serving.state.sessions import SessionStore
 
 T = TypeVar("T")
 FIGURES_TTL_S = 60.0
+# The items per warmed user whose titles are loaded: its first slate at the default k (10) and the next one.
+WARMED_TITLES = 20
 
 
 
@@ -233,15 +235,18 @@ class RecommendationService:
         return [Recommendation(pool.items[i], score, pool.sources_of(i), titles.get(pool.items[i]))
                 for i, score in ranked]
 
-    def warm(self, user_id: Any) -> None:
-        """Cache the user's candidate set as their first request would (the cache warming at start)."""
+    def warm(self, user_id: Any) -> list[Any]:
+        """Cache the user's candidate set as their first request would (the cache warming at start); the items of
+        its first slates, whose titles the warming loads next."""
         artifacts = self._artifacts
         degradation = Degradation()
         state = self.history.state(user_id, degradation)
         policy_state = self.ranker.session_state(artifacts, user_id, state.positive)
         served = self.ranker.policy_for(artifacts)
-        self.candidates.pool(user_id, state, artifacts, (), degradation, policy_state,
-                             lambda built: self.ranker.ranked(artifacts, policy_state, built, served), served.name)
+        pool, _ = self.candidates.pool(user_id, state, artifacts, (), degradation, policy_state,
+                                       lambda built: self.ranker.ranked(artifacts, policy_state, built, served),
+                                       served.name)
+        return pool.items[:WARMED_TITLES]
 
     # -- other reads ---------------------------------------------------------------------------------------
     def explain(self, user_id: Any, item_id: Any, k: int = 3) -> list[Explanation]:

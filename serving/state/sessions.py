@@ -203,9 +203,6 @@ class SessionStore:
             self._remember(key, payload)
         return current[0]
 
-    def has_candidates(self, user_id: Any) -> bool:
-        return bool(self.guard.call(lambda: self.client.exists(self.candidates_key(user_id))))
-
     def session(self, session_id: str) -> dict[str, Any] | None:
         """The session's user, last slate and recent feedback events (None for a session never seen)."""
         raw, slate = self.guard.call(lambda: self.client.mget(self._session_key(session_id),
