@@ -55,6 +55,10 @@ def test_readyz_says_warming_with_503_until_the_cache_is_warm(data_dir: Path, st
         ready = client.get("/readyz").json()
         assert ready["status"] == "ok" and ready["cache_warming"] == "done" and "warming" not in ready["checks"]
         users = small_dataset.interactions["user_id"].unique()
+        service = client.app.state.resources.service  # pyright: ignore[reportAttributeAccessIssue]
+        for user in users[:20]:  # each first slate's titles are in the process: its cached answer needs no query
+            pool, _ = service.sessions.candidates(int(user))
+            assert pool is not None and service.explanations.cached_titles(pool.items[:10]) is not None
         assert all(client.post("/v1/recommend", json={"user_id": int(user), "k": 5}).json()["cache"] == "hit"
                    for user in users[:20])
 
