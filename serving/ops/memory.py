@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import sys
-from typing import Self
+from typing import Any, Self
 
 from graphrec.serving.ops.background import BackgroundWorker
 
@@ -25,14 +25,23 @@ log = logging.getLogger(__name__)
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
+def glibc_function(name: str) -> Any:
+    """glibc's function ``name`` (a ctypes function, which lets go of the GIL while it runs); None off Linux or
+    with another C library."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL("libc.so.6"), name)
+    except (OSError, AttributeError):  # not glibc
+        log.debug("%s is not available: glibc's memory settings left as they are", name)
+        return None
+
+
 def limit_malloc_arenas(arenas: int) -> None:
     """Cap the malloc arenas of the threads started from now on (0: glibc's default)."""
-    if arenas <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):  # not glibc
-        log.debug("mallopt is not available; malloc arenas left as they are")
+    mallopt = glibc_function("mallopt") if arenas > 0 else None
+    if mallopt is not None:
+        mallopt(M_ARENA_MAX, arenas)
 
 
 class MallocTrimmer(BackgroundWorker):
@@ -44,12 +53,7 @@ class MallocTrimmer(BackgroundWorker):
         super().__init__()
         self.every_s = every_s
         self.trims = 0
-        self._trim = None
-        if every_s > 0 and sys.platform.startswith("linux"):
-            try:
-                self._trim = ctypes.CDLL("libc.so.6").malloc_trim
-            except (OSError, AttributeError):  # not glibc
-                log.debug("malloc_trim is not available; freed heap memory stays with the process")
+        self._trim = glibc_function("malloc_trim") if every_s > 0 else None
 
     def start(self) -> Self:
         return super().start() if self._trim is not None else self
