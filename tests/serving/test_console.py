@@ -124,7 +124,8 @@ def test_find_a_user_see_why_and_like_an_item(page: object) -> None:
     titles = page.eval_on_selector_all("#slate .title", "nodes => nodes.map(n => n.textContent)")  # type: ignore[attr-defined]
     assert len(titles) == 10 and all(titles)
     assert page.text_content("#slate-meta").startswith("greedy")  # type: ignore[attr-defined]
-    assert page.locator("#history tbody tr").count() > 0  # type: ignore[attr-defined]
+    # The history table is filled after the slate (showUser awaits it next): wait for its rows.
+    expect(page.locator("#history tbody tr")).not_to_have_count(0)  # type: ignore[attr-defined]
     shoot(page, "main")
     # The explanation: paths drawn as a graph, with their sentences.
     page.click("#slate li:first-child >> text=Why")  # type: ignore[attr-defined]
