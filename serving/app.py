@@ -67,7 +67,7 @@ def create_app(settings: ServiceSettings | None = None, resources: Resources | N
             if owned:
                 app.state.resources.close()
 
-    app = FastAPI(title="graphrec", version=metadata.version("graphrec"), lifespan=lifespan,
+    app = GraphrecAPI(settings, title="graphrec", version=metadata.version("graphrec"), lifespan=lifespan,
                   description="Recommendations from a knowledge graph, GNN embeddings and a FAISS index, with "
                               "sessions in Redis and explanations as graph paths.")
     if resources is not None:  # available even to clients that do not run the lifespan
@@ -84,11 +84,25 @@ def create_app(settings: ServiceSettings | None = None, resources: Resources | N
         # FastAPI's own answer, with the inputs JSON cannot carry (NaN, Infinity, 1e999) written as text.
         return JSONResponse({"detail": finite(jsonable_encoder(error.errors()))}, status_code=422)
 
-    app.add_middleware(LeanRecommend)
-    app.add_middleware(LeanFeedback)
-    app.add_middleware(BodyLimit, max_bytes=settings.serving.max_request_bytes)
-    app.add_middleware(LatencyMetrics, every=settings.serving.access_log_every)
     return app
+
+
+class GraphrecAPI(FastAPI):
+    """FastAPI with the service's own ASGI layers outside its middleware stack: uvicorn reaches the latency metric,
+    the body limit and the lean routes first, so a lean answer does not pass FastAPI's error, telemetry and body
+    layers (routes.lean). Everything else goes on through FastAPI's stack as before; an error a lean layer raises
+    is uvicorn's 500, the same plain-text answer as Starlette's."""
+
+    def __init__(self, settings: ServiceSettings, **fastapi: Any) -> None:
+        # The service's metrics are Prometheus' (serving.ops.prometheus): FastAPI's native OpenTelemetry stays off,
+        # and so does its check for a configured provider on every request.
+        super().__init__(telemetry={"tracing": False, "metrics": False, "logs": False}, **fastapi)
+        self.outer_settings = settings.serving
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = LeanRecommend(LeanFeedback(super().build_middleware_stack()))
+        return LatencyMetrics(BodyLimit(stack, max_bytes=self.outer_settings.max_request_bytes),
+                              every=self.outer_settings.access_log_every)
 
 
 def finite(value: Any) -> Any:
@@ -171,7 +185,8 @@ class LatencyMetrics:
             resources = getattr(scope["app"].state, "resources", None)
             if resources is not None:
                 route = getattr(scope.get("route"), "path", "unmatched")
-                resources.metrics.latency.labels(route, scope["method"], str(status)).observe(took_s)
+                metrics = resources.metrics
+                metrics.child(metrics.latency, route, scope["method"], str(status)).observe(took_s)
             self.answered += 1
             if status >= 400 or (self.every and self.answered % self.every == 0):
                 client = scope.get("client")
