@@ -9,6 +9,8 @@ restarts; the candidate cache's hit rate over five minutes, for example:
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -47,9 +49,19 @@ class ServiceMetrics:
         self.refresh_exit = Gauge("graphrec_refresh_last_exit_code", "Exit code of this replica's last refresh job "
                                   "(-1 before one has ended; 0 is success).", registry=self.registry)
         self.refresh_exit.set(-1)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, found once (labels() takes a lock and checks its arguments on every call,
+        a cost a cached answer pays several times)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def record_cache(self, result: str) -> None:
-        self.cache.labels(result).inc()
+        self.child(self.cache, result).inc()
 
     def serving(self, version: str | None) -> None:
         self.artifact.clear()
@@ -58,7 +70,7 @@ class ServiceMetrics:
 
     def record_sources(self, counts: dict[str, int]) -> None:
         for source, count in counts.items():
-            self.sources.labels(source).inc(count)
+            self.child(self.sources, source).inc(count)
 
     def observe_stream(self, figures: dict[str, int]) -> None:
         for state, value in figures.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -72,8 +73,12 @@ class CandidatePool:
 
     def taken(self, positions: list[int], ranked: Ranking | None = None) -> CandidatePool:
         """The items at ``positions``, in that order."""
-        return CandidatePool([self.items[i] for i in positions], [self.sources[i] for i in positions],
-                             [self.paths[i] for i in positions], list(self.missing), ranked)
+        if len(positions) < 2:  # itemgetter of one position answers the item, not a tuple
+            return CandidatePool([self.items[i] for i in positions], [self.sources[i] for i in positions],
+                                 [self.paths[i] for i in positions], list(self.missing), ranked)
+        take = itemgetter(*positions)
+        return CandidatePool(list(take(self.items)), list(take(self.sources)), list(take(self.paths)),
+                             list(self.missing), ranked)
 
     # -- the ranked form -----------------------------------------------------------------------------------------
     def ranked_by(self, version: str | None, policy: str) -> bool:
@@ -136,28 +141,35 @@ class CandidatePool:
                          bytes(map(code.__getitem__, self.sources))])  # a few sources: < 256 combinations
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> CandidatePool | None:
-        """The pool in ``raw``; None for a payload of another layout (one cached by an older service: a miss
-        that the next request rewrites)."""
+    def from_bytes(cls, raw: bytes, head: int | None = None) -> CandidatePool | None:
+        """The pool in ``raw``, or its first ``head`` items in their order (a cached answer reads the top of a
+        ranked pool: decoding all of it cost more than the rest of the answer); None for a payload of another
+        layout (one cached by an older service: a miss that the next request rewrites)."""
+        read = cls.cached_head(raw, head)
+        return None if read is None else read[0]
+
+    @classmethod
+    def cached_head(cls, raw: bytes, head: int | None) -> tuple[CandidatePool, int] | None:
+        """from_bytes' pool of the first ``head`` items (all with None), and how many items the whole pool has."""
         if not raw.startswith(MAGIC):
             return None
         at = len(MAGIC) + 4
         end = at + int.from_bytes(raw[len(MAGIC):at], "little")
         header = orjson.loads(raw[at:end])
         n, items_end = header["n"], end + header["items_bytes"]
-        items = np.frombuffer(raw, np.int64, n, end).tolist() if header["integers"] \
-            else orjson.loads(raw[end:items_end])
+        m = n if head is None else min(head, n)
+        items = np.frombuffer(raw, np.int64, m, end).tolist() if header["integers"] \
+            else orjson.loads(raw[end:items_end])[:m]
         ranked, at = header["ranked"], items_end
         scores: list[float] = []
         if ranked is not None:
-            scores, at = np.frombuffer(raw, np.float64, n, at).tolist(), at + 8 * n
-        paths, at = np.frombuffer(raw, np.int32, n, at).tolist(), at + 4 * n
-        table = header["sources"]
-        sources = [table[c] for c in raw[at:]]
-        if not len(items) == len(paths) == len(sources):
+            scores, at = np.frombuffer(raw, np.float64, m, at).tolist(), at + 8 * n
+        paths, at = np.frombuffer(raw, np.int32, m, at).tolist(), at + 4 * n
+        if len(raw) - at != n or len(items) != m:
             return None
+        sources = list(map(header["sources"].__getitem__, raw[at:at + m]))
         return cls(items, sources, paths, header["missing"], None if ranked is None
-                   else Ranking(ranked["version"], ranked["policy"], scores, ranked["counts"]))
+                   else Ranking(ranked["version"], ranked["policy"], scores, ranked["counts"])), n
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from typing import Any
-
-from cachetools import LRUCache
 
 from graphrec.graph.explain import Explanation
 from graphrec.graph.explain import explain as explain_paths
@@ -17,7 +16,10 @@ from graphrec.serving.request.graph_access import GraphAccess
 class Explanations:
     def __init__(self, graph: GraphAccess, title_cache_items: int) -> None:
         self.graph = graph
-        self._titles: LRUCache[Any, str | None] = LRUCache(maxsize=max(title_cache_items, 1))
+        # A plain dict, oldest entries dropped past the bound: every cached answer reads ten titles, and an LRU's
+        # bookkeeping on each read costs more than the read (the default bound holds a whole catalogue).
+        self._titles: dict[Any, str | None] = {}
+        self._title_bound = max(title_cache_items, 1)
         self._titles_lock = threading.Lock()
 
     def titles(self, items: list[Any]) -> dict[Any, str | None]:
@@ -30,6 +32,8 @@ class Explanations:
                 with self._titles_lock:
                     titles = rows["title"].where(rows["title"].notna(), None)
                     self._titles.update(zip(plain_ids(rows["id"]), titles, strict=True))
+                    for oldest in list(islice(self._titles, max(len(self._titles) - self._title_bound, 0))):
+                        del self._titles[oldest]
         with self._titles_lock:
             return {item: self._titles.get(item) for item in items}
 
@@ -37,9 +41,10 @@ class Explanations:
         """The items' titles if this process has every one of them, without asking the graph; else None."""
         titles = self._titles
         with self._titles_lock:
-            if all(item in titles for item in items):
+            try:
                 return [titles[item] for item in items]
-        return None
+            except KeyError:
+                return None
 
     def reasons(self, user_id: Any, item_id: Any, sources: list[str]) -> list[str]:
         """One sentence per reason: the shortest graph path, else what the candidate source says."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Set
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import faiss
@@ -77,8 +78,7 @@ class LoadedArtifacts:
 
     def item_rows(self, item_ids: list[object]) -> np.ndarray:
         """Positions of the items in the embedding table; -1 for items the version does not know."""
-        rows = self.item_positions.get
-        return np.fromiter((rows(item, -1) for item in item_ids), dtype=np.int64, count=len(item_ids))
+        return np.array(list(map(self.item_positions.get, item_ids, repeat(-1, len(item_ids)))), dtype=np.int64)
 
 
 def load_current(root: Path, policy: str = "greedy", session_codes: int = SESSION_CODES) -> LoadedArtifacts:

@@ -6,8 +6,8 @@ than the answer itself. This ASGI layer answers a well-formed, admitted request 
 with the route's own model (schemas.RecommendRequest), and the key is checked as the route's dependency checks it.
 
 A cached answer is served on the event loop, without a thread hop: one Redis round trip counts the request
-against its rate limit and reads the user's ranked candidate set (serving.state.hot_reads), the service walks
-the set (RecommendationService.from_ranked), a second round trip records the slate of a session, and the answer
+against its rate limit and reads the user's ranked candidate set (serving.state.hot_reads), the service decodes
+the top of the set only (CandidatePool.cached_head) and walks it (RecommendationService.from_ranked), a second round trip records the slate of a session, and the answer
 is signed and encoded once (routes.recommend.slate_json). Anything that would need more (no cached set, one
 ranked by another version, too few items left, a title not in memory, Redis down) runs the request path of
 serving.request.recommender in one thread hop instead, with the count already taken.
@@ -91,8 +91,10 @@ class LeanRecommend:
         counted = await reads.count_and_read(*limit, user_id)
         if counted is None or counted.candidates is None:
             return counted
-        pool = CandidatePool.from_bytes(counted.candidates)
-        result = resources.service.from_ranked(user_id, pool, request.k, exclude) if pool is not None else None
+        # Excluded items may be anywhere in the set, and the answer counts the candidates left: the whole set then.
+        read = CandidatePool.cached_head(counted.candidates, None if exclude else request.k)
+        result = None if read is None else resources.service.from_ranked(user_id, read[0], request.k, exclude,
+                                                                         total=read[1])
         if result is None:
             return counted
         if request.session_id and not await reads.record_slate(request.session_id, user_id,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import json
 import secrets
@@ -68,7 +67,7 @@ class SlateSigner:
         self.ttl_s = ttl_s
 
     def _mac(self, body: str) -> str:
-        return _b64(hmac.new(self.secret, body.encode(), hashlib.sha256).digest()[:MAC_BYTES])
+        return _b64(hmac.digest(self.secret, body.encode(), "sha256")[:MAC_BYTES])
 
     def sign(self, user_id: Any, session_id: str | None, items: list[Any]) -> str:
         payload = {"u": user_id, "s": session_id, "i": items, "t": int(time.time())}

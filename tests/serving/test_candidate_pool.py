@@ -42,3 +42,14 @@ def test_a_ranked_pool_walks_to_the_first_k_items_not_excluded() -> None:
     pool = CandidatePool([5, 6, 7, 8], ["kg"] * 4, [0] * 4, [], Ranking("v1", "greedy", [4.0, 3.0, 2.0, 1.0], {}))
     assert pool.walk(2, set()) == [0, 1] and pool.walk(2, {6}) == [0, 2] and pool.walk(4, {6}) is None
     assert pool.count_without({6, 99}) == 3
+
+
+def test_the_head_of_the_cached_form_is_the_first_items_and_knows_the_whole_size() -> None:
+    for items in (["a", "b", "c", "d"], [4, 3, 2, 1]):
+        pool = CandidatePool(items, ["kg", "popular", "kg+faiss", "kg"], [3, 0, 1, 2], ["graph"],
+                             Ranking("v1", "greedy", [0.5, 0.25, 0.0, -1.0], {"kg": 3, "popular": 1}))
+        raw = pool.to_bytes("v1")
+        read = CandidatePool.cached_head(raw, 2)
+        assert read is not None and read[1] == 4
+        assert read[0] == pool.taken([0, 1], Ranking("v1", "greedy", [0.5, 0.25], {"kg": 3, "popular": 1}))
+        assert CandidatePool.cached_head(raw, 9) == (pool, 4) and CandidatePool.cached_head(raw[:-1], 2) is None
