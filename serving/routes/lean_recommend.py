@@ -7,8 +7,8 @@ with the route's own model (schemas.RecommendRequest), and the key is checked as
 
 A cached answer is served on the event loop, without a thread hop: one Redis round trip counts the request
 against its rate limit and reads the user's ranked candidate set (serving.state.hot_reads), the service decodes
-the top of the set only (CandidatePool.cached_head) and walks it (RecommendationService.from_ranked), a second round trip records the slate of a session, and the answer
-is signed and encoded once (routes.recommend.slate_json). Anything that would need more (no cached set, one
+the top of the set only (CandidatePool.cached_head) and walks it (RecommendationService.from_ranked), a second
+round trip records the slate of a session, and the answer is signed and encoded once (routes.recommend.slate_json). Anything that would need more (no cached set, one
 ranked by another version, too few items left, a title not in memory, Redis down) runs the request path of
 serving.request.recommender in one thread hop instead, with the count already taken.
 
