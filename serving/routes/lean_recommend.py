@@ -5,12 +5,12 @@ sync endpoint, and validates and re-encodes the response model; on a cached answ
 than the answer itself. This ASGI layer answers a well-formed, admitted request on its own: the body is read
 with the route's own model (schemas.RecommendRequest), and the key is checked as the route's dependency checks it.
 
-A cached answer is served on the event loop, without a thread hop: one Redis round trip counts the request
-against its rate limit and reads the user's ranked candidate set (serving.state.hot_reads), the service decodes
-the top of the set only (CandidatePool.cached_head) and walks it (RecommendationService.from_ranked), a second
-round trip records the slate of a session, and the answer is signed and encoded once (routes.recommend.slate_json). Anything that would need more (no cached set, one
-ranked by another version, too few items left, a title not in memory, Redis down) runs the request path of
-serving.request.recommender in one thread hop instead, with the count already taken.
+A cached answer is served on the event loop, without a thread hop: one Redis round trip counts the request against
+its rate limit and reads the user's ranked candidate set (serving.state.hot_reads), the service decodes the top of
+the set only (CandidatePool.cached_head) and walks it (RecommendationService.from_ranked), a second round trip
+records the slate of a session, and the answer is signed and encoded once (routes.recommend.slate_json). Anything
+that would need more (no cached set, one ranked by another version, too few items left, a title not in memory, Redis
+down) runs the request path of serving.request.recommender in one thread hop instead, with the count already taken.
 
 Every other request goes on to the FastAPI route: a body the model refuses, a missing or unknown key, a key
 without the scope, an id the graph's type refuses, over the rate limit (counted once: the count travels in the
