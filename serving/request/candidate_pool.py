@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -73,12 +72,10 @@ class CandidatePool:
 
     def taken(self, positions: list[int], ranked: Ranking | None = None) -> CandidatePool:
         """The items at ``positions``, in that order."""
-        if len(positions) < 2:  # itemgetter of one position answers the item, not a tuple
-            return CandidatePool([self.items[i] for i in positions], [self.sources[i] for i in positions],
-                                 [self.paths[i] for i in positions], list(self.missing), ranked)
-        take = itemgetter(*positions)
-        return CandidatePool(list(take(self.items)), list(take(self.sources)), list(take(self.paths)),
-                             list(self.missing), ranked)
+        def take(column: list[Any]) -> list[Any]:
+            return list(map(column.__getitem__, positions))
+
+        return CandidatePool(take(self.items), take(self.sources), take(self.paths), list(self.missing), ranked)
 
     # -- the ranked form -----------------------------------------------------------------------------------------
     def ranked_by(self, version: str | None, policy: str) -> bool:
@@ -141,16 +138,17 @@ class CandidatePool:
                          bytes(map(code.__getitem__, self.sources))])  # a few sources: < 256 combinations
 
     @classmethod
-    def from_bytes(cls, raw: bytes, head: int | None = None) -> CandidatePool | None:
-        """The pool in ``raw``, or its first ``head`` items in their order (a cached answer reads the top of a
-        ranked pool: decoding all of it cost more than the rest of the answer); None for a payload of another
-        layout (one cached by an older service: a miss that the next request rewrites)."""
-        read = cls.cached_head(raw, head)
+    def from_bytes(cls, raw: bytes) -> CandidatePool | None:
+        """The pool in ``raw``; None for a payload of another layout (one cached by an older service: a miss that
+        the next request rewrites)."""
+        read = cls.cached_head(raw, None)
         return None if read is None else read[0]
 
     @classmethod
     def cached_head(cls, raw: bytes, head: int | None) -> tuple[CandidatePool, int] | None:
-        """from_bytes' pool of the first ``head`` items (all with None), and how many items the whole pool has."""
+        """from_bytes' pool cut to its first ``head`` items (all with None), and how many items the whole pool has:
+        a cached answer reads the top of a ranked pool, and decoding all of it cost more than the rest of the
+        answer."""
         if not raw.startswith(MAGIC):
             return None
         at = len(MAGIC) + 4

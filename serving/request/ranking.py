@@ -60,14 +60,13 @@ class Ranker:
     def _order(artifacts: LoadedArtifacts | None, state: SessionState, pool: CandidatePool, policy: Policy
                ) -> tuple[np.ndarray, np.ndarray]:
         """Every position of ``pool``, best first, and each position's score (0 for an item without one)."""
-        rows = artifacts.item_rows(pool.items) if artifacts is not None and len(pool) else None
-        if artifacts is not None and rows is not None and rows.min() >= 0:  # every item has an embedding: no masks
-            scores = np.asarray(policy.score(state, artifacts.item_vectors[rows], rows), dtype=np.float64)
-            return np.lexsort((-pool.path_counts(), -scores)), np.where(np.isfinite(scores), scores, 0.0)
         scores = np.full(len(pool), -np.inf, dtype=np.float64)
-        if artifacts is not None and rows is not None:
+        if artifacts is not None and len(pool):
+            rows = artifacts.item_rows(pool.items)
             known = rows >= 0
-            if known.any():
+            if known.all():  # every item has an embedding (the usual case): no masks
+                scores = np.asarray(policy.score(state, artifacts.item_vectors[rows], rows), dtype=np.float64)
+            elif known.any():
                 scores[known] = policy.score(state, artifacts.item_vectors[rows[known]], rows[known])
         # Items the policy cannot score (no embedding yet) follow, ordered by their graph paths.
         order = np.lexsort((-pool.path_counts(), -scores))

@@ -205,12 +205,13 @@ class RecommendationService:
                                 degraded=degradation.names(), sources=sources)
                 for policy, items in zip(chosen, slates, strict=True)]
 
-    def from_ranked(self, user_id: Any, pool: CandidatePool, k: int, exclude: Sequence[Any],
-                    total: int | None = None) -> RecommendResult | None:
+    def from_ranked(self, user_id: Any, pool: CandidatePool, total: int, k: int,
+                    exclude: Sequence[Any]) -> RecommendResult | None:
         """The answer from a cached set ``pool`` that Redis just returned, if it needs nothing else: ranked by the
         served policy and version, holding k items not excluded, and every title in this process (the lean
         route's cached answer, on the event loop). None when any of that fails; the full path then answers.
-        ``total``: the cached set's size when ``pool`` holds only its first items (CandidatePool.cached_head)."""
+        ``total``: the cached set's size, of which ``pool`` may hold only the first items (CandidatePool.cached_head,
+        all of them when the request excludes items)."""
         artifacts = self._artifacts
         served = self.ranker.policy_for(artifacts)
         version = artifacts.version if artifacts is not None else None
@@ -228,9 +229,8 @@ class RecommendationService:
                  for i, title in zip(walked, titles, strict=True)]
         return RecommendResult(user_id, items, served.name, version,
                                known_user=artifacts is not None and user_id in artifacts.user_positions,
-                               candidates=pool.count_without(banned) + (total or len(pool)) - len(pool),
-                               cache="hit", degraded=sorted(pool.missing),
-                               sources=ranking.counts)
+                               candidates=total - (len(pool) - pool.count_without(banned)), cache="hit",
+                               degraded=sorted(pool.missing), sources=ranking.counts)
 
     def _slate(self, pool: CandidatePool, ranked: list[tuple[int, float]]) -> list[Recommendation]:
         """The recommendations at the (position, score) pairs of ``pool``, with their titles."""

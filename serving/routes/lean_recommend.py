@@ -93,8 +93,7 @@ class LeanRecommend:
             return counted
         # Excluded items may be anywhere in the set, and the answer counts the candidates left: the whole set then.
         read = CandidatePool.cached_head(counted.candidates, None if exclude else request.k)
-        result = None if read is None else resources.service.from_ranked(user_id, read[0], request.k, exclude,
-                                                                         total=read[1])
+        result = None if read is None else resources.service.from_ranked(user_id, *read, request.k, exclude)
         if result is None:
             return counted
         if request.session_id and not await reads.record_slate(request.session_id, user_id,
