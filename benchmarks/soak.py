@@ -19,6 +19,7 @@ duplicate: false in the client's log.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import tempfile
 import time
@@ -39,6 +40,7 @@ from graphrec.settings import Settings
 # Caps the soak runs with: the stream keeps about this many entries behind what the graph writer acknowledged,
 # and an event_id is remembered this long (a client's retry window).
 STREAM_MAXLEN, EVENT_ID_TTL_S = 5_000, 120
+RATE_WINDOW_S = 1.5  # past the end of the client key's rate window (1,000 a second: a window of 1 s)
 
 
 def rss_mb(pid: int) -> float:
@@ -107,6 +109,9 @@ async def run(args: argparse.Namespace) -> dict:
             await service.ready(session)
             load = Load(url, users, random.Random(args.seed))
             await remember_slates(session, load)
+            # The slates are asked for as fast as the service answers (over 1,000 a second on a fast machine):
+            # the load starts once the client key's one-second rate window they counted in has ended.
+            await asyncio.sleep(RATE_WINDOW_S)
             print(f"# {len(users):,} users, slates shown; soak: {args.rate:g} requests/s for {args.minutes:g} min "
                   f"(stream cap {STREAM_MAXLEN:,}, event ids kept {EVENT_ID_TTL_S} s)")
             for minute in range(int(args.minutes)):
