@@ -31,7 +31,6 @@ from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from graphrec.training.artifacts import ArtifactRoot, ArtifactVersion, current_version, prune, publish
-from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
 from graphrec.training.settings import TrainingSettings
 
 log = logging.getLogger(__name__)
@@ -100,6 +99,9 @@ def _refresh(root: Path, training: TrainingSettings, frames: tuple[pd.DataFrame,
         stages[name], stage_started = now - stage_started, now
         progress.update()
         progress.set_postfix_str(f"{name} done")
+    # torch arrives with the pipeline: the service imports this module for last_report and never trains in-process
+    from graphrec.training.pipeline import holdout_ndcg, index_version, train_from_frames
+
     interactions, items, triples = frames
     current = current_version(root)
     current_folder = ArtifactRoot(root).version(current) if current else None

@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import torch
 
 from graphrec.graph.ids import id_type
 from graphrec.graph.store import GraphStore
 from graphrec.training.artifacts import ArtifactVersion
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -125,7 +128,10 @@ class TrainData:
         return np.bincount(self.items, minlength=self.n_items)
 
     def edge_index(self) -> torch.Tensor:
-        """Bipartite user -> item edges, shape (2, E), for PyG layers."""
+        """Bipartite user -> item edges, shape (2, E), for PyG layers. torch is imported here: the service reads
+        the Catalogue of this module and never loads torch (2.6 s and ~500 MB of mapped libraries)."""
+        import torch
+
         return torch.from_numpy(np.vstack([self.users, self.items])).long()
 
 

@@ -66,3 +66,12 @@ def test_the_command_line_starts_without_torch_faiss_pandas_or_the_service() -> 
                            "'pandas', 'pyarrow', 'limits', 'graphrec.graph.store') if m in sys.modules))"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_service_loads_no_torch() -> None:
+    """The service ranks with numpy and FAISS: torch (seconds to import, hundreds of MB of mapped libraries) waits
+    for a refresh or an RL policy that needs it."""
+    done = subprocess.run([sys.executable, "-c", "import sys, graphrec.serving.app; print(sorted(m for m in ("
+                           "'torch', 'torch_geometric', 'graphrec.training.pipeline') if m in sys.modules))"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
