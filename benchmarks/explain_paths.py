@@ -39,7 +39,7 @@ def sample_pairs(data_dir: Path, pairs: int, seed: int) -> list[tuple[Any, Any]]
     rng = random.Random(seed)
     with open_store(Settings.from_env(data_dir=data_dir).graph, read_only=True) as store:
         users = plain_ids(store.run("user_ids")["id"])
-        items = sorted(plain_ids(store.run("node_ids", label="Item")["id"]))
+        items = plain_ids(store.run("node_ids", label="Item")["id"])
         found: list[tuple[Any, Any]] = []
         while len(found) < pairs:
             user = rng.choice(users)
