@@ -21,7 +21,7 @@ $(BIN)/graphrec: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --no-compile torch==$(TORCH_VERSION)
-	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet --no-compile -e '.[dev,neo4j-fast]'
+	PYTHONWARNINGS='ignore:Editable installation' $(BIN)/pip install --quiet --no-compile -e '.[dev,neo4j-fast,simulators]'
 	touch $(BIN)/graphrec
 
 DATA_DIR = $${GRAPHREC_DATA_DIR:-var/$(if $(DATA),$(notdir $(abspath $(DATA))),synthetic)}

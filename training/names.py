@@ -88,11 +88,30 @@ class Bandit(StrEnum):
 
 class PolicyEnv(StrEnum):
     """Where a policy trains: the graph's interactions replayed against a version, sessions of a GAN user model
-    trained on them, or the CTR simulator."""
+    trained on them, the CTR simulator, or a published reactive simulator (training.rl.sim.envs: SARDINE and
+    RecSim interest evolution, each beside its static control)."""
 
     logreplay = "logreplay"
     gan = "gan"
     ctr = "ctr"
+    sardine_topk_bored = "sardine-topk-bored"
+    sardine_topk_static = "sardine-topk-static"
+    sardine_rerank_bored = "sardine-rerank-bored"
+    sardine_rerank_static = "sardine-rerank-static"
+    recsim_ie = "recsim-ie"
+    recsim_ie_frozen = "recsim-ie-frozen"
+
+
+SIMULATORS = tuple(env for env in PolicyEnv if env not in ("logreplay", "gan", "ctr"))
+
+
+class SimPolicy(StrEnum):
+    """The RL policies the reactive simulators train (training.rl.sim.train)."""
+
+    drr = "drr"
+    ppo = "ppo"
+    slateq = "slateq"
+    kgdqn = "kgdqn"
 
 
 assert {*ServedPolicy} == {"auto", "greedy", *BaselineRanker, *RankingPolicy}, "the service serves every ranker"

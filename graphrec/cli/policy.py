@@ -11,7 +11,7 @@ from graphrec.cli.common import fail, load_frames, open_graph_to_read, settings
 from graphrec.graph.graph_errors import GraphError
 from graphrec.ingest.errors import IngestError
 from graphrec.training.artifact_errors import ArtifactError
-from graphrec.training.names import REPLAY_POLICIES, Bandit, PolicyEnv, RankingPolicy
+from graphrec.training.names import REPLAY_POLICIES, SIMULATORS, Bandit, PolicyEnv, RankingPolicy, SimPolicy
 
 app = typer.Typer()
 PANEL = "Policy"
@@ -23,25 +23,43 @@ def train_policy(
                                              f"{', '.join(Bandit)} (ctr)")] = RankingPolicy.ppo,
     env: Annotated[PolicyEnv, typer.Option(help="logreplay: the graph's interactions against an artifact version; "
                                                 "gan: sessions simulated by a GAN user model trained on them; ctr: "
-                                                "the CTR simulator.")] = PolicyEnv.logreplay,
+                                                "the CTR simulator; sardine-*, recsim-*: a reactive simulator "
+                                                f"({', '.join(SimPolicy)}).")] = PolicyEnv.logreplay,
     version: Annotated[str | None, typer.Option(help="Artifact version (default: the published one, else the "
                                                      "newest).")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     iterations: Annotated[int | None, typer.Option(min=1, help="Training iterations (default: the policy's).")]
     = None,
-    users: Annotated[int, typer.Option(min=10, help="ctr: simulated users.")] = 2000,
+    users: Annotated[int, typer.Option(min=10, help="ctr: simulated users; a reactive simulator: held-out users "
+                                                    "(default 500).")] = 0,
+    steps: Annotated[int, typer.Option(min=1, help="A reactive simulator: environment steps of training.")]
+    = 120_000,
+    knobs: Annotated[list[str] | None, typer.Option("--set", help="name=value: a knob of the policy's typed "
+                                                    "config (training/rl/<policy>.py documents each), repeatable: "
+                                                    "--set gamma=0.8 --set lr=1e-4.")] = None,
+    out: Annotated[Path, typer.Option(help="A reactive simulator: folder of the checkpoint and its record.")]
+    = Path("var/policies/simulators"),
     publish_new: Annotated[bool, typer.Option("--publish/--no-publish", help="Publish the new version when the "
                                               "one it derives from is the published one.")] = True,
 ) -> None:
     """Train an RL policy. logreplay, gan: a new artifact version adds its checkpoint to the one it was trained
     on, and is published when that one was; running services swap to it and serve the policy (GRAPHREC_POLICY).
-    ctr: a bandit learns online in the simulator and its CTR is printed."""
+    ctr: a bandit learns online in the simulator and its CTR is printed. A reactive simulator: the checkpoint and its
+    record (every training metric by name) land in --out, and the record is added to a new artifact version when
+    there is one, for the console's training-metrics view (such a policy ranks the simulator's items, so the
+    service never serves it)."""
+    if env in SIMULATORS:
+        train_in_simulator(env, policy, seed, knobs or [], steps, users or 500, out, version, publish_new)
+        return
     if env == PolicyEnv.ctr:
         from graphrec.training.rl.ctr_bench import run_ctr
         from graphrec.training.rl.ctr_env import CTRConfig
 
         if policy not in set(Bandit):
             fail(ValueError(f"--env ctr trains a bandit: --policy must be one of {', '.join(Bandit)}"))
+        if knobs:
+            fail(ValueError("--set sets an RL policy's knobs; the CTR simulator's bandits have none"))
+        users = users or 2000
         ctr = float(run_ctr(policy, CTRConfig(), users, seed).mean()) / CTRConfig().steps_per_user
         typer.echo(f"{policy} in the CTR simulator: CTR {ctr:.4f} over {users:,} users (seed {seed})")
         return
@@ -57,7 +75,9 @@ def train_policy(
         folder = version_folder(root, version)
         with open_graph_to_read() as store:
             interactions, _, triples = graph_frames(store)
-        overrides = {"iterations": iterations} if iterations else {}
+        from graphrec.training.rl.policy_configs import parse_overrides
+
+        overrides = {**({"iterations": iterations} if iterations else {}), **parse_overrides(policy, knobs or [])}
         derived, record = train_policy_for_version(folder, interactions, triples, policy, seed, overrides, env)
         published = publish_new and current_version(root) == folder.name
         if published:
@@ -77,6 +97,42 @@ def train_policy(
 
     chosen, why = choose_served(json.loads(ArtifactVersion(derived).policy_records.read_text()))
     typer.echo(f"GRAPHREC_POLICY=auto serves {chosen} with this version: {why}.")
+
+
+def train_in_simulator(env: str, policy: str, seed: int, knobs: list[str], steps: int, held_out: int, out: Path,
+                       version: str | None, publish_new: bool) -> None:
+    import json
+
+    from graphrec.training.artifacts import current_version, prune, version_folder
+    from graphrec.training.artifacts import publish as publish_version
+    from graphrec.training.rl.policy_configs import parse_overrides
+    from graphrec.training.rl.sim.checkpoints import record_name, train_simulator_checkpoint
+    from graphrec.training.rl.train_for_version import add_checkpoints
+
+    if policy not in set(SimPolicy):
+        fail(ValueError(f"--env {env} trains {', '.join(SimPolicy)}; got --policy {policy!r}"))
+    try:
+        path, record = train_simulator_checkpoint(env, policy, seed, parse_overrides(policy, knobs), steps, held_out,
+                                                  out)
+    except ValueError as error:
+        fail(error)
+    path.with_suffix(".json").write_text(json.dumps(record, indent=2, default=float))
+    typer.echo(f"{policy} trained in {env} for {steps:,} steps in {record['seconds']:.0f} s (best at step "
+               f"{record['best_step']:,}); on {held_out} held-out users: return {record['simulator_return']:.2f} "
+               f"(greedy {record['greedy_simulator_return']:.2f}). Checkpoint {path}, record "
+               f"{path.with_suffix('.json')}.")
+    root = settings().artifacts_dir
+    try:
+        folder = version_folder(root, version)
+    except ArtifactError:
+        typer.echo("No artifact version here: the record is not added to one (the console shows a version's).")
+        return
+    name = record_name(policy, env)
+    derived = add_checkpoints(folder, {name: (None, record)}, name)
+    if publish_new and current_version(root) == folder.name:
+        publish_version(root, derived.name)
+        prune(root, settings().training.artifact_versions_kept)
+    typer.echo(f"Version {derived.name} (from {folder.name}) holds the record as {name}.")
 
 
 @app.command("evaluate-policy", rich_help_panel=PANEL)
@@ -100,6 +156,8 @@ def evaluate_policy(
     from graphrec.training.rl.policy_comparison import evaluate_logreplay
     from graphrec.training.rl.tables import write_results
 
+    if env in SIMULATORS:
+        fail(ValueError(f"--env {env}: the simulators' comparison is `python -m benchmarks.simulators`"))
     seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     names = [p.strip() for p in policies.split(",") if p.strip()]
     try:

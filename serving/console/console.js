@@ -333,7 +333,10 @@ function plotVersion(version) {
   barPlot($("returns-plot"), returns);
   const losses = (version.training && version.training.losses) || [];
   linePlot($("loss-plot"), [{ name: "loss", points: losses.map((v, i) => [i + 1, v]) }], "epoch");
-  const curves = Object.entries(version.policies || {}).filter(([, r]) => Array.isArray(r.curve) && r.curve.length)
+  plotMetrics(Object.fromEntries(Object.entries(version.policies || {})
+    .filter(([, r]) => r.metrics && Object.keys(r.metrics).length)));
+  const curves = Object.entries(version.policies || {})  // a simulator's curve is over steps, of another return
+    .filter(([, r]) => ["logreplay", "gan"].includes(r.env || "logreplay") && Array.isArray(r.curve) && r.curve.length)
     .map(([name, r]) => ({ name, points: r.curve }));
   linePlot($("curve-plot"), curves, "iteration");
   $("curve-legend").replaceChildren(...curves.map((c, i) => {
@@ -341,6 +344,29 @@ function plotVersion(version) {
     chip.style.borderColor = COLOURS[i % COLOURS.length];  // CSSOM, not a style attribute: the CSP allows it
     return chip;
   }));
+}
+
+// Every metric a training loop logged by name (training/rl/training_log.py), one small plot each.
+function plotMetrics(records) {
+  const select = $("metrics-policy");
+  const previous = select.value;
+  const names = Object.keys(records);
+  select.replaceChildren(...names.map((name) => el("option", { value: name, text: name })));
+  if (names.includes(previous)) select.value = previous;
+  const draw = () => {
+    const record = records[select.value];
+    if (!record) {
+      $("metrics-plots").replaceChildren(el("p", { text: "no training metrics recorded for this version" }));
+      return;
+    }
+    $("metrics-plots").replaceChildren(...Object.entries(record.metrics).map(([name, points]) => {
+      const svg = svgEl("svg", { class: "plot small", role: "img", "aria-label": name, viewBox: "0 0 640 200" });
+      linePlot(svg, [{ name, points }], "updates");
+      return el("figure", { "data-metric": name }, el("figcaption", { text: name }), svg);
+    }));
+  };
+  select.onchange = draw;
+  draw();
 }
 
 function linePlot(svg, series, xLabel) {

@@ -28,6 +28,7 @@ APP_KEY, APP_ENTRY = new_key("console", {Scope.recommend, Scope.feedback, Scope.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
+SIMULATED = ("drr", "slateq", "kgdqn")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/system-deps installs "
                                                            "Debian's chromium package)")
 
@@ -38,8 +39,16 @@ def service(built: Path, tmp_path_factory: pytest.TempPathFactory, small_dataset
 
     data_dir = copy_data_dir(built, tmp_path_factory.mktemp("console") / "var")
     root = data_dir / "artifacts"
+    from graphrec.training.rl.sim.checkpoints import record_name, train_simulator_checkpoint
+    from graphrec.training.rl.train_for_version import add_checkpoints
+
     derived, _ = train_policy_for_version(version_folder(root), small_dataset.interactions, small_dataset.triples,
                                           "ppo", overrides={"iterations": 1})
+    # a few steps of the other methods in a simulator: their records join the version (their checkpoints do not)
+    for method in SIMULATED:
+        _, record = train_simulator_checkpoint("recsim-ie", method, 0, {"batch_size": 16}, 64, 3,
+                                               data_dir / "simulators")
+        derived = add_checkpoints(derived, {record_name(method, "recsim-ie"): (None, record)}, method)
     publish(root, derived.name)
     env = {**os.environ, "GRAPHREC_DATA_DIR": str(data_dir), "GRAPHREC_API_KEY": API_KEY,
            "GRAPHREC_API_KEYS": json.dumps([APP_ENTRY.model_dump(mode="json")]), "GRAPHREC_WARM_USERS": "0",
@@ -212,3 +221,19 @@ def test_the_operations_view_needs_the_admin_key(page: object) -> None:
     assert page.locator("#returns-plot rect").count() == 4  # type: ignore[attr-defined]
     assert page.is_hidden("#error")  # type: ignore[attr-defined]
     shoot(page, "operations")
+    # every method's training metrics, by name, one checkpoint each
+    named = {"ppo": ("policy_loss", "value_loss", "approx_kl", "clip_fraction", "explained_variance", "entropy",
+                     "gradient_norm", "validation_return"),
+             "drr@recsim-ie": ("critic_loss", "actor_loss", "td_error", "mean_q", "critic_gradient_norm"),
+             "slateq@recsim-ie": ("td_loss", "choice_loss", "mean_q", "gradient_norm", "validation_return"),
+             "kgdqn@recsim-ie": ("td_loss", "td_error", "mean_q", "gradient_norm")}
+    for checkpoint, metrics in named.items():
+        page.select_option("#metrics-policy", checkpoint)  # type: ignore[attr-defined]
+        for metric in metrics:
+            plot = page.locator(f'#metrics-plots figure[data-metric="{metric}"] polyline')  # type: ignore[attr-defined]
+            assert plot.count() == 1, (checkpoint, metric)
+        page.locator("#metrics-plots").screenshot(  # type: ignore[attr-defined]
+            path=str(ARTIFACTS / f"metrics-{checkpoint.split('@')[0]}.png"))
+    # a simulator's record is not a ranker of the catalogue: no bar, no validation curve, nothing to compare
+    assert page.locator("#returns-plot rect").count() == 4  # type: ignore[attr-defined]
+    assert "@" not in page.text_content("#curve-legend")  # type: ignore[attr-defined]

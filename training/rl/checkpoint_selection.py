@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from graphrec.training.rl.logreplay import Episodes, ReplayWorld
 from graphrec.training.rl.nets import CandidatePolicy
 from graphrec.training.rl.rollout import policy_scores, run_episodes
+from graphrec.training.rl.training_log import TrainingLog
 
 
 @dataclass
@@ -17,6 +18,7 @@ class TrainedPolicy:
     curve: list[tuple[int, float]] = field(default_factory=list)  # (iteration, validation mean return)
     best_iteration: int = 0
     seconds: float = 0.0
+    log: TrainingLog = field(default_factory=TrainingLog)  # metrics by name per update (training.rl.training_log)
 
 
 class CheckpointTracker:
@@ -43,6 +45,7 @@ class CheckpointTracker:
         value = stats.mean_return
         self.policy.train()
         self.result.curve.append((iteration, value))
+        self.result.log.note(validation_return=value)
         if iteration == 0:
             self.ndcg_floor = (1 - self.ndcg_tolerance) * stats.ndcg_at_10
         if value > self.best_return and stats.ndcg_at_10 >= self.ndcg_floor:

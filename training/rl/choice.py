@@ -19,6 +19,8 @@ def choose_served(records: dict[str, dict[str, Any]]) -> tuple[str, str]:
     is served only when its per-user paired difference to that baseline has a bootstrap 95% interval above 0
     (training.paired), the largest such difference winning; otherwise the baseline is served. Without baseline
     records (checkpoints trained before they were recorded) it is the checkpoint of best validation return."""
+    # a simulator's records rank that simulator's items, never the catalogue (training.rl.sim.checkpoints)
+    records = {key: r for key, r in records.items() if r.get("env", "logreplay") in ("logreplay", "gan")}
     replayed = {key: r for key, r in records.items() if r.get("env", "logreplay") == "logreplay"}
     baselines = {key: r for key, r in replayed.items() if r.get("baseline") and "evaluation_returns" in r}
     if not baselines:

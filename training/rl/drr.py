@@ -24,28 +24,31 @@ from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
 from graphrec.training.rl.nets import ActionPolicy, DRRAveState, mlp, score_action, soft_update
 from graphrec.training.rl.replay_buffer import ReplayBuffer
 from graphrec.training.rl.rollout import split_validation
+from graphrec.training.rl.training_log import TrainingLog, gradient_norm
 
 
 @dataclass(frozen=True)
 class DRRConfig:
-    history: int = 10
-    hidden: int = 128
-    gamma: float = 0.9
-    actor_lr: float = 3e-5  # small: DDPG drifts off the greedy start fast (BENCHMARKS.md)
-    critic_lr: float = 1e-3
-    tau: float = 0.01  # soft target update rate
-    noise: float = 0.2  # std of the action noise, as a share of the mean user-vector norm
-    epsilon: float = 0.1  # chance of a random slate while training
-    buffer: int = 100_000
-    batch_size: int = 256
-    per_alpha: float = 0.6
-    per_beta: float = 0.4  # annealed to 1 over training
-    updates_per_step: int = 4
-    iterations: int = 20  # passes over the training episodes
-    validation_fraction: float = 0.2
+    """Every knob of a DRR result (``graphrec train-policy --set name=value``)."""
+
+    history: int = 10  # recent positives (newest first) the DRR-ave state averages
+    hidden: int = 128  # width of the actor's and the critic's two hidden layers
+    gamma: float = 0.9  # discount of the critic's TD target (0: a one-step critic, the myopic twin)
+    actor_lr: float = 3e-5  # Adam step of the actor: small, DDPG drifts off the greedy start fast (BENCHMARKS.md)
+    critic_lr: float = 1e-3  # Adam step of the critic
+    tau: float = 0.01  # soft update rate of the target actor and critic
+    noise: float = 0.2  # std of the Gaussian action noise, as a share of the mean user-vector norm
+    epsilon: float = 0.1  # chance that a training slate is drawn at random
+    buffer: int = 100_000  # transitions kept for replay
+    batch_size: int = 256  # transitions per update
+    per_alpha: float = 0.6  # prioritised replay: how strongly priorities shape sampling (0: uniform)
+    per_beta: float = 0.4  # prioritised replay: importance-weight exponent at the start, annealed to 1
+    updates_per_step: int = 4  # updates per batch of environment steps
+    iterations: int = 20  # log replay: passes over the training episodes
+    validation_fraction: float = 0.2  # log replay: share of the training users that picks the checkpoint
     quality_start: float = 0.0  # the starting blend's quality weight (training.rl.nets: the strongest tuned blend)
     fold_start: float = 0.0  # the starting blend's history fold weight
-    seed: int = 0
+    seed: int = 0  # torch and NumPy seed of initialisation, exploration and replay
 
 
 class DRRPolicy(ActionPolicy):
@@ -83,8 +86,9 @@ class DRRCritic(nn.Module):
 class DRRLearner:
     """DDPG updates for a DRRPolicy; the trainer (training.rl.train) feeds it transitions."""
 
-    def __init__(self, policy: DRRPolicy) -> None:
+    def __init__(self, policy: DRRPolicy, log: TrainingLog | None = None) -> None:
         self.policy = policy
+        self.log = log if log is not None else TrainingLog()
         self.config: DRRConfig = policy.config
         self.critic = DRRCritic(policy)
         self.target_policy = copy.deepcopy(policy)
@@ -102,26 +106,35 @@ class DRRLearner:
             return action + noise
 
     def update(self, batch: dict[str, np.ndarray], weights: np.ndarray) -> np.ndarray:
-        """One critic and one actor step on a sampled batch; returns the TD errors for the priorities."""
+        """One critic and one actor step on a sampled batch; returns the TD errors for the priorities. The next
+        state's user vector is ``next_user_vector`` where the transitions hold one (a simulated user's changes),
+        else the user vector."""
         user = torch.from_numpy(batch["user_vector"])
+        next_user = torch.from_numpy(batch["next_user_vector"]) if "next_user_vector" in batch else user
         history = torch.from_numpy(batch["history"])
         next_history = torch.from_numpy(batch["next_history"])
         action = torch.from_numpy(batch["action_vector"])
         reward = torch.from_numpy(batch["reward"]).float()
         done = torch.from_numpy(batch["done"]).float()
         with torch.no_grad():
-            next_action = self.target_policy.action(user, next_history)
-            target = reward + self.config.gamma * (1 - done) * self.target_critic(user, next_history, next_action)
+            next_action = self.target_policy.action(next_user, next_history)
+            target = reward + self.config.gamma * (1 - done) * self.target_critic(next_user, next_history,
+                                                                                  next_action)
         q = self.critic(user, history, action)
         errors = target - q
         critic_loss = (torch.from_numpy(weights).float() * errors.pow(2)).mean()
         self.critic_optimiser.zero_grad()
         critic_loss.backward()
+        critic_gradient = gradient_norm(self.critic)
         self.critic_optimiser.step()
         actor_loss = -self.critic(user, history, self.policy.action(user, history)).mean()
         self.actor_optimiser.zero_grad()
         actor_loss.backward()
+        actor_gradient = gradient_norm(self.policy)
         self.actor_optimiser.step()
+        self.log.log(critic_loss=float(critic_loss.detach()), actor_loss=float(actor_loss.detach()),
+                     td_error=float(errors.detach().abs().mean()), mean_q=float(q.detach().mean()),
+                     critic_gradient_norm=critic_gradient, actor_gradient_norm=actor_gradient)
         soft_update(self.target_policy, self.policy, self.config.tau)
         soft_update(self.target_critic, self.critic, self.config.tau)
         return errors.detach().numpy()
@@ -134,15 +147,15 @@ def train_drr(world: ReplayWorld, config: DRRConfig) -> TrainedPolicy:
     generator = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     policy = DRRPolicy(world.item_vectors, world.item_quality, config)
-    learner = DRRLearner(policy)
     train, valid = split_validation(world.train, config.validation_fraction, config.seed)
+    tracker = CheckpointTracker(policy, world, valid)
+    learner = DRRLearner(policy, tracker.result.log)
     dim = world.item_vectors.shape[1]
     buffer = ReplayBuffer(config.buffer, {
         "user_vector": ((dim,), np.float32), "history": ((config.history,), np.int64),
         "next_history": ((config.history,), np.int64), "action_vector": ((dim + 1,), np.float32),
         "reward": ((), np.float32), "done": ((), np.bool_)}, alpha=config.per_alpha, seed=config.seed)
     noise_scale = config.noise * float(np.linalg.norm(world.user_vectors, axis=1).mean())
-    tracker = CheckpointTracker(policy, world, valid)
     for iteration in tqdm(range(1, config.iterations + 1), desc="training drr", unit="pass", leave=False,
                           disable=None):
         batch = world.batch(train, seed=config.seed * 1_000 + iteration)

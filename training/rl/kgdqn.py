@@ -29,6 +29,7 @@ from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
 from graphrec.training.rl.replay_buffer import ReplayBuffer
 from graphrec.training.rl.rollout import split_validation
+from graphrec.training.rl.training_log import gradient_norm
 
 OUTSIDE_HOPS = -1.0e4  # added to candidates outside the KG neighbourhood: finite, always ranked last
 MIN_NEIGHBOURHOOD = 20  # two slates of 10: fewer KG neighbours than this and the filter is off
@@ -36,25 +37,28 @@ MIN_NEIGHBOURHOOD = 20  # two slates of 10: fewer KG neighbours than this and th
 
 @dataclass(frozen=True)
 class KGDQNConfig:
-    hidden: int = 128
-    gamma: float = 0.9
-    lr: float = 1e-5  # larger steps buy return with ranking quality (the NDCG guard then rejects them)
-    tau: float = 0.01
-    epsilon: float = 0.1
-    buffer: int = 100_000
-    batch_size: int = 256
-    updates_per_step: int = 4
-    iterations: int = 10
-    khop_filter: bool = True
-    validation_fraction: float = 0.2
+    """Every knob of a KG-DQN result (``graphrec train-policy --set name=value``)."""
+
+    hidden: int = 128  # width of the value and advantage networks' two hidden layers
+    gamma: float = 0.9  # discount of the double-DQN target (0: the myopic twin)
+    lr: float = 1e-5  # Adam step: larger steps buy return with ranking quality (the NDCG guard then rejects them)
+    tau: float = 0.01  # soft update rate of the target network
+    epsilon: float = 0.1  # chance that a training slate is drawn at random
+    buffer: int = 100_000  # transitions kept for replay (uniform)
+    batch_size: int = 256  # transitions per update
+    updates_per_step: int = 4  # updates per batch of environment steps
+    iterations: int = 10  # log replay: passes over the training episodes
+    khop_filter: bool = True  # rank only candidates within two KG hops of the recent positives (if enough)
+    validation_fraction: float = 0.2  # log replay: share of the training users that picks the checkpoint
     quality_start: float = 0.0  # the starting blend's quality weight (training.rl.nets: the strongest tuned blend)
     fold_start: float = 0.0  # the starting blend's history fold weight
-    seed: int = 0
+    seed: int = 0  # torch and NumPy seed of initialisation, exploration and replay
 
 
 class KGDQNPolicy(CandidatePolicy):
     name = "kgdqn"
     config_type = KGDQNConfig
+    item_entities: torch.Tensor
 
     def __init__(self, item_vectors: np.ndarray, item_quality: np.ndarray, config: KGDQNConfig,
                  item_entities: np.ndarray) -> None:
@@ -80,9 +84,11 @@ class KGDQNPolicy(CandidatePolicy):
 
     def knowledge_vectors(self, rows: torch.Tensor) -> torch.Tensor:
         padded = torch.where(rows < 0, self.item_entities.shape[0] - 1, rows)
-        if self.training or torch.is_grad_enabled():
-            return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)
-        return self.knowledge_table()[padded]
+        if not (self.training or torch.is_grad_enabled()):
+            return self.knowledge_table()[padded]
+        if rows.numel() >= self.item_entities.shape[0]:  # more rows than items: aggregate each item once
+            return (self.items.table + self.kg_weight(self.item_entities @ self.entities))[padded]
+        return self.items(rows) + self.kg_weight(self.item_entities[padded] @ self.entities)
 
     def knowledge_table(self) -> torch.Tensor:
         """z of every item row and of the padding row, for scoring: per request the KG aggregation costs more
@@ -199,18 +205,20 @@ def train_kgdqn(world: ReplayWorld, config: KGDQNConfig) -> TrainedPolicy:
                        done=np.full(len(train), batch.done))
             for _ in range(config.updates_per_step):
                 _, sample, _ = buffer.sample(config.batch_size)
-                loss = td_loss(policy, target, sample, user_all, candidates_all, config.gamma, k)
+                loss, q = td_loss(policy, target, sample, user_all, candidates_all, config.gamma, k)
                 optimiser.zero_grad()
                 loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
+                norm = gradient_norm(policy, clip=1.0)
                 optimiser.step()
+                tracker.result.log.log(td_loss=float(loss), mean_q=float(q.mean()), gradient_norm=norm)
                 soft_update(target, policy, config.tau)
         tracker.evaluate(iteration)
     return tracker.finish()
 
 
 def td_loss(policy: KGDQNPolicy, target: KGDQNPolicy, sample: dict[str, np.ndarray], user_all: torch.Tensor,
-            candidates_all: torch.Tensor, gamma: float, k: int) -> torch.Tensor:
+            candidates_all: torch.Tensor, gamma: float, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The Huber TD loss of the shown items' Q values, and those Q values."""
     episode = torch.from_numpy(sample["episode"])
     user, candidates = user_all[episode], candidates_all[episode]
     slate = torch.from_numpy(sample["slate"])
@@ -223,4 +231,4 @@ def td_loss(policy: KGDQNPolicy, target: KGDQNPolicy, sample: dict[str, np.ndarr
         done = torch.from_numpy(sample["done"]).float()
         y = torch.from_numpy(sample["rewards"]) + gamma * ((1 - done) * next_value).unsqueeze(1)
     q = policy.q_values(PolicyInputs(user, torch.from_numpy(sample["history"]), candidates)).gather(1, slate)
-    return nn.functional.smooth_l1_loss(q, y)
+    return nn.functional.smooth_l1_loss(q, y), q.detach()

@@ -25,6 +25,9 @@ class ItemTable(nn.Module):
     policy was trained beside: what a rating-aware reward can teach that the encoder's implicit ranking does not
     know), with a zero row for padding (row -1)."""
 
+    table: torch.Tensor
+    quality: torch.Tensor
+
     def __init__(self, item_vectors: np.ndarray, item_quality: np.ndarray) -> None:
         super().__init__()
         table = np.vstack([item_vectors, np.zeros((1, item_vectors.shape[1]))]).astype(np.float32)

@@ -16,33 +16,35 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from graphrec.training.rl.checkpoint_selection import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld
 from graphrec.training.rl.nets import ActionPolicy, DRRAveState, PolicyInputs, mlp
 from graphrec.training.rl.rollout import greedy_spread, split_validation
+from graphrec.training.rl.training_log import TrainingLog, gradient_norm
 
 
 @dataclass(frozen=True)
 class PPOConfig:
-    history: int = 10
-    hidden: int = 128
-    gamma: float = 0.9
-    gae_lambda: float = 0.95
-    lr: float = 3e-4
-    clip: float = 0.2
-    value_weight: float = 0.5
-    entropy_weight: float = 1e-3
-    temperature: float = 0.5  # logits = scores / (temperature * std of the greedy scores over candidates)
+    """Every knob of a PPO result (``graphrec train-policy --set name=value``)."""
+
+    history: int = 10  # recent positives (newest first) the DRR-ave states average
+    hidden: int = 128  # width of the actor's and the value network's two hidden layers
+    gamma: float = 0.9  # discount of returns and advantages (0: the myopic twin)
+    gae_lambda: float = 0.95  # GAE's bias-variance trade-off
+    lr: float = 3e-4  # Adam step
+    clip: float = 0.2  # the surrogate's clip range on the probability ratio
+    value_weight: float = 0.5  # weight of the value error in the loss
+    entropy_weight: float = 1e-3  # weight of the first choice's entropy bonus
+    temperature: float = 0.5  # logits = scores / (temperature * std of the starting scores over candidates)
     epochs: int = 4  # optimisation passes per rollout
-    minibatch: int = 256
-    iterations: int = 40  # rollouts over all training episodes
-    validation_fraction: float = 0.2
+    minibatch: int = 256  # transitions per gradient step
+    iterations: int = 40  # log replay: rollouts over all training episodes
+    validation_fraction: float = 0.2  # log replay: share of the training users that picks the checkpoint
     quality_start: float = 0.0  # the starting blend's quality weight (training.rl.nets: the strongest tuned blend)
     fold_start: float = 0.0  # the starting blend's history fold weight
-    seed: int = 0
+    seed: int = 0  # torch and NumPy seed of initialisation, sampling and minibatches
 
 
 class PPOPolicy(ActionPolicy):
@@ -122,43 +124,67 @@ def train_ppo(world: ReplayWorld, config: PPOConfig) -> TrainedPolicy:
                 rewards.append(torch.from_numpy(reward).float())
                 old_log_probs.append(log_prob)
         advantages, returns = gae(torch.stack(rewards), torch.stack(values), config.gamma, config.gae_lambda)
-        steps, users = advantages.shape
-        flat_history = torch.cat(histories)
-        flat_available = torch.cat(availables)
-        flat_slate = torch.cat(slates)
-        flat_old = torch.cat(old_log_probs)
-        flat_adv = advantages.reshape(-1)
-        flat_adv = (flat_adv - flat_adv.mean()) / (flat_adv.std() + 1e-8)
-        flat_returns = returns.reshape(-1)
-        flat_user = user.repeat(steps, 1)
-        flat_candidates = candidates.repeat(steps, 1)
+        steps = len(advantages)
         policy.train()
-        for _ in range(config.epochs):
-            for chunk in torch.randperm(steps * users).split(config.minibatch):
-                inputs = PolicyInputs(flat_user[chunk], flat_history[chunk], flat_candidates[chunk])
-                logits = policy.scores(inputs) / temperature
-                log_prob, entropy = slate_log_prob(logits, flat_available[chunk], flat_slate[chunk])
-                ratio = torch.exp(log_prob - flat_old[chunk])
-                surrogate = torch.min(ratio * flat_adv[chunk],
-                                      ratio.clamp(1 - config.clip, 1 + config.clip) * flat_adv[chunk])
-                value_error = (policy.state_value(flat_user[chunk], flat_history[chunk]) - flat_returns[chunk]).pow(2)
-                loss = -surrogate.mean() + config.value_weight * value_error.mean() \
-                    - config.entropy_weight * entropy.mean()
-                optimiser.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-                optimiser.step()
+        ppo_update(policy, optimiser, {
+            "user": user.repeat(steps, 1), "history": torch.cat(histories), "candidates": candidates.repeat(steps, 1),
+            "available": torch.cat(availables), "slate": torch.cat(slates), "old_log_prob": torch.cat(old_log_probs),
+            "advantages": advantages.reshape(-1), "returns": returns.reshape(-1)}, config, temperature,
+            tracker.result.log)
         tracker.evaluate(iteration)
     return tracker.finish()
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimates and returns for (steps, users) arrays of equal-length episodes."""
+def ppo_update(policy: PPOPolicy, optimiser: torch.optim.Optimizer, rollout: dict[str, torch.Tensor],
+               config: PPOConfig, temperature: float, log: TrainingLog) -> None:
+    """``config.epochs`` passes of clipped-surrogate minibatch steps over one rollout (flat tensors: user,
+    history, candidates, available, slate, old_log_prob, advantages, returns), each step's metrics logged: policy
+    and value loss, entropy, approximate KL (the k3 estimator, Schulman 2020), clip fraction, explained variance
+    of the returns, gradient norm."""
+    advantages = rollout["advantages"]
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    returns = rollout["returns"]
+    for _ in range(config.epochs):
+        for chunk in torch.randperm(len(returns)).split(config.minibatch):
+            inputs = PolicyInputs(rollout["user"][chunk], rollout["history"][chunk], rollout["candidates"][chunk])
+            logits = policy.scores(inputs) / temperature
+            log_prob, entropy = slate_log_prob(logits, rollout["available"][chunk], rollout["slate"][chunk])
+            log_ratio = log_prob - rollout["old_log_prob"][chunk]
+            ratio = torch.exp(log_ratio)
+            surrogate = torch.min(ratio * advantages[chunk],
+                                  ratio.clamp(1 - config.clip, 1 + config.clip) * advantages[chunk])
+            value = policy.state_value(rollout["user"][chunk], rollout["history"][chunk])
+            value_error = (value - returns[chunk]).pow(2)
+            policy_loss = -surrogate.mean()
+            loss = policy_loss + config.value_weight * value_error.mean() - config.entropy_weight * entropy.mean()
+            optimiser.zero_grad()
+            loss.backward()
+            norm = gradient_norm(policy, clip=1.0)
+            optimiser.step()
+            with torch.no_grad():
+                variance = returns[chunk].var()
+                log.log(policy_loss=float(policy_loss), value_loss=float(value_error.mean()),
+                        entropy=float(entropy.mean()), approx_kl=float(((ratio - 1) - log_ratio).mean()),
+                        clip_fraction=float(((ratio - 1).abs() > config.clip).float().mean()),
+                        explained_variance=float(1 - (returns[chunk] - value).var() / variance)
+                        if variance > 0 else 0.0, gradient_norm=norm)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, gamma: float, lam: float,
+        dones: torch.Tensor | None = None, last_values: torch.Tensor | None = None) -> tuple[
+        torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates and returns for (steps, users) arrays. ``dones[t]`` marks the steps after
+    which a user's episode ended (without it, every episode ends after the last step); ``last_values`` is the
+    value of the states after the last step (0 by default)."""
     advantages = torch.zeros_like(rewards)
     running = torch.zeros(rewards.shape[1])
     for step in reversed(range(len(rewards))):
-        next_value = values[step + 1] if step + 1 < len(rewards) else torch.zeros_like(values[step])
-        delta = rewards[step] + gamma * next_value - values[step]
-        running = delta + gamma * lam * running
+        if step + 1 < len(rewards):
+            next_value = values[step + 1]
+        else:
+            next_value = last_values if last_values is not None else torch.zeros_like(values[step])
+        alive = 1.0 - dones[step].float() if dones is not None else 1.0
+        delta = rewards[step] + gamma * next_value * alive - values[step]
+        running = delta + gamma * lam * alive * running
         advantages[step] = running
     return advantages, advantages + values

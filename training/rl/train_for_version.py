@@ -118,7 +118,8 @@ def train_policy_for_version(folder: Path, interactions: pd.DataFrame, triples: 
         "evaluation_users": len(world.test), "training_users": len(world.train),
         "evaluation_return": policy_stats.mean_return, "greedy_evaluation_return": greedy_stats.mean_return,
         "ndcg_at_10": policy_stats.ndcg_at_10, "greedy_ndcg_at_10": greedy_stats.ndcg_at_10,
-        "evaluation_returns": policy_stats.returns.tolist(), "evaluation_fingerprint": users, "curve": trained.curve}
+        "evaluation_returns": policy_stats.returns.tolist(), "evaluation_fingerprint": users, "curve": trained.curve,
+        "metrics": trained.log.record()}
     checkpoints = {name: (lambda path: save_policy(trained.policy, path), record), **baselines}
     derived = add_checkpoints(folder, checkpoints, name)
     return derived, record

@@ -1,0 +1,1 @@
+"""Published reactive simulators (SARDINE, RecSim interest evolution) and our policies trained and measured in them."""
