@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from graphrec.training.rl.checkpoint_selection import CheckpointTracker, TrainedPolicy
 from graphrec.training.rl.logreplay import ReplayWorld, slate_from_scores
-from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, mlp, soft_update
+from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, covers_table, mlp, soft_update
 from graphrec.training.rl.replay_buffer import ReplayBuffer
 from graphrec.training.rl.rollout import split_validation
 from graphrec.training.rl.training_log import gradient_norm
@@ -158,10 +158,17 @@ class KGDQNPolicy(CandidatePolicy):
     def q_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
         value, phi = code[:, :1], code[:, 1:]
         dim = self.items.dim
-        knowledge = self.knowledge_vectors(inputs.candidate_rows)
         start = self.start_scores(inputs)
-        advantage = self.alpha * start + (knowledge * phi[:, None, :dim]).sum(-1) \
-            + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
+        if covers_table(inputs.candidate_rows, self.items.table):
+            table = self.knowledge_table() if not (self.training or torch.is_grad_enabled()) else \
+                self.items.table + self.kg_weight(self.item_entities @ self.entities)
+            rows = torch.where(inputs.candidate_rows < 0, table.shape[0] - 1, inputs.candidate_rows)
+            per_row = phi[:, :dim] @ table.T + phi[:, dim:] * self.items.quality
+            advantage = self.alpha * start + per_row.gather(1, rows)
+        else:
+            knowledge = self.knowledge_vectors(inputs.candidate_rows)
+            advantage = self.alpha * start + (knowledge * phi[:, None, :dim]).sum(-1) \
+                + phi[:, dim:] * self.items.item_quality(inputs.candidate_rows)
         return value + advantage - advantage.mean(dim=1, keepdim=True)
 
     def scores_from_code(self, code: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:

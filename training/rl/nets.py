@@ -175,8 +175,17 @@ class ActionPolicy(CandidatePolicy):
 def score_action(action: torch.Tensor, items: ItemTable, candidate_rows: torch.Tensor) -> torch.Tensor:
     """(B, d + 1) action vectors against the candidates' [e_i, q_i]: (B, C) scores."""
     dim = items.dim
+    if covers_table(candidate_rows, items.table):  # score every row once, then pick each user's candidates
+        rows = torch.where(candidate_rows < 0, items.table.shape[0] - 1, candidate_rows)
+        return (action[:, :dim] @ items.table.T + action[:, dim:] * items.quality).gather(1, rows)
     vectors = (items(candidate_rows) * action[:, None, :dim]).sum(-1)
     return vectors + action[:, dim:] * items.item_quality(candidate_rows)
+
+
+def covers_table(candidate_rows: torch.Tensor, table: torch.Tensor) -> bool:
+    """Whether each user's candidates are as many as the table's rows (a simulator's whole catalogue): then one
+    product against the table costs no more than gathering the candidates' vectors, and far less memory traffic."""
+    return candidate_rows.shape[1] >= table.shape[0] - 1
 
 
 def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:

@@ -234,3 +234,28 @@ def test_train_policy_in_a_simulator_sets_typed_knobs_and_records_the_metrics(
     assert parse_overrides("kgdqn", ["khop_filter=false", "updates_per_step=2"]) == {
         "khop_filter": False, "updates_per_step": 2}
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_scores_are_the_same_whether_rows_are_gathered_or_the_table_is_scored(
+        grad: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A simulator's candidates are its whole catalogue: policies then score the table once (nets.covers_table)."""
+    import torch
+
+    from graphrec.training.rl import kgdqn, nets
+    from graphrec.training.rl.nets import PolicyInputs, score_action
+
+    rng = np.random.default_rng(0)
+    policy = kgdqn.KGDQNPolicy(rng.random((40, 8), dtype=np.float32), rng.random(40, dtype=np.float32),
+                               KGDQNConfig(khop_filter=False), (rng.random((40, 5)) > 0.6).astype(np.float32))
+    torch.nn.init.normal_(policy.advantage[-1].weight)
+    inputs = PolicyInputs(torch.randn(6, 8), torch.randint(-1, 40, (6, 10)), torch.randint(-1, 40, (6, 40)))
+    action = torch.randn(6, 9)
+    policy.train(grad)
+    with torch.set_grad_enabled(grad):
+        table_scores = policy.q_values(inputs), score_action(action, policy.items, inputs.candidate_rows)
+        monkeypatch.setattr(nets, "covers_table", lambda *_: False)
+        monkeypatch.setattr(kgdqn, "covers_table", lambda *_: False)
+        gathered = policy.q_values(inputs), score_action(action, policy.items, inputs.candidate_rows)
+    for ours, theirs in zip(table_scores, gathered, strict=True):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
