@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graphrec.training.paired import paired_difference
+from graphrec.training.paired import holm_tests, nested_bootstrap, paired_difference
 
 
 def test_a_constant_gap_has_an_interval_of_no_width() -> None:
@@ -58,3 +58,48 @@ def test_the_same_seed_draws_the_same_interval() -> None:
 def test_unpaired_values_are_refused(policy: list, baseline: list, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         paired_difference(policy, baseline)
+
+
+def test_nested_bootstrap_of_a_constant_gap_is_that_gap() -> None:
+    draws = nested_bootstrap([np.full(30, 0.5), np.full(40, 0.5)], [np.arange(30), np.arange(40)], draws=200)
+    np.testing.assert_allclose(draws, 0.5)
+
+
+def test_a_user_who_recurs_in_every_seed_is_one_cluster() -> None:
+    """Three seeds of the same 400 users, each user's difference the same in every seed: the seeds add no
+    evidence, so the clustered interval is as wide as one seed's. Taking the seeds' users as independent makes
+    it narrower: by sqrt(5/9), 0.75, with the three seeds resampled (a seed drawn twice counts one draw twice)."""
+    rng = np.random.default_rng(1)
+    gaps = rng.normal(0.1, 1.0, 400)
+    users = rng.permutation(400)
+    seeds, ids = [gaps[users], gaps, gaps[::-1]], [users, np.arange(400), np.arange(400)[::-1]]
+
+    def width(draws: np.ndarray) -> float:
+        low, high = np.percentile(draws, [2.5, 97.5])
+        return float(high - low)
+
+    one = width(nested_bootstrap([gaps], [np.arange(400)], draws=4_000))
+    clustered = width(nested_bootstrap(seeds, ids, draws=4_000))
+    independent = width(nested_bootstrap(seeds, draws=4_000))
+    assert 0.9 < clustered / one < 1.1
+    assert 0.65 < independent / one < 0.85
+
+
+def test_seed_to_seed_variance_enters_the_nested_interval() -> None:
+    """Every user of a seed has the seed's gap: the interval is the bootstrap of the seeds' gaps."""
+    seeds = [np.full(50, gap) for gap in (-1.0, 0.0, 1.0, 2.0)]
+    draws = nested_bootstrap(seeds, [np.arange(50)] * 4, draws=4_000)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    assert low < 0 < high and np.mean(draws) == pytest.approx(0.5, abs=0.05)
+
+
+def test_holm_orders_the_rows_and_widens_all_but_the_last() -> None:
+    rng = np.random.default_rng(2)
+    rows = {"clear": (1.0, rng.normal(1.0, 0.1, 4_000)), "weak": (0.15, rng.normal(0.15, 0.1, 4_000)),
+            "none": (0.0, rng.normal(0.0, 0.1, 4_000))}
+    tests = holm_tests(rows)
+    assert tests["clear"].beyond_noise and not tests["none"].beyond_noise
+    assert tests["clear"].p_value <= tests["weak"].p_value <= tests["none"].p_value
+    # the smallest p is tested at alpha / 3: its interval is wider than the plain 95% one
+    plain_low = np.percentile(rows["clear"][1], 2.5)
+    assert tests["clear"].low < plain_low

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from graphrec.training.paired import HolmTest, holm_tests, nested_bootstrap
+
 DRAWS = 5_000
 
 
@@ -46,54 +48,10 @@ def iqm_and_mean(per_seed: np.ndarray, draws: int = DRAWS, seed: int = 0) -> tup
     return estimates[0], estimates[1]
 
 
-@dataclass(frozen=True)
-class PairedTest:
-    mean: float
-    low: float  # the interval at the Holm-corrected level (95% before correction)
-    high: float
-    p_value: float  # two-sided bootstrap p, Holm-adjusted by holm()
-
-    @property
-    def beyond_noise(self) -> bool:
-        return self.low > 0 or self.high < 0
-
-
-def two_level_draws(differences: Sequence[np.ndarray], draws: int = DRAWS, seed: int = 0) -> np.ndarray:
-    """Bootstrap means of per-user differences: each draw takes as many seeds as there are, with replacement,
-    and within each drawn seed as many of its users, with replacement; the mean is over seeds of user means."""
-    rng = np.random.default_rng(seed)
-    arrays = [np.asarray(d, dtype=np.float64) for d in differences]
-    out = np.zeros(draws)
-    picks = rng.integers(0, len(arrays), size=(draws, len(arrays)))
-    for index, array in enumerate(arrays):
-        # the mean of a resample of this seed's users, for every draw that picks the seed
-        count = (picks == index).sum(1)
-        total = int(count.sum())
-        if not total:
-            continue
-        users = rng.integers(0, len(array), size=(total, len(array)))
-        means = array[users].mean(1)
-        out += np.bincount(np.repeat(np.arange(draws), count), weights=means, minlength=draws)
-    return out / len(arrays)
-
-
 def paired_tests(differences: dict[str, Sequence[np.ndarray]], alpha: float = 0.05,
-                 draws: int = DRAWS) -> dict[str, PairedTest]:
-    """Each row's per-user differences to the best non-RL row (a list over training seeds), tested together:
-    Holm's step-down order on the bootstrap p-values; the k-th smallest p gets the interval at level
-    1 - alpha / (m - k + 1), and its adjusted p is the running maximum of (m - k + 1) p."""
-    raw = {}
-    for offset, (name, per_seed) in enumerate(differences.items()):
-        means = two_level_draws(per_seed, draws, seed=offset)
-        p = min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean()))
-        raw[name] = (float(np.mean([np.mean(d) for d in per_seed])), means, max(p, 1 / draws))
-    order = sorted(raw, key=lambda name: raw[name][2])
-    tests, running = {}, 0.0
-    for rank, name in enumerate(order):
-        mean, means, p = raw[name]
-        factor = len(order) - rank
-        running = max(running, min(1.0, factor * p))
-        level = alpha / factor
-        low, high = np.percentile(means, [100 * level / 2, 100 * (1 - level / 2)])
-        tests[name] = PairedTest(mean, float(low), float(high), running)
-    return {name: tests[name] for name in differences}
+                 draws: int = DRAWS) -> dict[str, HolmTest]:
+    """Each row's per-user differences to the best non-RL row (a list over training seeds; each seed has its own
+    simulated users), bootstrapped over seeds and users within them, tested together with Holm's correction."""
+    return holm_tests({name: (float(np.mean([np.mean(d) for d in per_seed])),
+                              nested_bootstrap(per_seed, draws=draws, seed=offset))
+                       for offset, (name, per_seed) in enumerate(differences.items())}, alpha)
