@@ -5,7 +5,8 @@ embedding and its quality, training.rl.nets.ItemTable) and the slate is the best
 a = [u, 0] + actor(s) with the actor's last layer starting at zero, so an untrained DRR ranks exactly as the
 encoder does and training moves it from there. The critic Q(s, a) learns
 from prioritized replay with targets r + gamma Q'(s', mu'(s')) from soft-updated target networks; the actor
-ascends Q(s, mu(s)). Exploration: Gaussian noise on a, and with probability epsilon a random slate.
+ascends Q(s, mu(s)). Exploration: Gaussian noise on a, and with probability epsilon a random slate, which the
+replay does not keep (no action vector chose it, so no Q(s, a) label is true of it).
 """
 
 from __future__ import annotations
@@ -166,12 +167,15 @@ def train_drr(world: ReplayWorld, config: DRRConfig) -> TrainedPolicy:
             action = learner.explore(torch.from_numpy(user), torch.from_numpy(history), noise_scale, generator)
             with torch.no_grad():
                 scores = score_action(action, policy.items, torch.from_numpy(train.candidates)).numpy()
-            scores = np.where(rng.random((len(train), 1)) < config.epsilon, rng.random(scores.shape), scores)
+            random = rng.random((len(train), 1)) < config.epsilon
+            scores = np.where(random, rng.random(scores.shape), scores)
             reward, _ = batch.step(slate_from_scores(scores, batch.available, world.config.slate_size))
-            buffer.add(user_vector=user, history=history, next_history=batch.history.copy(),
-                       action_vector=action.numpy(), reward=reward.astype(np.float32),
-                       done=np.full(len(train), batch.done))
-            for _ in range(config.updates_per_step):
+            # the critic learns Q(s, a) of the action vector that chose the slate: a random slate had none
+            keep = ~random[:, 0]
+            buffer.add(user_vector=user[keep], history=history[keep], next_history=batch.history[keep],
+                       action_vector=action.numpy()[keep], reward=reward[keep].astype(np.float32),
+                       done=np.full(int(keep.sum()), batch.done))
+            for _ in range(config.updates_per_step if len(buffer) else 0):
                 slots, sample, weights = buffer.sample(config.batch_size, beta)
                 buffer.update_priorities(slots, learner.update(sample, weights))
         tracker.evaluate(iteration)

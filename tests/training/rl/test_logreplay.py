@@ -189,3 +189,13 @@ def test_the_search_keeps_the_grid_point_of_best_validation_return_and_never_rea
         world.test = test
     assert [row["lr"] for row in result.tried] == [1e-4, 1e-3]
     assert result.chosen["lr"] == max(result.tried, key=lambda row: row["validation_return"])["lr"]
+
+
+def test_drr_learns_only_from_slates_its_action_vector_chose(world: ReplayWorld) -> None:
+    """A random exploration slate has no action vector that ranks it, so the replay keeps none of them: with
+    every slate random, the critic never updates."""
+    train, config_type = TRAINERS["drr"]
+    all_random = train(world, replace(config_type(), iterations=1, epsilon=1.0))
+    assert "critic_loss" not in all_random.log.series and all_random.best_iteration == 0
+    chosen = train(world, replace(config_type(), iterations=1, epsilon=0.0))
+    assert len(chosen.log.series["critic_loss"]) > 0
