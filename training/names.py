@@ -70,7 +70,11 @@ class ServedPolicy(StrEnum):
 EASE_RANKER = "ease"
 REFIT_RANKER = "greedy_refit"  # greedy over an encoder trained again on fit + tune (training.rl.reference_rankers)
 REPLAY_BASELINES = ("greedy", *BaselineRanker, REFIT_RANKER, EASE_RANKER)
-REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy)
+# The discount-0 twin of an RL policy: the same network and training, myopic (what the long-term term adds is the
+# policy's row minus its twin's).
+MYOPIC_SUFFIX = "_g0"
+MYOPIC_TWINS = tuple(f"{policy}{MYOPIC_SUFFIX}" for policy in RankingPolicy)
+REPLAY_POLICIES = (*REPLAY_BASELINES, *RankingPolicy, *MYOPIC_TWINS)
 
 
 class Bandit(StrEnum):

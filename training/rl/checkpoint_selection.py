@@ -6,9 +6,9 @@ import copy
 import time
 from dataclasses import dataclass, field
 
-from graphrec.training.rl.logreplay import Episodes, ReplayWorld
+from graphrec.training.rl.logreplay import Episodes, ReplayWorld, ndcg_floor
 from graphrec.training.rl.nets import CandidatePolicy
-from graphrec.training.rl.rollout import policy_scores, run_episodes
+from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
 from graphrec.training.rl.training_log import TrainingLog
 
 
@@ -23,21 +23,20 @@ class TrainedPolicy:
 
 class CheckpointTracker:
     """Scores the policy on the validation episodes after each iteration and keeps the state with the best
-    mean return among those whose validation NDCG@10 stays within ``ndcg_tolerance`` of the untrained
-    policy's: a policy may trade ranking quality for return only that far. Iteration 0 is the untrained
-    policy, which ranks as the encoder does."""
+    mean return among those whose validation NDCG@10 stays within the world's guard (LogReplayConfig
+    .ndcg_tolerance) of the greedy ranking's, the rule every baseline's weights are chosen by too. Iteration 0 is
+    the untrained policy, which ranks as its starting blend does; if no iteration passes the guard, that is the
+    state kept."""
 
-    def __init__(self, policy: CandidatePolicy, world: ReplayWorld, valid: Episodes,
-                 ndcg_tolerance: float = 0.01) -> None:
+    def __init__(self, policy: CandidatePolicy, world: ReplayWorld, valid: Episodes) -> None:
         self.policy = policy
         self.world = world
         self.valid = valid
-        self.ndcg_tolerance = ndcg_tolerance
         self.started = time.perf_counter()
         self.result = TrainedPolicy(policy)
         self.best_return = float("-inf")
         self.best_state = copy.deepcopy(policy.state_dict())
-        self.ndcg_floor = float("-inf")
+        self.ndcg_floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, valid).ndcg_at_10)
         self.evaluate(0)
 
     def evaluate(self, iteration: int) -> float:
@@ -46,8 +45,6 @@ class CheckpointTracker:
         self.policy.train()
         self.result.curve.append((iteration, value))
         self.result.log.note(validation_return=value)
-        if iteration == 0:
-            self.ndcg_floor = (1 - self.ndcg_tolerance) * stats.ndcg_at_10
         if value > self.best_return and stats.ndcg_at_10 >= self.ndcg_floor:
             self.best_return = value
             self.best_state = copy.deepcopy(self.policy.state_dict())

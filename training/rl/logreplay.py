@@ -52,6 +52,15 @@ class LogReplayConfig:
     quality_shrinkage: float = 5.0  # pseudo-count pulling an item's mean reward towards 0
     encoder: str = "lightgcn"
     encoder_epochs: int = 300  # upper bound; early stopping on the tune part ends sooner
+    # Every row's choice (an RL policy's checkpoint, a baseline's weights) keeps the first slate's NDCG@10 on the
+    # episodes it is chosen on within this share of the greedy ranking's there: a row may trade ranking quality
+    # for return only that far. None: no guard, for any row.
+    ndcg_tolerance: float | None = 0.01
+
+
+def ndcg_floor(config: LogReplayConfig, greedy_ndcg: float) -> float:
+    """The least NDCG@10 a row's choice may have (minus infinity without a guard)."""
+    return float("-inf") if config.ndcg_tolerance is None else (1 - config.ndcg_tolerance) * greedy_ndcg
 
 
 def pair_rewards(interactions: pd.DataFrame) -> pd.DataFrame:

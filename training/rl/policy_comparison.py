@@ -26,6 +26,8 @@ import numpy as np
 from graphrec.training.artifacts import replace_file
 from graphrec.training.names import (
     EASE_RANKER,
+    MYOPIC_SUFFIX,
+    MYOPIC_TWINS,
     REFIT_RANKER,
     REPLAY_BASELINES,
     REPLAY_POLICIES,
@@ -57,7 +59,16 @@ log = logging.getLogger(__name__)
 TRAINERS: dict[str, tuple[Callable[[ReplayWorld, Any], TrainedPolicy], type]] = {
     RankingPolicy.drr: (train_drr, DRRConfig), RankingPolicy.ppo: (train_ppo, PPOConfig),
     RankingPolicy.kgdqn: (train_kgdqn, KGDQNConfig)}
-assert set(REPLAY_POLICIES) == {*REPLAY_BASELINES, *TRAINERS}
+assert set(REPLAY_POLICIES) == {*REPLAY_BASELINES, *TRAINERS, *MYOPIC_TWINS}
+
+
+def trained_as(name: str, config: Any) -> tuple[str, Any]:
+    """(the trainer's name, the config) a row trains with: a discount-0 twin is its policy at gamma 0."""
+    base = name.removesuffix(MYOPIC_SUFFIX)
+    if base not in TRAINERS:
+        return name, config
+    config = config or TRAINERS[base][1]()
+    return base, replace(config, gamma=0.0) if base != name else config
 VALIDATION_FRACTION = 0.2  # the RL trainers' default: baselines are compared on the same validation users
 ENCODER_FILE = "encoder.npz"  # a seed's encoder, kept so that resumed models meet the very same world
 
@@ -151,14 +162,15 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     elif name in set(BaselineRanker):
         trained = tune_blend(world, name, seed)
     else:
-        train, config_type = TRAINERS[name]
-        trained = train(world, replace(config or config_type(), seed=seed, **(start or {})))
+        base, config = trained_as(name, config)
+        trained = TRAINERS[base][0](world, replace(config, seed=seed, **(start or {})))
     if trained is not None:
         seconds = time.perf_counter() - started
         score = policy_scores(trained.policy, world)
         extra = asdict(trained.policy.config)
         save_policy(trained.policy, folder / f"{name}.pt")
-    if name in TRAINERS and trained is not None:
+    learned = name.removesuffix(MYOPIC_SUFFIX) in TRAINERS
+    if learned and trained is not None:
         validation = dict(trained.curve)[trained.best_iteration]
     else:
         validation = run_episodes(validation_score if name == REFIT_RANKER else score, world, valid).mean_return
@@ -166,7 +178,7 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     run = ModelRun(name, seed, fingerprint or world_fingerprint(world), test.returns.tolist(), validation,
                    test.ndcg_at_10, test.precision_at_10, test.ctr, seconds,
                    trained.best_iteration if trained else 0, extra,
-                   list(trained.curve) if trained and name in TRAINERS else [], test.step_returns.tolist())
+                   list(trained.curve) if trained and learned else [], test.step_returns.tolist())
     log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, test.mean_return,
              validation, test.ndcg_at_10, seconds)
     return run
@@ -239,7 +251,9 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
         folder = out / "runs" / f"seed-{seed}"
         done = {name: ModelRun.load(folder / f"{name}.json") for name in policies
                 if (folder / f"{name}.json").is_file()}
-        done = {name: run for name, run in done.items() if not stale(run, configs.get(name))}
+        wanted = {name: configs.get(name.removesuffix(MYOPIC_SUFFIX)) for name in done}
+        done = {name: run for name, run in done.items()
+                if not stale(run, None if wanted[name] is None else trained_as(name, wanted[name])[1])}
         if len({run.world for run in done.values()}) > 1:
             raise ValueError(f"{folder}: stored runs of one seed scored different episodes; delete the folder")
         missing = [name for name in policies if name not in done]
@@ -257,7 +271,8 @@ def evaluate_logreplay(interactions: Any, items: Any, triples: Any, policies: li
             log.info("seed %d: encoder %.0f s, %d training and %d test episodes; running %s", seed,
                      world.encoder_seconds, len(world.train), len(world.test), ", ".join(missing))
             for name in sorted(missing, key=lambda name: name not in REPLAY_BASELINES):  # baselines first
-                done[name] = run_model(world, name, seed, configs.get(name), folder, start_blend(done), fingerprint)
+                done[name] = run_model(world, name, seed, configs.get(name.removesuffix(MYOPIC_SUFFIX)), folder,
+                                       start_blend(done), fingerprint)
                 done[name].save(folder / f"{name}.json")
         else:
             log.info("seed %d: every model read from %s", seed, folder)

@@ -34,9 +34,9 @@ import torch
 
 from graphrec.training.names import BaselineRanker, Model
 from graphrec.training.rl.checkpoint_selection import TrainedPolicy
-from graphrec.training.rl.logreplay import Episodes, ReplayWorld
+from graphrec.training.rl.logreplay import Episodes, ReplayWorld, ndcg_floor
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
-from graphrec.training.rl.rollout import EncoderRanker, greedy_spread, policy_scores, run_episodes
+from graphrec.training.rl.rollout import EncoderRanker, greedy_scores, greedy_spread, policy_scores, run_episodes
 
 # Grids relative to the world's scales (a quality weight of 1 moves a score by one standard deviation of the
 # greedy scores over a user's candidates; a fold weight of 1 gives the history mean the user vector's norm).
@@ -106,21 +106,23 @@ def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
 
 
 def tune_blend(world: ReplayWorld, name: str, seed: int = 0) -> TrainedPolicy:
-    """The blend named ``name`` with the grid's weights of the best mean return over the training episodes;
+    """The blend named ``name`` with the grid's weights of the best mean return over the training episodes among
+    those within the NDCG guard (LogReplayConfig.ndcg_tolerance, the rule of every row);
     the curve lists every grid point's return (in grid order) and best_iteration the chosen one."""
     started = time.perf_counter()
     cls = BLENDS[name]
     quality_unit, fold_unit = world_scales(world, world.train)
     result = TrainedPolicy(cls(world.item_vectors, world.item_quality, BlendConfig(seed=seed)))
+    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, world.train).ndcg_at_10)
     best = float("-inf")
     for index, (fold, quality) in enumerate(itertools.product(cls.fold_grid, cls.quality_grid)):
         config = BlendConfig(quality_weight=quality * quality_unit, fold_weight=fold * fold_unit,
                              history=world.config.history, seed=seed)
         policy = cls(world.item_vectors, world.item_quality, config)
-        value = run_episodes(policy_scores(policy, world), world, world.train).mean_return
-        result.curve.append((index, value))
-        if value > best:
-            best, result.policy, result.best_iteration = value, policy, index
+        stats = run_episodes(policy_scores(policy, world), world, world.train)
+        result.curve.append((index, stats.mean_return))
+        if stats.mean_return > best and stats.ndcg_at_10 >= floor:  # (0, 0), greedy itself, always passes
+            best, result.policy, result.best_iteration = stats.mean_return, policy, index
     result.policy.eval()
     result.seconds = time.perf_counter() - started
     return result
@@ -148,7 +150,8 @@ class EaseRanker:
 def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID) -> tuple[EaseRanker, float]:
     """kgease_beta (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight (and
     kgease_beta's popularity exponent, folded into the weights' columns: x (B diag(w)) = (x B) diag(w)) picked by
-    the mean return over the training episodes; returns the ranker and the seconds it took."""
+    the mean return over the training episodes within the NDCG guard; returns the ranker and the seconds it
+    took."""
     from graphrec.training.models.non_neural import DebiasedKnowledgeEASE
     from graphrec.training.models.registry import model_class
 
@@ -160,18 +163,20 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
     default = dict(cls.grid[0])
     betas = DebiasedKnowledgeEASE.BETAS if name == Model.kgease_beta else (0.0,)
     popularity = np.maximum(world.fit_data.item_counts(), 1).astype(np.float32)
-    best: tuple[float, EaseRanker] | None = None
+    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, world.train).ndcg_at_10)
+    candidates: list[tuple[bool, float, float, EaseRanker]] = []
     for l2 in l2_grid:
         model = cls(**{**default, "l2": l2})
         model.fit(world.fit_data)
         for beta in betas:
             config = {**default, "l2": l2, **({"beta": beta} if name == Model.kgease_beta else {})}
             ranker = EaseRanker(model.b * np.power(popularity, -beta)[None, :], name, config)
-            value = run_episodes(ranker, world, world.train).mean_return
-            if best is None or value > best[0]:
-                best = (value, ranker)
-    assert best is not None
-    return best[1], time.perf_counter() - started
+            stats = run_episodes(ranker, world, world.train)
+            candidates.append((stats.ndcg_at_10 >= floor, stats.mean_return, stats.ndcg_at_10, ranker))
+    # the guard's rule; if no grid point passes it, the one of best NDCG@10 (the nearest to passing)
+    passing = [c for c in candidates if c[0]]
+    chosen = max(passing, key=lambda c: c[1]) if passing else max(candidates, key=lambda c: c[2])
+    return chosen[3], time.perf_counter() - started
 
 
 def fit_refit_rankers(world: ReplayWorld, validation_users: np.ndarray,

@@ -125,7 +125,7 @@ def test_each_policy_starts_as_greedy_trains_and_round_trips_its_checkpoint(
 def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
         rated: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     configs = {"ppo": replace(TRAINERS["ppo"][1](), iterations=1)}
-    names = ["greedy", "greedy_quality", "greedy_folded", "greedy_refit", "ease", "ppo"]
+    names = ["greedy", "greedy_quality", "greedy_folded", "greedy_refit", "ease", "ppo", "ppo_g0"]
     results, runs = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
                                        SMALL, configs, dataset="rated")
     rows = json.loads((tmp_path / "results.json").read_text())
@@ -136,7 +136,11 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     # The baseline is the non-RL ranker with the best mean validation return, and its own difference is 0.
     baseline = max(rows[:5], key=lambda r: r["validation_return"])
     assert {r["baseline"] for r in rows} == {baseline["policy"]} and baseline["paired_diff"] == 0
-    ppo = rows[-1]
+    ppo = rows[-2]
+    # the discount-0 twin: the same network and config (ppo's), myopic
+    twin = runs[1]["ppo_g0"].config
+    assert twin["gamma"] == 0.0 and {k: v for k, v in twin.items() if k != "gamma"} == {
+        k: v for k, v in runs[1]["ppo"].config.items() if k != "gamma"}
     assert ppo["paired_ci95_low"] <= ppo["paired_diff"] <= ppo["paired_ci95_high"]
     expected = np.mean([np.mean(np.subtract(runs[s]["ppo"].returns, runs[s][baseline["policy"]].returns))
                         for s in (1, 2, 3)])
@@ -162,6 +166,8 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     again, _ = evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2, 3], tmp_path,
                                   SMALL, configs, dataset="rated")
     assert built == [2] and [r.mean_return for r in again[:5]] == [r.mean_return for r in results[:5]]
+    assert [r.mean_return for r in again if r.policy == "ppo_g0"] == [r.mean_return for r in results
+                                                                       if r.policy == "ppo_g0"]
     # A stored RL run trained with another config than the one asked for is run again.
     evaluate_logreplay(rated.interactions, rated.items, rated.triples, names, [1, 2], tmp_path, SMALL,
                        {"ppo": replace(TRAINERS["ppo"][1](), iterations=2)}, dataset="rated")
