@@ -90,6 +90,7 @@ class ModelRun:
     config: dict[str, Any] = field(default_factory=dict)
     curve: list[tuple[int, float]] = field(default_factory=list)
     step_returns: list[float] = field(default_factory=list)  # mean held-out reward of each slate
+    users: list[int] = field(default_factory=list)  # the held-out users' rows, in the order of returns
 
     @classmethod
     def load(cls, path: Path) -> ModelRun:
@@ -178,7 +179,8 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     run = ModelRun(name, seed, fingerprint or world_fingerprint(world), test.returns.tolist(), validation,
                    test.ndcg_at_10, test.precision_at_10, test.ctr, seconds,
                    trained.best_iteration if trained else 0, extra,
-                   list(trained.curve) if trained and learned else [], test.step_returns.tolist())
+                   list(trained.curve) if trained and learned else [], test.step_returns.tolist(),
+                   world.test.users.tolist())
     log.info("seed %d %s: return %.4f (validation %.4f), NDCG@10 %.4f, %.0f s", seed, name, test.mean_return,
              validation, test.ndcg_at_10, seconds)
     return run
@@ -196,7 +198,11 @@ def summarise(runs: dict[int, dict[str, ModelRun]], policies: list[str], env: st
     strongest = max([name for name in policies if name in REPLAY_BASELINES],
                     key=lambda name: mean(name, "validation_return"), default=None)
     values = {name: [np.asarray(runs[s][name].returns) for s in seeds] for name in policies}
-    rows = paired_rows(values, strongest, env=env, dataset=dataset, split_seeds=seeds)
+    # the same users recur in every split: one cluster each (runs stored before users were recorded: per seed)
+    users = [runs[s][policies[0]].users for s in seeds]
+    ids = [np.asarray(u) for u in users] if all(users) else None
+    rows = paired_rows(values, strongest, ids, {name for name in policies if name not in REPLAY_BASELINES},
+                       env=env, dataset=dataset, split_seeds=seeds)
     for row in rows:
         row.ndcg_at_10, row.precision_at_10, row.ctr = (
             mean(row.policy, "ndcg_at_10"), mean(row.policy, "precision_at_10"), mean(row.policy, "ctr"))

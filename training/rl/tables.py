@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graphrec.training.paired import mean_interval, paired_difference
+from graphrec.training.paired import holm_tests, mean_interval, nested_bootstrap, paired_difference
 
 
 class HasCurve(Protocol):
@@ -35,28 +35,52 @@ class PolicyResult:
     baseline: str | None = None  # the strongest non-RL baseline of the table
     paired_diff: float | None = None  # this row minus the baseline, user by user (seed by seed for the CTR)
     paired_ci95_low: float | None = None
-    paired_ci95_high: float | None = None
+    paired_ci95_high: float | None = None  # an RL row's: at its Holm-corrected level (paired_rows)
+    paired_p_holm: float | None = None  # an RL row's Holm-adjusted bootstrap p
     validation_return: float | None = None
     per_seed_return: list[float] = field(default_factory=list)
     train_seconds: float = 0.0  # mean over seeds
     step_returns: list[float] = field(default_factory=list)  # mean reward of each slate over users and seeds
 
 
-def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, **fields: object) -> list[PolicyResult]:
+def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, ids: list[np.ndarray] | None = None,
+                claim: set[str] | None = None, **fields: object) -> list[PolicyResult]:
     """A row per ranker from its per-user values in each seed (the same users, in the same order, for every
-    ranker of a seed): the mean with its stratified bootstrap interval, and the paired difference to
-    ``baseline``. ``fields`` fill the rest of every row (env, dataset, split_seeds, ...)."""
+    ranker of a seed): the mean with its bootstrap interval, and the paired difference to ``baseline``.
+
+    With ``ids`` (each seed's user ids) the intervals are training.paired.nested_bootstrap's: seeds resampled,
+    and a user who recurs across seeds resampled once as one cluster; the rows of ``claim`` (the RL rows) are
+    tested together with Holm's correction (their intervals at the corrected level, their adjusted p). Without,
+    the users are resampled within each seed (a CTR table's seeds are its worlds). ``fields`` fill the rest of
+    every row (env, dataset, split_seeds, ...)."""
     rows = []
+    claimed: dict[str, tuple[float, np.ndarray]] = {}
     for name, per_seed in values.items():
-        level = mean_interval(per_seed)
-        row = PolicyResult(name, mean_return=level.mean, ci95_low=level.ci95_low, ci95_high=level.ci95_high,
-                           baseline=baseline, per_seed_return=[float(v.mean()) for v in per_seed],
-                           **fields)  # type: ignore[arg-type]
-        if baseline is not None:
+        if ids is None:
+            level = mean_interval(per_seed)
+            mean, low, high = level.mean, level.ci95_low, level.ci95_high
+        else:
+            mean = float(np.mean([v.mean() for v in per_seed]))
+            low, high = (float(x) for x in np.percentile(nested_bootstrap(per_seed, ids), [2.5, 97.5]))
+        row = PolicyResult(name, mean_return=mean, ci95_low=low, ci95_high=high, baseline=baseline,
+                           per_seed_return=[float(v.mean()) for v in per_seed], **fields)  # type: ignore[arg-type]
+        if baseline is not None and ids is None:
             difference = paired_difference(per_seed, values[baseline])
             row.paired_diff, row.paired_ci95_low, row.paired_ci95_high = (
                 difference.mean, difference.ci95_low, difference.ci95_high)
+        elif baseline is not None:
+            gaps = [np.asarray(ours, dtype=np.float64) - theirs for ours, theirs in zip(
+                per_seed, values[baseline], strict=True)]
+            draws = nested_bootstrap(gaps, ids)
+            row.paired_diff = float(np.mean([gap.mean() for gap in gaps]))
+            row.paired_ci95_low, row.paired_ci95_high = (float(x) for x in np.percentile(draws, [2.5, 97.5]))
+            if name in (claim or set()):
+                claimed[name] = (row.paired_diff, draws)
         rows.append(row)
+    for row in rows:
+        if row.policy in claimed:
+            test = holm_tests(claimed)[row.policy]
+            row.paired_ci95_low, row.paired_ci95_high, row.paired_p_holm = test.low, test.high, test.p_value
     return rows
 
 
@@ -75,14 +99,16 @@ def markdown_table(results: list[PolicyResult], title: str) -> str:
         return "n/a" if value is None or np.isnan(value) else f"{value:.4f}"
 
     baseline = results[0].baseline if results else None
-    lines = [f"# {title}", "", f"| policy | mean return | 95% CI | minus {baseline or 'baseline'} | 95% CI | "
-             "NDCG@10 | precision@10 | CTR | validation return | train s/seed |", "|---" * 10 + "|"]
+    lines = [f"# {title}", "", f"| policy | mean return | 95% CI | minus {baseline or 'baseline'} | 95% CI (RL "
+             "rows: Holm) | p (Holm) | NDCG@10 | precision@10 | CTR | validation return | train s/seed |",
+             "|---" * 11 + "|"]
     for r in results:
         paired = ("n/a", "") if r.paired_diff is None else (
             f"{r.paired_diff:+.4f}", f"[{r.paired_ci95_low:+.4f}, {r.paired_ci95_high:+.4f}]")
+        holm = "" if r.paired_p_holm is None else f"{r.paired_p_holm:.3f}"
         lines.append(f"| {r.policy} | {r.mean_return:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | {paired[0]} | "
-                     f"{paired[1]} | {number(r.ndcg_at_10)} | {number(r.precision_at_10)} | {number(r.ctr)} | "
-                     f"{number(r.validation_return)} | {r.train_seconds:.1f} |")
+                     f"{paired[1]} | {holm} | {number(r.ndcg_at_10)} | {number(r.precision_at_10)} | "
+                     f"{number(r.ctr)} | {number(r.validation_return)} | {r.train_seconds:.1f} |")
     steps = max((len(r.step_returns) for r in results), default=0)
     if steps:
         lines += ["", "Mean reward of each slate over the episode:", "",

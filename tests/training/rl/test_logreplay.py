@@ -137,6 +137,9 @@ def test_evaluate_writes_paired_rows_against_the_strongest_baseline_and_resumes(
     baseline = max(rows[:5], key=lambda r: r["validation_return"])
     assert {r["baseline"] for r in rows} == {baseline["policy"]} and baseline["paired_diff"] == 0
     ppo = rows[-2]
+    # the same users recur in every split: the intervals cluster them; the RL rows are tested together (Holm)
+    assert len(runs[1]["ppo"].users) == len(runs[1]["ppo"].returns)
+    assert all(r["paired_p_holm"] is not None for r in rows[-2:]) and rows[0]["paired_p_holm"] is None
     # the discount-0 twin: the same network and config (ppo's), myopic
     twin = runs[1]["ppo_g0"].config
     assert twin["gamma"] == 0.0 and {k: v for k, v in twin.items() if k != "gamma"} == {
