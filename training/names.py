@@ -69,7 +69,10 @@ class ServedPolicy(StrEnum):
 # ranker a log-replay table can hold, baselines first.
 EASE_RANKER = "ease"
 REFIT_RANKER = "greedy_refit"  # greedy over an encoder trained again on fit + tune (training.rl.reference_rankers)
-REPLAY_BASELINES = ("greedy", *BaselineRanker, REFIT_RANKER, EASE_RANKER)
+QUALITY_SUFFIX = "_quality"  # a ranker plus a tuned weight times the item-quality prior every policy gets
+KHOP_BLEND = "blend_khop"  # the policies' starting blend with KG-DQN's two-hop candidate filter
+REPLAY_BASELINES = ("greedy", *BaselineRanker, REFIT_RANKER, EASE_RANKER, f"{EASE_RANKER}{QUALITY_SUFFIX}",
+                    f"{REFIT_RANKER}{QUALITY_SUFFIX}", KHOP_BLEND)
 # The discount-0 twin of an RL policy: the same network and training, myopic (what the long-term term adds is the
 # policy's row minus its twin's).
 MYOPIC_SUFFIX = "_g0"

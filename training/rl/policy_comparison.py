@@ -26,8 +26,10 @@ import numpy as np
 from graphrec.training.artifacts import replace_file
 from graphrec.training.names import (
     EASE_RANKER,
+    KHOP_BLEND,
     MYOPIC_SUFFIX,
     MYOPIC_TWINS,
+    QUALITY_SUFFIX,
     REFIT_RANKER,
     REPLAY_BASELINES,
     REPLAY_POLICIES,
@@ -40,7 +42,14 @@ from graphrec.training.rl.drr import DRRConfig, train_drr
 from graphrec.training.rl.kgdqn import KGDQNConfig, train_kgdqn
 from graphrec.training.rl.logreplay import EncoderVectors, LogReplayConfig, ReplayWorld
 from graphrec.training.rl.ppo import PPOConfig, train_ppo
-from graphrec.training.rl.reference_rankers import fit_ease_ranker, fit_refit_rankers, start_weights, tune_blend
+from graphrec.training.rl.reference_rankers import (
+    QualityBlend,
+    fit_ease_ranker,
+    fit_refit_rankers,
+    start_weights,
+    tune_blend,
+    tune_quality,
+)
 from graphrec.training.rl.rollout import (
     EpisodeStats,
     ScoreFn,
@@ -151,15 +160,26 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     started = time.perf_counter()
     trained: TrainedPolicy | None = None
     extra: dict[str, Any] = {}
+    score: ScoreFn = greedy_scores(world)
     if name == "greedy":
-        score: ScoreFn = greedy_scores(world)
         seconds = world.encoder_seconds
-    elif name == EASE_RANKER:
+    elif name in (EASE_RANKER, f"{EASE_RANKER}{QUALITY_SUFFIX}"):
         ranker, seconds = fit_ease_ranker(world)
         score, extra = ranker, {"model": ranker.model, **ranker.config}
-    elif name == REFIT_RANKER:
+        if name != EASE_RANKER:  # tuned on the training episodes, as EASE's own weights are
+            score, _ = tune_quality(world, ranker, world.train)
+            extra["quality_weight"], seconds = score.weight, time.perf_counter() - started
+    elif name in (REFIT_RANKER, f"{REFIT_RANKER}{QUALITY_SUFFIX}"):
         validation_score, score, seconds = fit_refit_rankers(world, valid.users, seed)
         extra = {"epochs": world.encoder_epochs}
+        if name != REFIT_RANKER:
+            # the validation users are the only episodes whose targets the refit encoder has not learned: the
+            # weight is tuned there (an in-sample validation return, which can only favour this baseline)
+            validation_score, _ = tune_quality(world, validation_score, valid)
+            score = QualityBlend(score, world.item_quality, validation_score.weight)
+            extra["quality_weight"], seconds = validation_score.weight, time.perf_counter() - started
+    elif name == KHOP_BLEND:  # KG-DQN untrained: the starting blend, two-hop filtered
+        trained = train_kgdqn(world, replace(KGDQNConfig(), iterations=0, seed=seed, **(start or {})))
     elif name in set(BaselineRanker):
         trained = tune_blend(world, name, seed)
     else:
@@ -174,7 +194,8 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     if learned and trained is not None:
         validation = dict(trained.curve)[trained.best_iteration]
     else:
-        validation = run_episodes(validation_score if name == REFIT_RANKER else score, world, valid).mean_return
+        refit = name.startswith(REFIT_RANKER)
+        validation = run_episodes(validation_score if refit else score, world, valid).mean_return
     test: EpisodeStats = run_episodes(score, world, world.test)
     run = ModelRun(name, seed, fingerprint or world_fingerprint(world), test.returns.tolist(), validation,
                    test.ndcg_at_10, test.precision_at_10, test.ctr, seconds,

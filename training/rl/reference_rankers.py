@@ -14,6 +14,10 @@ return is in-sample, which can only favour the baselines when the strongest of t
                      a service that retrains on everything it has
     ease             the strongest offline model of the quality table (EASE, Steck 2019, or its knowledge-graph
                      variant kgease_beta) scoring the same candidates from the context plus the revealed positives
+    ease_quality, greedy_refit_quality
+                     those two plus lambda q_i, lambda tuned on the quality grid in units of their own score spread
+    blend_khop       the starting blend (the tuned blend of best validation return) with KG-DQN's two-hop filter:
+                     what KG-DQN ranks as before training, so its row minus this one is what KG-DQN learned
 
 The first two are CandidatePolicy modules, so the service can serve them like any checkpoint (a paired test can
 make one the default); the service's own refresh is what greedy_refit imitates, and EASE holds an items x items
@@ -36,7 +40,14 @@ from graphrec.training.names import BaselineRanker, Model
 from graphrec.training.rl.checkpoint_selection import TrainedPolicy
 from graphrec.training.rl.logreplay import Episodes, ReplayWorld, ndcg_floor
 from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_action
-from graphrec.training.rl.rollout import EncoderRanker, greedy_scores, greedy_spread, policy_scores, run_episodes
+from graphrec.training.rl.rollout import (
+    EncoderRanker,
+    ScoreFn,
+    greedy_scores,
+    greedy_spread,
+    policy_scores,
+    run_episodes,
+)
 
 # Grids relative to the world's scales (a quality weight of 1 moves a score by one standard deviation of the
 # greedy scores over a user's candidates; a fold weight of 1 gives the history mean the user vector's norm).
@@ -199,3 +210,32 @@ def fit_refit_rankers(world: ReplayWorld, validation_users: np.ndarray,
         vectors = train_encoder(world.config, world.catalogue, data, None, seed, epochs=world.encoder_epochs)
         rankers.append(EncoderRanker(vectors.user_vectors, vectors.item_vectors))
     return rankers[0], rankers[1], time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class QualityBlend:
+    """A ranker's scores plus ``weight`` times each candidate's item-quality prior."""
+
+    base: ScoreFn
+    quality: np.ndarray  # (items,)
+    weight: float
+
+    def __call__(self, part: Episodes, history: np.ndarray) -> np.ndarray:
+        return self.base(part, history) + self.weight * self.quality[part.candidates]
+
+
+def tune_quality(world: ReplayWorld, base: ScoreFn, episodes: Episodes) -> tuple[QualityBlend, list[float]]:
+    """``base`` plus the quality weight of best mean return on ``episodes`` within the NDCG guard (weight 0,
+    the base itself, always passes); the grid is QUALITY_GRID in units of the base's score spread over a
+    user's candidates. Returns the blend and every grid point's return."""
+    unit = float(base(episodes, episodes.history).std(axis=1).mean())
+    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, episodes).ndcg_at_10)
+    best, returns = QualityBlend(base, world.item_quality, 0.0), []
+    best_return = float("-inf")
+    for weight in QUALITY_GRID:
+        blend = QualityBlend(base, world.item_quality, weight * unit)
+        stats = run_episodes(blend, world, episodes)
+        returns.append(stats.mean_return)
+        if stats.mean_return > best_return and (weight == 0.0 or stats.ndcg_at_10 >= floor):
+            best, best_return = blend, stats.mean_return
+    return best, returns

@@ -149,3 +149,21 @@ def test_one_ndcg_guard_chooses_every_row(world: ReplayWorld) -> None:
         assert tracker.ndcg_floor == ndcg_floor(guarded.config, greedy.ndcg_at_10)
     assert ndcg_floor(replace(world.config, ndcg_tolerance=None), 0.5) == float("-inf")
     assert ndcg_floor(replace(world.config, ndcg_tolerance=0.01), 0.5) == pytest.approx(0.495)
+
+
+def test_ease_and_the_refit_get_the_quality_prior_and_kgdqn_its_untrained_twin(
+        world: ReplayWorld, tmp_path: Path) -> None:
+    """Every baseline gets what the policies get: EASE and the refit encoder plus a tuned quality weight (0 is
+    the ranker itself), and KG-DQN's starting blend with its two-hop filter (what it ranks before training)."""
+    from graphrec.training.rl.policy_comparison import run_model
+
+    start = {"quality_start": 0.0, "fold_start": 0.0}
+    for plain in ("ease", "greedy_refit"):
+        alone = run_model(world, plain, 1, None, tmp_path, start)
+        blended = run_model(world, f"{plain}_quality", 1, None, tmp_path, start)
+        assert "quality_weight" in blended.config and len(blended.returns) == len(world.test)
+        if blended.config["quality_weight"] == 0:
+            assert blended.returns == alone.returns
+    khop = run_model(world, "blend_khop", 1, None, tmp_path, start)
+    assert khop.config["iterations"] == 0 and khop.config["khop_filter"] and khop.best_iteration == 0
+    assert load_policy(tmp_path / "blend_khop.pt").name == "kgdqn"
