@@ -156,7 +156,9 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     """Train or tune ``name`` on ``world``'s training episodes and score it once on the held-out ones; a model
     with a checkpoint writes it to ``folder``/<name>.pt. An RL policy starts as the blend whose weights ``start``
     holds ranks (start_blend; training.rl.nets)."""
-    _, valid = split_validation(world.train, VALIDATION_FRACTION, seed)
+    # the RL policies train on ``learn`` and pick checkpoints on ``valid``: the baselines are tuned on ``learn``
+    # too, so every row learns from the same users and every validation return is out of sample
+    learn, valid = split_validation(world.train, VALIDATION_FRACTION, seed)
     started = time.perf_counter()
     trained: TrainedPolicy | None = None
     extra: dict[str, Any] = {}
@@ -164,10 +166,10 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     if name == "greedy":
         seconds = world.encoder_seconds
     elif name in (EASE_RANKER, f"{EASE_RANKER}{QUALITY_SUFFIX}"):
-        ranker, seconds = fit_ease_ranker(world)
+        ranker, seconds = fit_ease_ranker(world, episodes=learn)
         score, extra = ranker, {"model": ranker.model, **ranker.config}
-        if name != EASE_RANKER:  # tuned on the training episodes, as EASE's own weights are
-            score, _ = tune_quality(world, ranker, world.train)
+        if name != EASE_RANKER:  # tuned on the same episodes as EASE's own weights
+            score, _ = tune_quality(world, ranker, learn)
             extra["quality_weight"], seconds = score.weight, time.perf_counter() - started
     elif name in (REFIT_RANKER, f"{REFIT_RANKER}{QUALITY_SUFFIX}"):
         validation_score, score, seconds = fit_refit_rankers(world, valid.users, seed)
@@ -181,7 +183,7 @@ def run_model(world: ReplayWorld, name: str, seed: int, config: Any, folder: Pat
     elif name == KHOP_BLEND:  # KG-DQN untrained: the starting blend, two-hop filtered
         trained = train_kgdqn(world, replace(KGDQNConfig(), iterations=0, seed=seed, **(start or {})))
     elif name in set(BaselineRanker):
-        trained = tune_blend(world, name, seed)
+        trained = tune_blend(world, name, seed, learn)
     else:
         base, config = trained_as(name, config)
         trained = TRAINERS[base][0](world, replace(config, seed=seed, **(start or {})))

@@ -2,9 +2,9 @@
 
 An RL policy scores the encoder's candidates from the user's vector, the session's recent positives (the
 context's and those revealed during the episode) and an item-quality prior. Each of those can also be used
-without learning a policy, so each gets a baseline with one or two weights tuned on all the training episodes
-(whose targets no encoder and no test episode uses; their validation users included, so a baseline's validation
-return is in-sample, which can only favour the baselines when the strongest of them is chosen):
+without learning a policy, so each gets a baseline with one or two weights tuned on training episodes (whose
+targets no encoder and no test episode uses): in the benchmarks, on the very users the RL policies learn from,
+so that every row's validation return is out of sample (training.rl.policy_comparison.run_model):
 
     greedy_quality   u . e_i + lambda q_i: the encoder's ranking plus the quality prior
     greedy_folded    (u + beta h) . e_i + lambda q_i: also folds the session's positives h (the mean of the
@@ -116,21 +116,24 @@ def world_scales(world: ReplayWorld, episodes: Episodes) -> tuple[float, float]:
     return greedy_spread(world, episodes), float(norms)
 
 
-def tune_blend(world: ReplayWorld, name: str, seed: int = 0) -> TrainedPolicy:
+def tune_blend(world: ReplayWorld, name: str, seed: int = 0, episodes: Episodes | None = None) -> TrainedPolicy:
     """The blend named ``name`` with the grid's weights of the best mean return over the training episodes among
     those within the NDCG guard (LogReplayConfig.ndcg_tolerance, the rule of every row);
-    the curve lists every grid point's return (in grid order) and best_iteration the chosen one."""
+    the curve lists every grid point's return (in grid order) and best_iteration the chosen one. ``episodes``:
+    the episodes it is tuned on (default all the training episodes; the benchmarks pass the RL policies'
+    training part, so that every row learns from the same users)."""
     started = time.perf_counter()
     cls = BLENDS[name]
-    quality_unit, fold_unit = world_scales(world, world.train)
+    episodes = episodes if episodes is not None else world.train
+    quality_unit, fold_unit = world_scales(world, episodes)
     result = TrainedPolicy(cls(world.item_vectors, world.item_quality, BlendConfig(seed=seed)))
-    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, world.train).ndcg_at_10)
+    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, episodes).ndcg_at_10)
     best = float("-inf")
     for index, (fold, quality) in enumerate(itertools.product(cls.fold_grid, cls.quality_grid)):
         config = BlendConfig(quality_weight=quality * quality_unit, fold_weight=fold * fold_unit,
                              history=world.config.history, seed=seed)
         policy = cls(world.item_vectors, world.item_quality, config)
-        stats = run_episodes(policy_scores(policy, world), world, world.train)
+        stats = run_episodes(policy_scores(policy, world), world, episodes)
         result.curve.append((index, stats.mean_return))
         if stats.mean_return > best and stats.ndcg_at_10 >= floor:  # (0, 0), greedy itself, always passes
             best, result.policy, result.best_iteration = stats.mean_return, policy, index
@@ -158,11 +161,12 @@ class EaseRanker:
         return base + (extra * revealed[:, :, None]).sum(axis=1)
 
 
-def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID) -> tuple[EaseRanker, float]:
+def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID,
+                    episodes: Episodes | None = None) -> tuple[EaseRanker, float]:
     """kgease_beta (with the knowledge graph) or EASE fit on the encoder's training part, its L2 weight (and
     kgease_beta's popularity exponent, folded into the weights' columns: x (B diag(w)) = (x B) diag(w)) picked by
-    the mean return over the training episodes within the NDCG guard; returns the ranker and the seconds it
-    took."""
+    the mean return over ``episodes`` (default the training episodes) within the NDCG guard; returns the ranker
+    and the seconds it took."""
     from graphrec.training.models.non_neural import DebiasedKnowledgeEASE
     from graphrec.training.models.registry import model_class
 
@@ -174,7 +178,8 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
     default = dict(cls.grid[0])
     betas = DebiasedKnowledgeEASE.BETAS if name == Model.kgease_beta else (0.0,)
     popularity = np.maximum(world.fit_data.item_counts(), 1).astype(np.float32)
-    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, world.train).ndcg_at_10)
+    episodes = episodes if episodes is not None else world.train
+    floor = ndcg_floor(world.config, run_episodes(greedy_scores(world), world, episodes).ndcg_at_10)
     candidates: list[tuple[bool, float, float, EaseRanker]] = []
     for l2 in l2_grid:
         model = cls(**{**default, "l2": l2})
@@ -182,7 +187,7 @@ def fit_ease_ranker(world: ReplayWorld, l2_grid: Sequence[float] = EASE_L2_GRID)
         for beta in betas:
             config = {**default, "l2": l2, **({"beta": beta} if name == Model.kgease_beta else {})}
             ranker = EaseRanker(model.b * np.power(popularity, -beta)[None, :], name, config)
-            stats = run_episodes(ranker, world, world.train)
+            stats = run_episodes(ranker, world, episodes)
             candidates.append((stats.ndcg_at_10 >= floor, stats.mean_return, stats.ndcg_at_10, ranker))
     # the guard's rule; if no grid point passes it, the one of best NDCG@10 (the nearest to passing)
     passing = [c for c in candidates if c[0]]

@@ -42,9 +42,9 @@ from graphrec.training.rl.logreplay import (
     item_quality,
     pair_rewards,
 )
-from graphrec.training.rl.policy_comparison import TRAINERS, world_fingerprint
+from graphrec.training.rl.policy_comparison import TRAINERS, VALIDATION_FRACTION, world_fingerprint
 from graphrec.training.rl.reference_rankers import start_weights, tune_blend
-from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes
+from graphrec.training.rl.rollout import greedy_scores, policy_scores, run_episodes, split_validation
 from graphrec.training.splits import holdout_split
 from graphrec.training.train_data import Catalogue
 
@@ -132,8 +132,9 @@ def baseline_checkpoints(world: ReplayWorld, seed: int, greedy_returns: np.ndarr
         "greedy": (None, {"policy": "greedy", "env": "logreplay", "baseline": True,
                           "evaluation_return": float(greedy_returns.mean()),
                           "evaluation_returns": greedy_returns.tolist(), "evaluation_fingerprint": users})}
+    learn = split_validation(world.train, VALIDATION_FRACTION, seed)[0]  # the users the RL policy learns from
     for name in BaselineRanker:
-        tuned = tune_blend(world, name, seed)
+        tuned = tune_blend(world, name, seed, learn)
         stats = run_episodes(policy_scores(tuned.policy, world), world, world.test)
         entries[name] = (lambda path, policy=tuned.policy: save_policy(policy, path), {
             "policy": str(name), "env": "logreplay", "baseline": True, "config": asdict(tuned.policy.config),
