@@ -153,3 +153,30 @@ def test_the_user_model_of_a_split_is_trained_without_its_test_pairs(data: Datas
     started = {(world.catalogue.user_ids[u], display.catalogue.item_ids[i]) for u in rows
                for i in simulator.clicks[u][simulator.clicks[u] >= 0]}
     assert started and not started & held
+
+
+def test_the_simulated_user_starts_from_the_context_and_pays_its_own_log_odds(world: ReplayWorld) -> None:
+    """A training episode's simulated user has clicked only what the episode's context holds (not its targets);
+    a click pays the chooser's own log-odds against "no click" (the reward is the utility it chose by)."""
+    simulator = world.simulator
+    assert isinstance(simulator, UserSimulator)
+    for episodes in (world.train, world.test):
+        clicks = simulator.context_clicks(episodes)
+        for row in range(min(len(episodes), 40)):
+            kept = clicks[row][clicks[row] >= 0]
+            assert (clicks[row][len(kept):] == -1).all()  # -1 padded at the end only
+            world_rows = simulator.world_rows[kept]
+            assert (episodes.seen[row, world_rows].toarray() > 0).all()
+            assert not (episodes.relevant[row, world_rows].toarray() > 0).any()  # no target clicked before
+    batch = world.batch(world.train, seed=5)
+    scores = np.einsum("bd,bcd->bc", world.user_vectors[world.train.users],
+                       world.item_vectors[world.train.candidates])
+    slate = slate_from_scores(scores, batch.available, SMALL.slate_size)
+    shown = simulator.item_rows[world.train.candidates[np.arange(len(slate))[:, None], slate]]
+    with torch.no_grad():
+        expected = simulator.model.generator.score_display(batch.user_state[0], torch.from_numpy(shown)).numpy()
+    _, item_rewards = batch.step(slate)
+    rows, positions = np.nonzero(~np.isnan(item_rewards))
+    assert len(rows) > 0
+    np.testing.assert_allclose(item_rewards[rows, positions], expected[rows, positions] - expected[rows, -1],
+                               rtol=1e-5, atol=1e-6)
