@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 COLD_ITEM_MAX_TRAIN = 5
 KG_MODELS = ("kgcn", "kgease", "kgease_beta")
 COLD_HITS = "cold_hits.json"
+TEST_USERS = "test_users.json"  # the ids of the users ndcg_per_user.json lists, in its order
 
 
 class LeakageError(RuntimeError):
@@ -258,6 +259,7 @@ def run(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: pd.Data
             result, top, fitted[name] = evaluate_model(name, data, k=k, quick=quick, seed=seed)
         results.append(result)
         per_user[name] = ndcg_per_user(top, data.test[test_users], k).tolist()
+        (out / TEST_USERS).write_text(json.dumps(data.catalogue.user_ids[test_users].tolist()))
         cold[name] = cold_hits(top[:, :20], test_users, data.test, data.train.item_counts()).tolist()
         (out / "ndcg_per_user.json").write_text(json.dumps(per_user))
         (out / COLD_HITS).write_text(json.dumps(cold))

@@ -137,3 +137,22 @@ def holm_tests(bootstraps: dict[str, tuple[float, np.ndarray]], alpha: float = 0
         low, high = np.percentile(means, [100 * level / 2, 100 * (1 - level / 2)])
         tests[name] = HolmTest(mean, float(low), float(high), running)
     return {name: tests[name] for name in bootstraps}
+
+
+def clustered_mean(values: Sequence[np.ndarray], ids: Sequence[np.ndarray] | None) -> PairedDifference:
+    """The mean of per-user values over seeds with its 95% interval: nested_bootstrap's with ``ids`` (users who
+    recur across seeds are clusters), mean_interval's without."""
+    if ids is None:
+        return mean_interval(values)
+    arrays = [np.asarray(v, dtype=np.float64) for v in values]
+    low, high = np.percentile(nested_bootstrap(arrays, ids), [2.5, 97.5])
+    return PairedDifference(float(np.mean([a.mean() for a in arrays])), float(low), float(high))
+
+
+def clustered_difference(policy: Sequence[np.ndarray], baseline: Sequence[np.ndarray],
+                         ids: Sequence[np.ndarray] | None) -> PairedDifference:
+    """paired_difference, with nested_bootstrap's clustered interval when ``ids`` are given."""
+    if ids is None:
+        return paired_difference(policy, baseline)
+    return clustered_mean([np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+                           for a, b in zip(policy, baseline, strict=True)], ids)

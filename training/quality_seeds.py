@@ -2,8 +2,9 @@
 
 Each seed is its own split and its own run of the harness (training.evaluate.run, under OUT/seed-<seed>/; a seed
 whose folder already holds every model's per-user NDCG is read back, not run again). Per model: NDCG@10 averaged
-over seeds with its bootstrap 95% interval, and the paired difference to a reference model (EASE): test users
-resampled within each seed, seeds averaged (training.paired).
+over seeds with its bootstrap 95% interval, and the paired difference to a reference model (EASE): seeds
+resampled and, as one cluster each, the test users who recur across seeds (training.paired.nested_bootstrap;
+seeds run before the test users were recorded: users resampled within each seed).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graphrec.training.evaluate import COLD_HITS, run
+from graphrec.training.evaluate import COLD_HITS, TEST_USERS, run
 from graphrec.training.names import BLEND, Protocol
-from graphrec.training.paired import mean_interval, paired_difference
+from graphrec.training.paired import clustered_difference, clustered_mean
 
 
 @dataclass
@@ -54,16 +55,18 @@ def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: p
         precision[seed] = {BLEND if r["model"].startswith(f"{BLEND}(") else r["model"]: r["metrics"]["precision@10"]
                            for r in results}
     present = [m for m in models if all(m in per_user[s] for s in seeds)]  # KG models skip data without a KG
+    users = [out / f"seed-{s}" / TEST_USERS for s in seeds]
+    ids = [np.asarray(json.loads(path.read_text())) for path in users] if all(p.is_file() for p in users) else None
     baseline = reference if reference in present else None
     rows = []
     for model in present:
         values = [np.asarray(per_user[s][model]) for s in seeds]
-        level = mean_interval(values)
+        level = clustered_mean(values, ids)
         row = SeedsRow(model, level.mean, level.ci95_low, level.ci95_high,
                        float(np.mean([precision[s][model] for s in seeds])), baseline, None, None, None,
                        [float(v.mean()) for v in values])
         if baseline is not None:
-            difference = paired_difference(values, [np.asarray(per_user[s][baseline]) for s in seeds])
+            difference = clustered_difference(values, [np.asarray(per_user[s][baseline]) for s in seeds], ids)
             row.paired_diff, row.paired_ci95_low, row.paired_ci95_high = (
                 difference.mean, difference.ci95_low, difference.ci95_high)
         rows.append(row)
@@ -78,12 +81,12 @@ def run_seeds(interactions: pd.DataFrame, items: pd.DataFrame | None, triples: p
         lines.append(f"| {r.model} | {r.ndcg_at_10:.4f} | [{r.ci95_low:.4f}, {r.ci95_high:.4f}] | {paired[0]} | "
                      f"{paired[1]} | {r.precision_at_10:.4f} | {', '.join(f'{v:.4f}' for v in r.per_seed_ndcg)} |")
     for other in (m for m in also_against if m in present and m != baseline):
-        lines += ["", f"Paired difference to {other} (NDCG@10, test users resampled within each seed):", "",
+        lines += ["", f"Paired difference to {other} (NDCG@10):", "",
                   f"| model | minus {other} | 95% CI |", "|---|---|---|"]
         for r in rows:
             if r.model != other:
-                difference = paired_difference([np.asarray(per_user[s][r.model]) for s in seeds],
-                                               [np.asarray(per_user[s][other]) for s in seeds])
+                difference = clustered_difference([np.asarray(per_user[s][r.model]) for s in seeds],
+                                                  [np.asarray(per_user[s][other]) for s in seeds], ids)
                 lines.append(f"| {r.model} | {difference.mean:+.4f} | [{difference.ci95_low:+.4f}, "
                              f"{difference.ci95_high:+.4f}] |")
     lines += cold_item_lines(out, seeds, present)
@@ -111,10 +114,10 @@ def cold_item_lines(out: Path, seeds: list[int], models: list[str], reference: s
     lines = ["", f"Cold items (<= 5 training interactions; {count:,} test interactions over the seeds): recall@20",
              "", f"| model | recall@20 | 95% CI | minus {reference} | 95% CI |", "|---|---|---|---|---|"]
     for model, values in sorted(hits.items(), key=lambda item: -np.mean([v.mean() for v in item[1]])):
-        level = mean_interval(values)
+        level = clustered_mean(values, None)  # test interactions, not users: resampled within each seed
         paired = ("", "")
         if reference in hits and model != reference:
-            difference = paired_difference(values, hits[reference])
+            difference = clustered_difference(values, hits[reference], None)
             paired = (f"{difference.mean:+.4f}", f"[{difference.ci95_low:+.4f}, {difference.ci95_high:+.4f}]")
         lines.append(f"| {model} | {level.mean:.4f} | [{level.ci95_low:.4f}, {level.ci95_high:.4f}] | {paired[0]} | "
                      f"{paired[1]} |")

@@ -88,6 +88,10 @@ def test_the_table_over_split_seeds_pairs_every_model_with_ease_and_resumes(data
     # Each seed is its own split; the popularity ranker is far below EASE beyond the noise.
     assert len(set(by_model["ease"].per_seed_ndcg)) == 3 and by_model["popularity"].paired_ci95_high < 0
     assert "minus ease" in (tmp_path / "seeds.md").read_text()
+    # the test users are recorded per seed, so a user who recurs across seeds is one cluster of the bootstrap
+    users = [json.loads((tmp_path / f"seed-{s}" / "test_users.json").read_text()) for s in (1, 2, 3)]
+    assert all(len(u) == len(json.loads((tmp_path / f"seed-{s}" / "ndcg_per_user.json").read_text())["ease"])
+               for s, u in zip((1, 2, 3), users, strict=True)) and set(users[0]) & set(users[1])
     # A second call reads the seeds back: nothing is refit (the per-seed files stay as they were).
     stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("seed-*/results.json")}
     stored_ease = {seed: json.loads((tmp_path / f"seed-{seed}" / "ndcg_per_user.json").read_text())["ease"]

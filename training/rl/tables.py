@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from graphrec.training.paired import holm_tests, mean_interval, nested_bootstrap, paired_difference
+from graphrec.training.paired import clustered_mean, holm_tests, nested_bootstrap, paired_difference
 
 
 class HasCurve(Protocol):
@@ -56,13 +56,9 @@ def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, ids: 
     rows = []
     claimed: dict[str, tuple[float, np.ndarray]] = {}
     for name, per_seed in values.items():
-        if ids is None:
-            level = mean_interval(per_seed)
-            mean, low, high = level.mean, level.ci95_low, level.ci95_high
-        else:
-            mean = float(np.mean([v.mean() for v in per_seed]))
-            low, high = (float(x) for x in np.percentile(nested_bootstrap(per_seed, ids), [2.5, 97.5]))
-        row = PolicyResult(name, mean_return=mean, ci95_low=low, ci95_high=high, baseline=baseline,
+        level = clustered_mean(per_seed, ids)
+        row = PolicyResult(name, mean_return=level.mean, ci95_low=level.ci95_low, ci95_high=level.ci95_high,
+                           baseline=baseline,
                            per_seed_return=[float(v.mean()) for v in per_seed], **fields)  # type: ignore[arg-type]
         if baseline is not None and ids is None:
             difference = paired_difference(per_seed, values[baseline])
