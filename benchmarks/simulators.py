@@ -30,7 +30,7 @@ from graphrec.training.rl.kgdqn import KGDQNConfig
 from graphrec.training.rl.ppo import PPOConfig
 from graphrec.training.rl.sim.baselines import BASELINES, PRIVILEGED, tune_heuristic
 from graphrec.training.rl.sim.envs import SPECS
-from graphrec.training.rl.sim.sessions import SessionStats, play_sessions
+from graphrec.training.rl.sim.play import SessionStats, play_sessions
 from graphrec.training.rl.sim.stats import iqm_and_mean, paired_tests
 from graphrec.training.rl.sim.train import (
     SimTraining,

@@ -30,8 +30,8 @@ def train_policy(
     seed: Annotated[int, typer.Option()] = 0,
     iterations: Annotated[int | None, typer.Option(min=1, help="Training iterations (default: the policy's).")]
     = None,
-    users: Annotated[int, typer.Option(min=10, help="ctr: simulated users; a reactive simulator: held-out users "
-                                                    "(default 500).")] = 0,
+    users: Annotated[int | None, typer.Option(min=10, help="ctr: simulated users (default 2,000); a reactive "
+                                                           "simulator: held-out users (default 500).")] = None,
     steps: Annotated[int, typer.Option(min=1, help="A reactive simulator: environment steps of training.")]
     = 120_000,
     knobs: Annotated[list[str] | None, typer.Option("--set", help="name=value: a knob of the policy's typed "

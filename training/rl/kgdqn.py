@@ -217,7 +217,7 @@ def train_kgdqn(world: ReplayWorld, config: KGDQNConfig) -> TrainedPolicy:
                 loss.backward()
                 norm = gradient_norm(policy, clip=1.0)
                 optimiser.step()
-                tracker.result.log.log(td_loss=float(loss), mean_q=float(q.mean()), gradient_norm=norm)
+                tracker.result.log.log(td_loss=float(loss.detach()), mean_q=float(q.mean()), gradient_norm=norm)
                 soft_update(target, policy, config.tau)
         tracker.evaluate(iteration)
     return tracker.finish()

@@ -100,6 +100,6 @@ def slateq_loss(policy: SlateQPolicy, target: SlateQPolicy, batch: dict[str, tor
     td = ((q - y).pow(2) * clicked).sum() / clicked.sum().clamp(min=1.0)
     choice = nn.functional.binary_cross_entropy_with_logits(clicks, clicked)
     metrics = {"td_loss": float(td.detach()), "choice_loss": float(choice.detach()),
-               "mean_q": float((q * clicked).sum() / clicked.sum().clamp(min=1.0)),
-               "click_probability": float(torch.sigmoid(clicks).mean())}
+               "mean_q": float((q.detach() * clicked).sum() / clicked.sum().clamp(min=1.0)),
+               "click_probability": float(torch.sigmoid(clicks.detach()).mean())}
     return td + click_weight * choice, metrics

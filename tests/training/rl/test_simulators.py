@@ -19,8 +19,8 @@ from graphrec.training.rl.policy_configs import parse_overrides
 from graphrec.training.rl.ppo import PPOConfig
 from graphrec.training.rl.sim.baselines import Heuristic, oracle_ranker, random_ranker, tune_heuristic
 from graphrec.training.rl.sim.envs import SPECS, SimBatch
+from graphrec.training.rl.sim.play import play_sessions
 from graphrec.training.rl.sim.recsim_env import InterestEvolutionEnv, create_raw_environment
-from graphrec.training.rl.sim.sessions import play_sessions
 from graphrec.training.rl.sim.stats import iqm, iqm_and_mean, paired_tests
 from graphrec.training.rl.sim.train import SimTraining, policy_ranker, train_in_simulator
 from graphrec.training.rl.slateq import SlateQConfig

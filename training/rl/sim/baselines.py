@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphrec.training.rl.sim.envs import SimBatch, SimSpec
-from graphrec.training.rl.sim.sessions import Ranker, play_sessions, score_ranker, top_slate
+from graphrec.training.rl.sim.play import Ranker, play_sessions, score_ranker, top_slate
 
 HEURISTIC_GRID = (0.0, 0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 

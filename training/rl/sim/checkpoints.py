@@ -13,7 +13,7 @@ from graphrec.training.rl.checkpoint_files import save_policy
 from graphrec.training.rl.policy_configs import with_overrides
 from graphrec.training.rl.sim.baselines import BASELINES
 from graphrec.training.rl.sim.envs import SPECS
-from graphrec.training.rl.sim.sessions import play_sessions
+from graphrec.training.rl.sim.play import play_sessions
 from graphrec.training.rl.sim.train import (
     SimTraining,
     policy_ranker,

@@ -28,7 +28,7 @@ from graphrec.training.rl.nets import CandidatePolicy, PolicyInputs, score_actio
 from graphrec.training.rl.ppo import PPOConfig, PPOPolicy, gae, ppo_update, sample_slate, slate_log_prob
 from graphrec.training.rl.replay_buffer import ReplayBuffer
 from graphrec.training.rl.sim.envs import SimBatch, SimSpec
-from graphrec.training.rl.sim.sessions import Ranker, play_sessions, top_slate
+from graphrec.training.rl.sim.play import Ranker, play_sessions, top_slate
 from graphrec.training.rl.slateq import SlateQConfig, SlateQPolicy, slateq_loss
 from graphrec.training.rl.training_log import TrainingLog, gradient_norm
 
@@ -293,4 +293,5 @@ def _kgdqn_loss(policy: KGDQNPolicy, target: KGDQNPolicy, batch: dict[str, torch
     position = (candidates.unsqueeze(1) == batch["shown"].unsqueeze(2)).float().argmax(dim=2)
     q = q_all.gather(1, position)
     loss = nn.functional.smooth_l1_loss(q, y)
+    q = q.detach()
     return loss, {"td_loss": float(loss.detach()), "mean_q": float(q.mean()), "td_error": float((q - y).abs().mean())}
