@@ -186,7 +186,7 @@ def report(out: Path, envs: list[str], methods: list[str], protocol: dict[str, A
 
     lines = [f"# RL in reactive simulators (sardine-rec {version('sardine-rec')}, recsim-no-tf "
              f"{version('recsim-no-tf')}; {platform.machine()}, {os.cpu_count()} cores)", ""]
-    verdicts: dict[str, dict[str, list[str]]] = {}
+    verdicts: dict[str, dict[str, list[str] | None]] = {}
     for env in envs:
         seeds = protocol["test"]
         rows: dict[str, list[dict[str, Any]]] = {}
@@ -219,18 +219,22 @@ def report(out: Path, envs: list[str], methods: list[str], protocol: dict[str, A
                          f"[{mean.low:.2f}, {mean.high:.2f}] | {paired} | {figures[0]:.3f} | {figures[1]:.3f} | "
                          f"{figures[2]:.2f} | {figures[3]:.1f} |")
         verdicts.setdefault(spec.pair, {})[env] = [row for row, test in tests.items()
-                                                   if test.beyond_noise and test.mean > 0]
+                                                   if test.beyond_noise and test.mean > 0] if rl else None
         lines.append("")
     lines += ["## Verdicts", ""]
     for pair, by_env in verdicts.items():
         react = next((e for e in by_env if SPECS[e].reactive), None)
         static = next((e for e in by_env if not SPECS[e].reactive), None)
         said = [f"where users react ({react}), RL rows above the best non-RL row beyond the noise: "
-                f"{', '.join(by_env[react]) or 'none'}" if react else "",
-                f"in the static control ({static}): {', '.join(by_env[static]) or 'none'}" if static else ""]
+                f"{_verdict(by_env[react])}" if react else "",
+                f"in the static control ({static}): {_verdict(by_env[static])}" if static else ""]
         lines.append(f"- {pair}: " + "; ".join(s for s in said if s) + ".")
     lines += ["", sweep_table(out, methods, protocol)]
     return "\n".join(lines)
+
+
+def _verdict(rows: list[str] | None) -> str:
+    return "no RL runs yet" if rows is None else ", ".join(rows) or "none"
 
 
 def sweep_table(out: Path, methods: list[str], protocol: dict[str, Any]) -> str:
