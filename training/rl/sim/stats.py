@@ -1,8 +1,8 @@
 """The statistics of the simulator tables (Agarwal et al., NeurIPS 2021, "Deep RL at the Edge of the Statistical
 Precipice"): per row the interquartile mean and the mean of the per-seed session return with stratified bootstrap
-intervals over training seeds; per RL row the paired difference to the best non-RL row, per user,
-with a two-level bootstrap (training seeds resampled, then the held-out users within each drawn seed: both
-the training and the user variance enter the interval), and Holm's correction over the RL rows of one claim.
+intervals over training seeds; per RL row the paired difference to the best non-RL row, per user, with
+training.paired's nested bootstrap (training seeds resampled, then the held-out users within each drawn seed: both
+the training and the user variance enter the interval) and Holm's correction over the RL rows of one claim.
 
 The IQM is rliable's (``metrics.aggregate_iqm`` is scipy's 25% trimmed mean over runs x tasks); rliable itself is
 not a dependency: its bootstrap runs on ``arch``, whose 7.x releases do not import with pandas 3 and whose 8.0
