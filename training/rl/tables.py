@@ -73,9 +73,10 @@ def paired_rows(values: dict[str, list[np.ndarray]], baseline: str | None, ids: 
             if name in (claim or set()):
                 claimed[name] = (row.paired_diff, draws)
         rows.append(row)
+    tests = holm_tests(claimed) if claimed else {}
     for row in rows:
-        if row.policy in claimed:
-            test = holm_tests(claimed)[row.policy]
+        if row.policy in tests:
+            test = tests[row.policy]
             row.paired_ci95_low, row.paired_ci95_high, row.paired_p_holm = test.low, test.high, test.p_value
     return rows
 

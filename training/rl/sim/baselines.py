@@ -60,14 +60,14 @@ class Heuristic:
 
 def cluster_quality(spec: SimSpec, seeds: np.ndarray) -> np.ndarray:
     """RecSim: the mean quality per cluster over the responses of random sessions of ``seeds`` (0 if unseen)."""
-    total = np.zeros(0)
-    count = np.zeros(0)
+    total: np.ndarray | float = 0.0
+    count: np.ndarray | float = 0.0
     for start in range(0, len(seeds), 500):
         batch = SimBatch(spec, seeds[start: start + 500])
         while not batch.done:
             batch.step(batch.package_random_slates())
-        total = batch.quality_sum.sum(0) + (total if len(total) else 0)
-        count = batch.quality_count.sum(0) + (count if len(count) else 0)
+        total = total + batch.quality_sum.sum(0)
+        count = count + batch.quality_count.sum(0)
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
